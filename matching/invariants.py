@@ -1,0 +1,61 @@
+"""Structural checks of a book, in the spirit of `SortedList._check()`: run after any mutation."""
+
+from __future__ import annotations
+
+from matching.errors import BookInvariantError
+from matching.levels import EMPTY_KEY, BookSide
+from matching.orders import Order, OrderId, Owner
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise BookInvariantError(message)
+
+
+def check_side(side: BookSide, orders: dict[OrderId, Order]) -> int:
+    """Check one side against the id index; return its number of live orders."""
+    keys = list(side.keys)
+    _require(keys == sorted(set(keys)), f"{side.side} keys not strictly sorted: {keys}")
+    _require(set(keys) == set(side.levels), f"{side.side} keys and levels disagree")
+    _require(side.best_key == (keys[0] if keys else EMPTY_KEY), f"{side.side} stale best key")
+    live = 0
+    for key in keys:
+        level = side.levels[key]
+        _require(level.price * side.sign == key, f"level {level.price} filed under key {key}")
+        queue = level.orders()
+        _require(bool(queue), f"{side.side} level {level.price} is empty but listed")
+        total = sum(order.remaining for order in queue)
+        _require(level.total == total, f"level {level.price} total {level.total}, orders {total}")
+        _require(level.live == len(queue), f"level {level.price} live {level.live}, {len(queue)}")
+        arrivals = [order.arrival for order in queue]
+        _require(arrivals == sorted(set(arrivals)), f"level {level.price} not FIFO: {arrivals}")
+        for order in queue:
+            _require(order.side is side.side and order.price == level.price,
+                     f"order {order.order_id!r} at the wrong level")
+            _require(orders.get(order.order_id) is order, f"order {order.order_id!r} not indexed")
+            _require(order.filled >= 0, f"order {order.order_id!r} filled {order.filled}")
+        live += len(queue)
+    return live
+
+
+def check_book(
+    bids: BookSide,
+    asks: BookSide,
+    orders: dict[OrderId, Order],
+    by_owner: dict[Owner, dict[OrderId, Order]],
+) -> None:
+    """Check both sides, the crossing rule and both indexes."""
+    live = check_side(bids, orders) + check_side(asks, orders)
+    _require(live == len(orders), f"{len(orders)} orders indexed, {live} on the levels")
+    best_bid, best_ask = bids.best_price(), asks.best_price()
+    _require(best_bid is None or best_ask is None or best_bid < best_ask,
+             f"book crossed: bid {best_bid} >= ask {best_ask}")
+    owned = 0
+    for owner, mine in by_owner.items():
+        for order_id, order in mine.items():
+            _require(order.owner == owner and orders.get(order_id) is order,
+                     f"owner index holds stale order {order_id!r}")
+        arrivals = [order.arrival for order in mine.values()]
+        _require(arrivals == sorted(arrivals), f"owner {owner!r} index not in arrival order")
+        owned += len(mine)
+    _require(owned == len(orders), f"owner index holds {owned} orders, book {len(orders)}")
