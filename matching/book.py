@@ -38,9 +38,12 @@ from matching.levels import MAX_PRICE, BookSide
 from matching.orders import Order, OrderId, Owner
 
 _GTC = TimeInForce.GOOD_TILL_CANCELED
+_IOC = TimeInForce.IMMEDIATE_OR_CANCEL
 _FOK = TimeInForce.FILL_OR_KILL
 _BID = Side.BID
+_ASK = Side.ASK
 _MAKER = SelfTradePrevention.MAKER
+_TAKER = SelfTradePrevention.TAKER_AT_CROSS
 _TRADE = Reason.TRADE
 _NONE = Reason.NONE
 _AMEND = Reason.AMEND
@@ -166,7 +169,7 @@ class OrderBook:
         tif: TimeInForce = _GTC,
         *,
         post_only: bool = False,
-        stp: SelfTradePrevention = SelfTradePrevention.TAKER_AT_CROSS,
+        stp: SelfTradePrevention = _TAKER,
         expires_at: int | None = None,
         max_fill: int | None = None,
     ) -> list[Event]:
@@ -176,13 +179,24 @@ class OrderBook:
         update, then (if it rests) its level change.
 
         Raises:
-            InvalidOrderError: price or count out of range, or a negative `max_fill`.
+            InvalidOrderError: price or count out of range, an argument of the wrong type, or
+                a negative `max_fill`.
             DuplicateOrderError: `order_id` is live on this book.
         """
         if not 0 < price < MAX_PRICE:
             raise InvalidOrderError(f"price must be in 1..{MAX_PRICE - 1} ticks, was {price}")
         if count <= 0:
             raise InvalidOrderError(f"count must be > 0, was {count}")
+        if side is _BID:
+            crosses = self._asks.best_key <= price
+        elif side is _ASK:
+            crosses = self._bids.best_key <= -price
+        else:
+            raise InvalidOrderError(f"side must be a Side, was {side!r}")
+        if tif is not _GTC and tif is not _IOC and tif is not _FOK:
+            raise InvalidOrderError(f"tif must be a TimeInForce, was {tif!r}")
+        if stp is not _TAKER and stp is not _MAKER:
+            raise InvalidOrderError(f"stp must be a SelfTradePrevention, was {stp!r}")
         if order_id in self._orders:
             raise DuplicateOrderError(f"order id {order_id!r} is already on the book")
         capped = False
@@ -194,14 +208,10 @@ class OrderBook:
                 count = max_fill
         order = Order(order_id, owner, side, price, count, 0, post_only, stp, expires_at, 0)
         events: list[Event] = []
-        if (
-            tif is _GTC
-            and not capped
-            and (self._asks.best_key > price if side is _BID else self._bids.best_key > -price)
-        ):
-            self._rest(order, _NONE, _NONE, events)  # the common case: nothing to match
-        else:
+        if crosses or capped or tif is not _GTC:
             self._execute(order, tif, capped, _NONE, events)
+        else:
+            self._rest(order, _NONE, _NONE, events)  # the common case: nothing to match
         return events
 
     def cancel(self, order_id: OrderId, reason: Reason = _NONE) -> list[Event]:
@@ -229,26 +239,29 @@ class OrderBook:
             InvalidOrderError: both or neither given, or a value out of range.
             OrderNotFoundError: no live order has this id.
         """
-        if (reduce_by is None) == (reduce_to is None):
-            raise InvalidOrderError("give exactly one of reduce_by and reduce_to")
-        order = self.order(order_id)
-        remaining = order.remaining
         if reduce_by is not None:
+            if reduce_to is not None:
+                raise InvalidOrderError("give only one of reduce_by and reduce_to")
+            order = self.order(order_id)
             if reduce_by <= 0:
                 raise InvalidOrderError(f"reduce_by must be > 0, was {reduce_by}")
-            target = max(remaining - reduce_by, 0)
-        else:
-            assert reduce_to is not None
+            remaining = order.remaining
+            target = remaining - reduce_by if reduce_by < remaining else 0
+        elif reduce_to is not None:
+            order = self.order(order_id)
+            remaining = order.remaining
             if not 0 <= reduce_to <= remaining:
                 raise InvalidOrderError(
                     f"reduce_to must be in 0..{remaining} (the remaining count), was {reduce_to}"
                 )
             target = reduce_to
-        events: list[Event] = []
-        if target == 0:
-            self._remove(order, Reason.DECREASE, events, True)
         else:
+            raise InvalidOrderError("give one of reduce_by and reduce_to")
+        events: list[Event] = []
+        if target:
             self._shrink(order, remaining - target, Reason.DECREASE, events)
+        else:
+            self._remove(order, Reason.DECREASE, events, True)
         return events
 
     def amend(
@@ -283,7 +296,8 @@ class OrderBook:
         if price == order.price and remaining <= order.remaining:
             if new_expiry != order.expires_at:
                 order.expires_at = new_expiry
-                self._schedule(order)
+                if new_expiry is not None:
+                    self._schedule(order)
             self._shrink(order, order.remaining - remaining, _AMEND, events)
             return events
         self._remove(order, _AMEND, events, False)
@@ -360,8 +374,8 @@ class OrderBook:
         side = self._bids if order.side is _BID else self._asks
         key = order.price * side.sign
         level = side.levels.get(key)
-        if level is None:
-            level = side.add_level(key, order.price)
+        if level is None or not level.total:
+            level = side.open_level(key, order.price)
         order.arrival = self._arrivals = self._arrivals + 1
         level.queue.append(order)
         remaining = order.remaining
@@ -393,7 +407,7 @@ class OrderBook:
         level.total -= removed
         level.live -= 1
         if not level.total:
-            side.drop(key)
+            side.close_level(key, level)
         elif level.queue[0] is order:
             level.queue.popleft()
         elif len(level.queue) > 2 * level.live + _QUEUE_SLACK:
@@ -470,51 +484,67 @@ class OrderBook:
         filled = taker.filled
         seq = self._seq
         stopped = False
-        while remaining and opposite.best_key <= limit:
+        while remaining:
             key = opposite.best_key
+            if key > limit:
+                break
             level = levels[key]
-            queue = level.queue
-            maker = queue[0]
-            while not maker.remaining:
-                queue.popleft()
-                maker = queue[0]
-            if maker.owner == owner:
-                if taker.stp is not _MAKER:
-                    stopped = True
-                    break
-                self._seq = seq
-                self._remove(maker, Reason.SELF_TRADE_CANCEL, events, True)
-                seq = self._seq
-                continue
             price = level.price
-            maker_left = maker.remaining
-            if remaining < maker_left:
-                count = remaining
-                maker_left -= remaining
-                remaining = 0
-            else:
-                count = maker_left
-                remaining -= maker_left
-                maker_left = 0
-            filled += count
-            maker.remaining = maker_left
-            maker_filled = maker.filled = maker.filled + count
-            level.total -= count
-            maker_id = maker.order_id
-            maker_owner = maker.owner
-            append(Fill(seq + 1, price, count, taker_side, maker_id, maker_owner, taker_id, owner))
-            append(OrderUpdate(seq + 2, maker_id, maker_owner, maker_side, price, maker_filled,
-                               maker_left, _TRADE))
-            append(LevelChange(seq + 3, maker_side, price, level.total, -count, maker_id,
-                               maker_owner, _TRADE))
-            seq += 3
-            if not maker_left:
+            queue = level.queue
+            while True:  # down the queue of the best level, until it or the taker is done
+                maker = queue[0]
+                maker_left = maker.remaining
+                if not maker_left:
+                    queue.popleft()
+                    continue
+                maker_id = maker.order_id
+                maker_owner = maker.owner
+                if maker_owner == owner:
+                    if taker.stp is not _MAKER:
+                        stopped = True
+                        break
+                    self._seq = seq
+                    self._remove(maker, Reason.SELF_TRADE_CANCEL, events, True)
+                    seq = self._seq
+                    if not level.total:
+                        break
+                    continue
+                if remaining < maker_left:
+                    count = remaining
+                    maker_left -= remaining
+                    remaining = 0
+                else:
+                    count = maker_left
+                    remaining -= maker_left
+                    maker_left = 0
+                filled += count
+                maker.remaining = maker_left
+                maker_filled = maker.filled = maker.filled + count
+                total = level.total = level.total - count
+                append(Fill(seq + 1, price, count, taker_side, maker_id, maker_owner, taker_id,
+                            owner))
+                append(OrderUpdate(seq + 2, maker_id, maker_owner, maker_side, price,
+                                   maker_filled, maker_left, _TRADE))
+                append(LevelChange(seq + 3, maker_side, price, total, -count, maker_id,
+                                   maker_owner, _TRADE))
+                seq += 3
+                if maker_left:
+                    break  # the taker is done
                 queue.popleft()
                 level.live -= 1
                 del orders[maker_id]
                 del by_owner[maker_owner][maker_id]
-                if not level.total:
-                    opposite.drop(key)
+                if not total:
+                    # The level is done; purging waits until the sweep is over.
+                    level.queue.clear()
+                    opposite.empty += 1
+                    opposite.best_key = opposite.next_occupied(key)
+                    break
+                if not remaining:
+                    break
+            if stopped:
+                break
+        opposite.purge_if_due()
         self._seq = seq
         taker.remaining = remaining
         taker.filled = filled

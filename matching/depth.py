@@ -26,6 +26,8 @@ def aggregate(side: BookSide, levels: int, tick: int) -> list[tuple[int, int]]:
     round_down = side.side is Side.BID
     for key in side.keys:
         level = by_key[key]
+        if not level.total:
+            continue
         price = level.price
         if tick != 1:
             price = price // tick * tick if round_down else -(-price // tick) * tick

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from matching.errors import BookInvariantError
-from matching.levels import EMPTY_KEY, BookSide
+from matching.levels import EMPTY_KEY, EMPTY_SLACK, BookSide
 from matching.orders import Order, OrderId, Owner
 
 
@@ -17,16 +17,22 @@ def check_side(side: BookSide, orders: dict[OrderId, Order]) -> int:
     keys = list(side.keys)
     _require(keys == sorted(set(keys)), f"{side.side} keys not strictly sorted: {keys}")
     _require(set(keys) == set(side.levels), f"{side.side} keys and levels disagree")
-    _require(side.best_key == (keys[0] if keys else EMPTY_KEY), f"{side.side} stale best key")
+    occupied = [key for key in keys if side.levels[key].total]
+    best = occupied[0] if occupied else EMPTY_KEY
+    _require(side.best_key == best, f"{side.side} best key {side.best_key}, should be {best}")
+    empty = len(keys) - len(occupied)
+    _require(side.empty == empty, f"{side.side} counts {side.empty} empty levels, has {empty}")
+    _require(2 * empty <= len(keys) + EMPTY_SLACK, f"{side.side} keeps {empty} empty levels")
     live = 0
     for key in keys:
         level = side.levels[key]
         _require(level.price * side.sign == key, f"level {level.price} filed under key {key}")
         queue = level.orders()
-        _require(bool(queue), f"{side.side} level {level.price} is empty but listed")
         total = sum(order.remaining for order in queue)
         _require(level.total == total, f"level {level.price} total {level.total}, orders {total}")
         _require(level.live == len(queue), f"level {level.price} live {level.live}, {len(queue)}")
+        _require(bool(level.queue) or not total, f"level {level.price} lost its queue")
+        _require(total > 0 or not level.queue, f"empty level {level.price} keeps a queue")
         arrivals = [order.arrival for order in queue]
         _require(arrivals == sorted(set(arrivals)), f"level {level.price} not FIFO: {arrivals}")
         for order in queue:

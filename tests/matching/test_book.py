@@ -528,6 +528,20 @@ def test_place_with_an_out_of_range_price_or_count_raises(
     assert book.seq == 0
 
 
+@pytest.mark.parametrize(
+    "kwargs", [{"side": "bid"}, {"tif": "good_till_canceled"}, {"stp": "maker"}]
+)
+def test_place_with_plain_strings_for_enums_raises(
+    book: OrderBook, kwargs: dict[str, str]
+) -> None:
+    args: dict[str, object] = {"side": BID, "tif": GTC, "stp": MAKER, **kwargs}
+
+    with pytest.raises(InvalidOrderError):
+        book.place("a", "u1", price=100, count=100, **args)  # type: ignore[arg-type]
+
+    assert len(book) == 0
+
+
 def test_place_with_a_live_order_id_raises(book: OrderBook) -> None:
     book.place("a", "u1", BID, 100, 100)
 
@@ -591,3 +605,40 @@ def test_cancels_deep_in_a_queue_keep_fifo_and_compact_the_queue(book: OrderBook
     level = book._asks.levels[100]
     assert len(level.queue) <= 2 * level.live + 16
     book.check_invariants()
+
+
+def test_emptied_levels_are_reused_and_purged_once_they_pile_up(book: OrderBook) -> None:
+    book.place("keep", "u1", ASK, 100, 100)
+    for price in range(101, 1_101):
+        book.place(price, "u2", ASK, price, 100)
+        book.cancel(price)
+    book.check_invariants()
+
+    assert len(book._asks.levels) < 100
+    book.place("again", "u2", ASK, 1_100, 100)
+    assert book.best_ask() == (100, 100)
+    assert book.depth().asks == [(100, 100), (1_100, 100)]
+    book.check_invariants()
+
+
+def test_sweeping_past_emptied_levels_finds_the_next_occupied_one(book: OrderBook) -> None:
+    for price in (100, 101, 102, 103):
+        book.place(price, "u1", ASK, price, 100)
+    book.cancel(101)
+    book.cancel(102)
+
+    book.place("t", "u2", BID, 100, 100)
+
+    assert book.best_ask() == (103, 100)
+    book.check_invariants()
+
+
+def test_amend_clearing_the_expiry_keeps_priority_and_the_order(book: OrderBook) -> None:
+    book.place("a", "u1", ASK, 100, 300, expires_at=50)
+    book.place("b", "u2", ASK, 100, 300)
+
+    book.amend("a", price=100, count=300, expires_at=None)
+
+    assert book.next_expiry() is None
+    assert book.expire(50) == []
+    assert queue(book) == [("a", "ask", 100, 300), ("b", "ask", 100, 300)]

@@ -1,0 +1,1 @@
+"""Benchmarks of the order book against a peer engine (`bench_matching.py` is the entry point)."""
