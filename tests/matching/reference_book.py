@@ -374,19 +374,22 @@ class RefBook:
         events: list[Event] = []
         if target == 0:
             self._take_off(order, Reason.DECREASE, events)
-            return events
+        else:
+            self._shrink(order, target, Reason.DECREASE, events)
+        return events
+
+    def _shrink(self, order: RefOrder, target: int, reason: Reason, events: list[Event]) -> None:
+        # In place, keeping the queue position: an update, then a level change if it shrank.
         gone = order.remaining - target
         order.remaining = target
         self._update(
             events, order.order_id, order.owner, order.side, order.price,
-            order.filled, target, Reason.DECREASE,
+            order.filled, target, reason,
         )
         if gone > 0:
             self._level(
-                events, order.side, order.price, -gone, order.order_id, order.owner,
-                Reason.DECREASE,
+                events, order.side, order.price, -gone, order.order_id, order.owner, reason,
             )
-        return events
 
     def amend(
         self,
@@ -411,18 +414,8 @@ class RefBook:
         events: list[Event] = []
         if price == order.price and new_remaining <= order.remaining:
             # Keeps its place in the queue (and its arrival number).
-            gone = order.remaining - new_remaining
-            order.remaining = new_remaining
             order.expires_at = new_expiry
-            self._update(
-                events, order.order_id, order.owner, order.side, order.price,
-                order.filled, new_remaining, Reason.AMEND,
-            )
-            if gone > 0:
-                self._level(
-                    events, order.side, order.price, -gone, order.order_id, order.owner,
-                    Reason.AMEND,
-                )
+            self._shrink(order, new_remaining, Reason.AMEND, events)
             return events
         # Loses priority: leave the old level silently (LevelChange only), re-enter as GTC.
         old_remaining = order.remaining
