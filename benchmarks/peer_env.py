@@ -2,7 +2,7 @@
 
 `matching-engine` 0.1.1 needs Python >= 3.12 while this project runs on 3.11, so the peer
 gets its own virtualenv at `.bench/peer-venv` (created once, then reused while it still
-imports the pinned version). Interpreters are tried in this order: `pyenv prefix 3.12.1`,
+imports the pinned version). Interpreters are tried in this order:
 pyenv's `3.12*` versions, `python3.12` on PATH, then any newer pyenv version or `python3.1N`
 on PATH. Every failure is reported as a reason string rather than raised, so the benchmark
 can skip the peer and still run ours.
@@ -34,17 +34,6 @@ def _version_of(python: str) -> tuple[int, int] | None:
 
 def _candidates() -> list[str]:
     found: list[str] = []
-    pyenv = shutil.which("pyenv")
-    if pyenv:
-        try:
-            prefix = subprocess.run(
-                [pyenv, "prefix", "3.12.1"], capture_output=True, text=True, timeout=30,
-                check=True,
-            ).stdout.strip()
-            if prefix:
-                found.append(os.path.join(prefix, "bin", "python"))
-        except (OSError, subprocess.SubprocessError):
-            pass
     root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
     found += sorted(glob.glob(os.path.join(root, "versions", "3.12*", "bin", "python")))
     on_path = shutil.which("python3.12")
@@ -67,7 +56,7 @@ def find_python() -> tuple[str | None, str]:
         version = _version_of(python)
         if version is not None and version >= MIN_VERSION:
             return python, f"{python} (Python {version[0]}.{version[1]})"
-    return None, "no Python >= 3.12 found (tried pyenv, ~/.pyenv/versions, python3.1x on PATH)"
+    return None, "no Python >= 3.12 found (tried $PYENV_ROOT/versions, python3.1x on PATH)"
 
 
 def _venv_python(venv: Path) -> Path:
