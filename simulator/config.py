@@ -1,0 +1,46 @@
+"""Exchange-wide settings (MECHANICS.md 12 defaults), fixed when the exchange is built."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from simulator.money import MONEY_SCALE, RATE_SCALE
+
+__all__ = ["ExchangeConfig"]
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeConfig:
+    """Settings a scenario may override.
+
+    Attributes:
+        default_notional_limit: per-market notional risk limit in micro-dollars ($5,000,
+            the documented example).
+        liquidation_threshold, queue_threshold: margin-ratio thresholds (MM / equity) in 1e-12
+            units (1.0 and 0.91, prod values).
+        fees_enabled: False reproduces the zero-fee launch promotion.
+        block_queued_risk_increase: refuse risk-increasing orders while queued (off: the
+            queue state has no documented effect).
+        mark_interval_ms: liquidation-mark refresh cadence (1 s).
+        settlement_window_ms, settlement_refresh_ms: settlement mark TWAP (60 s every 10 s).
+        ticker_interval_ms: ticker coalescing (1 message per market per second).
+        max_cancel_all: orders cancelled by one cancel-all.
+        max_subaccount: highest subaccount number (1-63 besides the primary 0).
+        fee_schedule, fee_tier: what fee-tier views report for every account.
+        journal_retain: events kept for `events_since`.
+    """
+
+    default_notional_limit: int = 5_000 * MONEY_SCALE
+    liquidation_threshold: int = RATE_SCALE
+    queue_threshold: int = 910_000_000_000
+    fees_enabled: bool = True
+    block_queued_risk_increase: bool = False
+    mark_interval_ms: int = 1_000
+    settlement_window_ms: int = 60_000
+    settlement_refresh_ms: int = 10_000
+    ticker_interval_ms: int = 1_000
+    max_cancel_all: int = 10_000
+    max_subaccount: int = 63
+    fee_schedule: str = "fcm"
+    fee_tier: int = 0
+    journal_retain: int = 1_000_000

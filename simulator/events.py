@@ -1,0 +1,283 @@
+"""Immutable events the exchange publishes, and the journal every subscriber reads from.
+
+Transports render these (REST reads, WebSocket channels, FIX ExecutionReports, drop copy,
+market data), so they can never disagree. Money is micro-dollars, prices ticks, counts 1/100
+contracts, rates 1e-12, times epoch milliseconds. Each event is numbered by the journal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from matching import Reason, Side
+
+__all__ = [
+    "BalanceChanged",
+    "BookDelta",
+    "Event",
+    "ExitTriggerChanged",
+    "FillExecuted",
+    "FillRecord",
+    "FundingPaid",
+    "FundingRateSet",
+    "Journal",
+    "LiquidationStep",
+    "MarketChanged",
+    "OrderGroupChanged",
+    "OrderSnapshot",
+    "OrderUpdated",
+    "TickerChanged",
+    "TradeExecuted",
+    "TradeRecord",
+]
+
+
+class OrderSnapshot(msgspec.Struct, frozen=True):
+    """An order as it stands after a change (every MarginOrder field, in integer units)."""
+
+    order_id: str
+    user_id: str
+    subaccount: int
+    ticker: str
+    client_order_id: str
+    side: Side
+    price: int
+    count: int
+    fill_count: int
+    remaining_count: int
+    time_in_force: str
+    post_only: bool
+    reduce_only: bool
+    self_trade_prevention_type: str | None
+    expiration_ms: int | None
+    created_ms: int
+    last_update_ms: int
+    last_update_reason: Reason
+    cancel_order_on_pause: bool
+    order_group_id: str | None
+    order_source: str
+    order_reason: str | None
+    fill_value: int
+    fees: int
+
+
+class FillRecord(msgspec.Struct, frozen=True):
+    """One side of one execution (MarginFill), with the position after it."""
+
+    fill_id: str
+    trade_id: str
+    order_id: str
+    client_order_id: str
+    user_id: str
+    subaccount: int
+    ticker: str
+    side: Side
+    price: int
+    count: int
+    is_taker: bool
+    fee: int
+    entry_price: int | None
+    realized_pnl: int
+    post_position: int
+    order_source: str
+    ts_ms: int
+
+
+class TradeRecord(msgspec.Struct, frozen=True):
+    """A public trade (MarginTrade)."""
+
+    trade_id: str
+    ticker: str
+    price: int
+    count: int
+    taker_side: Side
+    ts_ms: int
+
+
+class OrderUpdated(msgspec.Struct, frozen=True, tag=True):
+    ts_ms: int
+    order: OrderSnapshot
+    created: bool
+
+
+class FillExecuted(msgspec.Struct, frozen=True, tag=True):
+    ts_ms: int
+    fill: FillRecord
+
+
+class TradeExecuted(msgspec.Struct, frozen=True, tag=True):
+    ts_ms: int
+    trade: TradeRecord
+
+
+class BookDelta(msgspec.Struct, frozen=True, tag=True):
+    """A price level changed by `delta` to `count`; own-order fields set when one order did it."""
+
+    ts_ms: int
+    ticker: str
+    side: Side
+    price: int
+    delta: int
+    count: int
+    reason: Reason
+    order_id: str | None
+    user_id: str | None
+    subaccount: int | None
+    client_order_id: str | None
+
+
+class TickerChanged(msgspec.Struct, frozen=True, tag=True):
+    """Coalesced market summary (at most one per market per second)."""
+
+    ts_ms: int
+    ticker: str
+    price: int | None
+    bid: int | None
+    bid_size: int
+    ask: int | None
+    ask_size: int
+    volume: int
+    volume_notional: int
+    volume_24h: int
+    volume_24h_notional: int
+    open_interest: int
+    open_interest_notional: int
+    reference_price: tuple[int, int] | None
+    liquidation_mark_price: tuple[int, int] | None
+    settlement_mark_price: tuple[int, int] | None
+    funding_rate: int
+    next_funding_time_ms: int
+    funding_rate_ts_ms: int
+
+
+class FundingRateSet(msgspec.Struct, frozen=True, tag=True):
+    ts_ms: int
+    ticker: str
+    funding_time_ms: int
+    rate: int
+    mark_price: int
+
+
+class FundingPaid(msgspec.Struct, frozen=True, tag=True):
+    ts_ms: int
+    user_id: str
+    subaccount: int
+    ticker: str
+    funding_time_ms: int
+    rate: int
+    mark_price: int
+    quantity: int
+    amount: int
+
+
+class LiquidationStep(msgspec.Struct, frozen=True, tag=True):
+    """`stage`: queued, recovered, started, order, finished, deficit."""
+
+    ts_ms: int
+    user_id: str
+    subaccount: int
+    stage: str
+    equity: int
+    maintenance_margin: int
+    order_id: str | None = None
+    ticker: str | None = None
+    amount: int = 0
+
+
+class BalanceChanged(msgspec.Struct, frozen=True, tag=True):
+    """Cash moved outside trading (fills carry their own cash effect: realized PnL - fee)."""
+
+    ts_ms: int
+    user_id: str
+    subaccount: int
+    delta: int
+    cash: int
+    reason: str
+
+
+class OrderGroupChanged(msgspec.Struct, frozen=True, tag=True):
+    """`action`: created, triggered, reset, deleted, limit_updated."""
+
+    ts_ms: int
+    user_id: str
+    subaccount: int
+    order_group_id: str
+    action: str
+    contracts_limit: int
+
+
+class ExitTriggerChanged(msgspec.Struct, frozen=True, tag=True):
+    ts_ms: int
+    user_id: str
+    subaccount: int
+    trigger: Any
+
+
+class MarketChanged(msgspec.Struct, frozen=True, tag=True):
+    ts_ms: int
+    ticker: str
+    status: str
+    market_version: int
+    halt_sources: tuple[str, ...]
+    reason: str
+
+
+Event = (
+    OrderUpdated
+    | FillExecuted
+    | TradeExecuted
+    | BookDelta
+    | TickerChanged
+    | FundingRateSet
+    | FundingPaid
+    | LiquidationStep
+    | BalanceChanged
+    | OrderGroupChanged
+    | ExitTriggerChanged
+    | MarketChanged
+)
+
+Subscriber = Callable[[int, Event], None]
+
+
+class Journal:
+    """Numbered log of every event, and the one subscription mechanism.
+
+    Subscribers are called synchronously, in subscription order, with `(seq, event)`.
+    `retain` bounds memory: older events are dropped from `since` (seq keeps counting).
+    """
+
+    def __init__(self, retain: int = 1_000_000) -> None:
+        self._events: list[Event] = []
+        self._first_seq = 1
+        self._subscribers: list[Subscriber] = []
+        self._retain = retain
+
+    @property
+    def last_seq(self) -> int:
+        return self._first_seq + len(self._events) - 1
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        """Call `subscriber(seq, event)` for every later event; returns an unsubscribe."""
+        self._subscribers.append(subscriber)
+        return lambda: self._subscribers.remove(subscriber)
+
+    def append(self, event: Event) -> int:
+        self._events.append(event)
+        seq = self._first_seq + len(self._events) - 1
+        for subscriber in self._subscribers:
+            subscriber(seq, event)
+        if len(self._events) > self._retain * 2:
+            drop = len(self._events) - self._retain
+            del self._events[:drop]
+            self._first_seq += drop
+        return seq
+
+    def since(self, after: int = 0, limit: int | None = None) -> list[tuple[int, Event]]:
+        """Events with seq > `after` (those still retained), oldest first."""
+        start = max(after + 1 - self._first_seq, 0)
+        stop = None if limit is None else start + limit
+        return [(self._first_seq + i + start, e) for i, e in enumerate(self._events[start:stop])]

@@ -1,0 +1,275 @@
+"""Exit-trigger commands of the exchange: `exit_triggers` bookkeeping plus the orders it fires.
+
+Marks are fed to the triggers when the liquidation mark moves; firings are turned into
+reduce-only IOC system orders (`order_reason=take_profit_stop_loss`) after the command or timer
+that caused them, and each order's outcome is reported back when it completes.
+
+Deviation: isolated positions are not modelled (every API position is cross), so isolated
+triggers can be listed and deleted but setting one is refused for lack of an open isolated
+position.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from matching import Side
+from simulator.errors import RejectError
+from simulator.events import ExitTriggerChanged
+from simulator.exit_triggers import ExitTriggers, ExitTriggerView, Firing
+from simulator.market_data import MarketData
+from simulator.money import RATE_SCALE
+from simulator.orders import OrderRecord
+from simulator.risk import liquidation_price
+
+if TYPE_CHECKING:
+    from simulator.exchange import AccountKey, Exchange
+
+__all__ = ["ExitTriggerBridge"]
+
+_REASON = "take_profit_stop_loss"
+
+
+class ExitTriggerBridge:
+    """Set, update, delete and list exit triggers; fire them on the liquidation mark."""
+
+    def __init__(self, exchange: Exchange) -> None:
+        self._ex = exchange
+        self.book = ExitTriggers(exchange.ids.uuid)
+        self._firings: list[Firing] = []
+        self._scopes: set[AccountKey] = set()
+        self._anchors: set[str] = set()
+
+    # ------------------------------------------------------------ exchange hooks
+
+    def mark_moved(self, data: MarketData) -> None:
+        if self._scopes and data.mark is not None:
+            self._firings.extend(self.book.on_mark(data.ticker, data.mark, self._ex.now()))
+
+    def positions_changed(self, key: AccountKey) -> None:
+        if key not in self._scopes:
+            return
+        ex = self._ex
+        sub = ex.users[key[0]].subaccounts[key[1]]
+        for ticker, pos in sub.positions.items():
+            self._publish(self.book.on_position((key[0], key[1], ticker), pos.qty, ex.now()))
+
+    def order_filled(self, record: OrderRecord) -> None:
+        if record.order_id in self._anchors:
+            views = self.book.on_anchor_fill(record.order_id, record.fill_count, self._ex.now())
+            self._publish(views)
+
+    def order_terminal(self, record: OrderRecord) -> None:
+        ex = self._ex
+        if record.trigger_id is not None:
+            qty = ex.users[record.user_id].subaccounts[record.subaccount].position(record.ticker)
+            self._publish(
+                self.book.on_order_result(
+                    record.trigger_id, record.order_id, record.fill_count, qty.qty, ex.now()
+                )
+            )
+        if record.order_id in self._anchors:
+            self._anchors.discard(record.order_id)
+            self._publish(self.book.on_anchor_terminal(record.order_id, ex.now()))
+
+    def cancel_scope(self, user_id: str, subaccount: int) -> None:
+        """Liquidation pre-empts triggers: cancel the subaccount's live triggers."""
+        if (user_id, subaccount) in self._scopes:
+            self._publish(
+                self.book.cancel_for_liquidation(user_id, subaccount, now_ms=self._ex.now())
+            )
+
+    def pending(self) -> bool:
+        return bool(self._firings)
+
+    def run_pending(self) -> None:
+        """Send the orders of the triggers that fired."""
+        ex = self._ex
+        firings, self._firings = self._firings, []
+        for firing in firings:
+            user_id, number, ticker = firing.key
+            assert isinstance(user_id, str)
+            try:
+                ex.place_system_order(
+                    user_id,
+                    number,
+                    ticker,
+                    Side(firing.side),
+                    firing.count,
+                    _REASON,
+                    trigger_id=firing.trigger_id,
+                )
+            except RejectError:
+                self._publish(self.book.on_order_rejected(firing.trigger_id, ex.now()))
+
+    def _publish(self, views: list[ExitTriggerView]) -> None:
+        ex = self._ex
+        for view in views:
+            assert isinstance(view.owner, str)
+            ex.emit(ExitTriggerChanged(ex.now(), view.owner, view.subaccount, view))
+
+    # ------------------------------------------------------------------ commands
+
+    def _liquidation_price(self, user_id: str, number: int, ticker: str) -> int | None:
+        ex = self._ex
+        sub = ex.subaccount(user_id, number)
+        pos = sub.position(ticker)
+        if not pos.qty:
+            return None
+        spec = ex.markets[ticker].market.spec
+        rate = spec.curve(pos.qty > 0).rate_at(abs(pos.qty) * ex.mark(ticker))
+        others = sum(
+            p.unrealized(ex.mark(t)) for t, p in sub.positions.items() if t != ticker and p.qty
+        )
+        return liquidation_price(pos.qty, pos.cost, sub.cash + others, min(rate, RATE_SCALE - 1))
+
+    def set_cross(
+        self,
+        user_id: str,
+        subaccount: int,
+        ticker: str,
+        *,
+        kind: str = "bracket",
+        stop_loss_price: int | None = None,
+        take_profit_price: int | None = None,
+        trail_amount: int | None = None,
+        trail_bps: int | None = None,
+        count: int | None = None,
+        anchor_order_id: str | None = None,
+        client_trigger_id: str | None = None,
+    ) -> list[ExitTriggerView]:
+        """PUT /margin/cross/positions/{ticker}/exit_trigger."""
+        ex = self._ex
+        ex.run_due()
+        ex.market_data(ticker)
+        sub = ex.subaccount(user_id, subaccount)
+        anchor_side = None
+        anchor_filled = 0
+        if anchor_order_id is not None:
+            record = ex.orders.get(anchor_order_id)
+            if record is None or record.user_id != user_id or record.ticker != ticker:
+                from simulator.errors import AnchorOrderUnavailableError
+
+                raise AnchorOrderUnavailableError()
+            anchor_side = record.side.value
+            anchor_filled = record.fill_count
+        views = self.book.set_cross(
+            (user_id, subaccount, ticker),
+            kind=kind,
+            stop_loss_price=stop_loss_price,
+            take_profit_price=take_profit_price,
+            trail_amount=trail_amount,
+            trail_bps=trail_bps,
+            count=count,
+            anchor_order_id=anchor_order_id,
+            client_trigger_id=client_trigger_id,
+            anchor_side=anchor_side,  # type: ignore[arg-type]
+            anchor_filled=anchor_filled,
+            position=sub.position(ticker).qty,
+            liquidation_price=self._liquidation_price(user_id, subaccount, ticker),
+            now_ms=ex.now(),
+        )
+        self._scopes.add((user_id, subaccount))
+        if anchor_order_id is not None and ex.orders[anchor_order_id].remaining > 0:
+            self._anchors.add(anchor_order_id)
+        self._publish(views)
+        data = ex.markets[ticker]
+        if data.mark is not None:
+            self._firings.extend(self.book.on_mark(ticker, data.mark, ex.now()))
+        ex.followups()
+        return views
+
+    def set_isolated(
+        self,
+        user_id: str,
+        ticker: str,
+        *,
+        kind: str = "bracket",
+        stop_loss_price: int | None = None,
+        take_profit_price: int | None = None,
+        trail_amount: int | None = None,
+        trail_bps: int | None = None,
+    ) -> list[ExitTriggerView]:
+        """PUT /margin/isolated/positions/{ticker}/exit_trigger (no isolated positions exist)."""
+        ex = self._ex
+        ex.market_data(ticker)
+        ex.user(user_id)
+        views = self.book.set_isolated(
+            (user_id, 0, ticker),
+            kind=kind,
+            stop_loss_price=stop_loss_price,
+            take_profit_price=take_profit_price,
+            trail_amount=trail_amount,
+            trail_bps=trail_bps,
+            position=0,
+            now_ms=ex.now(),
+        )
+        self._publish(views)
+        return views
+
+    def update(
+        self,
+        user_id: str,
+        subaccount: int,
+        ticker: str,
+        trigger_id: str,
+        *,
+        stop_loss_price: int | None = None,
+        take_profit_price: int | None = None,
+    ) -> ExitTriggerView:
+        """PUT /margin/cross/positions/{ticker}/exit_trigger/{trigger_id}."""
+        ex = self._ex
+        ex.run_due()
+        ex.market_data(ticker)
+        view = self.book.update(
+            (user_id, subaccount, ticker),
+            trigger_id,
+            stop_loss_price=stop_loss_price,
+            take_profit_price=take_profit_price,
+            liquidation_price=self._liquidation_price(user_id, subaccount, ticker),
+            now_ms=ex.now(),
+        )
+        self._publish([view])
+        data = ex.markets[ticker]
+        if data.mark is not None:
+            self._firings.extend(self.book.on_mark(ticker, data.mark, ex.now()))
+        ex.followups()
+        return view
+
+    def delete(
+        self, user_id: str, subaccount: int, ticker: str, trigger_id: str
+    ) -> ExitTriggerView:
+        ex = self._ex
+        ex.market_data(ticker)
+        view = self.book.delete((user_id, subaccount, ticker), trigger_id, now_ms=ex.now())
+        self._publish([view])
+        return view
+
+    def delete_all(
+        self,
+        user_id: str,
+        subaccount: int,
+        ticker: str,
+        *,
+        kind: str | None = None,
+        isolated: bool = False,
+    ) -> list[ExitTriggerView]:
+        ex = self._ex
+        ex.market_data(ticker)
+        views = self.book.delete_all(
+            (user_id, subaccount, ticker), kind=kind, isolated=isolated, now_ms=ex.now()
+        )
+        self._publish(views)
+        return views
+
+    def list(
+        self,
+        user_id: str,
+        subaccount: int,
+        ticker: str,
+        *,
+        kind: str | None = None,
+        isolated: bool = False,
+    ) -> list[ExitTriggerView]:
+        self._ex.market_data(ticker)
+        return self.book.list((user_id, subaccount, ticker), kind=kind, isolated=isolated)

@@ -1,0 +1,209 @@
+"""Liquidation (MECHANICS.md 6): queue state, margin cancels, system close-out orders.
+
+A subaccount is evaluated in full after anything that changes its cash or positions. Mark
+moves are handled without touching every holder: after each evaluation the subaccount gets, per
+market it holds, a budget of mark movement that cannot bring its margin ratio to the next
+threshold (its headroom split evenly across its markets, divided by the position size and a
+bound on how fast equity and MM change with the mark). Each market keeps the cumulative path
+length of its mark and a heap of those budgets; a mark move re-evaluates only the subaccounts
+whose budget it used up. Liquidation pre-empts exit triggers.
+
+Assumption: the maintenance-margin curve's marginal rate near the current notional (at +10%)
+bounds how fast MM grows; budgets are capped at a 10% mark move so that bound holds.
+"""
+
+from __future__ import annotations
+
+import heapq
+from typing import TYPE_CHECKING
+
+from matching import Reason, Side
+from simulator.events import LiquidationStep
+from simulator.market_data import MarketData
+from simulator.money import CENTICENT, RATE_SCALE
+from simulator.risk import SubaccountRisk, position_risk
+
+if TYPE_CHECKING:
+    from simulator.exchange import AccountKey, Exchange
+
+__all__ = ["Liquidator"]
+
+_MAX_ROUNDS = 100
+
+
+class Liquidator:
+    """Watches margin ratios and closes out subaccounts at the liquidation threshold."""
+
+    def __init__(self, exchange: Exchange) -> None:
+        self._ex = exchange
+        self._heaps: dict[str, list[tuple[int, int, AccountKey]]] = {}
+        self._version: dict[AccountKey, int] = {}
+        self._counter = 0
+        self.states: dict[AccountKey, str] = {}
+        self.evaluations = 0
+        self._running: set[AccountKey] = set()
+
+    def state(self, key: AccountKey) -> str:
+        """`ok`, `queued` or `liquidating`."""
+        return self.states.get(key, "ok")
+
+    def mark_moved(self, data: MarketData) -> None:
+        """Re-evaluate the subaccounts whose movement budget in this market is used up."""
+        heap = self._heaps.get(data.ticker)
+        if not heap:
+            return
+        due: dict[AccountKey, None] = {}
+        while heap and heap[0][0] < data.mark_path:
+            _, version, key = heapq.heappop(heap)
+            if self._version.get(key) == version:
+                due[key] = None
+        for key in due:
+            self.check(key)
+
+    def check(self, key: AccountKey) -> None:
+        """Evaluate a subaccount now: update its state, liquidate it, re-arm its budgets."""
+        if key in self._running:
+            return
+        ex = self._ex
+        self.evaluations += 1
+        risk = ex.subaccount_risk(*key)
+        previous = self.state(key)
+        cfg = ex.config
+        if risk.maintenance_margin == 0:
+            self._set_state(key, "ok", risk, previous)
+            self._version.pop(key, None)
+            return
+        if risk.at_or_above(cfg.liquidation_threshold) and self._can_liquidate(key):
+            self._running.add(key)
+            try:
+                self._liquidate(key, risk)
+            finally:
+                self._running.discard(key)
+            risk = ex.subaccount_risk(*key)
+            if risk.maintenance_margin == 0:
+                self._version.pop(key, None)
+                return
+        state = (
+            "liquidating"
+            if risk.at_or_above(cfg.liquidation_threshold)
+            else "queued"
+            if risk.at_or_above(cfg.queue_threshold)
+            else "ok"
+        )
+        self._set_state(key, state, risk, self.state(key))
+        self._arm(key, risk, cfg.queue_threshold if state == "ok" else cfg.liquidation_threshold)
+
+    def _set_state(self, key: AccountKey, state: str, risk: SubaccountRisk, previous: str) -> None:
+        if state == previous:
+            return
+        if state == "ok":
+            self.states.pop(key, None)
+        else:
+            self.states[key] = state
+        stage = {"ok": "recovered", "queued": "queued"}.get(state)
+        if stage is not None and not (state == "ok" and previous == "liquidating"):
+            self._step(key, stage, risk)
+
+    def _can_liquidate(self, key: AccountKey) -> bool:
+        ex = self._ex
+        if not ex.exchange_active:
+            return False
+        sub = ex.users[key[0]].subaccounts[key[1]]
+        return any(
+            pos.qty and ex.markets[ticker].market.status == "active"
+            for ticker, pos in sub.positions.items()
+        )
+
+    def _arm(self, key: AccountKey, risk: SubaccountRisk, threshold: int) -> None:
+        ex = self._ex
+        sub = ex.users[key[0]].subaccounts[key[1]]
+        held = [(t, p) for t, p in sub.positions.items() if p.qty]
+        if not held:
+            self._version.pop(key, None)
+            return
+        self._counter += 1
+        version = self._counter
+        self._version[key] = version
+        slack = CENTICENT * 2 * (len(held) + 1)
+        headroom = risk.equity * threshold // RATE_SCALE - risk.maintenance_margin - slack
+        share = max(headroom, 0) // len(held)
+        ratio = threshold / RATE_SCALE
+        for ticker, pos in held:
+            data = ex.markets[ticker]
+            mark = ex.mark(ticker)
+            spec = data.market.spec
+            notional = abs(pos.qty) * mark
+            factor = ratio + max(1.0, spec.curve(pos.qty > 0).marginal_rate(notional * 11 // 10))
+            budget = int(share / (abs(pos.qty) * factor)) if share else 0
+            budget = min(budget, mark // 10)
+            heap = self._heaps.setdefault(ticker, [])
+            heapq.heappush(heap, (data.mark_path + budget, version, key))
+
+    def _liquidate(self, key: AccountKey, risk: SubaccountRisk) -> None:
+        ex = self._ex
+        user_id, number = key
+        self.states[key] = "liquidating"
+        self._step(key, "started", risk)
+        ex.exit_triggers.cancel_scope(user_id, number)
+        victims = [r for r in ex.live_orders(user_id) if r.subaccount == number]
+        ex.cancel_orders(victims, Reason.MARGIN_CANCEL)
+        sub = ex.users[user_id].subaccounts[number]
+        for _ in range(_MAX_ROUNDS):
+            risk = ex.subaccount_risk(user_id, number)
+            if not risk.at_or_above(ex.config.liquidation_threshold):
+                break
+            target = self._largest_contributor(key)
+            if target is None:
+                break
+            ticker, qty = target
+            side = Side.ASK if qty > 0 else Side.BID
+            result = ex.place_system_order(user_id, number, ticker, side, abs(qty), "liquidation")
+            if result is not None:
+                self._step(key, "order", risk, result.order.order_id, ticker, result.fill_count)
+            if result is None or result.fill_count == 0:
+                due = ex.now() + ex.config.mark_interval_ms
+                ex.timers.arm(("liquidation", key), due, lambda _t: self.check(key))
+                return
+        risk = ex.subaccount_risk(user_id, number)
+        flat = not any(p.qty for p in sub.positions.values())
+        if flat and sub.cash < 0:
+            ex.waterfall_deficit += -sub.cash
+            self._step(key, "deficit", risk, amount=-sub.cash)
+        self._step(key, "finished", risk)
+        self.states.pop(key, None)
+
+    def _largest_contributor(self, key: AccountKey) -> tuple[str, int] | None:
+        ex = self._ex
+        sub = ex.users[key[0]].subaccounts[key[1]]
+        best: tuple[int, str, int] | None = None
+        for ticker, pos in sub.positions.items():
+            if not pos.qty or ex.markets[ticker].market.status != "active":
+                continue
+            spec = ex.markets[ticker].market.spec
+            mm = position_risk(spec, pos, ex.mark(ticker)).maintenance_margin
+            if best is None or mm > best[0]:
+                best = (mm, ticker, pos.qty)
+        return None if best is None else (best[1], best[2])
+
+    def _step(
+        self,
+        key: AccountKey,
+        stage: str,
+        risk: SubaccountRisk,
+        order_id: str | None = None,
+        ticker: str | None = None,
+        amount: int = 0,
+    ) -> None:
+        self._ex.emit(
+            LiquidationStep(
+                self._ex.now(),
+                key[0],
+                key[1],
+                stage,
+                risk.equity,
+                risk.maintenance_margin,
+                order_id,
+                ticker,
+                amount,
+            )
+        )

@@ -1,0 +1,81 @@
+"""Per-market live state next to the book: prices, funding accumulators and trading stats.
+
+Owned by the exchange; nothing here schedules timers or publishes events.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from matching import OrderBook
+from simulator.feeds import ReferenceFeed
+from simulator.funding import FundingSettings, PremiumAccumulator
+from simulator.funding_schedule import FundingSchedule
+from simulator.markets import Market
+from simulator.marks import SettlementMark
+
+__all__ = ["FundingRecord", "MarketData"]
+
+_DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True, slots=True)
+class FundingRecord:
+    """A market's funding at one funding time (MarginFundingRate)."""
+
+    ticker: str
+    funding_time_ms: int
+    rate: int
+    mark_price: int
+
+
+@dataclass(slots=True)
+class MarketData:
+    """Everything the exchange tracks for one market besides accounts."""
+
+    market: Market
+    book: OrderBook
+    feed: ReferenceFeed
+    funding_settings: FundingSettings
+    schedule: FundingSchedule
+    premium: PremiumAccumulator
+    settlement: SettlementMark
+    funding_start_ms: int
+    reference: tuple[int, int] | None = None
+    mark: int | None = None
+    mark_ts_ms: int = 0
+    mark_path: int = 0
+    last_price: int | None = None
+    volume: int = 0
+    volume_notional: int = 0
+    open_interest: int = 0
+    recent_trades: deque[tuple[int, int, int]] = field(default_factory=deque)
+    volume_24h: int = 0
+    volume_24h_notional: int = 0
+    funding_history: list[FundingRecord] = field(default_factory=list)
+    last_rate: int = 0
+    last_rate_ts_ms: int = 0
+
+    @property
+    def ticker(self) -> str:
+        return self.market.spec.ticker
+
+    def record_trade(self, ts_ms: int, price: int, count: int) -> None:
+        """Count a trade into the lifetime and rolling 24-hour volume."""
+        value = price * count
+        self.last_price = price
+        self.volume += count
+        self.volume_notional += value
+        self.recent_trades.append((ts_ms, count, value))
+        self.volume_24h += count
+        self.volume_24h_notional += value
+        self.expire_volume(ts_ms)
+
+    def expire_volume(self, now_ms: int) -> None:
+        """Drop trades older than 24 hours from the rolling volume."""
+        trades = self.recent_trades
+        while trades and trades[0][0] <= now_ms - _DAY_MS:
+            _, count, value = trades.popleft()
+            self.volume_24h -= count
+            self.volume_24h_notional -= value

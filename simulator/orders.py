@@ -1,0 +1,120 @@
+"""Order commands as the exchange receives them, and the order record it keeps.
+
+Transports parse wire requests into `PlaceOrder` / `AmendOrder` (integer units, times in epoch
+ms) and call the exchange; the exchange keeps one `OrderRecord` per order it accepted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from matching import Reason, SelfTradePrevention, Side, TimeInForce
+from simulator.events import OrderSnapshot
+
+__all__ = ["AmendOrder", "OrderRecord", "OrderResult", "PlaceOrder"]
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceOrder:
+    """A new-order command (CreateMarginOrderRequest in integer units)."""
+
+    ticker: str
+    side: Side
+    price: int
+    count: int
+    client_order_id: str
+    time_in_force: TimeInForce = TimeInForce.GOOD_TILL_CANCELED
+    self_trade_prevention: SelfTradePrevention = SelfTradePrevention.TAKER_AT_CROSS
+    post_only: bool = False
+    reduce_only: bool = False
+    expiration_ms: int | None = None
+    cancel_order_on_pause: bool = False
+    subaccount: int = 0
+    order_group_id: str | None = None
+    market_version: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AmendOrder:
+    """An amend command (AmendMarginOrderRequest): `count` is the new total including fills.
+
+    `expiration_ms`: None keeps the expiry, 0 clears it, otherwise a future instant.
+    """
+
+    ticker: str
+    side: Side
+    price: int
+    count: int
+    client_order_id: str | None = None
+    updated_client_order_id: str | None = None
+    expiration_ms: int | None = None
+    subaccount: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class OrderResult:
+    """Outcome of a place or amend: the order after matching and what this command filled."""
+
+    order: OrderSnapshot
+    fill_count: int
+    fill_value: int
+    fees: int
+
+
+@dataclass(slots=True)
+class OrderRecord:
+    """The exchange's record of one order (live while `remaining > 0` and on the book)."""
+
+    order_id: str
+    user_id: str
+    subaccount: int
+    ticker: str
+    client_order_id: str
+    side: Side
+    price: int
+    count: int
+    time_in_force: TimeInForce
+    post_only: bool
+    reduce_only: bool
+    self_trade_prevention: SelfTradePrevention
+    expiration_ms: int | None
+    created_ms: int
+    cancel_order_on_pause: bool
+    order_group_id: str | None
+    order_source: str
+    order_reason: str | None
+    fill_count: int = 0
+    remaining: int = 0
+    last_update_ms: int = 0
+    last_update_reason: Reason = Reason.NONE
+    fill_value: int = 0
+    fees: int = 0
+    trigger_id: str | None = None
+
+    def snapshot(self) -> OrderSnapshot:
+        return OrderSnapshot(
+            order_id=self.order_id,
+            user_id=self.user_id,
+            subaccount=self.subaccount,
+            ticker=self.ticker,
+            client_order_id=self.client_order_id,
+            side=self.side,
+            price=self.price,
+            count=self.count,
+            fill_count=self.fill_count,
+            remaining_count=self.remaining,
+            time_in_force=self.time_in_force.value,
+            post_only=self.post_only,
+            reduce_only=self.reduce_only,
+            self_trade_prevention_type=self.self_trade_prevention.value,
+            expiration_ms=self.expiration_ms,
+            created_ms=self.created_ms,
+            last_update_ms=self.last_update_ms,
+            last_update_reason=self.last_update_reason,
+            cancel_order_on_pause=self.cancel_order_on_pause,
+            order_group_id=self.order_group_id,
+            order_source=self.order_source,
+            order_reason=self.order_reason,
+            fill_value=self.fill_value,
+            fees=self.fees,
+        )

@@ -1,0 +1,238 @@
+"""Timers that move prices and money without a command: marks, funding, expiry, ticker.
+
+Work is proportional to what changed (DESIGN.md 4): a market is sampled at the next whole
+second only after its book or its reference feed changed; the settlement mark refreshes only
+while the liquidation mark moved within its window; tickers publish at most once per second
+and only after a change; funding fires at the schedule's instants.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from simulator.events import FundingPaid, FundingRateSet, TickerChanged
+from simulator.funding import funding_payment, impact_prices, premium_at
+from simulator.market_data import FundingRecord, MarketData
+from simulator.marks import liquidation_mark
+
+if TYPE_CHECKING:
+    from simulator.exchange import Exchange
+
+__all__ = ["Pricing"]
+
+_PREMIUM_LEVELS = 64
+_PREMIUM_HISTORY_MS = 86_400_000
+_ESTIMATE_MS = 60_000
+
+
+def _next_boundary(ts_ms: int, interval_ms: int) -> int:
+    return (ts_ms // interval_ms + 1) * interval_ms
+
+
+class Pricing:
+    """Reference, liquidation-mark, settlement-mark, premium, funding and ticker timers."""
+
+    def __init__(self, exchange: Exchange) -> None:
+        self._ex = exchange
+        self.funding_payments: list[FundingPaid] = []
+        self._impact_cache: dict[str, tuple[int, Any]] = {}
+        self._estimates: dict[str, tuple[int, int, int]] = {}
+
+    def start(self, data: MarketData, now: int) -> None:
+        """Take the first sample of a new market and arm its feed and funding timers."""
+        self._sample(data, now)
+        self._arm_feed(data, now)
+        self._arm_funding(data, now)
+
+    # ------------------------------------------------------------- sampling
+
+    def book_changed(self, data: MarketData) -> None:
+        """Resample the market at the next mark interval and republish its ticker."""
+        interval = self._ex.config.mark_interval_ms
+        due = _next_boundary(self._ex.now(), interval)
+        self._ex.timers.arm_earlier(("mark", data.ticker), due, lambda t: self._sample(data, t))
+        self._arm_ticker(data)
+
+    def sample_now(self, data: MarketData) -> None:
+        """Resample immediately (the control plane just set the reference)."""
+        self._sample(data, self._ex.now())
+
+    def _arm_feed(self, data: MarketData, now: int) -> None:
+        nxt = data.feed.next_change_after(now)
+        if nxt is not None:
+            self._ex.timers.arm(("feed", data.ticker), nxt, lambda t: self._feed_tick(data, t))
+
+    def _feed_tick(self, data: MarketData, due: int) -> None:
+        self._sample(data, due)
+        self._arm_feed(data, due)
+
+    def _sample(self, data: MarketData, now: int) -> None:
+        ex = self._ex
+        data.reference = data.feed.price_at(now)
+        ref = data.reference[0] if data.reference else None
+        best_bid = data.book.best_bid()
+        best_ask = data.book.best_ask()
+        lm = liquidation_mark(
+            best_bid[0] if best_bid else None, best_ask[0] if best_ask else None, ref
+        )
+        if data.market.status == "active" and ex.trading_active:
+            value = premium_at(self._impact(data), ref)
+        else:
+            value = None
+        data.premium.record(now, value)
+        if lm is not None and lm != data.mark:
+            previous = data.mark
+            data.mark = lm
+            data.mark_ts_ms = now
+            data.settlement.record(now, lm)
+            self._arm_settlement(data, now)
+            if previous is not None:
+                data.mark_path += abs(lm - previous)
+                ex.liquidator.mark_moved(data)
+                ex.exit_triggers.mark_moved(data)
+        self._arm_ticker(data)
+
+    def _impact(self, data: MarketData) -> Any:
+        # impact prices depend on the book only: keep them until the book changes
+        seq = data.book.seq
+        cached = self._impact_cache.get(data.ticker)
+        if cached is not None and cached[0] == seq:
+            return cached[1]
+        impact_notional = data.funding_settings.impact_notional
+        depth = data.book.depth(_PREMIUM_LEVELS)
+        impact = impact_prices(depth.bids, depth.asks, impact_notional)
+        if impact is None and _PREMIUM_LEVELS in (len(depth.bids), len(depth.asks)):
+            full = data.book.depth()
+            impact = impact_prices(full.bids, full.asks, impact_notional)
+        self._impact_cache[data.ticker] = (seq, impact)
+        return impact
+
+    def _arm_settlement(self, data: MarketData, now: int) -> None:
+        nxt = data.settlement.next_refresh_after(now)
+        if nxt is not None:
+            self._ex.timers.arm(
+                ("settlement", data.ticker), nxt, lambda t: self._refresh_settlement(data, t)
+            )
+
+    def _refresh_settlement(self, data: MarketData, due: int) -> None:
+        data.settlement.refresh(due)
+        self._arm_settlement(data, due)
+        self._arm_ticker(data)
+
+    def settlement_mark(self, data: MarketData) -> tuple[int, int] | None:
+        """The settlement mark (price, ts_ms), computing a first value if none exists yet."""
+        if data.settlement.value is None and data.mark is not None:
+            data.settlement.refresh(self._ex.now())
+        return data.settlement.value
+
+    # --------------------------------------------------------------- ticker
+
+    def _arm_ticker(self, data: MarketData) -> None:
+        interval = self._ex.config.ticker_interval_ms
+        due = _next_boundary(self._ex.now(), interval)
+        key = ("ticker", data.ticker)
+        if self._ex.timers.due(key) is None:
+            self._ex.timers.arm(key, due, lambda t: self._publish_ticker(data, t))
+
+    def _publish_ticker(self, data: MarketData, due: int) -> None:
+        data.expire_volume(due)
+        best_bid = data.book.best_bid()
+        best_ask = data.book.best_ask()
+        estimate = self.funding_estimate(data)
+        self._ex.emit(
+            TickerChanged(
+                ts_ms=due,
+                ticker=data.ticker,
+                price=data.last_price,
+                bid=best_bid[0] if best_bid else None,
+                bid_size=best_bid[1] if best_bid else 0,
+                ask=best_ask[0] if best_ask else None,
+                ask_size=best_ask[1] if best_ask else 0,
+                volume=data.volume,
+                volume_notional=data.volume_notional,
+                volume_24h=data.volume_24h,
+                volume_24h_notional=data.volume_24h_notional,
+                open_interest=data.open_interest,
+                open_interest_notional=data.open_interest * (data.mark or 0),
+                reference_price=data.reference,
+                liquidation_mark_price=(
+                    (data.mark, data.mark_ts_ms) if data.mark is not None else None
+                ),
+                settlement_mark_price=self.settlement_mark(data),
+                funding_rate=estimate[0],
+                next_funding_time_ms=self.next_funding_ms(data),
+                funding_rate_ts_ms=estimate[1],
+            )
+        )
+
+    # -------------------------------------------------------------- funding
+
+    def next_funding_ms(self, data: MarketData) -> int:
+        """When the market next pays funding."""
+        due = self._ex.timers.due(("funding", data.ticker))
+        return due if due is not None else data.schedule.next_after(self._ex.now())
+
+    def funding_estimate(self, data: MarketData) -> tuple[int, int]:
+        """Live rate over [last funding, now) after deadband and cap, and when it was computed.
+
+        Assumption: the estimate is recomputed at most every `_ESTIMATE_MS` (Kalshi's estimate
+        was observed to lag by up to minutes), which keeps per-second tickers cheap.
+        """
+        now = self._ex.now()
+        cached = self._estimates.get(data.ticker)
+        if (
+            cached is not None
+            and cached[0] == data.funding_start_ms
+            and now - cached[2] < _ESTIMATE_MS
+        ):
+            return cached[1], cached[2]
+        settings = data.funding_settings
+        raw = settings.average(data.premium, data.funding_start_ms, now)
+        mark = self.settlement_mark(data)
+        rate = settings.finalize_rate(raw, mark[0] if mark else None)
+        self._estimates[data.ticker] = (data.funding_start_ms, rate, now)
+        return rate, now
+
+    def _arm_funding(self, data: MarketData, now: int) -> None:
+        due = data.schedule.next_after(now)
+        self._ex.timers.arm(("funding", data.ticker), due, lambda t: self._fund(data, t))
+
+    def _fund(self, data: MarketData, due: int) -> None:
+        ex = self._ex
+        settings = data.funding_settings
+        raw = settings.average(data.premium, data.funding_start_ms, due)
+        mark = data.settlement.refresh(due)
+        rate = settings.finalize_rate(raw, mark)
+        data.funding_history.append(FundingRecord(data.ticker, due, rate, mark))
+        data.last_rate, data.last_rate_ts_ms = rate, due
+        ex.emit(FundingRateSet(due, data.ticker, due, rate, mark))
+        if rate:
+            for user_id, number in ex.holders(data.ticker):
+                sub = ex.users[user_id].subaccounts[number]
+                qty = sub.positions[data.ticker].qty
+                amount = funding_payment(qty, mark, rate)
+                if amount == 0:
+                    continue
+                sub.cash += amount
+                ex.house_cash -= amount
+                paid = FundingPaid(due, user_id, number, data.ticker, due, rate, mark, qty, amount)
+                self.funding_payments.append(paid)
+                ex.emit(paid)
+                ex.touch((user_id, number))
+        data.funding_start_ms = due
+        data.premium.prune(due - _PREMIUM_HISTORY_MS)
+        self._arm_funding(data, due)
+
+    # --------------------------------------------------------------- expiry
+
+    def arm_expiry(self, data: MarketData) -> None:
+        """Arm the market's expiry timer at its book's next expiration."""
+        nxt = data.book.next_expiry()
+        if nxt is not None:
+            self._ex.timers.arm_earlier(
+                ("expiry", data.ticker), nxt, lambda t: self._expire(data, t)
+            )
+
+    def _expire(self, data: MarketData, due: int) -> None:
+        self._ex.apply_book_events(data, data.book.expire(due))
+        self.arm_expiry(data)

@@ -1,0 +1,137 @@
+"""Account math (MECHANICS.md 2.2, 3.3-3.5, 6.1, 6.4): margin, equity, ratios, usage.
+
+Everything is integer money (micro-dollars) except the ratios the wire shows as numbers.
+The engine mark is the liquidation mark (MECHANICS.md 9 #1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from simulator.ledger import Position
+from simulator.markets import MarketSpec
+from simulator.money import RATE_SCALE
+
+__all__ = [
+    "PositionRisk",
+    "SubaccountRisk",
+    "liquidation_price",
+    "market_usage",
+    "position_risk",
+    "resting_im",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class PositionRisk:
+    """One market's contribution to a subaccount's risk at a mark."""
+
+    notional: int
+    unrealized: int
+    maintenance_margin: int
+    initial_margin: int
+    worst_initial_margin: int
+
+
+def _side_notional(qty: int, mark: int, add_qty: int, add_value: int) -> int:
+    # notional of the worst case where every resting order on one side fills; qty is signed
+    # toward that side (positive = same direction as the orders)
+    if add_qty == 0:
+        return abs(qty) * mark if qty > 0 else 0
+    if qty >= 0:
+        return qty * mark + add_value
+    beyond = qty + add_qty
+    return beyond * add_value // add_qty if beyond > 0 else 0
+
+
+def resting_im(spec: MarketSpec, pos: Position, mark: int, im_position: int) -> int:
+    """Worst-side initial margin with all resting orders of one side filled (MECHANICS 3.4)."""
+    if pos.bid_qty == 0 and pos.ask_qty == 0:
+        return im_position
+    long_n = _side_notional(pos.qty, mark, pos.bid_qty, pos.bid_value)
+    short_n = _side_notional(-pos.qty, mark, pos.ask_qty, pos.ask_value)
+    return max(
+        im_position,
+        spec.long_curve.initial_margin_for(long_n),
+        spec.short_curve.initial_margin_for(short_n),
+    )
+
+
+def position_risk(spec: MarketSpec, pos: Position, mark: int) -> PositionRisk:
+    """Notional, unrealized PnL, MM, IM and worst-side IM of a position at `mark`."""
+    notional = abs(pos.qty) * mark
+    curve = spec.curve(pos.qty > 0)
+    mm = curve.maintenance_margin(notional)
+    im = curve.initial_margin(mm)
+    return PositionRisk(
+        notional=notional,
+        unrealized=pos.unrealized(mark),
+        maintenance_margin=mm,
+        initial_margin=im,
+        worst_initial_margin=resting_im(spec, pos, mark, im),
+    )
+
+
+def market_usage(pos: Position, mark: int) -> int:
+    """Notional usage: max(long position + resting bids, short position + resting asks)."""
+    long_side = max(pos.qty, 0) * mark + pos.bid_value
+    short_side = max(-pos.qty, 0) * mark + pos.ask_value
+    return max(long_side, short_side)
+
+
+@dataclass(frozen=True, slots=True)
+class SubaccountRisk:
+    """A subaccount's totals: the numbers behind balance, risk and liquidation."""
+
+    cash: int
+    position_value: int
+    unrealized: int
+    equity: int
+    maintenance_margin: int
+    initial_margin: int
+    resting_orders_margin: int
+    total_notional: int
+
+    @property
+    def available(self) -> int:
+        """equity - IM - resting-order margin (unfloored; the API view floors at 0)."""
+        return self.equity - self.initial_margin - self.resting_orders_margin
+
+    def margin_ratio(self) -> float | None:
+        """MM / equity; None when there is no MM; +inf when equity <= 0 with MM > 0."""
+        if self.maintenance_margin == 0:
+            return None
+        if self.equity <= 0:
+            return float("inf")
+        return self.maintenance_margin / self.equity
+
+    def at_or_above(self, threshold: int) -> bool:
+        """Whether MM / equity >= threshold (1e-12 units), exactly."""
+        if self.maintenance_margin == 0:
+            return False
+        if self.equity <= 0:
+            return True
+        return self.maintenance_margin * RATE_SCALE >= threshold * self.equity
+
+
+def liquidation_price(qty: int, cost: int, cash: int, mm_rate: int) -> int | None:
+    """Single-position liquidation price in ticks (MECHANICS 6.4), None when not positive.
+
+    long: (E - C/q) / (1 - m); short: (E + C/|q|) / (1 + m), with C the cash backing it.
+
+    >>> liquidation_price(100, 100 * 63587, 50_050_000, 130_400_000_000) is None
+    True
+    """
+    if qty == 0:
+        return None
+    # prices in ticks: E = cost / qty ticks, C/q = cash / qty ticks (money = count x ticks)
+    if qty > 0:
+        numerator = (cost - cash) * RATE_SCALE
+        denominator = qty * (RATE_SCALE - mm_rate)
+    else:
+        numerator = (cost - cash) * RATE_SCALE
+        denominator = qty * (RATE_SCALE + mm_rate)
+    if denominator == 0:
+        return None
+    price = numerator // denominator
+    return price if price > 0 else None
