@@ -1,4 +1,33 @@
 """The exchange: accounts, subaccounts, margin, fees, positions, marks, funding, liquidation,
-exit triggers, order groups, the clock, ids, events, journal and scenarios, the CLI and the
-composition root. Built on `matching`; never imports a transport except in its composition root.
+exit triggers, order groups, the clock, ids and events. Built on `matching`; never imports a
+transport except in its composition root.
+
+Transports build an `Exchange` from `load_markets()` and a clock, call its commands with
+`PlaceOrder`/`AmendOrder`, read `views`, and render the events of `Exchange.journal`.
 """
+
+from simulator.clock import AcceleratedClock, Clock, ManualClock, WallClock, make_clock
+from simulator.config import ExchangeConfig
+from simulator.errors import RejectError
+from simulator.exchange import Exchange
+from simulator.markets import DEFAULT_MARKETS_FILE, MarketSpec, load_markets
+from simulator.orders import AmendOrder, OrderResult, PlaceOrder
+from simulator.state_hash import state_hash
+
+__all__ = [
+    "DEFAULT_MARKETS_FILE",
+    "AcceleratedClock",
+    "AmendOrder",
+    "Clock",
+    "Exchange",
+    "ExchangeConfig",
+    "ManualClock",
+    "MarketSpec",
+    "OrderResult",
+    "PlaceOrder",
+    "RejectError",
+    "WallClock",
+    "load_markets",
+    "make_clock",
+    "state_hash",
+]

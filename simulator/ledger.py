@@ -36,15 +36,15 @@ class Position:
 
         >>> Position(qty=300, cost=300 * 63587).entry_price_micros()
         6358700
+        >>> Position(qty=-200, cost=-200 * 65000).entry_price_micros()
+        6500000
         """
         if self.qty == 0:
             return None
-        numerator = self.cost * 100
-        return (
-            (numerator + self.qty // 2) // self.qty
-            if self.qty > 0
-            else -((-numerator + (-self.qty) // 2) // (-self.qty))
-        )
+        numerator, qty = self.cost * 100, self.qty
+        if qty < 0:
+            numerator, qty = -numerator, -qty
+        return (numerator + qty // 2) // qty
 
     def unrealized(self, mark: int) -> int:
         """qty x (mark - entry) in micro-dollars.

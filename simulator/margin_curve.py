@@ -59,6 +59,8 @@ class MarginCurve:
         if im_multiplier <= 0:
             raise ValueError(f"initial margin multiplier must be positive, was {im_multiplier}")
         mult = im_multiplier / RATE_SCALE
+        if any(not float(lev) > 0 for lev in estimates.values()):
+            raise ValueError(f"leverage_estimates must be positive, was {dict(estimates)}")
         pts = sorted((float(n), 1.0 / (mult * float(lev))) for n, lev in estimates.items())
         if any(n <= 0 for n, _ in pts) or any(r <= 0 or math.isinf(r) for _, r in pts):
             raise ValueError(f"leverage_estimates must be positive, was {dict(estimates)}")

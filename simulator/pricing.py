@@ -37,6 +37,7 @@ class Pricing:
         self.funding_payments: list[FundingPaid] = []
         self._impact_cache: dict[str, tuple[int, Any]] = {}
         self._estimates: dict[str, tuple[int, int, int]] = {}
+        self._published: dict[str, tuple[Any, ...]] = {}
 
     def start(self, data: MarketData, now: int) -> None:
         """Take the first sample of a new market and arm its feed and funding timers."""
@@ -135,35 +136,33 @@ class Pricing:
             self._ex.timers.arm(key, due, lambda t: self._publish_ticker(data, t))
 
     def _publish_ticker(self, data: MarketData, due: int) -> None:
+        # coalesced: publish the latest state, and nothing when it did not change
         data.expire_volume(due)
         best_bid = data.book.best_bid()
         best_ask = data.book.best_ask()
         estimate = self.funding_estimate(data)
-        self._ex.emit(
-            TickerChanged(
-                ts_ms=due,
-                ticker=data.ticker,
-                price=data.last_price,
-                bid=best_bid[0] if best_bid else None,
-                bid_size=best_bid[1] if best_bid else 0,
-                ask=best_ask[0] if best_ask else None,
-                ask_size=best_ask[1] if best_ask else 0,
-                volume=data.volume,
-                volume_notional=data.volume_notional,
-                volume_24h=data.volume_24h,
-                volume_24h_notional=data.volume_24h_notional,
-                open_interest=data.open_interest,
-                open_interest_notional=data.open_interest * (data.mark or 0),
-                reference_price=data.reference,
-                liquidation_mark_price=(
-                    (data.mark, data.mark_ts_ms) if data.mark is not None else None
-                ),
-                settlement_mark_price=self.settlement_mark(data),
-                funding_rate=estimate[0],
-                next_funding_time_ms=self.next_funding_ms(data),
-                funding_rate_ts_ms=estimate[1],
-            )
+        fields = (
+            data.last_price,
+            best_bid[0] if best_bid else None,
+            best_bid[1] if best_bid else 0,
+            best_ask[0] if best_ask else None,
+            best_ask[1] if best_ask else 0,
+            data.volume,
+            data.volume_notional,
+            data.volume_24h,
+            data.volume_24h_notional,
+            data.open_interest,
+            data.open_interest * (data.mark or 0),
+            data.reference,
+            (data.mark, data.mark_ts_ms) if data.mark is not None else None,
+            self.settlement_mark(data),
+            estimate[0],
+            self.next_funding_ms(data),
         )
+        if self._published.get(data.ticker) == fields:
+            return
+        self._published[data.ticker] = fields
+        self._ex.emit(TickerChanged(due, data.ticker, *fields, estimate[1]))
 
     # -------------------------------------------------------------- funding
 

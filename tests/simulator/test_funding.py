@@ -252,7 +252,9 @@ def test_accumulator_eight_hours_with_few_changes_keeps_few_segments() -> None:
     assert accumulator.average(start, end, handling="exclude", weighting="twap") == 233
     # linear recency: weights 1..28800; closed form against the naive loop over seconds
     records: list[tuple[int, int | None]] = [
-        (start, 100), (start + 7_200_000, None), (start + 14_400_000, 300)
+        (start, 100),
+        (start + 7_200_000, None),
+        (start + 14_400_000, 300),
     ]
     assert accumulator.average(start, end, handling="dampen", weighting="linear_recency") == (
         naive_average(records, start, end, "dampen", "linear_recency")
@@ -362,8 +364,13 @@ def percentage(raw: int) -> int:
 
 def dollar(raw: int, mark: int) -> int:
     """Dollar limits: deadband $0.001 and cap $0.50 per contract."""
-    return finalize_rate(raw, deadband=parse_rate("0.001"), cap=parse_rate("0.5"),
-                         limit_unit="dollar", settlement_mark=mark)
+    return finalize_rate(
+        raw,
+        deadband=parse_rate("0.001"),
+        cap=parse_rate("0.5"),
+        limit_unit="dollar",
+        settlement_mark=mark,
+    )
 
 
 def test_finalize_rate_beyond_cap_clamps_to_two_percent() -> None:
@@ -382,8 +389,13 @@ def test_finalize_rate_dollar_unit_compares_per_contract_dollars() -> None:
 
 def test_finalize_rate_dollar_cap_rounds_the_rate_toward_zero() -> None:
     # cap $0.0001 at mark $3: 0.0001 / 3 = 0.0000333... -> 33_333_333 (1e-12)
-    rate = finalize_rate(parse_rate("0.01"), deadband=0, cap=parse_rate("0.0001"),
-                         limit_unit="dollar", settlement_mark=30_000)
+    rate = finalize_rate(
+        parse_rate("0.01"),
+        deadband=0,
+        cap=parse_rate("0.0001"),
+        limit_unit="dollar",
+        settlement_mark=30_000,
+    )
     assert rate == 33_333_333
 
 
@@ -437,8 +449,9 @@ def test_funding_payment_tiny_sub_micro_amount_rounds_by_side() -> None:
     mark=st.integers(1, 10**7),
     rate=st.integers(-(2 * 10**10), 2 * 10**10),
 )
-def test_funding_payment_bounds_the_exact_amount_by_side(position: int, mark: int,
-                                                         rate: int) -> None:
+def test_funding_payment_bounds_the_exact_amount_by_side(
+    position: int, mark: int, rate: int
+) -> None:
     exact = Fraction(-position * mark * rate, RATE_SCALE)
     amount = funding_payment(position, mark, rate)
 

@@ -52,8 +52,12 @@ def test_crypto_spring_forward_day_has_a_seven_hour_first_interval() -> None:
     # 2026-03-08: 00:00 EST = 05:00 UTC, then EDT: 08:00 = 12:00 UTC, 16:00 = 20:00 UTC
     day = instants_between(CRYPTO, utc_ms(2026, 3, 8), utc_ms(2026, 3, 9, 4))
 
-    assert day == [utc_ms(2026, 3, 8, 5), utc_ms(2026, 3, 8, 12), utc_ms(2026, 3, 8, 20),
-                   utc_ms(2026, 3, 9, 4)]
+    assert day == [
+        utc_ms(2026, 3, 8, 5),
+        utc_ms(2026, 3, 8, 12),
+        utc_ms(2026, 3, 8, 20),
+        utc_ms(2026, 3, 9, 4),
+    ]
     assert day[1] - day[0] == 7 * _HOUR_MS
 
 
@@ -61,8 +65,12 @@ def test_crypto_fall_back_day_has_a_nine_hour_first_interval() -> None:
     # 2026-11-01: 00:00 EDT = 04:00 UTC, then EST: 08:00 = 13:00 UTC, 16:00 = 21:00 UTC
     day = instants_between(CRYPTO, utc_ms(2026, 11, 1), utc_ms(2026, 11, 2, 5))
 
-    assert day == [utc_ms(2026, 11, 1, 4), utc_ms(2026, 11, 1, 13), utc_ms(2026, 11, 1, 21),
-                   utc_ms(2026, 11, 2, 5)]
+    assert day == [
+        utc_ms(2026, 11, 1, 4),
+        utc_ms(2026, 11, 1, 13),
+        utc_ms(2026, 11, 1, 21),
+        utc_ms(2026, 11, 2, 5),
+    ]
     assert day[1] - day[0] == 9 * _HOUR_MS
 
 
@@ -106,9 +114,7 @@ def test_from_name_unknown_raises() -> None:
 
 
 def test_from_name_knows_every_listed_name() -> None:
-    assert [FundingSchedule.from_name(name).name for name in SCHEDULE_NAMES] == list(
-        SCHEDULE_NAMES
-    )
+    assert [FundingSchedule.from_name(name).name for name in SCHEDULE_NAMES] == list(SCHEDULE_NAMES)
 
 
 def test_schedule_without_weekdays_raises() -> None:
