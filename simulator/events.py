@@ -266,13 +266,15 @@ class Journal:
         return lambda: self._subscribers.remove(subscriber)
 
     def append(self, event: Event) -> int:
-        self._events.append(event)
-        seq = self._first_seq + len(self._events) - 1
-        for subscriber in self._subscribers:
-            subscriber(seq, event)
-        if len(self._events) > self._retain * 2:
-            drop = len(self._events) - self._retain
-            del self._events[:drop]
+        events = self._events
+        events.append(event)
+        seq = self._first_seq + len(events) - 1
+        if self._subscribers:
+            for subscriber in self._subscribers:
+                subscriber(seq, event)
+        if len(events) > self._retain * 2:
+            drop = len(events) - self._retain
+            del events[:drop]
             self._first_seq += drop
         return seq
 

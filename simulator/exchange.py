@@ -49,11 +49,13 @@ from simulator.markets import Market, MarketSpec, MarketStatus
 from simulator.marks import SettlementMark
 from simulator.money import ceil_div, ceil_to_centicent
 from simulator.orders import AmendOrder, OrderRecord, OrderResult, PlaceOrder
-from simulator.risk import SubaccountRisk, market_usage, position_risk
+from simulator.risk import SubaccountRisk, market_usage, position_risk, worst_im_with
 
 __all__ = ["Exchange"]
 
 _GTC = TimeInForce.GOOD_TILL_CANCELED
+_BID = Side.BID
+_NONE = Reason.NONE
 _MAX_PRICE_TICKS = 10**12
 AccountKey = tuple[str, int]
 
@@ -353,7 +355,7 @@ class Exchange:
         pos = sub.position(command.ticker)
         max_fill: int | None = None
         if command.reduce_only:
-            closing = pos.qty < 0 if command.side is Side.BID else pos.qty > 0
+            closing = pos.qty < 0 if command.side is _BID else pos.qty > 0
             max_fill = abs(pos.qty) if closing else 0
         else:
             self._check_notional_limit(user, command.ticker, command.side, command)
@@ -403,7 +405,7 @@ class Exchange:
             return None
         sub = self.subaccount(user_id, subaccount)
         pos = sub.position(ticker)
-        closing = pos.qty < 0 if side is Side.BID else pos.qty > 0
+        closing = pos.qty < 0 if side is _BID else pos.qty > 0
         now = self.now()
         record = OrderRecord(
             order_id=self.ids.uuid(),
@@ -436,7 +438,7 @@ class Exchange:
         """
         spec = data.market.spec
         mark = data.mark
-        if side is Side.BID:
+        if side is _BID:
             best = data.book.best_ask()
             if best is None and mark is None:
                 return None
@@ -512,7 +514,7 @@ class Exchange:
         if price % spec.tick:
             raise errors.InvalidOrderError(details="price is not a multiple of the tick size")
         pct, ticks = spec.price_band_percent, spec.price_band_ticks
-        if side is Side.BID:
+        if side is _BID:
             best_bid = data.book.best_bid()
             if best_bid is not None:
                 bid = best_bid[0]
@@ -541,6 +543,17 @@ class Exchange:
         if count % spec.count_step:
             raise errors.InvalidOrderError(details="count must be a whole number of contracts")
 
+    @staticmethod
+    def _added_exposure(
+        command: PlaceOrder | AmendOrder, replaced: OrderRecord | None
+    ) -> tuple[int, int]:
+        # (count, value) a new order, or an amend of `replaced`, adds to its side's exposure
+        remaining = command.count - (replaced.fill_count if replaced else 0)
+        value = remaining * command.price
+        if replaced is not None:
+            return remaining - replaced.remaining, value - replaced.remaining * replaced.price
+        return remaining, value
+
     def _check_notional_limit(
         self,
         user: User,
@@ -552,17 +565,21 @@ class Exchange:
         sub = user.subaccounts[command.subaccount]
         pos = sub.position(ticker)
         mark = self.mark(ticker)
-        before = market_usage(pos, mark)
-        added = command.count - (replaced.fill_count if replaced else 0)
-        _shift_exposure(pos, side, added, command.price, replaced)
-        try:
-            after = market_usage(pos, mark)
-        finally:
-            _shift_exposure(pos, side, -added, command.price, replaced, undo=True)
-        if after > before and after > self.notional_limit(user, ticker):
+        _, added_value = self._added_exposure(command, replaced)
+        long_side = max(pos.qty, 0) * mark + pos.bid_value
+        short_side = max(-pos.qty, 0) * mark + pos.ask_value
+        before = max(long_side, short_side)
+        if side is _BID:
+            long_side += added_value
+        else:
+            short_side += added_value
+        after = max(long_side, short_side)
+        if after <= before:
+            return
+        if after > self.notional_limit(user, ticker):
             raise errors.NotionalRiskLimitError()
         member = user.member_notional_limit
-        if member is not None and after > before:
+        if member is not None:
             total = after - before
             for other, other_pos in sub.positions.items():
                 total += market_usage(other_pos, self.mark(other))
@@ -581,14 +598,11 @@ class Exchange:
         pos = sub.position(ticker)
         spec = self.markets[ticker].market.spec
         mark = self.mark(ticker)
-        before = position_risk(spec, pos, mark).worst_initial_margin
-        added = command.count - (replaced.fill_count if replaced else 0)
-        _shift_exposure(pos, command.side, added, command.price, replaced)
-        try:
-            after = position_risk(spec, pos, mark).worst_initial_margin
-        finally:
-            _shift_exposure(pos, command.side, -added, command.price, replaced, undo=True)
-        increase = after - before
+        base = position_risk(spec, pos, mark)
+        added_qty, added_value = self._added_exposure(command, replaced)
+        long = command.side is _BID
+        after = worst_im_with(spec, pos, mark, base, long, added_qty, added_value)
+        increase = after - base.worst_initial_margin
         if increase <= 0:
             return
         risk = self.subaccount_risk(user_id, number)
@@ -773,18 +787,26 @@ class Exchange:
                 rested = record.remaining
                 delta = event.remaining - rested
                 if delta:
-                    if record.side is Side.BID:
+                    if record.side is _BID:
                         pos.bid_qty += delta
                         pos.bid_value += delta * record.price
                     else:
                         pos.ask_qty += delta
                         pos.ask_value += delta * record.price
+                unchanged = (
+                    record.fresh
+                    and event.remaining == record.count
+                    and event.reason is _NONE
+                    and record.fill_count == 0
+                )
+                record.fresh = False
                 record.remaining = event.remaining
                 record.last_update_reason = event.reason
                 record.last_update_ms = now
                 if event.remaining == 0:
                     self._order_done(record)
-                self.emit(OrderUpdated(now, record.snapshot(), False))
+                if not unchanged:  # a new order that just rests: its created event says it all
+                    self.emit(OrderUpdated(now, record.snapshot(), False))
             elif type(event) is LevelChange:
                 record = self.orders[cast(str, event.order_id)]
                 self.emit(
@@ -830,7 +852,7 @@ class Exchange:
             sub = self.users[record.user_id].subaccounts[record.subaccount]
             pos = sub.position(data.ticker)
             was_open = pos.qty
-            signed = fill.count if record.side is Side.BID else -fill.count
+            signed = fill.count if record.side is _BID else -fill.count
             effect = pos.apply_fill(signed, fill.price, fee)
             sub.cash += effect.realized - fee
             self.house_cash += fee
@@ -989,36 +1011,9 @@ class Exchange:
         return total
 
 
-def _shift_exposure(
-    pos: Any,
-    side: Side,
-    added: int,
-    price: int,
-    replaced: OrderRecord | None,
-    undo: bool = False,
-) -> None:
-    # temporarily add a prospective order's resting size to a position's exposure; for an
-    # amend, the order's current resting size is taken out first
-    sign = -1 if undo else 1
-    if replaced is not None:
-        old = replaced.remaining * sign
-        if replaced.side is Side.BID:
-            pos.bid_qty -= old
-            pos.bid_value -= old * replaced.price
-        else:
-            pos.ask_qty -= old
-            pos.ask_value -= old * replaced.price
-    if side is Side.BID:
-        pos.bid_qty += added
-        pos.bid_value += added * price
-    else:
-        pos.ask_qty += added
-        pos.ask_value += added * price
-
-
 def _unrest(pos: Any, record: OrderRecord, remaining: int, price: int) -> None:
     # take an order's resting size out of its position's exposure (before it is re-placed)
-    if record.side is Side.BID:
+    if record.side is _BID:
         pos.bid_qty -= remaining
         pos.bid_value -= remaining * price
     else:

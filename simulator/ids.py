@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import uuid
 
 __all__ = ["IdSource"]
 
@@ -13,6 +12,8 @@ class IdSource:
 
     >>> IdSource(7).uuid() == IdSource(7).uuid()
     True
+    >>> import uuid; uuid.UUID(IdSource(7).uuid()).version
+    4
     """
 
     def __init__(self, seed: int) -> None:
@@ -21,7 +22,11 @@ class IdSource:
 
     def uuid(self) -> str:
         """A version-4-shaped UUID string from the seeded stream."""
-        return str(uuid.UUID(int=self.random.getrandbits(128), version=4))
+        bits = self.random.getrandbits(128)
+        # set the version (4) and the RFC 4122 variant bits, as uuid.UUID(version=4) does
+        bits = (bits & ~(0xF000 << 64) | (4 << 76)) & ~(0xC000 << 48) | (0x8000 << 48)
+        h = f"{bits:032x}"
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
     def state(self) -> object:
         """The generator state (for snapshots)."""

@@ -9,6 +9,7 @@ O(1) to read.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from simulator.money import CENTICENT
 
@@ -26,6 +27,8 @@ class Position:
     bid_value: int = 0
     ask_qty: int = 0
     ask_value: int = 0
+    risk_key: tuple[int, ...] | None = field(default=None, compare=False, repr=False)
+    risk: Any = field(default=None, compare=False, repr=False)
 
     @property
     def is_empty(self) -> bool:

@@ -18,7 +18,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from simulator.money import MONEY_SCALE, RATE_SCALE, ceil_div, ceil_to_centicent
+from simulator.money import CENTICENT, MONEY_SCALE, RATE_SCALE
 
 __all__ = ["MarginCurve"]
 
@@ -43,6 +43,7 @@ class MarginCurve:
     gamma: float
     points: tuple[tuple[float, float], ...]
     piecewise: bool
+    flat_rate: int | None = None
 
     @classmethod
     def from_leverage_estimates(
@@ -67,7 +68,8 @@ class MarginCurve:
         log_points = tuple((math.log10(n), r) for n, r in pts)
         rates = [r for _, r in pts]
         if len(pts) == 1 or max(rates) - min(rates) <= 1e-12 or rates[-1] <= rates[0]:
-            return cls(im_multiplier, rates[0], 0.0, 1.0, log_points, False)
+            flat = max(0, round(rates[0] * RATE_SCALE))
+            return cls(im_multiplier, rates[0], 0.0, 1.0, log_points, False, flat)
         r0, k, gamma = _fit_power_law(pts)
         worst = max(abs(r0 + k * n**gamma - r) / r for n, r in pts)
         return cls(im_multiplier, r0, k, gamma, log_points, worst > _FIT_TOLERANCE)
@@ -85,13 +87,16 @@ class MarginCurve:
         """MM of a position of this notional (micro-dollars), rounded up to $0.0001."""
         if notional <= 0:
             return 0
-        return ceil_to_centicent(ceil_div(notional * self.rate_at(notional), RATE_SCALE))
+        rate = self.flat_rate if self.flat_rate is not None else self.rate_at(notional)
+        exact = -(-notional * rate // RATE_SCALE)
+        return -(-exact // CENTICENT) * CENTICENT
 
     def initial_margin(self, maintenance_margin: int) -> int:
         """IM from a (rounded) MM, rounded up to $0.0001."""
         if maintenance_margin <= 0:
             return 0
-        return ceil_to_centicent(ceil_div(maintenance_margin * self.im_multiplier, RATE_SCALE))
+        exact = -(-maintenance_margin * self.im_multiplier // RATE_SCALE)
+        return -(-exact // CENTICENT) * CENTICENT
 
     def initial_margin_for(self, notional: int) -> int:
         """IM of a position of this notional."""

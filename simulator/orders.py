@@ -90,6 +90,7 @@ class OrderRecord:
     fill_value: int = 0
     fees: int = 0
     trigger_id: str | None = None
+    fresh: bool = True
 
     def snapshot(self) -> OrderSnapshot:
         return OrderSnapshot(

@@ -38,6 +38,7 @@ class Pricing:
         self._impact_cache: dict[str, tuple[int, Any]] = {}
         self._estimates: dict[str, tuple[int, int, int]] = {}
         self._published: dict[str, tuple[Any, ...]] = {}
+        self._sample_due: dict[str, int] = {}
 
     def start(self, data: MarketData, now: int) -> None:
         """Take the first sample of a new market and arm its feed and funding timers."""
@@ -49,9 +50,12 @@ class Pricing:
 
     def book_changed(self, data: MarketData) -> None:
         """Resample the market at the next mark interval and republish its ticker."""
-        interval = self._ex.config.mark_interval_ms
-        due = _next_boundary(self._ex.now(), interval)
-        self._ex.timers.arm_earlier(("mark", data.ticker), due, lambda t: self._sample(data, t))
+        ex = self._ex
+        due = _next_boundary(ex.now(), ex.config.mark_interval_ms)
+        if self._sample_due.get(data.ticker) == due:
+            return  # already armed for that second (the ticker is armed with it)
+        self._sample_due[data.ticker] = due
+        ex.timers.arm_earlier(("mark", data.ticker), due, lambda t: self._sample(data, t))
         self._arm_ticker(data)
 
     def sample_now(self, data: MarketData) -> None:

@@ -18,58 +18,91 @@ __all__ = [
     "liquidation_price",
     "market_usage",
     "position_risk",
-    "resting_im",
+    "worst_im_with",
 ]
 
 
 @dataclass(frozen=True, slots=True)
 class PositionRisk:
-    """One market's contribution to a subaccount's risk at a mark."""
+    """One market's contribution to a subaccount's risk at a mark.
+
+    `long_side_im` / `short_side_im`: IM if every resting bid / ask filled (MECHANICS 3.4);
+    `worst_initial_margin` is the largest of those and the position's own IM.
+    """
 
     notional: int
     unrealized: int
     maintenance_margin: int
     initial_margin: int
     worst_initial_margin: int
+    long_side_im: int
+    short_side_im: int
 
 
 def _side_notional(qty: int, mark: int, add_qty: int, add_value: int) -> int:
     # notional of the worst case where every resting order on one side fills; qty is signed
     # toward that side (positive = same direction as the orders)
     if add_qty == 0:
-        return abs(qty) * mark if qty > 0 else 0
+        return qty * mark if qty > 0 else 0
     if qty >= 0:
         return qty * mark + add_value
     beyond = qty + add_qty
     return beyond * add_value // add_qty if beyond > 0 else 0
 
 
-def resting_im(spec: MarketSpec, pos: Position, mark: int, im_position: int) -> int:
-    """Worst-side initial margin with all resting orders of one side filled (MECHANICS 3.4)."""
-    if pos.bid_qty == 0 and pos.ask_qty == 0:
-        return im_position
-    long_n = _side_notional(pos.qty, mark, pos.bid_qty, pos.bid_value)
-    short_n = _side_notional(-pos.qty, mark, pos.ask_qty, pos.ask_value)
-    return max(
-        im_position,
-        spec.long_curve.initial_margin_for(long_n),
-        spec.short_curve.initial_margin_for(short_n),
-    )
-
-
 def position_risk(spec: MarketSpec, pos: Position, mark: int) -> PositionRisk:
-    """Notional, unrealized PnL, MM, IM and worst-side IM of a position at `mark`."""
-    notional = abs(pos.qty) * mark
-    curve = spec.curve(pos.qty > 0)
+    """Notional, unrealized PnL, MM, IM and worst-side IM of a position at `mark`.
+
+    The result is kept on the position until its quantity, cost, resting orders or the mark
+    change, so summing a subaccount's risk costs little between changes.
+    """
+    qty = pos.qty
+    key = (mark, qty, pos.cost, pos.bid_qty, pos.bid_value, pos.ask_qty, pos.ask_value)
+    if pos.risk_key == key:
+        cached: PositionRisk = pos.risk
+        return cached
+    notional = abs(qty) * mark
+    curve = spec.long_curve if qty > 0 else spec.short_curve
     mm = curve.maintenance_margin(notional)
     im = curve.initial_margin(mm)
-    return PositionRisk(
+    long_im = short_im = 0
+    if pos.bid_qty:
+        long_n = _side_notional(qty, mark, pos.bid_qty, pos.bid_value)
+        long_im = spec.long_curve.initial_margin_for(long_n)
+    if pos.ask_qty:
+        short_n = _side_notional(-qty, mark, pos.ask_qty, pos.ask_value)
+        short_im = spec.short_curve.initial_margin_for(short_n)
+    risk = PositionRisk(
         notional=notional,
-        unrealized=pos.unrealized(mark),
+        unrealized=qty * mark - pos.cost,
         maintenance_margin=mm,
         initial_margin=im,
-        worst_initial_margin=resting_im(spec, pos, mark, im),
+        worst_initial_margin=max(im, long_im, short_im),
+        long_side_im=long_im,
+        short_side_im=short_im,
     )
+    pos.risk_key = key
+    pos.risk = risk
+    return risk
+
+
+def worst_im_with(
+    spec: MarketSpec,
+    pos: Position,
+    mark: int,
+    base: PositionRisk,
+    long: bool,
+    add_qty: int,
+    add_value: int,
+) -> int:
+    """Worst-side IM if one side's resting orders grew by (add_qty, add_value)."""
+    if long:
+        qty, total, value = pos.qty, pos.bid_qty + add_qty, pos.bid_value + add_value
+        side_im = spec.long_curve.initial_margin_for(_side_notional(qty, mark, total, value))
+        return max(base.initial_margin, side_im, base.short_side_im)
+    qty, total, value = -pos.qty, pos.ask_qty + add_qty, pos.ask_value + add_value
+    side_im = spec.short_curve.initial_margin_for(_side_notional(qty, mark, total, value))
+    return max(base.initial_margin, base.long_side_im, side_im)
 
 
 def market_usage(pos: Position, mark: int) -> int:

@@ -482,5 +482,5 @@ def test_order_snapshots_follow_the_lifecycle(ex, alice, bob):
     ]
     fills = [e for _, e in ex.events_since(after) if isinstance(e, FillExecuted)]
 
-    assert updates == [0, 0, 100]
+    assert updates == [0, 100]  # created (resting), then filled
     assert {f.fill.is_taker for f in fills} == {True, False}
