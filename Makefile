@@ -24,6 +24,8 @@ check: test lint
 
 bench: install
 	$(BIN)/python benchmarks/bench_matching.py
+	$(BIN)/python benchmarks/bench_exchange.py
+	$(BIN)/python benchmarks/bench_clock.py
 
 clean:
 	rm -rf $(VENV) .bench .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache

@@ -130,11 +130,23 @@ def premium_at(impact: tuple[Fraction, Fraction] | None, reference: int | None) 
     if impact is None or reference is None or reference <= 0:
         return None
     ibp, iap = impact
+    # integer arithmetic on the fractions' parts: this runs once per market per second
     if ibp > reference:
-        return round((ibp - reference) / reference * RATE_SCALE)
+        num, den = ibp.numerator, ibp.denominator
+        return _round_half_even((num - reference * den) * RATE_SCALE, reference * den)
     if iap < reference:
-        return -round((reference - iap) / reference * RATE_SCALE)
+        num, den = iap.numerator, iap.denominator
+        return -_round_half_even((reference * den - num) * RATE_SCALE, reference * den)
     return 0
+
+
+def _round_half_even(numerator: int, denominator: int) -> int:
+    # numerator >= 0, denominator > 0
+    quotient, remainder = divmod(numerator, denominator)
+    twice = remainder * 2
+    if twice > denominator or (twice == denominator and quotient % 2):
+        quotient += 1
+    return quotient
 
 
 class PremiumAccumulator:
@@ -240,15 +252,40 @@ class PremiumAccumulator:
         Raises:
             ValueError: Unknown `handling` or `weighting`.
         """
+        first = ceil_div(start_ms, 1000)
+        weighted_sum, weight_total = self.sums(
+            start_ms, end_ms, handling=handling, weighting=weighting, first_second=first
+        )
+        if weight_total == 0:
+            return 0
+        return round(Fraction(weighted_sum, weight_total))
+
+    def sums(
+        self,
+        start_ms: int,
+        end_ms: int,
+        *,
+        handling: PremiumHandling,
+        weighting: Weighting,
+        first_second: int,
+    ) -> tuple[int, int]:
+        """`(sum(w * p), sum(w))` over seconds `k` with `start_ms <= k * 1000 < end_ms`.
+
+        Weights count from `first_second` (see `average`), so the sums of adjacent windows
+        with the same `first_second` add up to the sums of their union: a caller can extend
+        a running average without rescanning history.
+
+        Raises:
+            ValueError: Unknown `handling` or `weighting`.
+        """
         if handling not in _HANDLINGS:
             raise ValueError(f"unknown invalid-premium handling {handling!r}")
         if weighting not in _WEIGHTINGS:
             raise ValueError(f"unknown premium weighting {weighting!r}")
-        first = ceil_div(start_ms, 1000)
-        last = ceil_div(end_ms, 1000) - 1
+        first = first_second
         weighted_sum = 0
         weight_total = 0
-        for lo, hi, value, _ in self._runs(first, last):
+        for lo, hi, value, _ in self._runs(ceil_div(start_ms, 1000), ceil_div(end_ms, 1000) - 1):
             if value is None and handling == "exclude":
                 continue
             seconds = hi - lo + 1
@@ -256,9 +293,7 @@ class PremiumAccumulator:
             weight = seconds if weighting == "twap" else seconds * (lo + hi - 2 * first + 2) // 2
             weight_total += weight
             weighted_sum += weight * (value or 0)
-        if weight_total == 0:
-            return 0
-        return round(Fraction(weighted_sum, weight_total))
+        return weighted_sum, weight_total
 
     def points(self, start_s: int, end_s: int) -> list[tuple[int, int | None]]:
         """Per-second samples `(second, premium)` for recorded seconds in `[start_s, end_s]`.

@@ -8,6 +8,7 @@ and only after a change; funding fires at the schedule's instants.
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from simulator.events import FundingPaid, FundingRateSet, TickerChanged
@@ -39,6 +40,8 @@ class Pricing:
         self._estimates: dict[str, tuple[int, int, int]] = {}
         self._published: dict[str, tuple[Any, ...]] = {}
         self._sample_due: dict[str, int] = {}
+        self._published_at: dict[str, int] = {}
+        self._running: dict[str, tuple[int, int, int, int]] = {}
 
     def start(self, data: MarketData, now: int) -> None:
         """Take the first sample of a new market and arm its feed and funding timers."""
@@ -114,10 +117,9 @@ class Pricing:
 
     def _arm_settlement(self, data: MarketData, now: int) -> None:
         nxt = data.settlement.next_refresh_after(now)
-        if nxt is not None:
-            self._ex.timers.arm(
-                ("settlement", data.ticker), nxt, lambda t: self._refresh_settlement(data, t)
-            )
+        key = ("settlement", data.ticker)
+        if nxt is not None and self._ex.timers.due(key) != nxt:
+            self._ex.timers.arm(key, nxt, lambda t: self._refresh_settlement(data, t))
 
     def _refresh_settlement(self, data: MarketData, due: int) -> None:
         data.settlement.refresh(due)
@@ -133,11 +135,16 @@ class Pricing:
     # --------------------------------------------------------------- ticker
 
     def _arm_ticker(self, data: MarketData) -> None:
-        interval = self._ex.config.ticker_interval_ms
-        due = _next_boundary(self._ex.now(), interval)
+        ex = self._ex
+        interval = ex.config.ticker_interval_ms
+        now = ex.now()
         key = ("ticker", data.ticker)
-        if self._ex.timers.due(key) is None:
-            self._ex.timers.arm(key, due, lambda t: self._publish_ticker(data, t))
+        if ex.timers.due(key) is not None:
+            return
+        if now % interval == 0 and self._published_at.get(data.ticker, -1) < now:
+            self._publish_ticker(data, now)  # on the grid and not yet published this second
+            return
+        ex.timers.arm(key, _next_boundary(now, interval), lambda t: self._publish_ticker(data, t))
 
     def _publish_ticker(self, data: MarketData, due: int) -> None:
         # coalesced: publish the latest state, and nothing when it did not change
@@ -163,6 +170,7 @@ class Pricing:
             estimate[0],
             self.next_funding_ms(data),
         )
+        self._published_at[data.ticker] = due
         if self._published.get(data.ticker) == fields:
             return
         self._published[data.ticker] = fields
@@ -190,11 +198,31 @@ class Pricing:
         ):
             return cached[1], cached[2]
         settings = data.funding_settings
-        raw = settings.average(data.premium, data.funding_start_ms, now)
+        raw = self._running_average(data, now)
         mark = self.settlement_mark(data)
         rate = settings.finalize_rate(raw, mark[0] if mark else None)
         self._estimates[data.ticker] = (data.funding_start_ms, rate, now)
         return rate, now
+
+    def _running_average(self, data: MarketData, now: int) -> int:
+        # the interval's average, extended from the previous estimate instead of rescanned
+        settings = data.funding_settings
+        start = data.funding_start_ms
+        running = self._running.get(data.ticker)
+        if running is None or running[0] != start or running[1] > now:
+            running = (start, start, 0, 0)
+        _, covered, weighted, total = running
+        more_weighted, more_total = data.premium.sums(
+            covered,
+            now,
+            handling=settings.invalid_premium_handling,
+            weighting=settings.weighting,
+            first_second=-(-start // 1000),
+        )
+        weighted += more_weighted
+        total += more_total
+        self._running[data.ticker] = (start, now, weighted, total)
+        return round(Fraction(weighted, total)) if total else 0
 
     def _arm_funding(self, data: MarketData, now: int) -> None:
         due = data.schedule.next_after(now)
