@@ -1,7 +1,9 @@
 """Immutable events the exchange publishes, and the journal every subscriber reads from.
 
 Transports render these (REST reads, WebSocket channels, FIX ExecutionReports, drop copy,
-market data), so they can never disagree. Money is micro-dollars, prices ticks, counts 1/100
+market data), so they can never disagree. They hold only scalars, enums, tuples and frozen
+views, never containers that could form cycles, so they opt out of garbage-collector tracking
+(`gc=False`): the journal keeps millions of them. Money is micro-dollars, prices ticks, counts 1/100
 contracts, rates 1e-12, times epoch milliseconds. Each event is numbered by the journal.
 """
 
@@ -35,7 +37,7 @@ __all__ = [
 ]
 
 
-class OrderSnapshot(msgspec.Struct, frozen=True):
+class OrderSnapshot(msgspec.Struct, frozen=True, gc=False):
     """An order as it stands after a change (every MarginOrder field, in integer units)."""
 
     order_id: str
@@ -64,7 +66,7 @@ class OrderSnapshot(msgspec.Struct, frozen=True):
     fees: int
 
 
-class FillRecord(msgspec.Struct, frozen=True):
+class FillRecord(msgspec.Struct, frozen=True, gc=False):
     """One side of one execution (MarginFill), with the position after it."""
 
     fill_id: str
@@ -86,7 +88,7 @@ class FillRecord(msgspec.Struct, frozen=True):
     ts_ms: int
 
 
-class TradeRecord(msgspec.Struct, frozen=True):
+class TradeRecord(msgspec.Struct, frozen=True, gc=False):
     """A public trade (MarginTrade)."""
 
     trade_id: str
@@ -97,23 +99,23 @@ class TradeRecord(msgspec.Struct, frozen=True):
     ts_ms: int
 
 
-class OrderUpdated(msgspec.Struct, frozen=True, tag=True):
+class OrderUpdated(msgspec.Struct, frozen=True, gc=False, tag=True):
     ts_ms: int
     order: OrderSnapshot
     created: bool
 
 
-class FillExecuted(msgspec.Struct, frozen=True, tag=True):
+class FillExecuted(msgspec.Struct, frozen=True, gc=False, tag=True):
     ts_ms: int
     fill: FillRecord
 
 
-class TradeExecuted(msgspec.Struct, frozen=True, tag=True):
+class TradeExecuted(msgspec.Struct, frozen=True, gc=False, tag=True):
     ts_ms: int
     trade: TradeRecord
 
 
-class BookDelta(msgspec.Struct, frozen=True, tag=True):
+class BookDelta(msgspec.Struct, frozen=True, gc=False, tag=True):
     """A price level changed by `delta` to `count`; own-order fields set when one order did it."""
 
     ts_ms: int
@@ -129,7 +131,7 @@ class BookDelta(msgspec.Struct, frozen=True, tag=True):
     client_order_id: str | None
 
 
-class TickerChanged(msgspec.Struct, frozen=True, tag=True):
+class TickerChanged(msgspec.Struct, frozen=True, gc=False, tag=True):
     """Coalesced market summary (at most one per market per second)."""
 
     ts_ms: int
@@ -153,7 +155,7 @@ class TickerChanged(msgspec.Struct, frozen=True, tag=True):
     funding_rate_ts_ms: int
 
 
-class FundingRateSet(msgspec.Struct, frozen=True, tag=True):
+class FundingRateSet(msgspec.Struct, frozen=True, gc=False, tag=True):
     ts_ms: int
     ticker: str
     funding_time_ms: int
@@ -161,7 +163,7 @@ class FundingRateSet(msgspec.Struct, frozen=True, tag=True):
     mark_price: int
 
 
-class FundingPaid(msgspec.Struct, frozen=True, tag=True):
+class FundingPaid(msgspec.Struct, frozen=True, gc=False, tag=True):
     ts_ms: int
     user_id: str
     subaccount: int
@@ -173,7 +175,7 @@ class FundingPaid(msgspec.Struct, frozen=True, tag=True):
     amount: int
 
 
-class LiquidationStep(msgspec.Struct, frozen=True, tag=True):
+class LiquidationStep(msgspec.Struct, frozen=True, gc=False, tag=True):
     """`stage`: queued, recovered, started, order, finished, deficit."""
 
     ts_ms: int
@@ -187,7 +189,7 @@ class LiquidationStep(msgspec.Struct, frozen=True, tag=True):
     amount: int = 0
 
 
-class BalanceChanged(msgspec.Struct, frozen=True, tag=True):
+class BalanceChanged(msgspec.Struct, frozen=True, gc=False, tag=True):
     """Cash moved outside trading (fills carry their own cash effect: realized PnL - fee)."""
 
     ts_ms: int
@@ -198,7 +200,7 @@ class BalanceChanged(msgspec.Struct, frozen=True, tag=True):
     reason: str
 
 
-class OrderGroupChanged(msgspec.Struct, frozen=True, tag=True):
+class OrderGroupChanged(msgspec.Struct, frozen=True, gc=False, tag=True):
     """`action`: created, triggered, reset, deleted, limit_updated."""
 
     ts_ms: int
@@ -209,14 +211,14 @@ class OrderGroupChanged(msgspec.Struct, frozen=True, tag=True):
     contracts_limit: int
 
 
-class ExitTriggerChanged(msgspec.Struct, frozen=True, tag=True):
+class ExitTriggerChanged(msgspec.Struct, frozen=True, gc=False, tag=True):
     ts_ms: int
     user_id: str
     subaccount: int
     trigger: Any
 
 
-class MarketChanged(msgspec.Struct, frozen=True, tag=True):
+class MarketChanged(msgspec.Struct, frozen=True, gc=False, tag=True):
     ts_ms: int
     ticker: str
     status: str

@@ -47,7 +47,7 @@ from simulator.ledger import ApiKey, Subaccount, User
 from simulator.market_data import MarketData
 from simulator.markets import Market, MarketSpec, MarketStatus
 from simulator.marks import SettlementMark
-from simulator.money import ceil_div, ceil_to_centicent
+from simulator.money import CENTICENT, RATE_SCALE, ceil_div
 from simulator.orders import AmendOrder, OrderRecord, OrderResult, PlaceOrder
 from simulator.risk import SubaccountRisk, market_usage, position_risk, worst_im_with
 
@@ -837,58 +837,60 @@ class Exchange:
 
     def _apply_fill(self, data: MarketData, fill: Fill, now: int) -> None:
         spec = data.market.spec
+        ticker = data.ticker
+        price, count = fill.price, fill.count
         taker = self.orders[cast(str, fill.taker_order_id)]
         maker = self.orders[cast(str, fill.maker_order_id)]
         trade_id = self.ids.uuid()
-        notional = fill.price * fill.count
+        notional = price * count
+        fees_enabled = self.config.fees_enabled
         records = []
         for record, is_taker in ((taker, True), (maker, False)):
             rate = spec.taker_fee_rate if is_taker else spec.maker_fee_rate
-            fee = (
-                ceil_to_centicent(ceil_div(notional * rate, 10**12))
-                if self.config.fees_enabled
-                else 0
-            )
-            sub = self.users[record.user_id].subaccounts[record.subaccount]
-            pos = sub.position(data.ticker)
+            # fee = rate x notional rounded up to $0.0001 (MECHANICS 7)
+            exact = -(-notional * rate // RATE_SCALE)
+            fee = -(-exact // CENTICENT) * CENTICENT if fees_enabled else 0
+            key = (record.user_id, record.subaccount)
+            sub = self.users[key[0]].subaccounts[key[1]]
+            pos = sub.position(ticker)
             was_open = pos.qty
-            signed = fill.count if record.side is _BID else -fill.count
-            effect = pos.apply_fill(signed, fill.price, fee)
+            effect = pos.apply_fill(count if record.side is _BID else -count, price, fee)
             sub.cash += effect.realized - fee
             self.house_cash += fee
-            self._update_open_interest(data, was_open, pos.qty)
-            self._track_holder(data.ticker, (record.user_id, record.subaccount), pos.qty)
-            record.fill_count += fill.count
+            data.open_interest += max(pos.qty, 0) - max(was_open, 0)
+            self._track_holder(ticker, key, pos.qty)
+            record.fill_count += count
             record.fill_value += notional
             record.fees += fee
+            fill_id = self.ids.uuid()
             fill_record = FillRecord(
-                fill_id=self.ids.uuid(),
-                trade_id=trade_id,
-                order_id=record.order_id,
-                client_order_id=record.client_order_id,
-                user_id=record.user_id,
-                subaccount=record.subaccount,
-                ticker=data.ticker,
-                side=record.side,
-                price=fill.price,
-                count=fill.count,
-                is_taker=is_taker,
-                fee=fee,
-                entry_price=effect.entry_price,
-                realized_pnl=effect.realized,
-                post_position=effect.position_after,
-                order_source=record.order_source,
-                ts_ms=now,
+                fill_id,
+                trade_id,
+                record.order_id,
+                record.client_order_id,
+                record.user_id,
+                record.subaccount,
+                ticker,
+                record.side,
+                price,
+                count,
+                is_taker,
+                fee,
+                effect.entry_price,
+                effect.realized,
+                effect.position_after,
+                record.order_source,
+                now,
             )
             self.fills.append(fill_record)
             records.append(fill_record)
-            self._touched[(record.user_id, record.subaccount)] = None
+            self._touched[key] = None
             if record.order_group_id is not None:
-                self.groups.record_fill(record.order_group_id, fill.count, now)
+                self.groups.record_fill(record.order_group_id, count, now)
             self.exit_triggers.order_filled(record)
-        trade = TradeRecord(trade_id, data.ticker, fill.price, fill.count, fill.aggressor, now)
-        self.trades[data.ticker].append(trade)
-        data.record_trade(now, fill.price, fill.count)
+        trade = TradeRecord(trade_id, ticker, price, count, fill.aggressor, now)
+        self.trades[ticker].append(trade)
+        data.record_trade(now, price, count)
         for fill_record in records:
             self.emit(FillExecuted(now, fill_record))
         self.emit(TradeExecuted(now, trade))
@@ -929,7 +931,7 @@ class Exchange:
                     self._touched.clear()
                     for key in touched:
                         self.exit_triggers.positions_changed(key)
-                        self.liquidator.check(key)
+                        self.liquidator.schedule(key)
                     continue
                 if self.exit_triggers.pending():
                     self.exit_triggers.run_pending()

@@ -42,13 +42,36 @@ class Liquidator:
         self.states: dict[AccountKey, str] = {}
         self.evaluations = 0
         self._running: set[AccountKey] = set()
+        self._pending: dict[AccountKey, None] = {}
 
     def state(self, key: AccountKey) -> str:
         """`ok`, `queued` or `liquidating`."""
         return self.states.get(key, "ok")
 
+    def schedule(self, key: AccountKey) -> None:
+        """Evaluate a subaccount at the next mark refresh (its cash or positions changed).
+
+        Checks are batched per mark interval (1 s), like Kalshi's monitoring, so an account
+        that trades many times in a second is evaluated once.
+        """
+        ex = self._ex
+        self._pending[key] = None
+        self._version.pop(key, None)  # its budgets were for the old positions
+        interval = ex.config.mark_interval_ms
+        due = (ex.now() // interval + 1) * interval
+        ex.timers.arm_earlier(("liquidation-checks",), due, lambda _t: self.flush())
+
+    def flush(self) -> None:
+        """Evaluate every subaccount scheduled for a check, in the order they changed."""
+        while self._pending:
+            pending = list(self._pending)
+            self._pending.clear()
+            for key in pending:
+                self.check(key)
+
     def mark_moved(self, data: MarketData) -> None:
         """Re-evaluate the subaccounts whose movement budget in this market is used up."""
+        self.flush()
         heap = self._heaps.get(data.ticker)
         if not heap:
             return
@@ -138,6 +161,15 @@ class Liquidator:
             budget = min(budget, mark // 10)
             heap = self._heaps.setdefault(ticker, [])
             heapq.heappush(heap, (data.mark_path + budget, version, key))
+            if len(heap) > 4 * len(self._version) + 64:
+                self._compact(ticker)
+
+    def _compact(self, ticker: str) -> None:
+        # drop budgets superseded by a later evaluation so the heap stays proportional
+        live = self._version
+        heap = [entry for entry in self._heaps[ticker] if live.get(entry[2]) == entry[1]]
+        heapq.heapify(heap)
+        self._heaps[ticker] = heap
 
     def _liquidate(self, key: AccountKey, risk: SubaccountRisk) -> None:
         ex = self._ex
