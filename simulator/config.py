@@ -28,6 +28,7 @@ class ExchangeConfig:
         max_subaccount: highest subaccount number (1-63 besides the primary 0).
         fee_schedule, fee_tier: what fee-tier views report for every account.
         journal_retain: events kept for `events_since`.
+        maintenance_window: close the exchange Thursdays 03:00-05:00 America/New_York.
     """
 
     default_notional_limit: int = 5_000 * MONEY_SCALE
@@ -44,3 +45,4 @@ class ExchangeConfig:
     fee_schedule: str = "fcm"
     fee_tier: int = 0
     journal_retain: int = 1_000_000
+    maintenance_window: bool = False

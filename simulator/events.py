@@ -20,6 +20,7 @@ __all__ = [
     "BalanceChanged",
     "BookDelta",
     "Event",
+    "ExchangeChanged",
     "ExitTriggerChanged",
     "FillExecuted",
     "FillRecord",
@@ -218,6 +219,15 @@ class ExitTriggerChanged(msgspec.Struct, frozen=True, gc=False, tag=True):
     trigger: Any
 
 
+class ExchangeChanged(msgspec.Struct, frozen=True, gc=False, tag=True):
+    """The exchange opened or closed (maintenance), or trading paused or resumed."""
+
+    ts_ms: int
+    exchange_active: bool
+    trading_active: bool
+    reason: str
+
+
 class MarketChanged(msgspec.Struct, frozen=True, gc=False, tag=True):
     ts_ms: int
     ticker: str
@@ -240,6 +250,7 @@ Event = (
     | OrderGroupChanged
     | ExitTriggerChanged
     | MarketChanged
+    | ExchangeChanged
 )
 
 Subscriber = Callable[[int, Event], None]

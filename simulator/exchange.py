@@ -31,6 +31,7 @@ from simulator.events import (
     BalanceChanged,
     BookDelta,
     Event,
+    ExchangeChanged,
     FillExecuted,
     FillRecord,
     Journal,
@@ -106,6 +107,10 @@ class Exchange:
         now = clock.now_ms()
         for index, spec in enumerate(specs):
             self._add_market(spec, index, now)
+        if self.config.maintenance_window:
+            from simulator.maintenance import MaintenanceWindow, arm_maintenance
+
+            arm_maintenance(self, MaintenanceWindow())
 
     # ------------------------------------------------------------------ setup
 
@@ -991,18 +996,36 @@ class Exchange:
         )
         self.followups()
 
-    def set_trading_active(self, active: bool) -> None:
+    def set_trading_active(self, active: bool, reason: str = "manual") -> None:
         """Pause or resume trading on every market (cancels `cancel_order_on_pause` orders)."""
         self.run_due()
-        self.trading_active = active
-        if not active:
+        self._set_status(self.exchange_active, active, reason)
+        self.followups()
+
+    def set_exchange_active(self, active: bool, reason: str = "maintenance") -> None:
+        """Close or reopen the exchange (MECHANICS 1.4 maintenance).
+
+        While closed: no new or amended orders, marks are frozen, liquidation is paused and
+        funding that falls due is paid when the exchange reopens.
+        """
+        self.run_due()
+        self._set_status(active, active, reason)
+        if active:
+            self.pricing.resume()
+        self.followups()
+
+    def _set_status(self, exchange_active: bool, trading_active: bool, reason: str) -> None:
+        pausing = self.trading_active and not trading_active
+        self.exchange_active = exchange_active
+        self.trading_active = trading_active
+        if pausing:
             victims = [
                 self.orders[oid]
                 for oid in list(self.live_client_ids.values())
                 if self.orders[oid].cancel_order_on_pause
             ]
             self.cancel_orders(victims, Reason.NONE)
-        self.followups()
+        self.emit(ExchangeChanged(self.now(), exchange_active, trading_active, reason))
 
     def money_supply(self) -> int:
         """Cash of every subaccount plus fees and funding residue held by the house."""

@@ -42,6 +42,7 @@ class Pricing:
         self._sample_due: dict[str, int] = {}
         self._published_at: dict[str, int] = {}
         self._running: dict[str, tuple[int, int, int, int]] = {}
+        self._deferred: list[tuple[MarketData, int]] = []
 
     def start(self, data: MarketData, now: int) -> None:
         """Take the first sample of a new market and arm its feed and funding timers."""
@@ -76,6 +77,9 @@ class Pricing:
 
     def _sample(self, data: MarketData, now: int) -> None:
         ex = self._ex
+        if not ex.exchange_active:
+            data.premium.record(now, None)  # marks are frozen while the exchange is closed
+            return
         data.reference = data.feed.price_at(now)
         ref = data.reference[0] if data.reference else None
         best_bid = data.book.best_bid()
@@ -228,15 +232,30 @@ class Pricing:
         due = data.schedule.next_after(now)
         self._ex.timers.arm(("funding", data.ticker), due, lambda t: self._fund(data, t))
 
+    def resume(self) -> None:
+        """The exchange reopened: resample every market, then pay funding that fell due."""
+        ex = self._ex
+        for data in ex.markets.values():
+            self._sample(data, ex.now())
+        deferred, self._deferred = self._deferred, []
+        for data, due in deferred:
+            self._fund(data, due)
+
     def _fund(self, data: MarketData, due: int) -> None:
         ex = self._ex
+        if not ex.exchange_active:
+            self._deferred.append((data, due))  # paid when the exchange reopens
+            self._arm_funding(data, due)
+            return
         settings = data.funding_settings
         raw = settings.average(data.premium, data.funding_start_ms, due)
-        mark = data.settlement.refresh(due)
+        late = ex.now() > due
+        value = data.settlement.value
+        mark = value[0] if late and value else data.settlement.refresh(ex.now())
         rate = settings.finalize_rate(raw, mark)
         data.funding_history.append(FundingRecord(data.ticker, due, rate, mark))
         data.last_rate, data.last_rate_ts_ms = rate, due
-        ex.emit(FundingRateSet(due, data.ticker, due, rate, mark))
+        ex.emit(FundingRateSet(ex.now(), data.ticker, due, rate, mark))
         if rate:
             for user_id, number in ex.holders(data.ticker):
                 sub = ex.users[user_id].subaccounts[number]
@@ -246,7 +265,9 @@ class Pricing:
                     continue
                 sub.cash += amount
                 ex.house_cash -= amount
-                paid = FundingPaid(due, user_id, number, data.ticker, due, rate, mark, qty, amount)
+                paid = FundingPaid(
+                    ex.now(), user_id, number, data.ticker, due, rate, mark, qty, amount
+                )
                 self.funding_payments.append(paid)
                 ex.emit(paid)
                 ex.touch((user_id, number))

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import pytest
+
 from matching import Side
+from simulator import errors
 from simulator.events import FundingPaid, FundingRateSet
+from simulator.funding_views import (
+    funding_estimate,
+    funding_history,
+    historical_rates,
+    premium_index,
+)
 from simulator.money import RATE_SCALE
 from simulator.orders import PlaceOrder
 from tests.simulator.factories import dollars, make_exchange, make_spec
@@ -96,3 +105,29 @@ def test_zero_premium_pays_nothing_but_records_the_rate():
     events = [e for _, e in ex.events_since(after)]
     assert [e.rate for e in events if isinstance(e, FundingRateSet)] == [0]
     assert not [e for e in events if isinstance(e, FundingPaid)]
+
+
+def test_funding_views_report_history_rates_estimate_and_premium():
+    ex, _, long, short = _setup()
+    ex.advance(3 * EIGHT_HOURS + 60_000)
+
+    paid = funding_history(ex, long, FUNDING_0, FUNDING_0 + 3 * EIGHT_HOURS + 1)
+    rates = historical_rates(ex, TICKER)
+    estimate = funding_estimate(ex, TICKER)
+    points = premium_index(ex, TICKER, ex.now() // 1000 - 10, ex.now() // 1000)
+
+    assert [p.amount for p in paid] == [dollars("-0.6060")] * 3
+    assert funding_history(ex, short, FUNDING_0, FUNDING_0 + 1) == []
+    assert len(rates) == 3
+    assert estimate.funding_rate == RATE_SCALE // 100
+    assert estimate.next_funding_ms == FUNDING_0 + 4 * EIGHT_HOURS
+    assert estimate.mark_price == 60600
+    assert estimate.premium_index == RATE_SCALE // 100
+    assert [v for _, v in points] == [RATE_SCALE // 100] * 11
+
+
+def test_premium_index_window_is_capped_at_one_hour():
+    ex, _, _, _ = _setup()
+
+    with pytest.raises(errors.InvalidParametersError):
+        premium_index(ex, TICKER, 0, 3_601)
