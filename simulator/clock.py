@@ -101,6 +101,16 @@ class Timers:
     def cancel(self, key: Hashable) -> None:
         self._live.pop(key, None)
 
+    def rekey(self, old: Hashable, new: Hashable) -> None:
+        """Move the timer armed under `old` to `new` (same due time and callback)."""
+        entry = self._live.pop(old, None)
+        if entry is not None:
+            self.arm(new, entry[0], entry[2])
+
+    def armed(self) -> list[Hashable]:
+        """Keys of the live timers."""
+        return list(self._live)
+
     def due(self, key: Hashable) -> int | None:
         """When `key` fires, or None if it is not armed."""
         entry = self._live.get(key)

@@ -60,13 +60,11 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import re
-from collections.abc import Callable, Hashable, MutableMapping
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from fractions import Fraction
 from typing import TYPE_CHECKING, ClassVar, Literal, TypeVar, get_args
-
-import msgspec
 
 from matching import Reason
 from simulator import errors
@@ -505,8 +503,8 @@ class CorporateActions:
             if whole == 0:
                 pos.cost = 0
                 pos.fees = 0
-            _update_open_interest(ex, data, qty, whole)
-            _track_holder(ex, ticker, key, whole)
+            ex.executions.update_open_interest(data, qty, whole)
+            ex.executions.track_holder(ticker, key, whole)
             ex.touch(key)
             self._payments.append(
                 CorporateActionPayment(
@@ -549,8 +547,8 @@ class CorporateActions:
             qty = pos.qty
             net += qty
             realized = pos.apply_fill(-qty, price, 0).realized
-            _update_open_interest(ex, data, qty, 0)
-            _track_holder(ex, ticker, key, 0)
+            ex.executions.update_open_interest(data, qty, 0)
+            ex.executions.track_holder(ticker, key, 0)
             self._pay(key, realized, house=False)
             self._payments.append(
                 CorporateActionPayment(action.id, *key, ticker, qty, 0, realized, now)
@@ -562,22 +560,7 @@ class CorporateActions:
     def _apply_ticker_change(self, data: MarketData, terms: TickerChangeTerms) -> None:
         ex = self._ex
         old, new = terms.old_ticker, terms.new_ticker
-        data.market.spec = dataclasses.replace(data.market.spec, ticker=new)
-        _rename_key(ex.markets, old, new)
-        _rename_key(ex.trades, old, new)
-        ex.trades[new][:] = [msgspec.structs.replace(t, ticker=new) for t in ex.trades[new]]
-        ex.fills[:] = [
-            msgspec.structs.replace(f, ticker=new) if f.ticker == old else f for f in ex.fills
-        ]
-        data.funding_history[:] = [dataclasses.replace(r, ticker=new) for r in data.funding_history]
-        for record in ex.orders.values():
-            if record.ticker == old:
-                record.ticker = new
-        for user in ex.users.values():
-            _rename_key(user.notional_limit_overrides, old, new)
-            for sub in user.subaccounts.values():
-                _rename_key(sub.positions, old, new)
-        _rename_internals(ex, old, new)
+        ex.rename_market(old, new)
         for action in list(self._actions.values()):
             if action.market_id == data.market.spec.market_id and action.status == "scheduled":
                 self._actions[action.id] = dataclasses.replace(action, market_ticker=new)
@@ -757,40 +740,3 @@ def _rename_key(mapping: MutableMapping[str, _V], old: str, new: str) -> None:
     items = [(new if k == old else k, v) for k, v in mapping.items()]
     mapping.clear()
     mapping.update(items)
-
-
-# ------------------------------------------------------------------------ exchange internals
-# Cleaner hooks would be `Exchange.rename_market(old, new)` (owning every ticker-keyed map,
-# including the pricing, liquidation and exit-trigger ones), `Exchange.settle_position(key,
-# ticker, qty, cost)` keeping `open_interest` and holders in step, and `Timers.rekey`.
-
-
-def _update_open_interest(ex: Exchange, data: MarketData, before: int, after: int) -> None:
-    ex._update_open_interest(data, before, after)
-
-
-def _track_holder(ex: Exchange, ticker: str, key: AccountKey, qty: int) -> None:
-    ex._track_holder(ticker, key, qty)
-
-
-def _rename_internals(ex: Exchange, old: str, new: str) -> None:
-    """Move the private ticker-keyed state of the exchange and its collaborators."""
-    _rename_key(ex._holders, old, new)
-    _rename_key(ex._book_dirty, old, new)
-    pricing = ex.pricing
-    _rename_key(pricing._impact_cache, old, new)
-    _rename_key(pricing._estimates, old, new)
-    _rename_key(ex.liquidator._heaps, old, new)
-    triggers = ex.exit_triggers.book
-    _rename_key(triggers._markets, old, new)
-    books = triggers._books
-    for book_key in [k for k in books if k[2] == old]:
-        book = books.pop(book_key)
-        book.ticker = new
-        books[(book_key[0], book_key[1], new, book_key[3])] = book
-    timers = ex.timers
-    live: dict[Hashable, tuple[int, int, Callable[[int], None]]] = timers._live
-    for key in [k for k in live if isinstance(k, tuple) and len(k) == 2 and k[1] == old]:
-        due, _seq, callback = live[key]
-        timers.cancel(key)
-        timers.arm((key[0], new), due, callback)

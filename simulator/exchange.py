@@ -9,59 +9,61 @@ timestamp order.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
-from typing import Any, cast
+from typing import Any
+
+import msgspec
 
 from matching import Event as BookEvent
 from matching import (
-    Fill,
-    LevelChange,
     MatchingError,
     OrderBook,
-    OrderUpdate,
     Reason,
     SelfTradePrevention,
     Side,
     TimeInForce,
 )
 from simulator import errors
+from simulator.accounts import AccountCommands
 from simulator.clock import Clock, ManualClock, Timers
 from simulator.config import ExchangeConfig
 from simulator.events import (
-    BalanceChanged,
-    BookDelta,
     Event,
     ExchangeChanged,
-    FillExecuted,
     FillRecord,
     Journal,
     MarketChanged,
     OrderUpdated,
-    TradeExecuted,
     TradeRecord,
 )
 from simulator.feeds import feed_from_config
 from simulator.funding import FundingSettings, PremiumAccumulator
 from simulator.funding_schedule import FundingSchedule
 from simulator.ids import IdSource
-from simulator.ledger import ApiKey, Subaccount, User
+from simulator.ledger import User
 from simulator.market_data import MarketData
 from simulator.markets import Market, MarketSpec, MarketStatus
 from simulator.marks import SettlementMark
-from simulator.money import CENTICENT, RATE_SCALE, ceil_div
+from simulator.order_checks import (
+    check_count,
+    check_margin,
+    check_notional_limit,
+    check_price,
+    slippage_cap,
+    tradable_market,
+)
 from simulator.orders import AmendOrder, OrderRecord, OrderResult, PlaceOrder
-from simulator.risk import SubaccountRisk, market_usage, position_risk, worst_im_with
 
 __all__ = ["Exchange"]
 
 _GTC = TimeInForce.GOOD_TILL_CANCELED
 _BID = Side.BID
 _NONE = Reason.NONE
-_MAX_PRICE_TICKS = 10**12
 AccountKey = tuple[str, int]
 
 
-class Exchange:
+class Exchange(AccountCommands):
     """Accounts, markets, order entry and the timers that move prices and funding."""
 
     def __init__(
@@ -94,11 +96,13 @@ class Exchange:
         self._in_followups = False
         # Late imports keep module-level cycles out: these collaborators call back into us.
         from simulator.corporate_actions import CorporateActions
+        from simulator.executions import Executions
         from simulator.exit_trigger_bridge import ExitTriggerBridge
         from simulator.liquidation import Liquidator
         from simulator.order_group_bridge import OrderGroupBridge
         from simulator.pricing import Pricing
 
+        self.executions = Executions(self)
         self.pricing = Pricing(self)
         self.liquidator = Liquidator(self)
         self.groups = OrderGroupBridge(self)
@@ -186,149 +190,6 @@ class Exchange:
     def events_since(self, after: int = 0, limit: int | None = None) -> list[tuple[int, Event]]:
         return self.journal.since(after, limit)
 
-    # ------------------------------------------------------------ accounts
-
-    def create_user(
-        self,
-        *,
-        user_id: str | None = None,
-        api_key_id: str | None = None,
-        public_key_pem: str | None = None,
-        balance: int = 0,
-    ) -> User:
-        """Register a user with one API key and an optional opening balance on subaccount 0."""
-        user_id = user_id or self.ids.uuid()
-        key_id = api_key_id or self.ids.uuid()
-        if user_id in self.users:
-            raise errors.InvalidParametersError(f"user {user_id} already exists")
-        if key_id in self.keys:
-            raise errors.InvalidParametersError(f"api key {key_id} already exists")
-        if balance < 0:
-            raise errors.InvalidParametersError(f"balance must not be negative, was {balance}")
-        user = User(user_id)
-        user.api_keys.append(ApiKey(key_id, public_key_pem))
-        self.users[user_id] = user
-        self.keys[key_id] = user_id
-        if balance:
-            self._credit(user, 0, balance, "deposit")
-        return user
-
-    def user(self, user_id: str) -> User:
-        found = self.users.get(user_id)
-        if found is None:
-            raise errors.UserNotFoundError(details=user_id)
-        return found
-
-    def user_for_key(self, key_id: str) -> User | None:
-        user_id = self.keys.get(key_id)
-        return None if user_id is None else self.users[user_id]
-
-    def subaccount(self, user_id: str, number: int) -> Subaccount:
-        sub = self.user(user_id).subaccounts.get(number)
-        if sub is None:
-            raise errors.SubaccountNotFoundError(details=f"subaccount {number}")
-        return sub
-
-    def deposit(self, user_id: str, amount: int, subaccount: int = 0) -> int:
-        """Credit funds; returns the new cash balance."""
-        if amount <= 0:
-            raise errors.InvalidParametersError(f"amount must be positive, was {amount}")
-        self.subaccount(user_id, subaccount)
-        return self._credit(self.users[user_id], subaccount, amount, "deposit")
-
-    def _credit(self, user: User, number: int, amount: int, reason: str) -> int:
-        sub = user.subaccounts[number]
-        sub.cash += amount
-        self.emit(BalanceChanged(self.now(), user.user_id, number, amount, sub.cash, reason))
-        self._touched[(user.user_id, number)] = None
-        return sub.cash
-
-    def create_subaccount(self, user_id: str) -> int:
-        """Open the next numbered subaccount (1-63)."""
-        user = self.user(user_id)
-        number = len(user.subaccounts)
-        if number > self.config.max_subaccount:
-            raise errors.LimitExceededError("maximum number of subaccounts reached")
-        user.subaccounts[number] = Subaccount(number)
-        return number
-
-    def transfer(
-        self, user_id: str, from_sub: int, to_sub: int, amount: int, client_transfer_id: str
-    ) -> None:
-        """Move cash between two subaccounts (idempotent on `client_transfer_id`)."""
-        user = self.user(user_id)
-        if client_transfer_id in user.used_transfer_ids:
-            return
-        if amount <= 0:
-            raise errors.InvalidParametersError(f"amount must be positive, was {amount}")
-        if from_sub == to_sub:
-            raise errors.InvalidParametersError("from and to subaccounts must differ")
-        self.subaccount(user_id, from_sub)
-        self.subaccount(user_id, to_sub)
-        if amount > self.withdrawable(user_id, from_sub):
-            raise errors.InsufficientBalanceError(details="transfer exceeds withdrawable funds")
-        user.used_transfer_ids.add(client_transfer_id)
-        self._credit(user, from_sub, -amount, "transfer_out")
-        self._credit(user, to_sub, amount, "transfer_in")
-        self.followups()
-
-    def withdrawable(self, user_id: str, number: int) -> int:
-        """max(0, min(cash, equity) - IM - resting-order margin) (MECHANICS 2.2)."""
-        risk = self.subaccount_risk(user_id, number)
-        return max(
-            0, min(risk.cash, risk.equity) - risk.initial_margin - risk.resting_orders_margin
-        )
-
-    # ------------------------------------------------------------------ risk
-
-    def market_data(self, ticker: str) -> MarketData:
-        """A market's live state; unknown tickers are `MarketNotFoundError`."""
-        data = self.markets.get(ticker)
-        if data is None:
-            raise errors.MarketNotFoundError(details=ticker)
-        return data
-
-    def mark(self, ticker: str) -> int:
-        data = self.markets[ticker]
-        if data.mark is not None:
-            return data.mark
-        if data.reference is not None:
-            return data.reference[0]
-        return data.last_price or 0
-
-    def subaccount_risk(self, user_id: str, number: int) -> SubaccountRisk:
-        """Totals of one subaccount at the current marks."""
-        sub = self.subaccount(user_id, number)
-        value = unrealized = mm = im = worst = total_notional = 0
-        for ticker, pos in sub.positions.items():
-            if pos.is_empty:
-                continue
-            mark = self.mark(ticker)
-            risk = position_risk(self.markets[ticker].market.spec, pos, mark)
-            value += pos.qty * mark
-            unrealized += risk.unrealized
-            mm += risk.maintenance_margin
-            im += risk.initial_margin
-            worst += risk.worst_initial_margin
-            total_notional += risk.notional
-        return SubaccountRisk(
-            cash=sub.cash,
-            position_value=value,
-            unrealized=unrealized,
-            equity=sub.cash + unrealized,
-            maintenance_margin=mm,
-            initial_margin=im,
-            resting_orders_margin=worst - im,
-            total_notional=total_notional,
-        )
-
-    def notional_limit(self, user: User, ticker: str) -> int:
-        override = user.notional_limit_overrides.get(ticker)
-        if override is not None:
-            return override
-        spec_limit = self.markets[ticker].market.spec.notional_risk_limit
-        return spec_limit if spec_limit is not None else self.config.default_notional_limit
-
     # ----------------------------------------------------------------- orders
 
     def place_order(self, user_id: str, command: PlaceOrder) -> OrderResult:
@@ -336,10 +197,10 @@ class Exchange:
         self.run_due()
         user = self.user(user_id)
         sub = self.subaccount(user_id, command.subaccount)
-        data = self._tradable_market(command.ticker, command.market_version)
+        data = tradable_market(self, command.ticker, command.market_version)
         spec = data.market.spec
-        self._check_price(data, command.side, command.price)
-        self._check_count(spec, command.count)
+        check_price(data, command.side, command.price)
+        check_count(spec, command.count)
         tif = command.time_in_force
         if command.reduce_only and tif is _GTC:
             raise errors.InvalidOrderError(
@@ -363,8 +224,8 @@ class Exchange:
             closing = pos.qty < 0 if command.side is _BID else pos.qty > 0
             max_fill = abs(pos.qty) if closing else 0
         else:
-            self._check_notional_limit(user, command.ticker, command.side, command)
-            self._check_margin(user_id, command.subaccount, command.ticker, command)
+            check_notional_limit(self, user, command.ticker, command.side, command)
+            check_margin(self, user_id, command.subaccount, command.ticker, command)
         record = OrderRecord(
             order_id=self.ids.uuid(),
             user_id=user_id,
@@ -405,7 +266,7 @@ class Exchange:
         data = self.markets[ticker]
         if data.market.status != "active" or not self.trading_active:
             raise errors.TradingPausedError()
-        price = self.slippage_cap(data, side)
+        price = slippage_cap(data, side)
         if price is None:
             return None
         sub = self.subaccount(user_id, subaccount)
@@ -435,32 +296,6 @@ class Exchange:
             trigger_id=trigger_id,
         )
         return self._submit(record, data, abs(pos.qty) if closing else 0)
-
-    def slippage_cap(self, data: MarketData, side: Side) -> int | None:
-        """Worst price of a system order: buys <= max(1.2 ask, ask + 1,000 ticks) (9 #26).
-
-        With the opposite side empty the liquidation mark stands in for it.
-        """
-        spec = data.market.spec
-        mark = data.mark
-        if side is _BID:
-            best = data.book.best_ask()
-            if best is None and mark is None:
-                return None
-            ask = best[0] if best is not None else mark
-            assert ask is not None
-            cap = max(ask * (100 + spec.price_band_percent) // 100, ask + spec.price_band_ticks)
-            return min(cap - cap % spec.tick, _MAX_PRICE_TICKS - spec.tick)
-        best = data.book.best_bid()
-        if best is None and mark is None:
-            return None
-        bid = best[0] if best is not None else mark
-        assert bid is not None
-        floor = min(
-            ceil_div(bid * (100 - spec.price_band_percent), 100), bid - spec.price_band_ticks
-        )
-        floor = ceil_div(max(floor, 1), spec.tick) * spec.tick
-        return max(floor, spec.tick)
 
     def _submit(self, record: OrderRecord, data: MarketData, max_fill: int | None) -> OrderResult:
         self.orders[record.order_id] = record
@@ -495,127 +330,6 @@ class Exchange:
             record.fees - before[2],
         )
 
-    def _tradable_market(self, ticker: str, market_version: int = 0) -> MarketData:
-        data = self.markets.get(ticker)
-        if data is None:
-            raise errors.MarketNotFoundError(details=ticker)
-        if market_version and market_version != data.market.market_version:
-            raise errors.MarketVersionMismatchError(
-                details=f"market_version is {data.market.market_version}, was {market_version}"
-            )
-        status = data.market.status
-        if status == "closed":
-            raise errors.MarketClosedError()
-        if status == "inactive":
-            raise errors.MarketInactiveError()
-        if not self.trading_active or not self.exchange_active:
-            raise errors.TradingPausedError()
-        return data
-
-    def _check_price(self, data: MarketData, side: Side, price: int) -> None:
-        spec = data.market.spec
-        if not 0 < price < _MAX_PRICE_TICKS:
-            raise errors.InvalidOrderError(details=f"price must be positive, was {price}")
-        if price % spec.tick:
-            raise errors.InvalidOrderError(details="price is not a multiple of the tick size")
-        pct, ticks = spec.price_band_percent, spec.price_band_ticks
-        if side is _BID:
-            best_bid = data.book.best_bid()
-            if best_bid is not None:
-                bid = best_bid[0]
-                if price < min(ceil_div(bid * (100 - pct), 100), bid - ticks):
-                    raise errors.InvalidPriceError(details="bid is below the price band")
-            best_ask = data.book.best_ask()
-            if best_ask is not None:
-                ask = best_ask[0]
-                if price > max(ask * (100 + pct) // 100, ask + ticks):
-                    raise errors.InvalidPriceError(details="bid is above the slippage cap")
-        else:
-            best_ask = data.book.best_ask()
-            if best_ask is not None:
-                ask = best_ask[0]
-                if price > max(ask * (100 + pct) // 100, ask + ticks):
-                    raise errors.InvalidPriceError(details="ask is above the price band")
-            best_bid = data.book.best_bid()
-            if best_bid is not None:
-                bid = best_bid[0]
-                if price < min(ceil_div(bid * (100 - pct), 100), bid - ticks):
-                    raise errors.InvalidPriceError(details="ask is below the slippage cap")
-
-    def _check_count(self, spec: MarketSpec, count: int) -> None:
-        if count <= 0:
-            raise errors.InvalidOrderError(details=f"count must be positive, was {count}")
-        if count % spec.count_step:
-            raise errors.InvalidOrderError(details="count must be a whole number of contracts")
-
-    @staticmethod
-    def _added_exposure(
-        command: PlaceOrder | AmendOrder, replaced: OrderRecord | None
-    ) -> tuple[int, int]:
-        # (count, value) a new order, or an amend of `replaced`, adds to its side's exposure
-        remaining = command.count - (replaced.fill_count if replaced else 0)
-        value = remaining * command.price
-        if replaced is not None:
-            return remaining - replaced.remaining, value - replaced.remaining * replaced.price
-        return remaining, value
-
-    def _check_notional_limit(
-        self,
-        user: User,
-        ticker: str,
-        side: Side,
-        command: PlaceOrder | AmendOrder,
-        replaced: OrderRecord | None = None,
-    ) -> None:
-        sub = user.subaccounts[command.subaccount]
-        pos = sub.position(ticker)
-        mark = self.mark(ticker)
-        _, added_value = self._added_exposure(command, replaced)
-        long_side = max(pos.qty, 0) * mark + pos.bid_value
-        short_side = max(-pos.qty, 0) * mark + pos.ask_value
-        before = max(long_side, short_side)
-        if side is _BID:
-            long_side += added_value
-        else:
-            short_side += added_value
-        after = max(long_side, short_side)
-        if after <= before:
-            return
-        if after > self.notional_limit(user, ticker):
-            raise errors.NotionalRiskLimitError()
-        member = user.member_notional_limit
-        if member is not None:
-            total = after - before
-            for other, other_pos in sub.positions.items():
-                total += market_usage(other_pos, self.mark(other))
-            if total > member:
-                raise errors.NotionalRiskLimitError()
-
-    def _check_margin(
-        self,
-        user_id: str,
-        number: int,
-        ticker: str,
-        command: PlaceOrder | AmendOrder,
-        replaced: OrderRecord | None = None,
-    ) -> None:
-        sub = self.subaccount(user_id, number)
-        pos = sub.position(ticker)
-        spec = self.markets[ticker].market.spec
-        mark = self.mark(ticker)
-        base = position_risk(spec, pos, mark)
-        added_qty, added_value = self._added_exposure(command, replaced)
-        long = command.side is _BID
-        after = worst_im_with(spec, pos, mark, base, long, added_qty, added_value)
-        increase = after - base.worst_initial_margin
-        if increase <= 0:
-            return
-        risk = self.subaccount_risk(user_id, number)
-        if increase > risk.available:
-            raise errors.InsufficientBalanceError()
-        if self.config.block_queued_risk_increase and risk.at_or_above(self.config.queue_threshold):
-            raise errors.InsufficientBalanceError(details="account is in the liquidation queue")
-
     def amend_order(self, user_id: str, order_id: str, command: AmendOrder) -> OrderResult:
         """Amend price, total count and/or expiry (count includes what already filled)."""
         self.run_due()
@@ -627,10 +341,10 @@ class Exchange:
             and command.client_order_id != record.client_order_id
         ):
             raise errors.InvalidOrderError(details="client_order_id does not match the order")
-        data = self._tradable_market(record.ticker)
+        data = tradable_market(self, record.ticker)
         spec = data.market.spec
-        self._check_price(data, record.side, command.price)
-        self._check_count(spec, command.count)
+        check_price(data, record.side, command.price)
+        check_count(spec, command.count)
         if command.count <= record.fill_count:
             raise errors.InvalidOrderError(details="count must exceed the filled count")
         now = self.now()
@@ -654,8 +368,8 @@ class Exchange:
             command.count - record.fill_count > record.remaining or command.price != record.price
         )
         if grows:
-            self._check_notional_limit(user, record.ticker, record.side, command, record)
-            self._check_margin(user_id, record.subaccount, record.ticker, command, record)
+            check_notional_limit(self, user, record.ticker, record.side, command, record)
+            check_margin(self, user_id, record.subaccount, record.ticker, command, record)
         if new_client and new_client != record.client_order_id:
             del self.live_client_ids[(user_id, record.client_order_id)]
             record.client_order_id = new_client
@@ -780,139 +494,16 @@ class Exchange:
     # ------------------------------------------------------------ book events
 
     def apply_book_events(self, data: MarketData, events: list[BookEvent]) -> None:
-        now = self.now()
-        ticker = data.ticker
-        for event in events:
-            if type(event) is Fill:
-                self._apply_fill(data, event, now)
-            elif type(event) is OrderUpdate:
-                record = self.orders[cast(str, event.order_id)]
-                sub = self.users[record.user_id].subaccounts[record.subaccount]
-                pos = sub.position(ticker)
-                rested = record.remaining
-                delta = event.remaining - rested
-                if delta:
-                    if record.side is _BID:
-                        pos.bid_qty += delta
-                        pos.bid_value += delta * record.price
-                    else:
-                        pos.ask_qty += delta
-                        pos.ask_value += delta * record.price
-                unchanged = (
-                    record.fresh
-                    and event.remaining == record.count
-                    and event.reason is _NONE
-                    and record.fill_count == 0
-                )
-                record.fresh = False
-                record.remaining = event.remaining
-                record.last_update_reason = event.reason
-                record.last_update_ms = now
-                if event.remaining == 0:
-                    self._order_done(record)
-                if not unchanged:  # a new order that just rests: its created event says it all
-                    self.emit(OrderUpdated(now, record.snapshot(), False))
-            elif type(event) is LevelChange:
-                record = self.orders[cast(str, event.order_id)]
-                self.emit(
-                    BookDelta(
-                        now,
-                        ticker,
-                        event.side,
-                        event.price,
-                        event.delta,
-                        event.count,
-                        event.reason,
-                        record.order_id,
-                        record.user_id,
-                        record.subaccount,
-                        record.client_order_id,
-                    )
-                )
-        if events:
-            self._book_dirty[ticker] = None
-
-    def _order_done(self, record: OrderRecord) -> None:
-        key = (record.user_id, record.client_order_id)
-        if self.live_client_ids.get(key) == record.order_id:
-            del self.live_client_ids[key]
-        if record.order_group_id is not None:
-            self.groups.remove_order(record.order_group_id, record.order_id)
-        self.exit_triggers.order_terminal(record)
-
-    def _apply_fill(self, data: MarketData, fill: Fill, now: int) -> None:
-        spec = data.market.spec
-        ticker = data.ticker
-        price, count = fill.price, fill.count
-        taker = self.orders[cast(str, fill.taker_order_id)]
-        maker = self.orders[cast(str, fill.maker_order_id)]
-        trade_id = self.ids.uuid()
-        notional = price * count
-        fees_enabled = self.config.fees_enabled
-        records = []
-        for record, is_taker in ((taker, True), (maker, False)):
-            rate = spec.taker_fee_rate if is_taker else spec.maker_fee_rate
-            # fee = rate x notional rounded up to $0.0001 (MECHANICS 7)
-            exact = -(-notional * rate // RATE_SCALE)
-            fee = -(-exact // CENTICENT) * CENTICENT if fees_enabled else 0
-            key = (record.user_id, record.subaccount)
-            sub = self.users[key[0]].subaccounts[key[1]]
-            pos = sub.position(ticker)
-            was_open = pos.qty
-            effect = pos.apply_fill(count if record.side is _BID else -count, price, fee)
-            sub.cash += effect.realized - fee
-            self.house_cash += fee
-            data.open_interest += max(pos.qty, 0) - max(was_open, 0)
-            self._track_holder(ticker, key, pos.qty)
-            record.fill_count += count
-            record.fill_value += notional
-            record.fees += fee
-            fill_id = self.ids.uuid()
-            fill_record = FillRecord(
-                fill_id,
-                trade_id,
-                record.order_id,
-                record.client_order_id,
-                record.user_id,
-                record.subaccount,
-                ticker,
-                record.side,
-                price,
-                count,
-                is_taker,
-                fee,
-                effect.entry_price,
-                effect.realized,
-                effect.position_after,
-                record.order_source,
-                now,
-            )
-            self.fills.append(fill_record)
-            records.append(fill_record)
-            self._touched[key] = None
-            if record.order_group_id is not None:
-                self.groups.record_fill(record.order_group_id, count, now)
-            self.exit_triggers.order_filled(record)
-        trade = TradeRecord(trade_id, ticker, price, count, fill.aggressor, now)
-        self.trades[ticker].append(trade)
-        data.record_trade(now, price, count)
-        for fill_record in records:
-            self.emit(FillExecuted(now, fill_record))
-        self.emit(TradeExecuted(now, trade))
-
-    def _update_open_interest(self, data: MarketData, before: int, after: int) -> None:
-        data.open_interest += max(after, 0) - max(before, 0)
-
-    def _track_holder(self, ticker: str, key: AccountKey, qty: int) -> None:
-        holders = self._holders[ticker]
-        if qty:
-            holders[key] = None
-        else:
-            holders.pop(key, None)
+        """Apply what a book command did to orders, positions and cash, and publish it."""
+        self.executions.apply(data, events)
 
     def holders(self, ticker: str) -> list[AccountKey]:
         """Subaccounts with a nonzero position in a market, in the order they opened."""
         return list(self._holders[ticker])
+
+    def book_dirty(self, ticker: str) -> None:
+        """Mark a market's book changed: it is resampled after this command."""
+        self._book_dirty[ticker] = None
 
     # -------------------------------------------------------------- follow-ups
 
@@ -1027,6 +618,39 @@ class Exchange:
             self.cancel_orders(victims, Reason.NONE)
         self.emit(ExchangeChanged(self.now(), exchange_active, trading_active, reason))
 
+    def rename_market(self, old: str, new: str) -> None:
+        """Rename a market everywhere it is keyed by ticker, keeping positions and orders.
+
+        Records of the market (orders, fills, trades, funding history) are rewritten to the
+        new ticker so queries keep their history; events already published keep the old one.
+        """
+        data = self.market_data(old)
+        if new in self.markets:
+            raise errors.InvalidParametersError(f"market {new} already exists")
+        data.market.spec = dataclasses.replace(data.market.spec, ticker=new)
+        _rename_key(self.markets, old, new)
+        _rename_key(self.trades, old, new)
+        self.trades[new][:] = [msgspec.structs.replace(t, ticker=new) for t in self.trades[new]]
+        self.fills[:] = [
+            msgspec.structs.replace(f, ticker=new) if f.ticker == old else f for f in self.fills
+        ]
+        data.funding_history[:] = [dataclasses.replace(r, ticker=new) for r in data.funding_history]
+        for record in self.orders.values():
+            if record.ticker == old:
+                record.ticker = new
+        for user in self.users.values():
+            _rename_key(user.notional_limit_overrides, old, new)
+            for sub in user.subaccounts.values():
+                _rename_key(sub.positions, old, new)
+        _rename_key(self._holders, old, new)
+        _rename_key(self._book_dirty, old, new)
+        self.pricing.rename_market(old, new)
+        self.liquidator.rename_market(old, new)
+        self.exit_triggers.rename_market(old, new)
+        for key in self.timers.armed():
+            if isinstance(key, tuple) and len(key) == 2 and key[1] == old:
+                self.timers.rekey(key, (key[0], new))
+
     def money_supply(self) -> int:
         """Cash of every subaccount plus fees and funding residue held by the house."""
         total = self.house_cash
@@ -1034,6 +658,15 @@ class Exchange:
             for sub in user.subaccounts.values():
                 total += sub.cash - sum(p.cost for p in sub.positions.values())
         return total
+
+
+def _rename_key(mapping: dict[str, Any], old: str, new: str) -> None:
+    # rename a key in place, keeping the mapping's order
+    if old not in mapping:
+        return
+    items = [(new if k == old else k, v) for k, v in mapping.items()]
+    mapping.clear()
+    mapping.update(items)
 
 
 def _unrest(pos: Any, record: OrderRecord, remaining: int, price: int) -> None:

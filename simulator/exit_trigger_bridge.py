@@ -82,6 +82,9 @@ class ExitTriggerBridge:
     def pending(self) -> bool:
         return bool(self._firings)
 
+    def rename_market(self, old: str, new: str) -> None:
+        self.book.rename_market(old, new)
+
     def run_pending(self) -> None:
         """Send the orders of the triggers that fired."""
         ex = self._ex

@@ -306,6 +306,15 @@ class ExitTriggers:
             return _views(book.live(kind))
         return _views(t for t in book.triggers.values() if kind is None or t.kind == kind)
 
+    def rename_market(self, old: str, new: str) -> None:
+        """Move every trigger of market `old` to ticker `new` (a corporate ticker change)."""
+        if old in self._markets:
+            self._markets[new] = self._markets.pop(old)
+        for book_key in [k for k in self._books if k[2] == old]:
+            book = self._books.pop(book_key)
+            book.ticker = new
+            self._books[(book_key[0], book_key[1], new, book_key[3])] = book
+
     def get(self, trigger_id: str) -> ExitTriggerView | None:
         """A live or kept terminal trigger by id."""
         t = self._by_id.get(trigger_id)

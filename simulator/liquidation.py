@@ -44,6 +44,11 @@ class Liquidator:
         self._running: set[AccountKey] = set()
         self._pending: dict[AccountKey, None] = {}
 
+    def rename_market(self, old: str, new: str) -> None:
+        """Move the movement budgets of market `old` to `new`."""
+        if old in self._heaps:
+            self._heaps[new] = self._heaps.pop(old)
+
     def state(self, key: AccountKey) -> str:
         """`ok`, `queued` or `liquidating`."""
         return self.states.get(key, "ok")

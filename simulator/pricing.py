@@ -44,6 +44,20 @@ class Pricing:
         self._running: dict[str, tuple[int, int, int, int]] = {}
         self._deferred: list[tuple[MarketData, int]] = []
 
+    def rename_market(self, old: str, new: str) -> None:
+        """Move the per-market caches of `old` to `new`."""
+        caches: tuple[dict[str, Any], ...] = (
+            self._impact_cache,
+            self._estimates,
+            self._published,
+            self._published_at,
+            self._sample_due,
+            self._running,
+        )
+        for cache in caches:
+            if old in cache:
+                cache[new] = cache.pop(old)
+
     def start(self, data: MarketData, now: int) -> None:
         """Take the first sample of a new market and arm its feed and funding timers."""
         self._sample(data, now)

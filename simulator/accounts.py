@@ -1,0 +1,180 @@
+"""Account commands and account math of the exchange (a mixin of `Exchange`).
+
+Users with API keys, subaccounts, deposits and transfers, and each subaccount's risk totals at
+the current marks (MECHANICS.md 2.1-2.2, 3.3-3.5).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from simulator import errors
+from simulator.config import ExchangeConfig
+from simulator.events import BalanceChanged
+from simulator.ids import IdSource
+from simulator.ledger import ApiKey, Subaccount, User
+from simulator.market_data import MarketData
+from simulator.risk import SubaccountRisk, position_risk
+
+if TYPE_CHECKING:
+    from simulator.events import Event
+
+__all__ = ["AccountCommands"]
+
+
+class AccountCommands:
+    """Users, subaccounts, cash movements and subaccount risk."""
+
+    users: dict[str, User]
+    keys: dict[str, str]
+    ids: IdSource
+    config: ExchangeConfig
+    markets: dict[str, MarketData]
+
+    if TYPE_CHECKING:
+
+        def emit(self, event: Event) -> int: ...
+        def now(self) -> int: ...
+        def followups(self) -> None: ...
+        def touch(self, key: tuple[str, int]) -> None: ...
+
+    def create_user(
+        self,
+        *,
+        user_id: str | None = None,
+        api_key_id: str | None = None,
+        public_key_pem: str | None = None,
+        balance: int = 0,
+    ) -> User:
+        """Register a user with one API key and an optional opening balance on subaccount 0."""
+        user_id = user_id or self.ids.uuid()
+        key_id = api_key_id or self.ids.uuid()
+        if user_id in self.users:
+            raise errors.InvalidParametersError(f"user {user_id} already exists")
+        if key_id in self.keys:
+            raise errors.InvalidParametersError(f"api key {key_id} already exists")
+        if balance < 0:
+            raise errors.InvalidParametersError(f"balance must not be negative, was {balance}")
+        user = User(user_id)
+        user.api_keys.append(ApiKey(key_id, public_key_pem))
+        self.users[user_id] = user
+        self.keys[key_id] = user_id
+        if balance:
+            self._credit(user, 0, balance, "deposit")
+        return user
+
+    def user(self, user_id: str) -> User:
+        found = self.users.get(user_id)
+        if found is None:
+            raise errors.UserNotFoundError(details=user_id)
+        return found
+
+    def user_for_key(self, key_id: str) -> User | None:
+        user_id = self.keys.get(key_id)
+        return None if user_id is None else self.users[user_id]
+
+    def subaccount(self, user_id: str, number: int) -> Subaccount:
+        sub = self.user(user_id).subaccounts.get(number)
+        if sub is None:
+            raise errors.SubaccountNotFoundError(details=f"subaccount {number}")
+        return sub
+
+    def deposit(self, user_id: str, amount: int, subaccount: int = 0) -> int:
+        """Credit funds; returns the new cash balance."""
+        if amount <= 0:
+            raise errors.InvalidParametersError(f"amount must be positive, was {amount}")
+        self.subaccount(user_id, subaccount)
+        return self._credit(self.users[user_id], subaccount, amount, "deposit")
+
+    def _credit(self, user: User, number: int, amount: int, reason: str) -> int:
+        sub = user.subaccounts[number]
+        sub.cash += amount
+        self.emit(BalanceChanged(self.now(), user.user_id, number, amount, sub.cash, reason))
+        self.touch((user.user_id, number))
+        return sub.cash
+
+    def create_subaccount(self, user_id: str) -> int:
+        """Open the next numbered subaccount (1-63)."""
+        user = self.user(user_id)
+        number = len(user.subaccounts)
+        if number > self.config.max_subaccount:
+            raise errors.LimitExceededError("maximum number of subaccounts reached")
+        user.subaccounts[number] = Subaccount(number)
+        return number
+
+    def transfer(
+        self, user_id: str, from_sub: int, to_sub: int, amount: int, client_transfer_id: str
+    ) -> None:
+        """Move cash between two subaccounts (idempotent on `client_transfer_id`)."""
+        user = self.user(user_id)
+        if client_transfer_id in user.used_transfer_ids:
+            return
+        if amount <= 0:
+            raise errors.InvalidParametersError(f"amount must be positive, was {amount}")
+        if from_sub == to_sub:
+            raise errors.InvalidParametersError("from and to subaccounts must differ")
+        self.subaccount(user_id, from_sub)
+        self.subaccount(user_id, to_sub)
+        if amount > self.withdrawable(user_id, from_sub):
+            raise errors.InsufficientBalanceError(details="transfer exceeds withdrawable funds")
+        user.used_transfer_ids.add(client_transfer_id)
+        self._credit(user, from_sub, -amount, "transfer_out")
+        self._credit(user, to_sub, amount, "transfer_in")
+        self.followups()
+
+    def withdrawable(self, user_id: str, number: int) -> int:
+        """max(0, min(cash, equity) - IM - resting-order margin) (MECHANICS 2.2)."""
+        risk = self.subaccount_risk(user_id, number)
+        return max(
+            0, min(risk.cash, risk.equity) - risk.initial_margin - risk.resting_orders_margin
+        )
+
+    # ------------------------------------------------------------------ risk
+
+    def market_data(self, ticker: str) -> MarketData:
+        """A market's live state; unknown tickers are `MarketNotFoundError`."""
+        data = self.markets.get(ticker)
+        if data is None:
+            raise errors.MarketNotFoundError(details=ticker)
+        return data
+
+    def mark(self, ticker: str) -> int:
+        data = self.markets[ticker]
+        if data.mark is not None:
+            return data.mark
+        if data.reference is not None:
+            return data.reference[0]
+        return data.last_price or 0
+
+    def subaccount_risk(self, user_id: str, number: int) -> SubaccountRisk:
+        """Totals of one subaccount at the current marks."""
+        sub = self.subaccount(user_id, number)
+        value = unrealized = mm = im = worst = total_notional = 0
+        for ticker, pos in sub.positions.items():
+            if pos.is_empty:
+                continue
+            mark = self.mark(ticker)
+            risk = position_risk(self.markets[ticker].market.spec, pos, mark)
+            value += pos.qty * mark
+            unrealized += risk.unrealized
+            mm += risk.maintenance_margin
+            im += risk.initial_margin
+            worst += risk.worst_initial_margin
+            total_notional += risk.notional
+        return SubaccountRisk(
+            cash=sub.cash,
+            position_value=value,
+            unrealized=unrealized,
+            equity=sub.cash + unrealized,
+            maintenance_margin=mm,
+            initial_margin=im,
+            resting_orders_margin=worst - im,
+            total_notional=total_notional,
+        )
+
+    def notional_limit(self, user: User, ticker: str) -> int:
+        override = user.notional_limit_overrides.get(ticker)
+        if override is not None:
+            return override
+        spec_limit = self.markets[ticker].market.spec.notional_risk_limit
+        return spec_limit if spec_limit is not None else self.config.default_notional_limit

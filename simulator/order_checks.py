@@ -1,0 +1,189 @@
+"""Pre-trade checks of order entry, in the order MECHANICS.md 3.4-3.6 documents them.
+
+Every check raises a `RejectError` before anything changes; none of them mutates state.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from matching import Side
+from simulator import errors
+from simulator.ledger import User
+from simulator.market_data import MarketData
+from simulator.markets import MarketSpec
+from simulator.money import ceil_div
+from simulator.orders import AmendOrder, OrderRecord, PlaceOrder
+from simulator.risk import market_usage, position_risk, worst_im_with
+
+if TYPE_CHECKING:
+    from simulator.exchange import Exchange
+
+__all__ = [
+    "added_exposure",
+    "check_count",
+    "check_margin",
+    "check_notional_limit",
+    "check_price",
+    "slippage_cap",
+    "tradable_market",
+]
+
+_BID = Side.BID
+_MAX_PRICE_TICKS = 10**12
+
+
+def tradable_market(ex: Exchange, ticker: str, market_version: int = 0) -> MarketData:
+    """The market of a new order or amend, if it exists, matches the version and trades."""
+    data = ex.markets.get(ticker)
+    if data is None:
+        raise errors.MarketNotFoundError(details=ticker)
+    if market_version and market_version != data.market.market_version:
+        raise errors.MarketVersionMismatchError(
+            details=f"market_version is {data.market.market_version}, was {market_version}"
+        )
+    status = data.market.status
+    if status == "closed":
+        raise errors.MarketClosedError()
+    if status == "inactive":
+        raise errors.MarketInactiveError()
+    if not ex.trading_active or not ex.exchange_active:
+        raise errors.TradingPausedError()
+    return data
+
+
+def check_price(data: MarketData, side: Side, price: int) -> None:
+    """Positive, on tick, and inside the price band and slippage cap (MECHANICS 3.6)."""
+    spec = data.market.spec
+    if not 0 < price < _MAX_PRICE_TICKS:
+        raise errors.InvalidOrderError(details=f"price must be positive, was {price}")
+    if price % spec.tick:
+        raise errors.InvalidOrderError(details="price is not a multiple of the tick size")
+    pct, ticks = spec.price_band_percent, spec.price_band_ticks
+    if side is _BID:
+        best_bid = data.book.best_bid()
+        if best_bid is not None:
+            bid = best_bid[0]
+            if price < min(ceil_div(bid * (100 - pct), 100), bid - ticks):
+                raise errors.InvalidPriceError(details="bid is below the price band")
+        best_ask = data.book.best_ask()
+        if best_ask is not None:
+            ask = best_ask[0]
+            if price > max(ask * (100 + pct) // 100, ask + ticks):
+                raise errors.InvalidPriceError(details="bid is above the slippage cap")
+    else:
+        best_ask = data.book.best_ask()
+        if best_ask is not None:
+            ask = best_ask[0]
+            if price > max(ask * (100 + pct) // 100, ask + ticks):
+                raise errors.InvalidPriceError(details="ask is above the price band")
+        best_bid = data.book.best_bid()
+        if best_bid is not None:
+            bid = best_bid[0]
+            if price < min(ceil_div(bid * (100 - pct), 100), bid - ticks):
+                raise errors.InvalidPriceError(details="ask is below the slippage cap")
+
+
+def check_count(spec: MarketSpec, count: int) -> None:
+    """Positive and a multiple of the market's count step."""
+    if count <= 0:
+        raise errors.InvalidOrderError(details=f"count must be positive, was {count}")
+    if count % spec.count_step:
+        raise errors.InvalidOrderError(details="count must be a whole number of contracts")
+
+
+def added_exposure(
+    command: PlaceOrder | AmendOrder, replaced: OrderRecord | None
+) -> tuple[int, int]:
+    # (count, value) a new order, or an amend of `replaced`, adds to its side's exposure
+    remaining = command.count - (replaced.fill_count if replaced else 0)
+    value = remaining * command.price
+    if replaced is not None:
+        return remaining - replaced.remaining, value - replaced.remaining * replaced.price
+    return remaining, value
+
+
+def check_notional_limit(
+    ex: Exchange,
+    user: User,
+    ticker: str,
+    side: Side,
+    command: PlaceOrder | AmendOrder,
+    replaced: OrderRecord | None = None,
+) -> None:
+    """Per-market and member notional limits (MECHANICS 3.5), on risk-increasing orders."""
+    sub = user.subaccounts[command.subaccount]
+    pos = sub.position(ticker)
+    mark = ex.mark(ticker)
+    _, added_value = added_exposure(command, replaced)
+    long_side = max(pos.qty, 0) * mark + pos.bid_value
+    short_side = max(-pos.qty, 0) * mark + pos.ask_value
+    before = max(long_side, short_side)
+    if side is _BID:
+        long_side += added_value
+    else:
+        short_side += added_value
+    after = max(long_side, short_side)
+    if after <= before:
+        return
+    if after > ex.notional_limit(user, ticker):
+        raise errors.NotionalRiskLimitError()
+    member = user.member_notional_limit
+    if member is not None:
+        total = after - before
+        for other, other_pos in sub.positions.items():
+            total += market_usage(other_pos, ex.mark(other))
+        if total > member:
+            raise errors.NotionalRiskLimitError()
+
+
+def check_margin(
+    ex: Exchange,
+    user_id: str,
+    number: int,
+    ticker: str,
+    command: PlaceOrder | AmendOrder,
+    replaced: OrderRecord | None = None,
+) -> None:
+    """The order's worst-side IM increase must fit the available balance (MECHANICS 3.4)."""
+    sub = ex.subaccount(user_id, number)
+    pos = sub.position(ticker)
+    spec = ex.markets[ticker].market.spec
+    mark = ex.mark(ticker)
+    base = position_risk(spec, pos, mark)
+    added_qty, added_value = added_exposure(command, replaced)
+    long = command.side is _BID
+    after = worst_im_with(spec, pos, mark, base, long, added_qty, added_value)
+    increase = after - base.worst_initial_margin
+    if increase <= 0:
+        return
+    risk = ex.subaccount_risk(user_id, number)
+    if increase > risk.available:
+        raise errors.InsufficientBalanceError()
+    if ex.config.block_queued_risk_increase and risk.at_or_above(ex.config.queue_threshold):
+        raise errors.InsufficientBalanceError(details="account is in the liquidation queue")
+
+
+def slippage_cap(data: MarketData, side: Side) -> int | None:
+    """Worst price of a system order: buys <= max(1.2 ask, ask + 1,000 ticks) (9 #26).
+
+    With the opposite side empty the liquidation mark stands in for it.
+    """
+    spec = data.market.spec
+    mark = data.mark
+    if side is _BID:
+        best = data.book.best_ask()
+        if best is None and mark is None:
+            return None
+        ask = best[0] if best is not None else mark
+        assert ask is not None
+        cap = max(ask * (100 + spec.price_band_percent) // 100, ask + spec.price_band_ticks)
+        return min(cap - cap % spec.tick, _MAX_PRICE_TICKS - spec.tick)
+    best = data.book.best_bid()
+    if best is None and mark is None:
+        return None
+    bid = best[0] if best is not None else mark
+    assert bid is not None
+    floor = min(ceil_div(bid * (100 - spec.price_band_percent), 100), bid - spec.price_band_ticks)
+    floor = ceil_div(max(floor, 1), spec.tick) * spec.tick
+    return max(floor, spec.tick)
