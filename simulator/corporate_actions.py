@@ -49,10 +49,8 @@ funding history of the market are rewritten to the new ticker so ticker queries 
 history; journal events published before the change keep the old ticker.
 Assumption: without `ex_date` the notice's ex-date is the UTC date of its execution time.
 
-The exchange has no rename or holder-bookkeeping hooks yet, so this module reaches into a few
-private structures (`_holders`, `_book_dirty`, `_track_holder`, `_update_open_interest`, the
-timer queue, the pricing caches, the liquidator's budget heaps and the exit-trigger indexes);
-they are all in the "exchange internals" section at the end.
+Renaming goes through `Exchange.rename_market`, position bookkeeping through
+`Exchange.executions` (`update_open_interest`, `track_holder`).
 """
 
 from __future__ import annotations
@@ -60,11 +58,10 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import re
-from collections.abc import MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from fractions import Fraction
-from typing import TYPE_CHECKING, ClassVar, Literal, TypeVar, get_args
+from typing import TYPE_CHECKING, ClassVar, Literal, get_args
 
 from matching import Reason
 from simulator import errors
@@ -108,7 +105,6 @@ _REASON = "corporate_action"
 _WINDOW_MS = 7 * 86_400_000
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _MAX_AMOUNT = 10**15
-_V = TypeVar("_V")
 
 
 class CorporateActionNotFoundError(errors.RejectError):
@@ -731,12 +727,3 @@ def _price_of(data: MarketData) -> int | None:
     if data.reference is not None:
         return data.reference[0]
     return data.mark if data.mark is not None else data.last_price
-
-
-def _rename_key(mapping: MutableMapping[str, _V], old: str, new: str) -> None:
-    """Rename a key in place, keeping the mapping's order."""
-    if old not in mapping:
-        return
-    items = [(new if k == old else k, v) for k, v in mapping.items()]
-    mapping.clear()
-    mapping.update(items)
