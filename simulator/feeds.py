@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from simulator.money import parse_price
+from simulator.money import parse_price, round_half_even
 
 __all__ = [
     "RandomWalkFeed",
@@ -74,15 +74,6 @@ def _check_ts(ts_ms: int, what: str = "ts_ms") -> int:
     if isinstance(ts_ms, bool) or not isinstance(ts_ms, int):
         raise ValueError(f"{what} must be integer epoch milliseconds, was {ts_ms!r}")
     return ts_ms
-
-
-def _round_half_even(numerator: int, denominator: int) -> int:
-    """Divide, rounding to the nearest integer with ties to even (denominator > 0)."""
-    quotient, remainder = divmod(numerator, denominator)
-    twice = 2 * remainder
-    if twice > denominator or (twice == denominator and quotient % 2 == 1):
-        quotient += 1
-    return quotient
 
 
 class StaticFeed:
@@ -206,7 +197,7 @@ class RandomWalkFeed:
             total += bits & _UNIFORM_MASK
             bits >>= _UNIFORM_BITS
         z_scaled = total - _UNIFORM_CENTER  # standard deviation ~ 2**32
-        return _round_half_even(price * self._volatility_bps * z_scaled, _BPS << _UNIFORM_BITS)
+        return round_half_even(price * self._volatility_bps * z_scaled, _BPS << _UNIFORM_BITS)
 
     def _advance(self, ts_ms: int) -> bool:
         """Apply every step up to `ts_ms`; return False when the walk has not started yet."""

@@ -23,6 +23,7 @@ from simulator.money import (
     RATE_SCALE,
     ceil_div,
     round_away_to_centicent,
+    round_half_even,
     round_toward_to_centicent,
 )
 
@@ -133,20 +134,11 @@ def premium_at(impact: tuple[Fraction, Fraction] | None, reference: int | None) 
     # integer arithmetic on the fractions' parts: this runs once per market per second
     if ibp > reference:
         num, den = ibp.numerator, ibp.denominator
-        return _round_half_even((num - reference * den) * RATE_SCALE, reference * den)
+        return round_half_even((num - reference * den) * RATE_SCALE, reference * den)
     if iap < reference:
         num, den = iap.numerator, iap.denominator
-        return -_round_half_even((reference * den - num) * RATE_SCALE, reference * den)
+        return -round_half_even((reference * den - num) * RATE_SCALE, reference * den)
     return 0
-
-
-def _round_half_even(numerator: int, denominator: int) -> int:
-    # numerator >= 0, denominator > 0
-    quotient, remainder = divmod(numerator, denominator)
-    twice = remainder * 2
-    if twice > denominator or (twice == denominator and quotient % 2):
-        quotient += 1
-    return quotient
 
 
 class PremiumAccumulator:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from collections import deque
 
+from simulator.money import round_half_even
+
 __all__ = ["SettlementMark", "liquidation_mark"]
 
 
@@ -43,15 +45,6 @@ def liquidation_mark(
         return reference
     low, high = (best_bid, best_ask) if best_bid <= best_ask else (best_ask, best_bid)
     return min(max(reference, low), high)
-
-
-def _round_half_even(numerator: int, denominator: int) -> int:
-    """Divide, rounding to the nearest integer with ties to even (denominator > 0)."""
-    quotient, remainder = divmod(numerator, denominator)
-    twice = 2 * remainder
-    if twice > denominator or (twice == denominator and quotient % 2 == 1):
-        quotient += 1
-    return quotient
 
 
 class SettlementMark:
@@ -157,7 +150,7 @@ class SettlementMark:
                 covered += hi - lo
         if covered == 0:
             return changes[-1][1]
-        return _round_half_even(total, covered)
+        return round_half_even(total, covered)
 
     def refresh(self, ts_ms: int) -> int:
         """Compute and store the settlement mark at `ts_ms`; return it in ticks.

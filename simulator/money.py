@@ -39,6 +39,7 @@ __all__ = [
     "parse_rate",
     "rate_to_float",
     "round_away_to_centicent",
+    "round_half_even",
     "round_toward_to_centicent",
 ]
 
@@ -178,6 +179,19 @@ def ceil_div(numerator: int, denominator: int) -> int:
     (4, -3)
     """
     return -((-numerator) // denominator)
+
+
+def round_half_even(numerator: int, denominator: int) -> int:
+    """Integer division rounding to the nearest integer, ties to even (denominator > 0).
+
+    >>> round_half_even(5, 2), round_half_even(7, 2), round_half_even(-5, 2), round_half_even(8, 3)
+    (2, 4, -2, 3)
+    """
+    quotient, remainder = divmod(numerator, denominator)
+    twice = 2 * remainder
+    if twice > denominator or (twice == denominator and quotient % 2 == 1):
+        quotient += 1
+    return quotient
 
 
 def ceil_to_centicent(micros: int) -> int:
