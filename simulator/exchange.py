@@ -323,12 +323,7 @@ class Exchange(AccountCommands):
             if record.expiration_ms is not None:
                 self.pricing.arm_expiry(data)
         self.followups()
-        return OrderResult(
-            record.snapshot(),
-            record.fill_count - before[0],
-            record.fill_value - before[1],
-            record.fees - before[2],
-        )
+        return _result(record, before)
 
     def amend_order(self, user_id: str, order_id: str, command: AmendOrder) -> OrderResult:
         """Amend price, total count and/or expiry (count includes what already filled)."""
@@ -391,12 +386,7 @@ class Exchange(AccountCommands):
         if expiration is not None:
             self.pricing.arm_expiry(data)
         self.followups()
-        return OrderResult(
-            record.snapshot(),
-            record.fill_count - before[0],
-            record.fill_value - before[1],
-            record.fees - before[2],
-        )
+        return _result(record, before)
 
     def decrease_order(
         self,
@@ -658,6 +648,16 @@ class Exchange(AccountCommands):
             for sub in user.subaccounts.values():
                 total += sub.cash - sum(p.cost for p in sub.positions.values())
         return total
+
+
+def _result(record: OrderRecord, before: tuple[int, int, int]) -> OrderResult:
+    # the order now, and what the command filled: before = (fill_count, fill_value, fees)
+    return OrderResult(
+        record.snapshot(),
+        record.fill_count - before[0],
+        record.fill_value - before[1],
+        record.fees - before[2],
+    )
 
 
 def _rename_key(mapping: dict[str, Any], old: str, new: str) -> None:
