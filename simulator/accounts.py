@@ -172,6 +172,21 @@ class AccountCommands:
             total_notional=total_notional,
         )
 
+    def available(self, user_id: str, number: int) -> int:
+        """equity - IM - resting-order margin of a subaccount (`SubaccountRisk.available`).
+
+        The pre-trade margin check's hot path: it sums the positions' cached risk without
+        building the full totals.
+        """
+        sub = self.subaccount(user_id, number)
+        total = sub.cash
+        markets = self.markets
+        for ticker, pos in sub.positions.items():
+            if pos.qty or pos.bid_qty or pos.ask_qty:
+                risk = position_risk(markets[ticker].market.spec, pos, self.mark(ticker))
+                total += risk.unrealized - risk.worst_initial_margin
+        return total
+
     def notional_limit(self, user: User, ticker: str) -> int:
         override = user.notional_limit_overrides.get(ticker)
         if override is not None:

@@ -29,6 +29,11 @@ class Position:
     ask_value: int = 0
     risk_key: tuple[int, ...] | None = field(default=None, compare=False, repr=False)
     risk: Any = field(default=None, compare=False, repr=False)
+    # last (notional, IM) computed for each side's worst case, and (signed notional, MM, IM)
+    # for the position itself: an order's pre-trade check computes what the position needs next
+    long_memo: tuple[int, int] = field(default=(-1, 0), compare=False, repr=False)
+    short_memo: tuple[int, int] = field(default=(-1, 0), compare=False, repr=False)
+    own_memo: tuple[int, int, int] = field(default=(-(10**30), 0, 0), compare=False, repr=False)
 
     @property
     def is_empty(self) -> bool:

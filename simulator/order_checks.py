@@ -157,11 +157,12 @@ def check_margin(
     increase = after - base.worst_initial_margin
     if increase <= 0:
         return
-    risk = ex.subaccount_risk(user_id, number)
-    if increase > risk.available:
+    if increase > ex.available(user_id, number):
         raise errors.InsufficientBalanceError()
-    if ex.config.block_queued_risk_increase and risk.at_or_above(ex.config.queue_threshold):
-        raise errors.InsufficientBalanceError(details="account is in the liquidation queue")
+    if ex.config.block_queued_risk_increase:
+        risk = ex.subaccount_risk(user_id, number)
+        if risk.at_or_above(ex.config.queue_threshold):
+            raise errors.InsufficientBalanceError(details="account is in the liquidation queue")
 
 
 def slippage_cap(data: MarketData, side: Side) -> int | None:

@@ -50,11 +50,26 @@ def _side_notional(qty: int, mark: int, add_qty: int, add_value: int) -> int:
     return beyond * add_value // add_qty if beyond > 0 else 0
 
 
+def _long_side_im(spec: MarketSpec, pos: Position, notional: int) -> int:
+    memo = pos.long_memo
+    if memo[0] != notional:
+        memo = pos.long_memo = (notional, spec.long_curve.initial_margin_for(notional))
+    return memo[1]
+
+
+def _short_side_im(spec: MarketSpec, pos: Position, notional: int) -> int:
+    memo = pos.short_memo
+    if memo[0] != notional:
+        memo = pos.short_memo = (notional, spec.short_curve.initial_margin_for(notional))
+    return memo[1]
+
+
 def position_risk(spec: MarketSpec, pos: Position, mark: int) -> PositionRisk:
     """Notional, unrealized PnL, MM, IM and worst-side IM of a position at `mark`.
 
     The result is kept on the position until its quantity, cost, resting orders or the mark
-    change, so summing a subaccount's risk costs little between changes.
+    change, and each side's IM until that side's notional changes, so summing a subaccount's
+    risk costs little between changes.
     """
     qty = pos.qty
     key = (mark, qty, pos.cost, pos.bid_qty, pos.bid_value, pos.ask_qty, pos.ask_value)
@@ -62,24 +77,27 @@ def position_risk(spec: MarketSpec, pos: Position, mark: int) -> PositionRisk:
         cached: PositionRisk = pos.risk
         return cached
     notional = abs(qty) * mark
-    curve = spec.long_curve if qty > 0 else spec.short_curve
-    mm = curve.maintenance_margin(notional)
-    im = curve.initial_margin(mm)
+    signed = notional if qty > 0 else -notional  # the long and short curves may differ
+    own = pos.own_memo
+    if own[0] != signed:
+        curve = spec.long_curve if qty > 0 else spec.short_curve
+        mm = curve.maintenance_margin(notional)
+        own = pos.own_memo = (signed, mm, curve.initial_margin(mm))
+    _, mm, im = own
     long_im = short_im = 0
     if pos.bid_qty:
-        long_n = _side_notional(qty, mark, pos.bid_qty, pos.bid_value)
-        long_im = spec.long_curve.initial_margin_for(long_n)
+        long_im = _long_side_im(spec, pos, _side_notional(qty, mark, pos.bid_qty, pos.bid_value))
     if pos.ask_qty:
         short_n = _side_notional(-qty, mark, pos.ask_qty, pos.ask_value)
-        short_im = spec.short_curve.initial_margin_for(short_n)
+        short_im = _short_side_im(spec, pos, short_n)
     risk = PositionRisk(
-        notional=notional,
-        unrealized=qty * mark - pos.cost,
-        maintenance_margin=mm,
-        initial_margin=im,
-        worst_initial_margin=max(im, long_im, short_im),
-        long_side_im=long_im,
-        short_side_im=short_im,
+        notional,
+        qty * mark - pos.cost,
+        mm,
+        im,
+        max(im, long_im, short_im),
+        long_im,
+        short_im,
     )
     pos.risk_key = key
     pos.risk = risk
@@ -97,11 +115,11 @@ def worst_im_with(
 ) -> int:
     """Worst-side IM if one side's resting orders grew by (add_qty, add_value)."""
     if long:
-        qty, total, value = pos.qty, pos.bid_qty + add_qty, pos.bid_value + add_value
-        side_im = spec.long_curve.initial_margin_for(_side_notional(qty, mark, total, value))
+        total, value = pos.bid_qty + add_qty, pos.bid_value + add_value
+        side_im = _long_side_im(spec, pos, _side_notional(pos.qty, mark, total, value))
         return max(base.initial_margin, side_im, base.short_side_im)
-    qty, total, value = -pos.qty, pos.ask_qty + add_qty, pos.ask_value + add_value
-    side_im = spec.short_curve.initial_margin_for(_side_notional(qty, mark, total, value))
+    total, value = pos.ask_qty + add_qty, pos.ask_value + add_value
+    side_im = _short_side_im(spec, pos, _side_notional(-pos.qty, mark, total, value))
     return max(base.initial_margin, base.long_side_im, side_im)
 
 
