@@ -29,6 +29,8 @@ class ExchangeConfig:
         fee_schedule, fee_tier: what fee-tier views report for every account.
         journal_retain: events kept for `events_since`.
         maintenance_window: close the exchange Thursdays 03:00-05:00 America/New_York.
+        partial_liquidation: close only what brings the margin ratio under the queue
+            threshold instead of the whole position.
     """
 
     default_notional_limit: int = 5_000 * MONEY_SCALE
@@ -46,3 +48,4 @@ class ExchangeConfig:
     fee_tier: int = 0
     journal_retain: int = 1_000_000
     maintenance_window: bool = False
+    partial_liquidation: bool = False

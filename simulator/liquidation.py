@@ -8,6 +8,10 @@ bound on how fast equity and MM change with the mark). Each market keeps the cum
 length of its mark and a heap of those budgets; a mark move re-evaluates only the subaccounts
 whose budget it used up. Liquidation pre-empts exit triggers.
 
+With `ExchangeConfig.partial_liquidation` each system order closes only the smallest quantity
+that would bring the ratio under the queue threshold at the mark (MECHANICS 9 #15); the
+default closes the whole position.
+
 Assumption: the maintenance-margin curve's marginal rate near the current notional (at +10%)
 bounds how fast MM grows; budgets are capped at a 10% mark move so that bound holds.
 """
@@ -194,7 +198,10 @@ class Liquidator:
                 break
             ticker, qty = target
             side = Side.ASK if qty > 0 else Side.BID
-            result = ex.place_system_order(user_id, number, ticker, side, abs(qty), "liquidation")
+            count = abs(qty)
+            if ex.config.partial_liquidation:
+                count = self._partial_count(key, ticker, qty, risk)
+            result = ex.place_system_order(user_id, number, ticker, side, count, "liquidation")
             if result is not None:
                 self._step(key, "order", risk, result.order.order_id, ticker, result.fill_count)
             if result is None or result.fill_count == 0:
@@ -208,6 +215,34 @@ class Liquidator:
             self._step(key, "deficit", risk, amount=-sub.cash)
         self._step(key, "finished", risk)
         self.states.pop(key, None)
+
+    def _partial_count(self, key: AccountKey, ticker: str, qty: int, risk: SubaccountRisk) -> int:
+        # the smallest close (in count steps) that would bring MM / equity under the queue
+        # threshold if it traded at the mark (MECHANICS 9 #15, optional partial mode)
+        ex = self._ex
+        data = ex.markets[ticker]
+        spec = data.market.spec
+        mark = ex.mark(ticker)
+        curve = spec.curve(qty > 0)
+        step = spec.count_step
+        size = abs(qty)
+        mm_here = curve.maintenance_margin(size * mark)
+        threshold = ex.config.queue_threshold
+
+        def enough(close: int) -> bool:
+            mm = risk.maintenance_margin - mm_here + curve.maintenance_margin((size - close) * mark)
+            return mm * RATE_SCALE < threshold * risk.equity
+
+        low, high = 1, size // step
+        if risk.equity <= 0 or not enough(high * step):
+            return size
+        while low < high:
+            middle = (low + high) // 2
+            if enough(middle * step):
+                high = middle
+            else:
+                low = middle + 1
+        return low * step
 
     def _largest_contributor(self, key: AccountKey) -> tuple[str, int] | None:
         ex = self._ex

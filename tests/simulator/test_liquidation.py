@@ -100,3 +100,26 @@ def test_liquidation_closes_the_largest_margin_contributor_first():
     ]
     assert orders == ["KXETHPERP", BTC]
     assert ex.subaccount(user, 0).position(BTC).qty == 0
+
+
+def test_partial_liquidation_closes_only_what_restores_the_ratio():
+    ex = make_exchange(
+        make_spec(reference="6.0000", leverage={"1000": 5.0}),
+        fees_enabled=False,
+        partial_liquidation=True,
+        default_notional_limit=dollars("1000000"),
+    )
+    maker = ex.create_user(balance=dollars("100000")).user_id
+    user = ex.create_user(balance=dollars("20")).user_id
+    ex.place_order(maker, PlaceOrder(BTC, Side.ASK, 60000, 1_000, "a"))
+    ex.place_order(user, PlaceOrder(BTC, Side.BID, 60000, 1_000, "b"))
+    ex.place_order(maker, PlaceOrder(BTC, Side.BID, 47000, 10_000, "c"))
+    ex.advance(1_000)
+
+    ex.set_reference_price(BTC, 47000)  # equity 7.00 vs MM 7.23: ratio 1.03
+
+    left = ex.subaccount(user, 0).position(BTC).qty
+    risk = ex.subaccount_risk(user, 0)
+    assert left == 800  # 2 contracts bring MM / equity to 5.78 / 7.00 < 0.91
+    assert risk.maintenance_margin * 100 < 91 * risk.equity
+    assert ex.liquidator.state((user, 0)) == "ok"
