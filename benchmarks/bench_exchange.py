@@ -42,7 +42,9 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make the `benchmarks` package importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.exchange_workload import (
+from benchmarks.exchange_workload import ExchangeWorkload, Op, generate
+from benchmarks.harness import EngineAdapter, PreparedPhase, measure, python_version
+from benchmarks.matching_workload import (
     CANCEL,
     CROSS,
     DECREASE,
@@ -51,11 +53,7 @@ from benchmarks.exchange_workload import (
     REST,
     SIDES,
     TIFS,
-    ExchangeWorkload,
-    Op,
-    generate,
 )
-from benchmarks.harness import EngineAdapter, PreparedPhase, measure, python_version
 from matching import Fill, OrderBook
 from simulator.clock import ManualClock
 from simulator.config import ExchangeConfig

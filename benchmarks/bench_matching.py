@@ -46,14 +46,22 @@ PEER_TIMEOUT_S = 1_800
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=1, help="workload seed (default 1)")
-    parser.add_argument("--ops", type=int, default=None,
-                        help=f"timed ops in total, half per phase (default {DEFAULT_OPS:_}; "
-                             f"{QUICK_OPS:_} with --quick)")
+    parser.add_argument(
+        "--ops",
+        type=int,
+        default=None,
+        help=f"timed ops in total, half per phase (default {DEFAULT_OPS:_}; "
+        f"{QUICK_OPS:_} with --quick)",
+    )
     parser.add_argument("--no-peer", action="store_true", help="skip the peer engine")
-    parser.add_argument("--quick", action="store_true",
-                        help=f"smoke run: {QUICK_OPS:_} ops and 1 repeat unless told otherwise")
-    parser.add_argument("--repeats", type=int, default=None,
-                        help="repeats of each pass (default 3; 1 with --quick)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"smoke run: {QUICK_OPS:_} ops and 1 repeat unless told otherwise",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=None, help="repeats of each pass (default 3; 1 with --quick)"
+    )
     args = parser.parse_args(argv)
     if args.ops is None:
         args.ops = QUICK_OPS if args.quick else DEFAULT_OPS
@@ -67,25 +75,32 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _print_workload(workload: Workload, seconds: float) -> None:
-    print(f"workload: seed {workload.seed}, {workload.total_ops:,} timed ops, "
-          f"{len(workload.owners)} owners, generated in {seconds:.2f} s")
+    print(
+        f"workload: seed {workload.seed}, {workload.total_ops:,} timed ops, "
+        f"{len(workload.owners)} owners, generated in {seconds:.2f} s"
+    )
     nominal = "/".join(f"{int(s * 100)}" for s in NOMINAL_MIX)
-    print(f"op mix (nominal {nominal} % {'/'.join(KIND_NAMES)}, tilted to hold the book's "
-          "size; crossing adds take several resting orders each):")
+    print(
+        f"op mix (nominal {nominal} % {'/'.join(KIND_NAMES)}, tilted to hold the book's "
+        "size; crossing adds take several resting orders each):"
+    )
     rows = [(p.name, p.mix, len(p.ops)) for p in workload.phases]
     rows.append(("total", workload.mix(), workload.total_ops))
     for name, mix, n in rows:
-        parts = "  ".join(f"{k} {mix[k]:>7,} ({100 * mix[k] / max(1, n):4.1f}%)"
-                          for k in KIND_NAMES)
+        parts = "  ".join(
+            f"{k} {mix[k]:>7,} ({100 * mix[k] / max(1, n):4.1f}%)" for k in KIND_NAMES
+        )
         print(f"  {name:<8} {parts}")
     for p in workload.phases:
         crosses = max(1, p.mix["cross"])
-        print(f"  {p.name:<8} prefill {len(p.prefill):,} orders on {p.prefill_levels[0]:,}/"
-              f"{p.prefill_levels[1]:,} bid/ask levels; resting orders during ops "
-              f"min {p.size_min:,} mean {p.size_mean:,.0f} max {p.size_max:,}, end "
-              f"{p.final_size:,} on {p.final_levels[0]:,}/{p.final_levels[1]:,} levels; "
-              f"{p.fills:,} fills ({p.fills / crosses:.1f} per crossing add), "
-              f"{p.crosses_stopped:,} crossing adds stopped by self-trade prevention")
+        print(
+            f"  {p.name:<8} prefill {len(p.prefill):,} orders on {p.prefill_levels[0]:,}/"
+            f"{p.prefill_levels[1]:,} bid/ask levels; resting orders during ops "
+            f"min {p.size_min:,} mean {p.size_mean:,.0f} max {p.size_max:,}, end "
+            f"{p.final_size:,} on {p.final_levels[0]:,}/{p.final_levels[1]:,} levels; "
+            f"{p.fills:,} fills ({p.fills / crosses:.1f} per crossing add), "
+            f"{p.crosses_stopped:,} crossing adds stopped by self-trade prevention"
+        )
 
 
 def _run_peer(workload: Workload, repeats: int) -> tuple[dict[str, Any] | None, str]:
@@ -97,7 +112,10 @@ def _run_peer(workload: Workload, repeats: int) -> tuple[dict[str, Any] | None, 
     try:
         done = subprocess.run(
             [str(python), str(PEER_SCRIPT), str(path), "--repeats", str(repeats)],
-            capture_output=True, text=True, timeout=PEER_TIMEOUT_S, cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=PEER_TIMEOUT_S,
+            cwd=ROOT,
         )
     except (OSError, subprocess.SubprocessError) as exc:
         return None, f"peer run failed: {exc}"
@@ -112,24 +130,32 @@ def _run_peer(workload: Workload, repeats: int) -> tuple[dict[str, Any] | None, 
 
 
 def _row(label: str, engine: str, fig: dict[str, Any]) -> str:
-    return (f"{label:<8} {engine:<5} {fig['ops']:>9,} {fig['best_s']:>9.3f} "
-            f"{int(fig['ops_per_s']):>12,} {fig['p50_us']:>8.2f} {fig['p99_us']:>8.2f} "
-            f"{fig['max_us']:>9.1f}")
+    return (
+        f"{label:<8} {engine:<5} {fig['ops']:>9,} {fig['best_s']:>9.3f} "
+        f"{int(fig['ops_per_s']):>12,} {fig['p50_us']:>8.2f} {fig['p99_us']:>8.2f} "
+        f"{fig['max_us']:>9.1f}"
+    )
 
 
 def _print_table(ours: dict[str, Any], peer: dict[str, Any] | None) -> None:
     repeats = ours["repeats"]
     print()
-    print(f"throughput = best of {repeats} run(s) (ops / total time of a tight loop); "
-          f"p50/p99/max = median over {repeats} run(s) of each run's nearest-rank percentile "
-          "of per-op latency (perf_counter_ns around each op), separate passes")
+    print(
+        f"throughput = best of {repeats} run(s) (ops / total time of a tight loop); "
+        f"p50/p99/max = median over {repeats} run(s) of each run's nearest-rank percentile "
+        "of per-op latency (perf_counter_ns around each op), separate passes"
+    )
     versions = f"python: ours {ours['python']}"
     if peer is not None:
-        versions += (f", peer {peer['python']} (different interpreters: their speed difference "
-                     "is part of the ratio)")
+        versions += (
+            f", peer {peer['python']} (different interpreters: their speed difference "
+            "is part of the ratio)"
+        )
     print(versions)
-    header = (f"{'phase':<8} {'eng.':<5} {'ops':>9} {'best s':>9} {'ops/s':>12} "
-              f"{'p50 us':>8} {'p99 us':>8} {'max us':>9}")
+    header = (
+        f"{'phase':<8} {'eng.':<5} {'ops':>9} {'best s':>9} {'ops/s':>12} "
+        f"{'p50 us':>8} {'p99 us':>8} {'max us':>9}"
+    )
     print(header)
     print("-" * len(header))
     labels = [*ours["phases"].keys(), "overall"]
@@ -155,8 +181,10 @@ def _print_table(ours: dict[str, Any], peer: dict[str, Any] | None) -> None:
         for label in labels:
             o = ours["overall"] if label == "overall" else ours["phases"][label]
             p = peer["overall"] if label == "overall" else peer["phases"][label]
-            print(f"ratio ours/peer {label:<8} ops/s {o['ops_per_s'] / p['ops_per_s']:5.2f}x   "
-                  f"p99 peer/ours {p['p99_us'] / o['p99_us']:5.2f}x")
+            print(
+                f"ratio ours/peer {label:<8} ops/s {o['ops_per_s'] / p['ops_per_s']:5.2f}x   "
+                f"p99 peer/ours {p['p99_us'] / o['p99_us']:5.2f}x"
+            )
 
 
 def _print_tallies(workload: Workload, ours: dict[str, Any], peer: dict[str, Any] | None) -> None:
@@ -165,19 +193,25 @@ def _print_tallies(workload: Workload, ours: dict[str, Any], peer: dict[str, Any
     for phase in workload.phases:
         t = ours["phases"][phase.name]["tallies"]
         same = t["fills"] == phase.fills and t["resting_orders"] == phase.final_size
-        print(f"  {phase.name:<8} ours: {t['fills']:,} fills, {t['resting_orders']:,} resting "
-              f"orders at the end ({'matches' if same else 'DIFFERS FROM'} the generating run)")
+        print(
+            f"  {phase.name:<8} ours: {t['fills']:,} fills, {t['resting_orders']:,} resting "
+            f"orders at the end ({'matches' if same else 'DIFFERS FROM'} the generating run)"
+        )
         if peer is not None:
             pt = peer["phases"][phase.name]["tallies"]
             rejected = ", ".join(f"{k} {v:,}" for k, v in sorted(pt["rejected"].items()))
-            print(f"  {'':<8} peer: {pt['fills']:,} fills, {pt['resting_orders']:,} resting "
-                  f"orders at the end, rejected: {rejected or 'none'}")
+            print(
+                f"  {'':<8} peer: {pt['fills']:,} fills, {pt['resting_orders']:,} resting "
+                f"orders at the end, rejected: {rejected or 'none'}"
+            )
     if peer is not None:
-        print("  the peer has no decrease: each one is a cancel plus a GTC re-place of the "
-              "reduced quantity at the same price and id (2 engine calls, counted and timed "
-              "as 1 op); the re-placed order loses the time priority ours keeps, so the "
-              "peer's fills and live orders can diverge slightly (the counts above show how "
-              "much)")
+        print(
+            "  the peer has no decrease: each one is a cancel plus a GTC re-place of the "
+            "reduced quantity at the same price and id (2 engine calls, counted and timed "
+            "as 1 op); the re-placed order loses the time priority ours keeps, so the "
+            "peer's fills and live orders can diverge slightly (the counts above show how "
+            "much)"
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -189,8 +223,9 @@ def main(argv: list[str] | None = None) -> None:
     _print_workload(workload, perf_counter() - start)
 
     start = perf_counter()
-    ours = measure(our_matching.ENGINE,
-                   [our_matching.prepare(p) for p in workload.phases], args.repeats)
+    ours = measure(
+        our_matching.ENGINE, [our_matching.prepare(p) for p in workload.phases], args.repeats
+    )
     print(f"ours measured in {perf_counter() - start:.1f} s")
 
     peer: dict[str, Any] | None = None
@@ -202,8 +237,10 @@ def main(argv: list[str] | None = None) -> None:
         if peer is None:
             print(f"peer: SKIPPED, {PEER_PACKAGE}=={PEER_VERSION} unavailable: {how}")
         else:
-            print(f"peer: {peer['engine']} on {peer['python']} ({how}); "
-                  f"measured in {perf_counter() - start:.1f} s")
+            print(
+                f"peer: {peer['engine']} on {peer['python']} ({how}); "
+                f"measured in {perf_counter() - start:.1f} s"
+            )
 
     _print_tallies(workload, ours, peer)
     _print_table(ours, peer)
@@ -213,13 +250,17 @@ def main(argv: list[str] | None = None) -> None:
     p99 = float(overall["p99_us"])
     met = ops_per_s >= TARGET_OPS_PER_S and p99 <= TARGET_P99_US
     print()
-    print(f"target (ours, overall): >= {TARGET_OPS_PER_S:,} ops/s and p99 <= "
-          f"{TARGET_P99_US:.2f} us -> {'MET' if met else 'NOT MET'} "
-          f"({ops_per_s:,} ops/s, p99 {p99:.2f} us)")
+    print(
+        f"target (ours, overall): >= {TARGET_OPS_PER_S:,} ops/s and p99 <= "
+        f"{TARGET_P99_US:.2f} us -> {'MET' if met else 'NOT MET'} "
+        f"({ops_per_s:,} ops/s, p99 {p99:.2f} us)"
+    )
     peer_ops = int(peer["overall"]["ops_per_s"]) if peer is not None else 0
     ratio = overall["ops_per_s"] / peer["overall"]["ops_per_s"] if peer is not None else 0.0
-    print(f"RESULT ops_per_s={ops_per_s} p99_us={p99:.2f} peer_ops_per_s={peer_ops} "
-          f"ratio_vs_peer={ratio:.2f}")
+    print(
+        f"RESULT ops_per_s={ops_per_s} p99_us={p99:.2f} peer_ops_per_s={peer_ops} "
+        f"ratio_vs_peer={ratio:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -27,21 +27,22 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from matching import Fill, OrderBook, Side, TimeInForce
-
-REST = 0
-CROSS = 1
-CANCEL = 2
-DECREASE = 3
-KIND_NAMES = ("rest", "cross", "cancel", "decrease")
-NOMINAL_MIX = (0.50, 0.10, 0.30, 0.10)
-
-BID = 0
-ASK = 1
-GTC = 0
-IOC = 1
-SIDES = (Side.BID, Side.ASK)
-TIFS = (TimeInForce.GOOD_TILL_CANCELED, TimeInForce.IMMEDIATE_OR_CANCEL)
+# the op kinds, sides and time-in-force codes of the matching benchmark's workload
+from benchmarks.matching_workload import (
+    ASK,
+    BID,
+    CANCEL,
+    CROSS,
+    DECREASE,
+    GTC,
+    IOC,
+    KIND_NAMES,
+    NOMINAL_MIX,
+    REST,
+    SIDES,
+    TIFS,
+)
+from matching import Fill, OrderBook
 
 LOT = 100  # 1 contract in 1/100 units
 MAX_CONTRACTS = 50

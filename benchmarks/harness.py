@@ -79,8 +79,9 @@ def _by_kind(runs: list[list[int]], kinds: list[str]) -> dict[str, dict[str, flo
     names = sorted(set(kinds))
     out: dict[str, dict[str, float]] = {}
     for name in names:
-        per_run = [sorted(ns for ns, k in zip(run, kinds, strict=True) if k == name)
-                   for run in runs]
+        per_run = [
+            sorted(ns for ns, k in zip(run, kinds, strict=True) if k == name) for run in runs
+        ]
         out[name] = {
             "ops": len(per_run[0]),
             "p50_us": statistics.median(percentile(r, 0.50) for r in per_run),
@@ -97,9 +98,7 @@ def _fresh(engine: EngineAdapter, phase: PreparedPhase) -> Any:
     return book
 
 
-def measure(
-    engine: EngineAdapter, phases: list[PreparedPhase], repeats: int
-) -> dict[str, Any]:
+def measure(engine: EngineAdapter, phases: list[PreparedPhase], repeats: int) -> dict[str, Any]:
     """Run every pass for every phase and return the figures as a JSON-ready dict."""
     out_phases: dict[str, Any] = {}
     latency_runs: list[list[list[int]]] = []  # [phase][run] -> latencies in ns

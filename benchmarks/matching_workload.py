@@ -134,9 +134,7 @@ class Workload:
     def to_json(self) -> dict[str, Any]:
         return {
             "seed": self.seed,
-            "phases": [
-                {"name": p.name, "prefill": p.prefill, "ops": p.ops} for p in self.phases
-            ],
+            "phases": [{"name": p.name, "prefill": p.prefill, "ops": p.ops} for p in self.phases],
         }
 
     def write(self, path: Path) -> None:
@@ -330,8 +328,15 @@ class _Generator:
             if lots >= 2:
                 reduce_by = self.rng.randrange(1, lots) * LOT
                 side = BID if order.side is Side.BID else ASK
-                return (DECREASE, order_id, _owner_of(book, order_id), reduce_by, side,
-                        order.price, order.remaining - reduce_by)
+                return (
+                    DECREASE,
+                    order_id,
+                    _owner_of(book, order_id),
+                    reduce_by,
+                    side,
+                    order.price,
+                    order.remaining - reduce_by,
+                )
         return None
 
 

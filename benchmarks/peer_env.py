@@ -25,7 +25,10 @@ def _version_of(python: str) -> tuple[int, int] | None:
     try:
         out = subprocess.run(
             [python, "-c", "import sys; print(sys.version_info[0], sys.version_info[1])"],
-            capture_output=True, text=True, timeout=30, check=True,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
         ).stdout.split()
         return int(out[0]), int(out[1])
     except (OSError, subprocess.SubprocessError, ValueError, IndexError):
@@ -70,7 +73,10 @@ def _has_peer(venv: Path) -> bool:
     try:
         out = subprocess.run(
             [str(python), "-c", "import matching_engine; print(matching_engine.__version__)"],
-            capture_output=True, text=True, timeout=60, check=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return False
@@ -89,8 +95,15 @@ def ensure_peer_venv(venv: Path) -> tuple[Path | None, str]:
     venv.parent.mkdir(parents=True, exist_ok=True)
     steps = [
         [python, "-m", "venv", str(venv)],
-        [str(_venv_python(venv)), "-m", "pip", "install", "--quiet",
-         "--disable-pip-version-check", f"{PEER_PACKAGE}=={PEER_VERSION}"],
+        [
+            str(_venv_python(venv)),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            f"{PEER_PACKAGE}=={PEER_VERSION}",
+        ],
     ]
     for step in steps:
         try:

@@ -66,8 +66,7 @@ def prepare(name: str, prefill: list[list[int]], ops: list[list[int]]) -> Prepar
         return SequencedCommand(seq, 0, command)
 
     pre = [
-        stamp(NewOrder(op[1], op[2], SIDES[op[3]], op[4], op[5], tif=TIFS[op[6]]))
-        for op in prefill
+        stamp(NewOrder(op[1], op[2], SIDES[op[3]], op[4], op[5], tif=TIFS[op[6]])) for op in prefill
     ]
     cmds: list[Any] = []
     for op in ops:
@@ -123,8 +122,10 @@ def _check(engine: Any, ops: list[Any]) -> dict[str, Any]:
     trades = stopped = events = 0
     rejected: dict[str, int] = {}
     for op in ops:
-        out = [*engine.process(op[0]), *engine.process(op[1])] if type(op) is tuple else (
-            engine.process(op)
+        out = (
+            [*engine.process(op[0]), *engine.process(op[1])]
+            if type(op) is tuple
+            else (engine.process(op))
         )
         events += len(out)
         for e in out:
