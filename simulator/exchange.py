@@ -135,6 +135,7 @@ class Exchange(AccountCommands):
         market = Market(spec, spec.initial_status, 1, list(spec.initial_halt_sources))
         data = MarketData(
             market=market,
+            ticker=spec.ticker,
             book=OrderBook(),
             feed=feed_from_config(reference),
             funding_settings=settings,
@@ -618,6 +619,7 @@ class Exchange(AccountCommands):
         if new in self.markets:
             raise errors.InvalidParametersError(f"market {new} already exists")
         data.market.spec = dataclasses.replace(data.market.spec, ticker=new)
+        data.ticker = new
         _rename_key(self.markets, old, new)
         _rename_key(self.trades, old, new)
         self.trades[new][:] = [msgspec.structs.replace(t, ticker=new) for t in self.trades[new]]

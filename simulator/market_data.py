@@ -35,6 +35,7 @@ class MarketData:
     """Everything the exchange tracks for one market besides accounts."""
 
     market: Market
+    ticker: str
     book: OrderBook
     feed: ReferenceFeed
     funding_settings: FundingSettings
@@ -56,10 +57,6 @@ class MarketData:
     funding_history: list[FundingRecord] = field(default_factory=list)
     last_rate: int = 0
     last_rate_ts_ms: int = 0
-
-    @property
-    def ticker(self) -> str:
-        return self.market.spec.ticker
 
     def record_trade(self, ts_ms: int, price: int, count: int) -> None:
         """Count a trade into the lifetime and rolling 24-hour volume."""

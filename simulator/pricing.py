@@ -157,12 +157,17 @@ class Pricing:
         interval = ex.config.ticker_interval_ms
         now = ex.now()
         key = ("ticker", data.ticker)
-        if ex.timers.due(key) is not None:
-            return
+        armed = ex.timers.due(key)
+        if armed is not None and armed > now:
+            return  # already coming at the next second
         if now % interval == 0 and self._published_at.get(data.ticker, -1) < now:
+            if armed is not None:
+                ex.timers.cancel(key)
             self._publish_ticker(data, now)  # on the grid and not yet published this second
             return
-        ex.timers.arm(key, _next_boundary(now, interval), lambda t: self._publish_ticker(data, t))
+        if armed is None:
+            due = _next_boundary(now, interval)
+            ex.timers.arm(key, due, lambda t: self._publish_ticker(data, t))
 
     def _publish_ticker(self, data: MarketData, due: int) -> None:
         # coalesced: publish the latest state, and nothing when it did not change
