@@ -47,6 +47,7 @@ from simulator.markets import Market, MarketSpec, MarketStatus
 from simulator.marks import SettlementMark
 from simulator.order_checks import (
     check_count,
+    check_kinds,
     check_margin,
     check_notional_limit,
     check_price,
@@ -196,6 +197,7 @@ class Exchange(AccountCommands):
     def place_order(self, user_id: str, command: PlaceOrder) -> OrderResult:
         """Validate (MECHANICS 3.4-3.6, in the documented order), then match."""
         self.run_due()
+        check_kinds(command)
         user = self.user(user_id)
         sub = self.subaccount(user_id, command.subaccount)
         data = tradable_market(self, command.ticker, command.market_version)
@@ -332,6 +334,8 @@ class Exchange(AccountCommands):
         record = self._own_live_order(user_id, order_id, command.subaccount)
         if command.ticker != record.ticker or command.side is not record.side:
             raise errors.InvalidOrderError(details="ticker and side must match the order")
+        if type(command.price) is not int or type(command.count) is not int:
+            raise errors.InvalidOrderError(details="price and count must be integers")
         if (
             command.client_order_id is not None
             and command.client_order_id != record.client_order_id
@@ -405,7 +409,8 @@ class Exchange(AccountCommands):
             raise errors.InvalidOrderError(details="give exactly one of reduce_by or reduce_to")
         step = self.markets[record.ticker].market.spec.count_step
         amount = reduce_by if reduce_by is not None else reduce_to
-        assert amount is not None
+        if type(amount) is not int:
+            raise errors.InvalidOrderError(details=f"count must be an integer, was {amount!r}")
         if amount % step:
             raise errors.InvalidOrderError(details="count must be a whole number of contracts")
         if reduce_by is not None and reduce_by <= 0:

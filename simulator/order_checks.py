@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from matching import Side
+from matching import SelfTradePrevention, Side, TimeInForce
 from simulator import errors
 from simulator.ledger import User
 from simulator.market_data import MarketData
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = [
     "added_exposure",
     "check_count",
+    "check_kinds",
     "check_margin",
     "check_notional_limit",
     "check_price",
@@ -31,6 +32,26 @@ __all__ = [
 
 _BID = Side.BID
 _MAX_PRICE_TICKS = 10**12
+
+
+_SIDES = frozenset(Side)
+_TIFS = frozenset(TimeInForce)
+_STPS = frozenset(SelfTradePrevention)
+
+
+def check_kinds(command: PlaceOrder) -> None:
+    """Side, time in force and self-trade prevention are the enums, not look-alikes."""
+    if command.side not in _SIDES or type(command.side) is not Side:
+        raise errors.InvalidOrderError(details=f"side must be bid or ask, was {command.side!r}")
+    if type(command.time_in_force) is not TimeInForce or command.time_in_force not in _TIFS:
+        raise errors.InvalidOrderError(details="unknown time_in_force")
+    stp = command.self_trade_prevention
+    if type(stp) is not SelfTradePrevention or stp not in _STPS:
+        raise errors.InvalidOrderError(details="unknown self_trade_prevention_type")
+    for name in ("price", "count"):
+        value = getattr(command, name)
+        if type(value) is not int:
+            raise errors.InvalidOrderError(details=f"{name} must be an integer, was {value!r}")
 
 
 def tradable_market(ex: Exchange, ticker: str, market_version: int = 0) -> MarketData:

@@ -484,3 +484,34 @@ def test_order_snapshots_follow_the_lifecycle(ex, alice, bob):
 
     assert updates == [0, 100]  # created (resting), then filled
     assert {f.fill.is_taker for f in fills} == {True, False}
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        PlaceOrder(BTC, "bid", 60000, 100, "c"),  # type: ignore[arg-type]
+        PlaceOrder(BTC, Side.BID, 6.0, 100, "c"),  # type: ignore[arg-type]
+        PlaceOrder(BTC, Side.BID, 60000, "100", "c"),  # type: ignore[arg-type]
+        PlaceOrder(BTC, Side.BID, 60000, 100, "c", time_in_force="gtc"),  # type: ignore[arg-type]
+        PlaceOrder(BTC, Side.BID, 60000, 100, "c", self_trade_prevention=None),  # type: ignore[arg-type]
+    ],
+)
+def test_mistyped_commands_are_invalid_orders_and_change_nothing(ex, alice, command):
+    before = state_hash(ex)
+
+    with pytest.raises(errors.InvalidOrderError):
+        ex.place_order(alice, command)
+
+    assert state_hash(ex) == before
+
+
+def test_mistyped_decrease_and_amend_are_invalid(ex, alice):
+    order = ex.place_order(alice, bid(60000, 300, "c")).order
+    before = state_hash(ex)
+
+    with pytest.raises(errors.InvalidOrderError):
+        ex.decrease_order(alice, order.order_id, reduce_by=1.0)
+    with pytest.raises(errors.InvalidOrderError):
+        ex.amend_order(alice, order.order_id, AmendOrder(BTC, Side.BID, 6.1, 300))  # type: ignore[arg-type]
+
+    assert state_hash(ex) == before
