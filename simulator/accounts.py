@@ -53,7 +53,7 @@ class AccountCommands:
             raise errors.InvalidParametersError(f"user {user_id} already exists")
         if key_id in self.keys:
             raise errors.InvalidParametersError(f"api key {key_id} already exists")
-        if balance < 0:
+        if type(balance) is not int or balance < 0:
             raise errors.InvalidParametersError(f"balance must not be negative, was {balance}")
         user = User(user_id)
         user.api_keys.append(ApiKey(key_id, public_key_pem))
@@ -81,7 +81,7 @@ class AccountCommands:
 
     def deposit(self, user_id: str, amount: int, subaccount: int = 0) -> int:
         """Credit funds; returns the new cash balance."""
-        if amount <= 0:
+        if type(amount) is not int or amount <= 0:
             raise errors.InvalidParametersError(f"amount must be positive, was {amount}")
         self.subaccount(user_id, subaccount)
         return self._credit(self.users[user_id], subaccount, amount, "deposit")
@@ -109,7 +109,7 @@ class AccountCommands:
         user = self.user(user_id)
         if client_transfer_id in user.used_transfer_ids:
             return
-        if amount <= 0:
+        if type(amount) is not int or amount <= 0:
             raise errors.InvalidParametersError(f"amount must be positive, was {amount}")
         if from_sub == to_sub:
             raise errors.InvalidParametersError("from and to subaccounts must differ")

@@ -543,7 +543,7 @@ class Exchange(AccountCommands):
         data = self.markets.get(ticker)
         if data is None:
             raise errors.MarketNotFoundError(details=ticker)
-        if price <= 0:
+        if type(price) is not int or price <= 0:
             raise errors.InvalidParametersError(f"price must be positive, was {price}")
         self.run_due()
         data.feed.set_price(self.now(), price)

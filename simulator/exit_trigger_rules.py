@@ -101,8 +101,8 @@ class Sizing:
 
 
 def _require_positive(name: str, value: int | None) -> None:
-    if value is not None and value <= 0:
-        raise InvalidParametersError(f"{name} must be positive, was {value}")
+    if value is not None and (type(value) is not int or value <= 0):
+        raise InvalidParametersError(f"{name} must be a positive integer, was {value!r}")
 
 
 def validate_legs(

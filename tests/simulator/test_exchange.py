@@ -515,3 +515,16 @@ def test_mistyped_decrease_and_amend_are_invalid(ex, alice):
         ex.amend_order(alice, order.order_id, AmendOrder(BTC, Side.BID, 6.1, 300))  # type: ignore[arg-type]
 
     assert state_hash(ex) == before
+
+
+def test_non_integer_money_and_prices_are_refused(ex, alice):
+    before = state_hash(ex)
+
+    with pytest.raises(errors.InvalidParametersError):
+        ex.deposit(alice, 1.5)
+    with pytest.raises(errors.InvalidParametersError):
+        ex.set_reference_price(BTC, 6.2)
+    with pytest.raises(errors.InvalidParametersError):
+        ex.create_user(balance=10.0)
+
+    assert state_hash(ex) == before
