@@ -305,7 +305,8 @@ class Exchange(AccountCommands):
         record.remaining = record.count
         if record.order_group_id is not None:
             self.groups.add_order(record.order_group_id, record.order_id)
-        self.emit(OrderUpdated(self.now(), record.snapshot(), True))
+        created = record.snapshot()
+        self.emit(OrderUpdated(record.created_ms, created, True))
         record.remaining = 0
         events = data.book.place(
             record.order_id,
@@ -319,14 +320,21 @@ class Exchange(AccountCommands):
             expires_at=record.expiration_ms,
             max_fill=max_fill,
         )
-        before = (record.fill_count, record.fill_value, record.fees)
         self.apply_book_events(data, events)
         if record.remaining > 0:
             self.live_client_ids[(record.user_id, record.client_order_id)] = record.order_id
             if record.expiration_ms is not None:
                 self.pricing.arm_expiry(data)
         self.followups()
-        return _result(record, before)
+        resting_as_created = (
+            record.fill_count == 0
+            and record.remaining == record.count
+            and record.last_update_reason is _NONE
+            and not record.fresh
+        )
+        if resting_as_created:
+            return OrderResult(created, 0, 0, 0)
+        return _result(record, (0, 0, 0))
 
     def amend_order(self, user_id: str, order_id: str, command: AmendOrder) -> OrderResult:
         """Amend price, total count and/or expiry (count includes what already filled)."""
