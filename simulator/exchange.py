@@ -1,8 +1,8 @@
 """The exchange: the one command entry point every transport calls.
 
 Commands validate completely before they change anything (a `RejectError` means no change),
-then act, publish events to the journal, and run follow-ups (margin checks, liquidations,
-order-group triggers, exit triggers) until the exchange is quiet. Time only moves through
+then act, publish events to the journal, and run follow-ups (book resampling, order-group
+cancels, exit-trigger orders, scheduling margin checks) until the exchange is quiet. Time only moves through
 `advance` (manual clock) or `run_due` (wall and accelerated clocks), which fire timers in
 timestamp order.
 """

@@ -1,7 +1,8 @@
 """Liquidation (MECHANICS.md 6): queue state, margin cancels, system close-out orders.
 
-A subaccount is evaluated in full after anything that changes its cash or positions. Mark
-moves are handled without touching every holder: after each evaluation the subaccount gets, per
+A subaccount whose cash or positions changed (fills, funding, transfers) is evaluated in full
+at the next mark refresh (1 s), once however often it traded meanwhile; a mark move first runs
+those pending evaluations. Mark moves are handled without touching every holder: after each evaluation the subaccount gets, per
 market it holds, a budget of mark movement that cannot bring its margin ratio to the next
 threshold (its headroom split evenly across its markets, divided by the position size and a
 bound on how fast equity and MM change with the mark). Each market keeps the cumulative path
