@@ -122,6 +122,60 @@ class AccountCommands:
         self._credit(user, to_sub, amount, "transfer_in")
         self.followups()
 
+    def instance_transfer(
+        self,
+        user_id: str,
+        source: str,
+        destination: str,
+        amount: int,
+        client_transfer_id: str | None = None,
+    ) -> str:
+        """Move cash between the predictions balance and perps subaccount 0; returns its id.
+
+        POST /portfolio/intra_exchange_instance_transfer. Idempotent on `client_transfer_id`
+        (the first transfer's id is returned again). Perps funds leaving are limited to what
+        is withdrawable.
+
+        Deviation: the simulator keeps one predictions balance per user, so transfers
+        between predictions subaccounts are refused.
+        """
+        user = self.user(user_id)
+        instances = ("event_contract", "margined")
+        if source not in instances or destination not in instances:
+            raise errors.InvalidParametersError(
+                f"source and destination must be event_contract or margined, was {source!r} "
+                f"and {destination!r}"
+            )
+        if source == destination:
+            raise errors.InvalidParametersError("source and destination must differ")
+        if client_transfer_id is not None and client_transfer_id in user.instance_transfers:
+            return user.instance_transfers[client_transfer_id]
+        if type(amount) is not int or amount <= 0:
+            raise errors.InvalidParametersError(f"amount must be positive, was {amount!r}")
+        if source == "margined":
+            if amount > self.withdrawable(user_id, 0):
+                raise errors.InsufficientBalanceError(details="transfer exceeds withdrawable funds")
+            self._credit(user, 0, -amount, "instance_transfer_out")
+            user.event_contract_cash += amount
+        else:
+            if amount > user.event_contract_cash:
+                raise errors.InsufficientBalanceError(details="predictions balance too low")
+            user.event_contract_cash -= amount
+            self._credit(user, 0, amount, "instance_transfer_in")
+        transfer_id = self.ids.uuid()
+        if client_transfer_id is not None:
+            user.instance_transfers[client_transfer_id] = transfer_id
+        self.followups()
+        return transfer_id
+
+    def deposit_event_contract(self, user_id: str, amount: int) -> int:
+        """Credit the user's predictions balance (control plane); returns the new balance."""
+        user = self.user(user_id)
+        if type(amount) is not int or amount <= 0:
+            raise errors.InvalidParametersError(f"amount must be positive, was {amount!r}")
+        user.event_contract_cash += amount
+        return user.event_contract_cash
+
     def withdrawable(self, user_id: str, number: int) -> int:
         """max(0, min(cash, equity) - IM - resting-order margin) (MECHANICS 2.2)."""
         risk = self.subaccount_risk(user_id, number)

@@ -1,10 +1,10 @@
 """The exchange: the one command entry point every transport calls.
 
-Commands validate completely before they change anything (a `RejectError` means no change),
-then act, publish events to the journal, and run follow-ups (book resampling, order-group
-cancels, exit-trigger orders, scheduling margin checks) until the exchange is quiet. Time only moves through
-`advance` (manual clock) or `run_due` (wall and accelerated clocks), which fire timers in
-timestamp order.
+Commands validate completely before they change anything (a `RejectError` means no change), then
+act, publish events to the journal, and run follow-ups (book resampling, order-group cancels,
+exit-trigger orders, scheduling margin checks) until the exchange is quiet. Time only moves
+through `advance` (manual clock) or `run_due` (wall and accelerated clocks), which fire timers
+in timestamp order.
 """
 
 from __future__ import annotations
@@ -657,9 +657,14 @@ class Exchange(AccountCommands):
                 self.timers.rekey(key, (key[0], new))
 
     def money_supply(self) -> int:
-        """Cash of every subaccount plus fees and funding residue held by the house."""
+        """House cash (fees, funding residue) plus every account's cash minus its open cost.
+
+        Equals everything deposited: positions net to zero, so this is total equity at any
+        mark. Predictions balances count too.
+        """
         total = self.house_cash
         for user in self.users.values():
+            total += user.event_contract_cash
             for sub in user.subaccounts.values():
                 total += sub.cash - sum(p.cost for p in sub.positions.values())
         return total

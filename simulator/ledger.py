@@ -141,7 +141,11 @@ class ApiKey:
 
 @dataclass(slots=True)
 class User:
-    """An account holder with API keys and up to 64 subaccounts."""
+    """An account holder with API keys and up to 64 subaccounts.
+
+    `event_contract_cash` is the user's predictions ("event_contract") balance, which only
+    moves to and from perps by an explicit intra-exchange transfer (MECHANICS 2.1).
+    """
 
     user_id: str
     api_keys: list[ApiKey] = field(default_factory=list)
@@ -149,6 +153,8 @@ class User:
     notional_limit_overrides: dict[str, int] = field(default_factory=dict)
     member_notional_limit: int | None = None
     used_transfer_ids: set[str] = field(default_factory=set)
+    event_contract_cash: int = 0
+    instance_transfers: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if 0 not in self.subaccounts:

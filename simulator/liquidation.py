@@ -1,17 +1,17 @@
 """Liquidation (MECHANICS.md 6): queue state, margin cancels, system close-out orders.
 
-A subaccount whose cash or positions changed (fills, funding, transfers) is evaluated in full
-at the next mark refresh (1 s), once however often it traded meanwhile; a mark move first runs
-those pending evaluations. Mark moves are handled without touching every holder: after each evaluation the subaccount gets, per
-market it holds, a budget of mark movement that cannot bring its margin ratio to the next
-threshold (its headroom split evenly across its markets, divided by the position size and a
-bound on how fast equity and MM change with the mark). Each market keeps the cumulative path
-length of its mark and a heap of those budgets; a mark move re-evaluates only the subaccounts
-whose budget it used up. Liquidation pre-empts exit triggers.
+A subaccount whose cash or positions changed (fills, funding, transfers) is evaluated in full at
+the next mark refresh (1 s), once however often it traded meanwhile; a mark move first runs
+those pending evaluations. Mark moves are handled without touching every holder: after each
+evaluation the subaccount gets, per market it holds, a budget of mark movement that cannot bring
+its margin ratio to the next threshold (its headroom split evenly across its markets, divided by
+the position size and a bound on how fast equity and MM change with the mark). Each market keeps
+the cumulative path length of its mark and a heap of those budgets; a mark move re-evaluates
+only the subaccounts whose budget it used up. Liquidation pre-empts exit triggers.
 
 With `ExchangeConfig.partial_liquidation` each system order closes only the smallest quantity
-that would bring the ratio under the queue threshold at the mark (MECHANICS 9 #15); the
-default closes the whole position.
+that would bring the ratio under the queue threshold at the mark (MECHANICS 9 #15); the default
+closes the whole position.
 
 Assumption: the maintenance-margin curve's marginal rate near the current notional (at +10%)
 bounds how fast MM grows; budgets are capped at a 10% mark move so that bound holds.

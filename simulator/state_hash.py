@@ -42,6 +42,7 @@ def state_summary(exchange: Exchange) -> dict[str, Any]:
                 for number, sub in sorted(user.subaccounts.items())
             },
             "limits": sorted(user.notional_limit_overrides.items()),
+            "event_contract": user.event_contract_cash,
         }
         for user_id, user in sorted(exchange.users.items())
     }

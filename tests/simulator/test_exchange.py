@@ -528,3 +528,37 @@ def test_non_integer_money_and_prices_are_refused(ex, alice):
         ex.create_user(balance=10.0)
 
     assert state_hash(ex) == before
+
+
+def test_instance_transfer_moves_cash_between_predictions_and_perps(ex, alice):
+    ex.deposit_event_contract(alice, dollars("50"))
+    supply = ex.money_supply()
+
+    first = ex.instance_transfer(alice, "event_contract", "margined", dollars("20"), "t-1")
+    again = ex.instance_transfer(alice, "event_contract", "margined", dollars("20"), "t-1")
+    ex.instance_transfer(alice, "margined", "event_contract", dollars("5"))
+
+    assert first == again
+    assert ex.user(alice).event_contract_cash == dollars("35")
+    assert ex.subaccount(alice, 0).cash == dollars("1015")
+    assert ex.money_supply() == supply
+
+
+@pytest.mark.parametrize(
+    ("source", "destination", "amount", "error"),
+    [
+        ("event_contract", "margined", dollars("60"), errors.InsufficientBalanceError),
+        ("margined", "event_contract", dollars("2000"), errors.InsufficientBalanceError),
+        ("margined", "margined", dollars("1"), errors.InvalidParametersError),
+        ("bank", "margined", dollars("1"), errors.InvalidParametersError),
+        ("event_contract", "margined", 0, errors.InvalidParametersError),
+    ],
+)
+def test_instance_transfer_refusals_change_nothing(ex, alice, source, destination, amount, error):
+    ex.deposit_event_contract(alice, dollars("50"))
+    before = state_hash(ex)
+
+    with pytest.raises(error):
+        ex.instance_transfer(alice, source, destination, amount)
+
+    assert state_hash(ex) == before
