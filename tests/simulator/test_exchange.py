@@ -9,6 +9,7 @@ import pytest
 from matching import Reason, SelfTradePrevention, Side, TimeInForce
 from simulator import errors
 from simulator.events import BookDelta, FillExecuted, OrderUpdated, TickerChanged, TradeExecuted
+from simulator.margin_curve import MarginCurve
 from simulator.orders import AmendOrder, PlaceOrder
 from simulator.state_hash import state_hash
 from tests.simulator.factories import T0, dollars, make_exchange, make_spec
@@ -562,3 +563,50 @@ def test_instance_transfer_refusals_change_nothing(ex, alice, source, destinatio
         ex.instance_transfer(alice, source, destination, amount)
 
     assert state_hash(ex) == before
+
+
+def test_member_notional_limit_caps_the_account_total(ex):
+    rich = ex.create_user(balance=dollars("100000")).user_id
+    ex.user(rich).member_notional_limit = dollars("3000")
+    ex.place_order(rich, bid(60000, 30_000, "a"))  # $1,800
+
+    with pytest.raises(errors.NotionalRiskLimitError):
+        ex.place_order(rich, PlaceOrder("KXETHPERP", Side.BID, 34000, 40_000, "b"))  # +$1,360
+    ex.place_order(rich, PlaceOrder("KXETHPERP", Side.BID, 34000, 30_000, "c"))  # +$1,020
+
+
+def _queued_exchange(block: bool):
+    # demo-like parameters where a queued account can still have available balance:
+    # IM = 1.1 x MM, queue at 0.8, fractional counts
+    spec = make_spec(
+        reference="6.0000", fractional_trading_enabled=True, im_multiplier=1_100_000_000_000
+    )
+    curve = MarginCurve.from_leverage_estimates({"1000": 5.0}, 1_100_000_000_000)
+    spec = dataclasses.replace(spec, long_curve=curve, short_curve=curve)
+    ex = make_exchange(
+        spec,
+        fees_enabled=False,
+        queue_threshold=800_000_000_000,
+        block_queued_risk_increase=block,
+    )
+    maker = ex.create_user(balance=dollars("10000")).user_id
+    user = ex.create_user(balance=dollars("2.1000")).user_id
+    ex.place_order(maker, PlaceOrder(BTC, Side.ASK, 60000, 100, "a"))
+    ex.place_order(user, PlaceOrder(BTC, Side.BID, 60000, 100, "b"))
+    ex.place_order(maker, PlaceOrder(BTC, Side.BID, 50000, 1_000, "c"))
+    ex.advance(1_000)
+    ex.set_reference_price(BTC, 50000)  # equity 1.10, MM 0.9091: ratio 0.83, available 0.10
+    return ex, user
+
+
+@pytest.mark.parametrize("block", [False, True])
+def test_queued_accounts_may_be_blocked_from_adding_risk(block):
+    ex, user = _queued_exchange(block)
+    assert ex.liquidator.state((user, 0)) == "queued"
+    more = PlaceOrder(BTC, Side.BID, 49000, 1, "more")  # 0.01 contract
+
+    if block:
+        with pytest.raises(errors.InsufficientBalanceError):
+            ex.place_order(user, more)
+    else:
+        assert ex.place_order(user, more).order.remaining_count == 1
