@@ -131,3 +131,14 @@ def test_premium_index_window_is_capped_at_one_hour():
 
     with pytest.raises(errors.InvalidParametersError):
         premium_index(ex, TICKER, 0, 3_601)
+
+
+def test_metals_fund_at_ten_new_york_on_weekdays_only():
+    # Friday 2026-06-19 09:59 EDT = 13:59 UTC
+    friday = 1_781_877_540_000
+    ex = make_exchange(make_spec("KXGOLDPERP", reference="4.0215"), start_ms=friday)
+
+    ex.advance(3 * 24 * 3_600_000 + 120_000)  # to Monday 10:01 EDT
+
+    times = [e.funding_time_ms for _, e in ex.events_since(0) if isinstance(e, FundingRateSet)]
+    assert times == [friday + 60_000, friday + 60_000 + 3 * 24 * 3_600_000]
