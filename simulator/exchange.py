@@ -611,8 +611,14 @@ class Exchange(AccountCommands):
 
     def _set_status(self, exchange_active: bool, trading_active: bool, reason: str) -> None:
         pausing = self.trading_active and not trading_active
+        resuming = trading_active and not self.trading_active
         self.exchange_active = exchange_active
         self.trading_active = trading_active
+        if resuming:  # margin and triggers waited while paused: evaluate them again
+            for ticker, data in self.markets.items():
+                for key in self._holders[ticker]:
+                    self.liquidator.schedule(key)
+                self.exit_triggers.mark_moved(data)
         if pausing:
             victims = [
                 self.orders[oid]

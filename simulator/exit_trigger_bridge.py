@@ -43,6 +43,9 @@ class ExitTriggerBridge:
     # ------------------------------------------------------------ exchange hooks
 
     def mark_moved(self, data: MarketData) -> None:
+        ex = self._ex
+        if not (ex.trading_active and data.market.status == "active"):
+            return  # no trigger orders while trading is paused; re-evaluated on resume
         if self._scopes and data.mark is not None:
             self._firings.extend(self.book.on_mark(data.ticker, data.mark, self._ex.now()))
 

@@ -139,8 +139,8 @@ class Liquidator:
 
     def _can_liquidate(self, key: AccountKey) -> bool:
         ex = self._ex
-        if not ex.exchange_active:
-            return False
+        if not (ex.exchange_active and ex.trading_active):
+            return False  # no liquidation while the exchange is closed or trading is paused
         sub = ex.users[key[0]].subaccounts[key[1]]
         return any(
             pos.qty and ex.markets[ticker].market.status == "active"

@@ -295,7 +295,13 @@ class RefBook:
             if maker.owner == owner:
                 if stp is SelfTradePrevention.TAKER_AT_CROSS:
                     self._update(
-                        events, order_id, owner, side, price, filled, 0,
+                        events,
+                        order_id,
+                        owner,
+                        side,
+                        price,
+                        filled,
+                        0,
                         Reason.SELF_TRADE_CANCEL,
                     )
                     return
@@ -311,13 +317,25 @@ class RefBook:
                 self.live.remove(maker)
             events.append(
                 Fill(
-                    self._next_seq(), maker.price, q, side,
-                    maker.order_id, maker.owner, order_id, owner,
+                    self._next_seq(),
+                    maker.price,
+                    q,
+                    side,
+                    maker.order_id,
+                    maker.owner,
+                    order_id,
+                    owner,
                 )
             )
             self._update(
-                events, maker.order_id, maker.owner, maker.side, maker.price,
-                maker.filled, maker.remaining, Reason.TRADE,
+                events,
+                maker.order_id,
+                maker.owner,
+                maker.side,
+                maker.price,
+                maker.filled,
+                maker.remaining,
+                Reason.TRADE,
             )
             self._level(
                 events, maker.side, maker.price, -q, maker.order_id, maker.owner, Reason.TRADE
@@ -333,8 +351,16 @@ class RefBook:
             self.arrivals += 1
             self.live.append(
                 RefOrder(
-                    order_id, owner, side, price, remaining, filled,
-                    post_only, stp, expires_at, self.arrivals,
+                    order_id,
+                    owner,
+                    side,
+                    price,
+                    remaining,
+                    filled,
+                    post_only,
+                    stp,
+                    expires_at,
+                    self.arrivals,
                 )
             )
             self._update(events, order_id, owner, side, price, filled, remaining, update_reason)
@@ -383,12 +409,24 @@ class RefBook:
         gone = order.remaining - target
         order.remaining = target
         self._update(
-            events, order.order_id, order.owner, order.side, order.price,
-            order.filled, target, reason,
+            events,
+            order.order_id,
+            order.owner,
+            order.side,
+            order.price,
+            order.filled,
+            target,
+            reason,
         )
         if gone > 0:
             self._level(
-                events, order.side, order.price, -gone, order.order_id, order.owner, reason,
+                events,
+                order.side,
+                order.price,
+                -gone,
+                order.order_id,
+                order.owner,
+                reason,
             )
 
     def amend(
@@ -421,7 +459,12 @@ class RefBook:
         old_remaining = order.remaining
         self.live.remove(order)
         self._level(
-            events, order.side, order.price, -old_remaining, order.order_id, order.owner,
+            events,
+            order.side,
+            order.price,
+            -old_remaining,
+            order.order_id,
+            order.owner,
             Reason.AMEND,
         )
         self._enter(

@@ -34,20 +34,27 @@ def queue(book: OrderBook) -> list[tuple[object, str, int, int]]:
 
 def fills(events: list[Event]) -> list[tuple[object, object, int, int]]:
     """(maker id, taker id, price, count) of the fills among `events`."""
-    return [(e.maker_order_id, e.taker_order_id, e.price, e.count) for e in events
-            if isinstance(e, Fill)]
+    return [
+        (e.maker_order_id, e.taker_order_id, e.price, e.count)
+        for e in events
+        if isinstance(e, Fill)
+    ]
 
 
 def updates(events: list[Event]) -> list[tuple[object, int, int, Reason]]:
     """(id, filled, remaining, reason) of the order updates among `events`."""
-    return [(e.order_id, e.filled, e.remaining, e.reason) for e in events
-            if isinstance(e, OrderUpdate)]
+    return [
+        (e.order_id, e.filled, e.remaining, e.reason) for e in events if isinstance(e, OrderUpdate)
+    ]
 
 
 def levels(events: list[Event]) -> list[tuple[str, int, int, int, Reason]]:
     """(side, price, count, delta, reason) of the level changes among `events`."""
-    return [(e.side.value, e.price, e.count, e.delta, e.reason) for e in events
-            if isinstance(e, LevelChange)]
+    return [
+        (e.side.value, e.price, e.count, e.delta, e.reason)
+        for e in events
+        if isinstance(e, LevelChange)
+    ]
 
 
 @pytest.fixture
@@ -356,8 +363,7 @@ def test_decrease_by_more_than_remains_cancels_the_order(book: OrderBook) -> Non
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{}, {"reduce_by": 1, "reduce_to": 1}, {"reduce_by": 0}, {"reduce_to": 301},
-     {"reduce_to": -1}],
+    [{}, {"reduce_by": 1, "reduce_to": 1}, {"reduce_by": 0}, {"reduce_to": 301}, {"reduce_to": -1}],
 )
 def test_decrease_with_bad_arguments_raises_and_changes_nothing(
     book: OrderBook, kwargs: dict[str, int]
@@ -531,9 +537,7 @@ def test_place_with_an_out_of_range_price_or_count_raises(
 @pytest.mark.parametrize(
     "kwargs", [{"side": "bid"}, {"tif": "good_till_canceled"}, {"stp": "maker"}]
 )
-def test_place_with_plain_strings_for_enums_raises(
-    book: OrderBook, kwargs: dict[str, str]
-) -> None:
+def test_place_with_plain_strings_for_enums_raises(book: OrderBook, kwargs: dict[str, str]) -> None:
     args: dict[str, object] = {"side": BID, "tif": GTC, "stp": MAKER, **kwargs}
 
     with pytest.raises(InvalidOrderError):

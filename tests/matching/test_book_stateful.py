@@ -105,7 +105,14 @@ class _OrderLike(Protocol):
 def _order_key(o: _OrderLike) -> tuple[object, ...]:
     """The comparable state of an order, its arrival number aside."""
     return (
-        o.order_id, o.owner, o.side, o.price, o.remaining, o.filled, o.post_only, o.stp,
+        o.order_id,
+        o.owner,
+        o.side,
+        o.price,
+        o.remaining,
+        o.filled,
+        o.post_only,
+        o.stp,
         o.expires_at,
     )
 
@@ -262,8 +269,16 @@ class BookMachine(RuleBasedStateMachine):
 
         def run(book: OrderBook | RefBook) -> list[Event]:
             return book.place(
-                order_id, owner, side, price, count, tif, post_only=post_only, stp=stp,
-                expires_at=expires_at, max_fill=max_fill,
+                order_id,
+                owner,
+                side,
+                price,
+                count,
+                tif,
+                post_only=post_only,
+                stp=stp,
+                expires_at=expires_at,
+                max_fill=max_fill,
             )
 
         events = self.both(what, lambda: run(self.book), lambda: run(self.model))
@@ -283,9 +298,7 @@ class BookMachine(RuleBasedStateMachine):
         return self.new_id()
 
     @initialize(
-        seed=st.lists(
-            st.tuples(st.sampled_from(OWNERS), SIDES, PRICES, COUNTS, STPS), max_size=10
-        )
+        seed=st.lists(st.tuples(st.sampled_from(OWNERS), SIDES, PRICES, COUNTS, STPS), max_size=10)
     )
     def seed_book(self, seed: list[tuple[str, Side, int, int, SelfTradePrevention]]) -> None:
         """Start from a book with some depth (crossing seeds trade with each other)."""
@@ -321,14 +334,26 @@ class BookMachine(RuleBasedStateMachine):
         order_id = self.pick_id(data, reuse)
         max_fill = data.draw(
             st.one_of(
-                st.none(), st.none(), st.none(),
-                st.just(0), st.integers(0, count - 1), st.integers(count, count + 100),
+                st.none(),
+                st.none(),
+                st.none(),
+                st.just(0),
+                st.integers(0, count - 1),
+                st.integers(count, count + 100),
             ),
             "max_fill",
         )
         self.do_place(
-            order_id, owner, side, price, count, tif, post_only=post_only, stp=stp,
-            expires_at=None if expiry is None else self.now + expiry, max_fill=max_fill,
+            order_id,
+            owner,
+            side,
+            price,
+            count,
+            tif,
+            post_only=post_only,
+            stp=stp,
+            expires_at=None if expiry is None else self.now + expiry,
+            max_fill=max_fill,
         )
 
     @rule(
@@ -396,7 +421,8 @@ class BookMachine(RuleBasedStateMachine):
         base = 103 if not opposite else opposite[0].price
         price = base + depth if side is Side.BID else max(base - depth, 1)
         reach = sum(
-            o.remaining for o in opposite
+            o.remaining
+            for o in opposite
             if (o.price <= price if side is Side.BID else o.price >= price)
         )
         sizes = st.one_of(COUNTS, st.integers(1, reach)) if reach else COUNTS

@@ -49,8 +49,12 @@ def test_cancel_owner_everywhere_goes_market_by_market(books: OrderBooks) -> Non
 
     result = books.cancel_owner("u1", reason=Reason.MARGIN_CANCEL)
 
-    cancelled = [(market, e.order_id, e.reason) for market, events in result for e in events
-                 if isinstance(e, OrderUpdate)]
+    cancelled = [
+        (market, e.order_id, e.reason)
+        for market, events in result
+        for e in events
+        if isinstance(e, OrderUpdate)
+    ]
     assert cancelled == [("BTC", "b", Reason.MARGIN_CANCEL), ("ETH", "e", Reason.MARGIN_CANCEL)]
     assert len(books["BTC"]) == 1
 

@@ -53,7 +53,13 @@ def _empty_level(book: OrderBook) -> None:
 
 
 CORRUPTIONS: list[Callable[[OrderBook], None]] = [
-    _cross, _swap_fifo, _stale_total, _stale_best, _unindexed, _owner_index, _empty_level,
+    _cross,
+    _swap_fifo,
+    _stale_total,
+    _stale_best,
+    _unindexed,
+    _owner_index,
+    _empty_level,
 ]
 
 

@@ -108,3 +108,17 @@ def test_trigger_listing_update_and_delete(market):
     assert ex.exit_triggers.list(trader, 0, BTC) == []
     with pytest.raises(errors.ExitTriggerNotFoundError):
         ex.exit_triggers.delete(trader, 0, BTC, trigger.id)
+
+
+def test_triggers_wait_while_trading_is_paused(market):
+    ex, maker, trader = market
+    _go_long(ex, maker, trader)
+    (trigger,) = ex.exit_triggers.set_cross(trader, 0, BTC, stop_loss_price=56000)
+    ex.set_trading_active(False)
+
+    ex.set_reference_price(BTC, 50000)
+    assert ex.exit_triggers.book.get(trigger.id).status == "active"
+    ex.set_trading_active(True)
+
+    assert ex.exit_triggers.book.get(trigger.id).status == "filled"
+    assert ex.subaccount(trader, 0).position(BTC).qty == 0

@@ -123,3 +123,16 @@ def test_partial_liquidation_closes_only_what_restores_the_ratio():
     assert left == 800  # 2 contracts bring MM / equity to 5.78 / 7.00 < 0.91
     assert risk.maintenance_margin * 100 < 91 * risk.equity
     assert ex.liquidator.state((user, 0)) == "ok"
+
+
+def test_no_liquidation_while_trading_is_paused_then_on_resume():
+    ex, _, holders = _market_with_holders(1, "2")
+    user = holders[0]
+    ex.set_trading_active(False)
+
+    ex.set_reference_price(BTC, 45000)
+    assert ex.subaccount(user, 0).position(BTC).qty == 100
+    ex.set_trading_active(True)
+    ex.advance(1_000)
+
+    assert ex.subaccount(user, 0).position(BTC).qty == 0
