@@ -46,6 +46,6 @@ class ExchangeConfig:
     max_subaccount: int = 63
     fee_schedule: str = "fcm"
     fee_tier: int = 0
-    journal_retain: int = 1_000_000
+    journal_retain: int = 100_000
     maintenance_window: bool = False
     partial_liquidation: bool = False

@@ -260,10 +260,11 @@ class Journal:
     """Numbered log of every event, and the one subscription mechanism.
 
     Subscribers are called synchronously, in subscription order, with `(seq, event)`.
-    `retain` bounds memory: older events are dropped from `since` (seq keeps counting).
+    `retain` bounds memory (an event takes well under 1 kB): once a quarter more have built up,
+    the oldest are dropped from `since` (seq keeps counting).
     """
 
-    def __init__(self, retain: int = 1_000_000) -> None:
+    def __init__(self, retain: int = 100_000) -> None:
         self._events: list[Event] = []
         self._first_seq = 1
         self._subscribers: list[Subscriber] = []
@@ -285,7 +286,7 @@ class Journal:
         if self._subscribers:
             for subscriber in self._subscribers:
                 subscriber(seq, event)
-        if len(events) > self._retain * 2:
+        if len(events) > self._retain + self._retain // 4 + 1:
             drop = len(events) - self._retain
             del events[:drop]
             self._first_seq += drop
