@@ -8,7 +8,9 @@ and only after a change; funding fires at the schedule's instants.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from fractions import Fraction
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from simulator.events import FundingPaid, FundingRateSet, TickerChanged
@@ -43,10 +45,12 @@ class Pricing:
         self._published_at: dict[str, int] = {}
         self._running: dict[str, tuple[int, int, int, int]] = {}
         self._deferred: list[tuple[MarketData, int]] = []
+        self._feed_callbacks: dict[str, Callable[[int], None]] = {}
 
     def rename_market(self, old: str, new: str) -> None:
         """Move the per-market caches of `old` to `new`."""
         caches: tuple[dict[str, Any], ...] = (
+            self._feed_callbacks,
             self._impact_cache,
             self._estimates,
             self._published,
@@ -83,11 +87,16 @@ class Pricing:
     def _arm_feed(self, data: MarketData, now: int) -> None:
         nxt = data.feed.next_change_after(now)
         if nxt is not None:
-            self._ex.timers.arm(("feed", data.ticker), nxt, lambda t: self._feed_tick(data, t))
+            callback = self._feed_callbacks.get(data.ticker)
+            if callback is None:
+                callback = self._feed_callbacks[data.ticker] = partial(self._feed_tick, data)
+            self._ex.timers.arm(("feed", data.ticker), nxt, callback)
 
     def _feed_tick(self, data: MarketData, due: int) -> None:
-        self._sample(data, due)
+        # arm the next tick first: at a shared instant it then fires before a ticker timer
+        # armed during this sample, so that second's ticker shows the new reference
         self._arm_feed(data, due)
+        self._sample(data, due)
 
     def _sample(self, data: MarketData, now: int) -> None:
         ex = self._ex
@@ -134,15 +143,18 @@ class Pricing:
         return impact
 
     def _arm_settlement(self, data: MarketData, now: int) -> None:
-        nxt = data.settlement.next_refresh_after(now)
         key = ("settlement", data.ticker)
-        if nxt is not None and self._ex.timers.due(key) != nxt:
+        armed = self._ex.timers.due(key)
+        if armed is not None and armed > now:
+            return  # the next refresh on the grid is already coming
+        nxt = data.settlement.next_refresh_after(now)
+        if nxt is not None and armed != nxt:
             self._ex.timers.arm(key, nxt, lambda t: self._refresh_settlement(data, t))
 
     def _refresh_settlement(self, data: MarketData, due: int) -> None:
         data.settlement.refresh(due)
         self._arm_settlement(data, due)
-        self._arm_ticker(data)
+        self._arm_ticker(data, immediate=False)
 
     def settlement_mark(self, data: MarketData) -> tuple[int, int] | None:
         """The settlement mark (price, ts_ms), computing a first value if none exists yet."""
@@ -152,18 +164,19 @@ class Pricing:
 
     # --------------------------------------------------------------- ticker
 
-    def _arm_ticker(self, data: MarketData) -> None:
+    def _arm_ticker(self, data: MarketData, *, immediate: bool = True) -> None:
+        # coalesce: publish now when on the second grid and not yet published this second
+        # (immediate), else at the next second
         ex = self._ex
         interval = ex.config.ticker_interval_ms
         now = ex.now()
         key = ("ticker", data.ticker)
         armed = ex.timers.due(key)
-        if armed is not None and armed > now:
-            return  # already coming at the next second
-        if now % interval == 0 and self._published_at.get(data.ticker, -1) < now:
+        on_grid = now % interval == 0 and self._published_at.get(data.ticker, -1) < now
+        if immediate and on_grid:
             if armed is not None:
                 ex.timers.cancel(key)
-            self._publish_ticker(data, now)  # on the grid and not yet published this second
+            self._publish_ticker(data, now)
             return
         if armed is None:
             due = _next_boundary(now, interval)

@@ -610,3 +610,18 @@ def test_queued_accounts_may_be_blocked_from_adding_risk(block):
             ex.place_order(user, more)
     else:
         assert ex.place_order(user, more).order.remaining_count == 1
+
+
+def test_tickers_of_a_moving_index_show_that_second_s_reference():
+    spec = dataclasses.replace(
+        make_spec(), reference={"kind": "random_walk", "price": "6.2590", "volatility_bps": 5}
+    )
+    ex = make_exchange(spec, seed=3)
+    after = ex.journal.last_seq
+
+    ex.advance(30_000)
+
+    tickers = [e for _, e in ex.events_since(after) if isinstance(e, TickerChanged)]
+    assert len(tickers) >= 25
+    assert all(t.reference_price is not None for t in tickers)
+    assert all(t.reference_price[1] == t.ts_ms for t in tickers)
