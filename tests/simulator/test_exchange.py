@@ -623,5 +623,5 @@ def test_tickers_of_a_moving_index_show_that_second_s_reference():
 
     tickers = [e for _, e in ex.events_since(after) if isinstance(e, TickerChanged)]
     assert len(tickers) >= 25
-    assert all(t.reference_price is not None for t in tickers)
-    assert all(t.reference_price[1] == t.ts_ms for t in tickers)
+    references = [t.reference_price for t in tickers]
+    assert all(r is not None and r[1] == t.ts_ms for r, t in zip(references, tickers, strict=True))
