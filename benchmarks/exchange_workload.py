@@ -41,6 +41,7 @@ from benchmarks.matching_workload import (
     REST,
     SIDES,
     TIFS,
+    LiveIds,
 )
 from matching import Fill, OrderBook
 
@@ -73,26 +74,6 @@ class ExchangeWorkload:
     size_max: int = 0
 
 
-class _Live:
-    """Order ids that may be live in one book; dead ones are dropped lazily when drawn."""
-
-    __slots__ = ("ids",)
-
-    def __init__(self) -> None:
-        self.ids: list[int] = []
-
-    def draw(self, rng: random.Random, book: OrderBook) -> int | None:
-        ids = self.ids
-        while ids:
-            i = rng.randrange(len(ids))
-            order_id = ids[i]
-            if order_id in book:
-                return order_id
-            ids[i] = ids[-1]
-            ids.pop()
-        return None
-
-
 def generate(
     seed: int,
     ops: int,
@@ -105,7 +86,7 @@ def generate(
     """Draw the workload: same arguments, same ops, on any machine."""
     rng = random.Random(seed)
     books = [OrderBook() for _ in mids]
-    lives = [_Live() for _ in mids]
+    lives = [LiveIds() for _ in mids]
     out = ExchangeWorkload(seed, list(mids), users, levels_per_side)
     next_id = 0
 
@@ -129,7 +110,7 @@ def generate(
         for side, price in slots:
             order_id, owner = new_id(), rng.randrange(users)
             books[m].place(order_id, owner, SIDES[side], price, c := count(), TIFS[GTC])
-            lives[m].ids.append(order_id)
+            lives[m].add(order_id)
             out.prefill.append((REST, m, order_id, owner, side, price, c, GTC))
     targets = [len(b) for b in books]
     out.prefill_resting = list(targets)
@@ -164,7 +145,7 @@ def generate(
             if kind == CROSS:
                 fills[m] += sum(1 for e in events if type(e) is Fill)
             if op[2] in book:
-                live.ids.append(op[2])
+                live.add(op[2])
         elif kind == CANCEL:
             book.cancel(op[2])
         else:
@@ -229,7 +210,7 @@ def _cross(
     return (CROSS, m, new_id(), owner, side, levels[-1][0], count, tif)
 
 
-def _decrease(rng: random.Random, book: OrderBook, live: _Live, m: int) -> Op | None:
+def _decrease(rng: random.Random, book: OrderBook, live: LiveIds, m: int) -> Op | None:
     for _ in range(8):
         order_id = live.draw(rng, book)
         if order_id is None:

@@ -154,7 +154,7 @@ def phase_specs(total_ops: int) -> list[PhaseSpec]:
     ]
 
 
-class _LiveIds:
+class LiveIds:
     """Ids that may be live, for drawing a random live order in O(1) (dead ones lazily)."""
 
     __slots__ = ("_ids",)
@@ -197,7 +197,7 @@ class _Generator:
     def phase(self, spec: PhaseSpec) -> Phase:
         rng = self.rng
         book = OrderBook()
-        live = _LiveIds()
+        live = LiveIds()
 
         # Prefill: levels 0..L-1 ticks off the mid on each side, shuffled arrival order.
         slots: list[tuple[int, int]] = []
@@ -318,7 +318,7 @@ class _Generator:
         tif = IOC if rng.random() < 0.5 else GTC
         return (CROSS, self.new_id(), self.owner(), side, levels[-1][0], count, tif)
 
-    def _decrease(self, book: OrderBook, live: _LiveIds) -> Op | None:
+    def _decrease(self, book: OrderBook, live: LiveIds) -> Op | None:
         for _ in range(8):
             order_id = live.draw(self.rng, book)
             if order_id is None:
