@@ -1,0 +1,60 @@
+"""The FastAPI application: REST under `/trade-api/v2`, control plane under `/sim/v1`.
+
+`create_app(runtime)` is the only constructor; all state lives on `app.state` (the runtime,
+the authenticator, the rate limiter), never in module globals. FastAPI's own OpenAPI document
+and docs page are served at `/openapi.json` and `/docs`; the contract of record is Kalshi's
+spec vendored in `fixtures/reference/perps_openapi.yaml`.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from api import control
+from api.auth import Authenticator
+from api.errors import install_error_handlers
+from api.ratelimit import RateLimiter
+from api.rest import (
+    exchange,
+    exit_triggers,
+    fcm,
+    fills,
+    funding,
+    markets,
+    order_groups,
+    orders,
+    portfolio,
+)
+from simulator.runtime import Runtime
+
+__all__ = ["REST_PREFIX", "create_app"]
+
+REST_PREFIX = "/trade-api/v2"
+CONTROL_PREFIX = "/sim/v1"
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    """A FastAPI app serving `runtime`."""
+    app = FastAPI(
+        title="perps-sim",
+        description="Local simulator of Kalshi's Perps (margin) API",
+        version="0.1.0",
+    )
+    app.state.runtime = runtime
+    app.state.authenticator = Authenticator(runtime)
+    app.state.limiter = RateLimiter(runtime)
+    install_error_handlers(app)
+    for module in (
+        exchange,
+        markets,
+        funding,
+        orders,
+        order_groups,
+        fills,
+        portfolio,
+        exit_triggers,
+        fcm,
+    ):
+        app.include_router(module.router, prefix=REST_PREFIX)
+    app.include_router(control.router, prefix=CONTROL_PREFIX)
+    return app

@@ -1,0 +1,51 @@
+"""JSON request bodies: content type, size cap and strict decoding into msgspec structs.
+
+Every failure is a 400 in Kalshi's envelope before anything reaches the exchange:
+`invalid_content_type` when a POST/PUT body is not declared JSON, `invalid_parameters` when it
+is oversized, malformed, mistyped or out of bounds.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import msgspec
+from starlette.requests import Request
+
+from api.errors import BadRequestError
+
+__all__ = ["read_json"]
+
+T = TypeVar("T")
+
+
+async def read_json(request: Request, model: type[T], *, lenient_type: bool = False) -> T:
+    """Decode the body of `request` as `model` (a msgspec struct), or raise a 400.
+
+    `lenient_type` (control plane) also accepts a body sent without a Content-Type.
+    """
+    content_type = request.headers.get("content-type", "")
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media != "application/json" and not (lenient_type and media == ""):
+        raise BadRequestError(
+            "request body must be JSON (Content-Type: application/json)",
+            code="invalid_content_type",
+        )
+    limit: int = request.app.state.runtime.settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise BadRequestError(f"request body exceeds {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BadRequestError(f"request body exceeds {limit} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    try:
+        return msgspec.json.decode(body, type=model, strict=True)
+    except msgspec.ValidationError as exc:
+        raise BadRequestError(f"invalid request body: {exc}") from None
+    except msgspec.DecodeError:
+        raise BadRequestError("request body is not valid JSON") from None

@@ -1,0 +1,7 @@
+"""Markets, order books (one and bulk), candlesticks and public trades."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

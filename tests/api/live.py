@@ -1,0 +1,67 @@
+"""A real server for tests: uvicorn on 127.0.0.1 port 0 in a background thread.
+
+The server thread owns its event loop, so the exchange is only touched there (DESIGN 1); tests
+talk to it over the socket. Read-only peeks at `server.runtime` from the test thread are fine
+between requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import uvicorn
+
+from api.app import create_app
+from simulator.runtime import ClockMode, Runtime, ServerSettings
+from simulator.scenarios import Scenario, load_scenario
+
+
+class LiveServer:
+    def __init__(self, runtime: Runtime, port: int) -> None:
+        self.runtime = runtime
+        self.port = port
+        self.base = f"http://127.0.0.1:{port}"
+        self.rest_url = f"{self.base}/trade-api/v2"
+        self.control_url = f"{self.base}/sim/v1"
+
+
+@contextmanager
+def live_server(
+    scenario: Scenario | None = None,
+    *,
+    clock_mode: ClockMode = "manual",
+    settings: ServerSettings | None = None,
+    seed: int | None = None,
+) -> Iterator[LiveServer]:
+    """Serve a fresh runtime until the block exits."""
+    runtime = Runtime(
+        scenario or load_scenario("default"), clock_mode=clock_mode, settings=settings, seed=seed
+    )
+    app = create_app(runtime)
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", access_log=False
+    )
+    server = uvicorn.Server(config)
+    # The socket listens before the thread starts, so clients can connect at once (the
+    # kernel queues them until uvicorn accepts): no waiting for start-up.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(512)
+    port = sock.getsockname()[1]
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(
+        target=loop.run_until_complete, args=(server.serve(sockets=[sock]),), daemon=True
+    )
+    thread.start()
+    try:
+        yield LiveServer(runtime, port)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        loop.close()
+        sock.close()
