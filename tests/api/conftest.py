@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from simulator.scenarios import load_scenario
 from tests.api import signing, spec
 from tests.api.live import LiveServer, live_server
 
@@ -42,7 +43,7 @@ def make_client(server: LiveServer, auth: httpx.Auth | None = None) -> httpx.Cli
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[LiveServer]:
-    with live_server() as live:
+    with live_server(load_scenario("bare")) as live:
         yield live
 
 
