@@ -3,11 +3,14 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install test lint check bench clean
+.PHONY: install test lint check bench serve clean
 
+# kalshi-sdk (the API tests parse responses with it) declares Python >= 3.12 but runs on 3.11.
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt \
+		--ignore-requires-python kalshi-sdk==22.4.0
 	touch $@
 
 install: $(BIN)/.installed
@@ -26,6 +29,10 @@ bench: install
 	$(BIN)/python benchmarks/bench_matching.py
 	$(BIN)/python benchmarks/bench_exchange.py
 	$(BIN)/python benchmarks/bench_clock.py
+	$(BIN)/python benchmarks/bench_rest.py
+
+serve: install
+	$(BIN)/perps-sim serve
 
 clean:
 	rm -rf $(VENV) .bench .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache

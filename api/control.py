@@ -3,6 +3,12 @@
 JSON in and out, errors in the same envelope as the REST API. Everything here is the
 simulator's own: it never appears under `/trade-api`. Handlers only parse, call the runtime or
 the exchange, and render.
+
+`GET /state` exports the snapshot of `simulator.snapshots` (scenario, seed and command log);
+`PUT /state` replays one and installs it, or answers 400 `invalid_parameters` and leaves the
+running exchange alone; `GET /state/hash` is the current `state_hash` (for tests).
+Assumption: a snapshot body may be far larger than an API request, so `PUT /state` has its own
+size cap (`MAX_SNAPSHOT_BYTES`) instead of the server's `max_body_bytes`.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ from simulator.money import parse_dollars, parse_price
 from simulator.runtime import Runtime
 
 router = APIRouter()
+
+MAX_SNAPSHOT_BYTES = 1 << 29
 
 
 class _Conflict(ApiError):
@@ -234,3 +242,40 @@ async def events(runtime: deps.CurrentRuntime, after: int = 0, limit: int = 1000
     found = exchange.events_since(after, limit)
     rendered = [{"seq": seq, "event": msgspec.to_builtins(event)} for seq, event in found]
     return json_response({"events": rendered, "last_seq": exchange.journal.last_seq})
+
+
+@router.get("/state")
+async def export_state(runtime: deps.CurrentRuntime) -> Response:
+    return json_response(runtime.export_state())
+
+
+@router.put("/state")
+async def import_state(request: Request, runtime: deps.CurrentRuntime) -> Response:
+    body = await _snapshot_body(request)
+    exchange = runtime.import_state(body)
+    return json_response(
+        {"status": "imported", "now_ms": exchange.now(), "state_hash": runtime.state_hash()}
+    )
+
+
+@router.get("/state/hash")
+async def get_state_hash(runtime: deps.CurrentRuntime) -> Response:
+    return json_response({"state_hash": runtime.state_hash()})
+
+
+async def _snapshot_body(request: Request) -> bytes:
+    content_type = request.headers.get("content-type", "")
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media not in ("application/json", ""):
+        raise BadRequestError(
+            "request body must be JSON (Content-Type: application/json)",
+            code="invalid_content_type",
+        )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_SNAPSHOT_BYTES:
+            raise BadRequestError(f"snapshot exceeds {MAX_SNAPSHOT_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

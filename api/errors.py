@@ -24,6 +24,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from simulator.errors import RejectError
 
@@ -40,6 +41,7 @@ __all__ = [
 _log = logging.getLogger("perps_sim.api")
 _SERVICE = "exchange"
 _encode = msgspec.json.encode
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
 class ApiError(Exception):
@@ -118,8 +120,23 @@ async def _http(request: Request, exc: Exception) -> Response:
         response = error_response(405, "method_not_allowed", "method not allowed")
         if exc.headers:
             response.headers.update(exc.headers)
+        allowed = _allowed_methods(request)
+        if allowed:
+            response.headers["allow"] = ", ".join(allowed)
         return response
     return error_response(exc.status_code, "bad_request", str(exc.detail))
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    # Starlette's Allow names only the first route whose path matches; a path served by
+    # several routes (GET, POST and DELETE /margin/orders) allows the methods of all of them.
+    routes = request.app.router.routes
+    allowed = []
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in routes):
+            allowed.append(method)
+    return allowed
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -63,8 +63,16 @@ _HEAP_SLACK = 64  # stale expiry entries tolerated beyond the live orders before
 class OrderBook:
     """Both sides of one market, an index of live orders by id and by owner, and expiries."""
 
-    __slots__ = ("_arrivals", "_asks", "_bids", "_by_owner", "_expiries", "_orders", "_pushes",
-                 "_seq")
+    __slots__ = (
+        "_arrivals",
+        "_asks",
+        "_bids",
+        "_by_owner",
+        "_expiries",
+        "_orders",
+        "_pushes",
+        "_seq",
+    )
 
     def __init__(self) -> None:
         self._bids = BookSide(Side.BID)
@@ -102,8 +110,12 @@ class OrderBook:
 
     def orders(self) -> list[Order]:
         """Every live order, bids best first then asks best first, oldest first per level."""
-        return [o for side in (self._bids, self._asks)
-                for key in side.keys for o in side.levels[key].orders()]
+        return [
+            o
+            for side in (self._bids, self._asks)
+            for key in side.keys
+            for o in side.levels[key].orders()
+        ]
 
     def orders_of(self, owner: Owner) -> list[Order]:
         """The owner's live orders, oldest arrival first."""
@@ -301,8 +313,18 @@ class OrderBook:
             self._shrink(order, order.remaining - remaining, _AMEND, events)
             return events
         self._remove(order, _AMEND, events, False)
-        moved = Order(order.order_id, order.owner, order.side, price, remaining, order.filled,
-                      order.post_only, order.stp, new_expiry, 0)
+        moved = Order(
+            order.order_id,
+            order.owner,
+            order.side,
+            price,
+            remaining,
+            order.filled,
+            order.post_only,
+            order.stp,
+            new_expiry,
+            0,
+        )
         self._execute(moved, _GTC, False, _AMEND, events)
         return events
 
@@ -329,7 +351,11 @@ class OrderBook:
     # Internals.
 
     def _execute(
-        self, order: Order, tif: TimeInForce, capped: bool, reason: Reason,
+        self,
+        order: Order,
+        tif: TimeInForce,
+        capped: bool,
+        reason: Reason,
         events: list[Event],
     ) -> None:
         # The incoming part of `place` and of a repricing `amend`: checks, matching, resting.
@@ -365,8 +391,11 @@ class OrderBook:
         # The incoming order ends without resting: whatever it did not fill is cancelled.
         order.remaining = 0
         seq = self._seq = self._seq + 1
-        events.append(OrderUpdate(seq, order.order_id, order.owner, order.side, order.price,
-                                  order.filled, 0, reason))
+        events.append(
+            OrderUpdate(
+                seq, order.order_id, order.owner, order.side, order.price, order.filled, 0, reason
+            )
+        )
 
     def _rest(
         self, order: Order, update_reason: Reason, level_reason: Reason, events: list[Event]
@@ -391,10 +420,23 @@ class OrderBook:
         if order.expires_at is not None:
             self._schedule(order)
         seq = self._seq
-        events.append(OrderUpdate(seq + 1, order_id, owner, order.side, order.price,
-                                  order.filled, remaining, update_reason))
-        events.append(LevelChange(seq + 2, order.side, order.price, total, remaining,
-                                  order_id, owner, level_reason))
+        events.append(
+            OrderUpdate(
+                seq + 1,
+                order_id,
+                owner,
+                order.side,
+                order.price,
+                order.filled,
+                remaining,
+                update_reason,
+            )
+        )
+        events.append(
+            LevelChange(
+                seq + 2, order.side, order.price, total, remaining, order_id, owner, level_reason
+            )
+        )
         self._seq = seq + 2
 
     def _remove(self, order: Order, reason: Reason, events: list[Event], update: bool) -> None:
@@ -419,26 +461,50 @@ class OrderBook:
         seq = self._seq
         if update:
             seq += 1
-            events.append(OrderUpdate(seq, order_id, owner, order.side, order.price,
-                                      order.filled, 0, reason))
+            events.append(
+                OrderUpdate(seq, order_id, owner, order.side, order.price, order.filled, 0, reason)
+            )
         seq += 1
-        events.append(LevelChange(seq, order.side, order.price, level.total, -removed,
-                                  order_id, owner, reason))
+        events.append(
+            LevelChange(
+                seq, order.side, order.price, level.total, -removed, order_id, owner, reason
+            )
+        )
         self._seq = seq
 
     def _shrink(self, order: Order, by: int, reason: Reason, events: list[Event]) -> None:
         # Reduce a live order in place (by >= 0, below its remaining count): priority stays.
         order.remaining -= by
         seq = self._seq + 1
-        events.append(OrderUpdate(seq, order.order_id, order.owner, order.side, order.price,
-                                  order.filled, order.remaining, reason))
+        events.append(
+            OrderUpdate(
+                seq,
+                order.order_id,
+                order.owner,
+                order.side,
+                order.price,
+                order.filled,
+                order.remaining,
+                reason,
+            )
+        )
         if by:
             side = self._bids if order.side is _BID else self._asks
             level = side.levels[order.price * side.sign]
             level.total -= by
             seq += 1
-            events.append(LevelChange(seq, order.side, order.price, level.total, -by,
-                                      order.order_id, order.owner, reason))
+            events.append(
+                LevelChange(
+                    seq,
+                    order.side,
+                    order.price,
+                    level.total,
+                    -by,
+                    order.order_id,
+                    order.owner,
+                    reason,
+                )
+            )
         self._seq = seq
 
     def _fillable(self, taker: Order, opposite: BookSide, limit: int) -> bool:
@@ -521,12 +587,26 @@ class OrderBook:
                 maker.remaining = maker_left
                 maker_filled = maker.filled = maker.filled + count
                 total = level.total = level.total - count
-                append(Fill(seq + 1, price, count, taker_side, maker_id, maker_owner, taker_id,
-                            owner))
-                append(OrderUpdate(seq + 2, maker_id, maker_owner, maker_side, price,
-                                   maker_filled, maker_left, _TRADE))
-                append(LevelChange(seq + 3, maker_side, price, total, -count, maker_id,
-                                   maker_owner, _TRADE))
+                append(
+                    Fill(seq + 1, price, count, taker_side, maker_id, maker_owner, taker_id, owner)
+                )
+                append(
+                    OrderUpdate(
+                        seq + 2,
+                        maker_id,
+                        maker_owner,
+                        maker_side,
+                        price,
+                        maker_filled,
+                        maker_left,
+                        _TRADE,
+                    )
+                )
+                append(
+                    LevelChange(
+                        seq + 3, maker_side, price, total, -count, maker_id, maker_owner, _TRADE
+                    )
+                )
                 seq += 3
                 if maker_left:
                     break  # the taker is done
@@ -562,7 +642,8 @@ class OrderBook:
             self._expiries = live
 
     def _expiry_is_current(self, expires_at: int, order: Order) -> bool:
-        return bool(order.remaining) and order.expires_at == expires_at and (
-            self._orders.get(order.order_id) is order
+        return (
+            bool(order.remaining)
+            and order.expires_at == expires_at
+            and (self._orders.get(order.order_id) is order)
         )
-

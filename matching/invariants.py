@@ -36,8 +36,10 @@ def check_side(side: BookSide, orders: dict[OrderId, Order]) -> int:
         arrivals = [order.arrival for order in queue]
         _require(arrivals == sorted(set(arrivals)), f"level {level.price} not FIFO: {arrivals}")
         for order in queue:
-            _require(order.side is side.side and order.price == level.price,
-                     f"order {order.order_id!r} at the wrong level")
+            _require(
+                order.side is side.side and order.price == level.price,
+                f"order {order.order_id!r} at the wrong level",
+            )
             _require(orders.get(order.order_id) is order, f"order {order.order_id!r} not indexed")
             _require(order.filled >= 0, f"order {order.order_id!r} filled {order.filled}")
         live += len(queue)
@@ -54,13 +56,17 @@ def check_book(
     live = check_side(bids, orders) + check_side(asks, orders)
     _require(live == len(orders), f"{len(orders)} orders indexed, {live} on the levels")
     best_bid, best_ask = bids.best_price(), asks.best_price()
-    _require(best_bid is None or best_ask is None or best_bid < best_ask,
-             f"book crossed: bid {best_bid} >= ask {best_ask}")
+    _require(
+        best_bid is None or best_ask is None or best_bid < best_ask,
+        f"book crossed: bid {best_bid} >= ask {best_ask}",
+    )
     owned = 0
     for owner, mine in by_owner.items():
         for order_id, order in mine.items():
-            _require(order.owner == owner and orders.get(order_id) is order,
-                     f"owner index holds stale order {order_id!r}")
+            _require(
+                order.owner == owner and orders.get(order_id) is order,
+                f"owner index holds stale order {order_id!r}",
+            )
         arrivals = [order.arrival for order in mine.values()]
         _require(arrivals == sorted(arrivals), f"owner {owner!r} index not in arrival order")
         owned += len(mine)

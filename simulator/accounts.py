@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from simulator import errors
+from simulator.command_log import command
 from simulator.config import ExchangeConfig
 from simulator.events import BalanceChanged
 from simulator.ids import IdSource
@@ -38,6 +39,7 @@ class AccountCommands:
         def followups(self) -> None: ...
         def touch(self, key: tuple[str, int]) -> None: ...
 
+    @command("create_user")
     def create_user(
         self,
         *,
@@ -79,6 +81,7 @@ class AccountCommands:
             raise errors.SubaccountNotFoundError(details=f"subaccount {number}")
         return sub
 
+    @command("deposit")
     def deposit(self, user_id: str, amount: int, subaccount: int = 0) -> int:
         """Credit funds; returns the new cash balance."""
         if type(amount) is not int or amount <= 0:
@@ -93,6 +96,7 @@ class AccountCommands:
         self.touch((user.user_id, number))
         return sub.cash
 
+    @command("create_subaccount")
     def create_subaccount(self, user_id: str) -> int:
         """Open the next numbered subaccount (1-63)."""
         user = self.user(user_id)
@@ -102,6 +106,7 @@ class AccountCommands:
         user.subaccounts[number] = Subaccount(number)
         return number
 
+    @command("transfer")
     def transfer(
         self, user_id: str, from_sub: int, to_sub: int, amount: int, client_transfer_id: str
     ) -> None:
@@ -122,6 +127,7 @@ class AccountCommands:
         self._credit(user, to_sub, amount, "transfer_in")
         self.followups()
 
+    @command("instance_transfer")
     def instance_transfer(
         self,
         user_id: str,
@@ -168,6 +174,7 @@ class AccountCommands:
         self.followups()
         return transfer_id
 
+    @command("deposit_event_contract")
     def deposit_event_contract(self, user_id: str, amount: int) -> int:
         """Credit the user's predictions balance (control plane); returns the new balance."""
         user = self.user(user_id)

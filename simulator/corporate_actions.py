@@ -65,6 +65,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal, get_args
 
 from matching import Reason
 from simulator import errors
+from simulator.command_log import command
 from simulator.events import BalanceChanged, MarketChanged
 from simulator.market_data import MarketData
 from simulator.marks import SettlementMark
@@ -231,6 +232,7 @@ class CorporateActions:
 
     # ------------------------------------------------------------------ commands
 
+    @command("corporate_actions.schedule")
     def schedule(
         self,
         ticker: str,
@@ -334,6 +336,7 @@ class CorporateActions:
         ex.timers.arm((self._TIMER, action.id), execution_ms, lambda _t: self._execute(action.id))
         return action
 
+    @command("corporate_actions.cancel")
     def cancel(self, action_id: str) -> CorporateAction:
         """Withdraw a scheduled notice: it becomes `cancelled` and never applies.
 

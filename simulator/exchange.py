@@ -27,6 +27,7 @@ from matching import (
 from simulator import errors
 from simulator.accounts import AccountCommands
 from simulator.clock import Clock, ManualClock, Timers
+from simulator.command_log import CommandLog, command
 from simulator.config import ExchangeConfig
 from simulator.events import (
     Event,
@@ -77,6 +78,10 @@ class Exchange(AccountCommands):
     ) -> None:
         self.config = config or ExchangeConfig()
         self.clock = clock
+        self.created_ms = clock.now_ms()
+        self.command_log = CommandLog()
+        self.timers_fired = 0
+        self._held: int | None = None
         self.ids = IdSource(seed)
         self.timers = Timers()
         self.journal = Journal(self.config.journal_retain)
@@ -99,6 +104,7 @@ class Exchange(AccountCommands):
         from simulator.corporate_actions import CorporateActions
         from simulator.executions import Executions
         from simulator.exit_trigger_bridge import ExitTriggerBridge
+        from simulator.fcm import FcmDesk
         from simulator.liquidation import Liquidator
         from simulator.order_group_bridge import OrderGroupBridge
         from simulator.pricing import Pricing
@@ -109,6 +115,7 @@ class Exchange(AccountCommands):
         self.groups = OrderGroupBridge(self)
         self.exit_triggers = ExitTriggerBridge(self)
         self.corporate_actions = CorporateActions(self)
+        self.fcm = FcmDesk(self)
         now = clock.now_ms()
         for index, spec in enumerate(specs):
             self._add_market(spec, index, now)
@@ -156,8 +163,10 @@ class Exchange(AccountCommands):
     # ------------------------------------------------------------------- time
 
     def now(self) -> int:
-        return self.clock.now_ms()
+        held = self._held
+        return self.clock.now_ms() if held is None else held
 
+    @command("advance")
     def advance(self, ms: int) -> int:
         """Move a manual clock forward by `ms`, firing every due timer in order."""
         if not isinstance(self.clock, ManualClock):
@@ -167,19 +176,31 @@ class Exchange(AccountCommands):
         target = self.clock.now_ms() + ms
         while (item := self.timers.pop_due(target)) is not None:
             due, callback = item
+            self.timers_fired += 1
             self.clock.set(max(due, self.clock.now_ms()))
             callback(due)
             self.followups()
         self.clock.set(target)
         return target
 
+    @command("run_due", idle_ok=True)
     def run_due(self) -> None:
-        """Fire every timer due by the clock's current time (wall and accelerated modes)."""
-        now = self.clock.now_ms()
-        while (item := self.timers.pop_due(now)) is not None:
-            due, callback = item
-            callback(due)
-            self.followups()
+        """Fire every timer due by the current time (wall and accelerated modes).
+
+        A late timer (the driver slept past it, or a command came first) still fires at its
+        own instant, as `advance` does: `now()` reads its due time while it runs.
+        """
+        now = self.now()
+        outer = self._held
+        try:
+            while (item := self.timers.pop_due(now)) is not None:
+                due, callback = item
+                self.timers_fired += 1
+                self._held = due
+                callback(due)
+                self.followups()
+        finally:
+            self._held = outer
 
     def next_timer(self) -> int | None:
         return self.timers.next_due()
@@ -194,6 +215,7 @@ class Exchange(AccountCommands):
 
     # ----------------------------------------------------------------- orders
 
+    @command("place_order")
     def place_order(self, user_id: str, command: PlaceOrder) -> OrderResult:
         """Validate (MECHANICS 3.4-3.6, in the documented order), then match."""
         self.run_due()
@@ -336,6 +358,7 @@ class Exchange(AccountCommands):
             return OrderResult(created, 0, 0, 0)
         return _result(record, (0, 0, 0))
 
+    @command("amend_order")
     def amend_order(self, user_id: str, order_id: str, command: AmendOrder) -> OrderResult:
         """Amend price, total count and/or expiry (count includes what already filled)."""
         self.run_due()
@@ -401,6 +424,7 @@ class Exchange(AccountCommands):
         self.followups()
         return _result(record, before)
 
+    @command("decrease_order")
     def decrease_order(
         self,
         user_id: str,
@@ -434,6 +458,7 @@ class Exchange(AccountCommands):
         self.followups()
         return record
 
+    @command("cancel_order")
     def cancel_order(
         self, user_id: str, order_id: str, subaccount: int = 0
     ) -> tuple[OrderRecord, int]:
@@ -449,6 +474,7 @@ class Exchange(AccountCommands):
         self.followups()
         return record, reduced
 
+    @command("cancel_all")
     def cancel_all(
         self, user_id: str, subaccount: int | None = None, ticker: str | None = None
     ) -> list[str]:
@@ -546,6 +572,7 @@ class Exchange(AccountCommands):
 
     # --------------------------------------------------------------- control
 
+    @command("set_reference_price")
     def set_reference_price(self, ticker: str, price: int) -> None:
         """Set the index of a market now (control plane)."""
         data = self.markets.get(ticker)
@@ -558,6 +585,7 @@ class Exchange(AccountCommands):
         self.pricing.sample_now(data)
         self.followups()
 
+    @command("set_market_status")
     def set_market_status(
         self, ticker: str, status: MarketStatus, halt_sources: list[str] | None = None
     ) -> None:
@@ -591,12 +619,14 @@ class Exchange(AccountCommands):
         )
         self.followups()
 
+    @command("set_trading_active")
     def set_trading_active(self, active: bool, reason: str = "manual") -> None:
         """Pause or resume trading on every market (cancels `cancel_order_on_pause` orders)."""
         self.run_due()
         self._set_status(self.exchange_active, active, reason)
         self.followups()
 
+    @command("set_exchange_active")
     def set_exchange_active(self, active: bool, reason: str = "maintenance") -> None:
         """Close or reopen the exchange (MECHANICS 1.4 maintenance).
 
@@ -628,6 +658,7 @@ class Exchange(AccountCommands):
             self.cancel_orders(victims, Reason.NONE)
         self.emit(ExchangeChanged(self.now(), exchange_active, trading_active, reason))
 
+    @command("rename_market")
     def rename_market(self, old: str, new: str) -> None:
         """Rename a market everywhere it is keyed by ticker, keeping positions and orders.
 

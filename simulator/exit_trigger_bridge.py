@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from matching import Side
+from simulator.command_log import command
 from simulator.errors import RejectError
 from simulator.events import ExitTriggerChanged
 from simulator.exit_triggers import ExitTriggers, ExitTriggerView, Firing
@@ -129,6 +130,7 @@ class ExitTriggerBridge:
         )
         return liquidation_price(pos.qty, pos.cost, sub.cash + others, min(rate, RATE_SCALE - 1))
 
+    @command("exit_triggers.set_cross")
     def set_cross(
         self,
         user_id: str,
@@ -185,6 +187,7 @@ class ExitTriggerBridge:
         ex.followups()
         return views
 
+    @command("exit_triggers.set_isolated")
     def set_isolated(
         self,
         user_id: str,
@@ -213,6 +216,7 @@ class ExitTriggerBridge:
         self._publish(views)
         return views
 
+    @command("exit_triggers.update")
     def update(
         self,
         user_id: str,
@@ -242,6 +246,7 @@ class ExitTriggerBridge:
         ex.followups()
         return view
 
+    @command("exit_triggers.delete")
     def delete(
         self, user_id: str, subaccount: int, ticker: str, trigger_id: str
     ) -> ExitTriggerView:
@@ -251,6 +256,7 @@ class ExitTriggerBridge:
         self._publish([view])
         return view
 
+    @command("exit_triggers.delete_all")
     def delete_all(
         self,
         user_id: str,

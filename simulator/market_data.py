@@ -9,6 +9,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from matching import OrderBook
+from simulator.candles import QuoteHistory
 from simulator.feeds import ReferenceFeed
 from simulator.funding import FundingSettings, PremiumAccumulator
 from simulator.funding_schedule import FundingSchedule
@@ -57,6 +58,7 @@ class MarketData:
     funding_history: list[FundingRecord] = field(default_factory=list)
     last_rate: int = 0
     last_rate_ts_ms: int = 0
+    quotes: QuoteHistory = field(default_factory=QuoteHistory)
 
     def record_trade(self, ts_ms: int, price: int, count: int) -> None:
         """Count a trade into the lifetime and rolling 24-hour volume."""

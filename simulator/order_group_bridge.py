@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from matching import Reason
+from simulator.command_log import command
 from simulator.events import OrderGroupChanged
 from simulator.order_groups import OrderGroup, OrderGroups
 
@@ -76,6 +77,7 @@ class OrderGroupBridge:
         )
 
     # commands
+    @command("groups.create")
     def create(
         self, user_id: str, subaccount: int, limit: int, exchange_index: int = 0
     ) -> OrderGroup:
@@ -92,17 +94,20 @@ class OrderGroupBridge:
     def list(self, user_id: str, subaccount: int | None = None) -> list[OrderGroup]:
         return self.book.list(user_id, subaccount)
 
+    @command("groups.trigger")
     def trigger(self, user_id: str, group_id: str, subaccount: int | None = None) -> None:
         self._ex.run_due()
         self.book.trigger(user_id, group_id, subaccount)
         self._triggered(group_id)
         self._ex.followups()
 
+    @command("groups.reset")
     def reset(self, user_id: str, group_id: str, subaccount: int | None = None) -> None:
         self._ex.run_due()
         self.book.reset(user_id, group_id, subaccount)
         self._emit(self.book.view_of(group_id), "reset")
 
+    @command("groups.update_limit")
     def update_limit(
         self, user_id: str, group_id: str, limit: int, subaccount: int | None = None
     ) -> None:
@@ -114,6 +119,7 @@ class OrderGroupBridge:
             self._triggered(group_id)
             ex.followups()
 
+    @command("groups.delete")
     def delete(self, user_id: str, group_id: str, subaccount: int | None = None) -> None:
         ex = self._ex
         ex.run_due()

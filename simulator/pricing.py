@@ -73,6 +73,10 @@ class Pricing:
     def book_changed(self, data: MarketData) -> None:
         """Resample the market at the next mark interval and republish its ticker."""
         ex = self._ex
+        bid, ask = data.book.best_bid(), data.book.best_ask()
+        data.quotes.record(
+            ex.now(), bid[0] if bid else None, ask[0] if ask else None, data.open_interest
+        )
         due = _next_boundary(ex.now(), ex.config.mark_interval_ms)
         if self._sample_due.get(data.ticker) == due:
             return  # already armed for that second (the ticker is armed with it)

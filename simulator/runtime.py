@@ -3,18 +3,32 @@
 Transports hold a `Runtime` and always reach the exchange through `runtime.exchange`, because
 `reset` (and a state import) replace it. `generation` counts replacements so transports can drop
 anything they cached about the old exchange (loaded public keys, subscriptions).
+
+Clocks: a manual runtime gives its exchange a `ManualClock`; wall and accelerated runtimes wrap
+their clock in a `HeldClock`, which holds still while a command runs so that the command log
+replays exactly (`simulator.command_log`).
+
+Durability (DESIGN.md 6): with a `state_dir`, every recorded command is appended to
+`<state_dir>/journal.jsonl` before it returns (`simulator.snapshots.JournalFile`). A runtime
+started on a directory that holds a journal replays it instead of building fresh: the journal's
+scenario and seed win over the ones passed in. `reset` and `replace` (a state import) rewrite
+the journal from the new exchange.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
-from simulator.clock import Clock, make_clock
+from simulator import snapshots
+from simulator.clock import AcceleratedClock, Clock, ManualClock, WallClock
+from simulator.command_log import HeldClock
 from simulator.exchange import Exchange
 from simulator.ledger import User
 from simulator.money import MONEY_SCALE
-from simulator.scenarios import Scenario, build_exchange
+from simulator.scenarios import Scenario
+from simulator.state_hash import state_hash
 
 __all__ = ["AuthMode", "ClockMode", "Runtime", "ServerSettings"]
 
@@ -46,7 +60,19 @@ class ServerSettings:
 
 
 class Runtime:
-    """A scenario, its clock mode and seed, and the exchange currently built from them."""
+    """A scenario, its clock mode and seed, and the exchange currently built from them.
+
+    Args:
+        scenario: What `reset` goes back to (replaced by the journal's or a snapshot's).
+        clock_mode: `manual`, `wall` or `accelerated`.
+        speed: Simulated ms per real ms of the accelerated clock.
+        seed: Overrides the scenario's seed.
+        settings: Transport-facing settings.
+        state_dir: Directory of the durable journal; None keeps state in memory only.
+
+    Raises:
+        InvalidSnapshotError: The state directory holds a journal that does not replay.
+    """
 
     def __init__(
         self,
@@ -56,31 +82,98 @@ class Runtime:
         speed: float = 1.0,
         seed: int | None = None,
         settings: ServerSettings | None = None,
+        state_dir: Path | str | None = None,
     ) -> None:
+        if clock_mode not in ("manual", "wall", "accelerated"):
+            raise ValueError(f"clock mode must be manual, wall or accelerated, was {clock_mode!r}")
+        if speed <= 0:
+            raise ValueError(f"speed must be positive, was {speed}")
         self.scenario = scenario
         self.clock_mode: ClockMode = clock_mode
         self.speed = speed
         self.seed = scenario.seed if seed is None else seed
         self.settings = settings or ServerSettings()
         self.generation = 0
+        self.state_dir = None if state_dir is None else Path(state_dir)
+        self._journal: snapshots.JournalFile | None = None
+        if self.state_dir is not None:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            self._journal = snapshots.JournalFile(self.state_dir / snapshots.JOURNAL_NAME)
+            recovered = self._journal.recover()
+            if recovered is not None:
+                self._adopt(recovered)
+                self.exchange = recovered
+                self._journal.attach(recovered, rewrite=False)
+                return
         self.exchange = self._build()
+        if self._journal is not None:
+            self._journal.attach(self.exchange, rewrite=True)
 
-    def _clock(self) -> Clock:
-        return make_clock(self.clock_mode, self.scenario.start_ms, self.speed)
+    def _clock(self, start_ms: int) -> Clock:
+        if self.clock_mode == "manual":
+            return ManualClock(start_ms)
+        if self.clock_mode == "wall":
+            return HeldClock(WallClock())
+        return HeldClock(AcceleratedClock(start_ms, self.speed))
 
     def _build(self) -> Exchange:
-        return build_exchange(self.scenario, self._clock(), self.seed)
+        return snapshots.build(self.scenario, self._clock(self.scenario.start_ms), self.seed)
+
+    def _adopt(self, exchange: Exchange) -> None:
+        # move an exchange built or replayed elsewhere onto this runtime's clock, continuing
+        # at its current instant (wall: real time), and take over its scenario and seed
+        exchange.clock = self._clock(exchange.now())
+        origin = exchange.command_log.origin
+        if origin is not None:
+            self.scenario = origin.scenario
+            self.seed = origin.seed
 
     def reset(self) -> Exchange:
         """Replace the exchange with a fresh one in the scenario's initial state."""
-        self.exchange = self._build()
-        self.generation += 1
-        return self.exchange
-
-    def replace(self, exchange: Exchange) -> None:
-        """Install an exchange built elsewhere (a state import)."""
+        exchange = self._build()
+        if self._journal is not None:
+            self._journal.attach(exchange, rewrite=True)
         self.exchange = exchange
         self.generation += 1
+        return exchange
+
+    def replace(self, exchange: Exchange) -> None:
+        """Install an exchange built elsewhere (a state import).
+
+        Its clock is swapped for this runtime's mode at the same instant (manual: a manual
+        clock at its now; accelerated: running from its now; wall: real time). The exchange
+        reads only `exchange.clock`, and nothing runs while the swap happens (one event
+        loop), so the swap is safe. The journal is rewritten first: if that fails, the
+        running exchange stays.
+        """
+        if self._journal is not None:
+            self._journal.attach(exchange, rewrite=True)
+        self._adopt(exchange)
+        self.exchange = exchange
+        self.generation += 1
+
+    def export_state(self) -> dict[str, Any]:
+        """The current exchange's snapshot (`simulator.snapshots.export_state`)."""
+        return snapshots.export_state(self.exchange)
+
+    def import_state(self, data: dict[str, Any] | bytes) -> Exchange:
+        """Replay a snapshot and install it; on any error the running exchange stays.
+
+        Raises:
+            InvalidSnapshotError: The snapshot is malformed or does not replay to its hash.
+        """
+        exchange = snapshots.import_state(data)
+        self.replace(exchange)
+        return exchange
+
+    def state_hash(self) -> str:
+        """`simulator.state_hash.state_hash` of the current exchange."""
+        return state_hash(self.exchange)
+
+    def close(self) -> None:
+        """Close the journal file (state stays on disk)."""
+        if self._journal is not None:
+            self._journal.close()
 
     def open_user(self, api_key_id: str) -> User:
         """The account of an `open`-auth key id, created funded on first use."""

@@ -3,7 +3,8 @@
 A scenario is a JSON file (`fixtures/scenarios/<name>.json`, or any path) decoded strictly with
 msgspec. `load_scenario("default")` is the built-in default. `build_exchange` turns a scenario
 into a fresh `Exchange` on a given clock; `Runtime.reset` calls it again to go back to the
-initial state.
+initial state. A `liquidity` block (`simulator.liquidity.LiquidityConfig`) adds the house
+market maker, which quotes from the first instant and refreshes on the exchange's timers.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import msgspec
 from simulator.clock import Clock
 from simulator.config import ExchangeConfig
 from simulator.exchange import Exchange
+from simulator.liquidity import LiquidityConfig, attach_liquidity
 from simulator.markets import load_markets
 from simulator.money import parse_dollars
 
@@ -49,7 +51,7 @@ class Scenario(msgspec.Struct, forbid_unknown_fields=True):
     seed: int = 1
     config: dict[str, Any] = msgspec.field(default_factory=dict)
     users: list[ScenarioUser] = msgspec.field(default_factory=list)
-    liquidity: dict[str, Any] | None = None
+    liquidity: LiquidityConfig | None = None
     path: str = ""
 
     @property
@@ -103,4 +105,6 @@ def build_exchange(scenario: Scenario, clock: Clock, seed: int | None = None) ->
             public_key_pem=pem,
             balance=parse_dollars(user.balance),
         )
+    if scenario.liquidity is not None:
+        attach_liquidity(exchange, scenario.liquidity)
     return exchange

@@ -1,4 +1,9 @@
-"""The README's Python examples run as written."""
+"""The README's Python examples run as written.
+
+Blocks fenced as ```python run on their own; blocks fenced as ```python server talk to a
+server at http://127.0.0.1:8000 and run against a live server of the default scenario (the
+URL is replaced by the live server's), from the repository root.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,33 @@ from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parent.parent / "README.md"
-BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
+from simulator.scenarios import load_scenario
+from tests.api.live import live_server
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+TEXT = README.read_text()
+BLOCKS = re.findall(r"```python\n(.*?)```", TEXT, flags=re.DOTALL)
+SERVER_BLOCKS = re.findall(r"```python server\n(.*?)```", TEXT, flags=re.DOTALL)
+_URL = "http://127.0.0.1:8000"
 
 
 @pytest.mark.parametrize("source", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
 def test_readme_python_block_runs(source):
     exec(compile(source, str(README), "exec"), {})
+
+
+@pytest.mark.parametrize(
+    "source", SERVER_BLOCKS, ids=[f"server_block{i}" for i in range(len(SERVER_BLOCKS))]
+)
+def test_readme_server_block_runs_against_a_live_server(source, monkeypatch):
+    assert _URL in source
+    monkeypatch.chdir(ROOT)
+    with live_server(load_scenario("default")) as server:
+        exec(compile(source.replace(_URL, server.base), str(README), "exec"), {})
+        demo = server.runtime.exchange.users["demo-user"].subaccounts[0]
+    assert demo.positions["KXBTCPERP"].qty == 200  # the example bought 2 contracts
+
+
+def test_the_readme_has_a_server_example():
+    assert len(SERVER_BLOCKS) == 1

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import uvicorn
+from fastapi import FastAPI
 
 from api.app import create_app
 from simulator.runtime import ClockMode, Runtime, ServerSettings
@@ -21,8 +22,9 @@ from simulator.scenarios import Scenario, load_scenario
 
 
 class LiveServer:
-    def __init__(self, runtime: Runtime, port: int) -> None:
+    def __init__(self, runtime: Runtime, port: int, app: FastAPI | None = None) -> None:
         self.runtime = runtime
+        self.app = app
         self.port = port
         self.base = f"http://127.0.0.1:{port}"
         self.rest_url = f"{self.base}/trade-api/v2"
@@ -48,7 +50,9 @@ def live_server(
     server = uvicorn.Server(config)
     # The socket listens before the thread starts, so clients can connect at once (the
     # kernel queues them until uvicorn accepts): no waiting for start-up.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP,
+    # and without it every response written in two parts waits ~40 ms for a delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     sock.listen(512)
@@ -59,7 +63,7 @@ def live_server(
     )
     thread.start()
     try:
-        yield LiveServer(runtime, port)
+        yield LiveServer(runtime, port, app)
     finally:
         server.should_exit = True
         thread.join(10)

@@ -57,7 +57,9 @@ _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}
 
 @_FORMATS.checks("date-time")
 def _is_rfc3339(value: object) -> bool:
-    if not isinstance(value, str) or _RFC3339.match(value) is None:
+    if not isinstance(value, str):  # formats only constrain strings; `type` checks the rest
+        return True
+    if _RFC3339.match(value) is None:
         return False
     datetime.fromisoformat(value.replace("Z", "+00:00"))
     return True

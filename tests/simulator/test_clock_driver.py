@@ -7,9 +7,11 @@ import asyncio
 import pytest
 
 from matching import Side
-from simulator.clock_driver import drive
+from simulator.clock_driver import drive, fire_due
+from simulator.command_log import HeldClock
 from simulator.exchange import Exchange
 from simulator.orders import PlaceOrder
+from simulator.scenarios import build_exchange, load_scenario
 from tests.simulator.factories import T0, dollars, make_spec
 
 
@@ -65,3 +67,35 @@ def test_driver_rejects_a_non_positive_speed():
 
     with pytest.raises(ValueError):
         asyncio.run(drive(ex, asyncio.Event(), speed=0))
+
+
+def test_overdue_timers_fire_at_their_own_instants_on_a_held_clock():
+    source = _FakeWallClock(T0)
+    ex = Exchange([make_spec()], clock=HeldClock(source), seed=1)
+    seen: list[tuple[int, int]] = []
+    for offset in (1_000, 3_000, 3_000, 4_000):
+        ex.timers.arm(("probe", offset, len(seen)), T0 + offset, lambda due: None)
+    ex.timers.arm(("probe", "a"), T0 + 1_500, lambda due: seen.append((due, ex.now())))
+    ex.timers.arm(("probe", "b"), T0 + 3_500, lambda due: seen.append((due, ex.now())))
+    source.now = T0 + 10_000  # the driver woke up late
+
+    while fire_due(ex, max_instants=2):
+        pass
+
+    assert seen == [(T0 + 1_500, T0 + 1_500), (T0 + 3_500, T0 + 3_500)]
+    assert ex.now() == T0 + 10_000
+    assert (ex.next_timer() or 0) > T0 + 10_000
+
+
+def test_a_late_start_of_the_default_scenario_catches_up_without_errors():
+    scenario = load_scenario("default")
+    source = _FakeWallClock(scenario.start_ms)
+    ex = build_exchange(scenario, HeldClock(source))
+    source.now += 90_000  # e.g. an accelerated clock that ran while the server started
+
+    batches = 1
+    while fire_due(ex):
+        batches += 1
+
+    assert batches > 1  # 90 one-second instants came in batches
+    assert ex.markets["KXBTCPERP"].mark_ts_ms > scenario.start_ms

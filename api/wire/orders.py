@@ -1,0 +1,449 @@
+"""Orders on the wire: request structs, commands in integer units, and MarginOrder rendering.
+
+Also the per-user order index that pages `GET /margin/orders` without scanning every order the
+exchange ever saw, and the opaque cursors the paginated lists share.
+
+Assumption: `status` filters take Kalshi's usual values: `resting` (remaining > 0),
+`executed` (fully filled) and `canceled` (done with part or all of the size unfilled:
+cancelled, decreased to zero, expired, or an immediate-or-cancel remainder).
+Assumption: lists are newest first; `min_ts` / `max_ts` (Unix seconds, both inclusive) bound
+the creation time.
+Assumption: a body decimal that is not a number is 400 `invalid_parameters`; a number with
+too many decimals is 400 `invalid_order` ("invalid dollar precision", MECHANICS 1.3).
+Assumption: unknown request-body fields are refused with 400 `invalid_parameters`.
+Assumption: `average_fill_price` and `average_fee_paid` are per contract (volume-weighted),
+to the micro-dollar, and only present when the command filled something.
+Assumption: a rejection whose status the operation does not declare (e.g. an unknown market
+or subaccount on create, 404) is answered 400 with the rejection's own code.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
+from itertools import islice
+from typing import Annotated, Any, TypeVar
+
+import msgspec
+
+from api.errors import BadRequestError
+from api.wire.common import rfc3339
+from matching import SelfTradePrevention, Side, TimeInForce
+from simulator.errors import InvalidOrderError, RejectError
+from simulator.exchange import Exchange
+from simulator.money import (
+    WireFormatError,
+    format_count,
+    format_dollars,
+    format_price,
+    parse_count,
+    parse_price,
+    round_half_even,
+)
+from simulator.orders import AmendOrder, OrderRecord, OrderResult, PlaceOrder
+
+__all__ = [
+    "AmendBody",
+    "CreateOrderBody",
+    "DecreaseBody",
+    "OrderIndex",
+    "amend_command",
+    "amend_response",
+    "as_declared",
+    "cancel_response",
+    "check_id",
+    "create_response",
+    "decode_cursor",
+    "decrease_amounts",
+    "decrease_response",
+    "encode_cursor",
+    "fcm_order_owner",
+    "margin_order",
+    "order_index",
+    "order_page",
+    "page",
+    "parse_count_field",
+    "parse_price_field",
+    "place_command",
+    "status_of",
+    "time_bounds",
+]
+
+T = TypeVar("T")
+
+NonNegative = Annotated[int, msgspec.Meta(ge=0)]
+_MAX_SECONDS = 253_402_300_799  # 9999-12-31T23:59:59Z, the last instant RFC 3339 can show
+_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]*)?")
+_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+STATUSES = ("resting", "canceled", "executed")
+
+
+# ------------------------------------------------------------------ bodies
+
+
+class CreateOrderBody(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """CreateMarginOrderRequest."""
+
+    client_order_id: str
+    side: Side
+    count: str
+    price: str
+    time_in_force: TimeInForce
+    self_trade_prevention_type: SelfTradePrevention
+    ticker: str | None = None
+    market_id: str | None = None
+    expiration_time: int | None = None
+    post_only: bool | None = None
+    cancel_order_on_pause: bool | None = None
+    reduce_only: bool | None = None
+    subaccount: NonNegative | None = None
+    order_group_id: str | None = None
+    market_version: int | None = None
+
+
+class AmendBody(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """AmendMarginOrderRequest (with the SDK's `expiration_time` and `market_id`)."""
+
+    ticker: str
+    side: Side
+    price: str
+    count: str
+    client_order_id: str | None = None
+    updated_client_order_id: str | None = None
+    expiration_time: NonNegative | None = None
+    market_id: str | None = None
+
+
+class DecreaseBody(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """DecreaseMarginOrderRequest: exactly one of the two (the exchange checks)."""
+
+    reduce_by: str | None = None
+    reduce_to: str | None = None
+
+
+# ----------------------------------------------------------------- parsing
+
+
+def _decimal(text: str, name: str, parse: Callable[[str], int]) -> int:
+    if len(text) > 40 or _NUMBER.fullmatch(text) is None:
+        raise BadRequestError(f"{name} must be a decimal string, was {text!r}")
+    try:
+        return parse(text)
+    except WireFormatError:
+        raise InvalidOrderError(details=f"invalid {name} precision: {text!r}") from None
+
+
+def parse_price_field(text: str, name: str = "price") -> int:
+    """A request price (0-4 decimals) in ticks."""
+    return _decimal(text, name, parse_price)
+
+
+def parse_count_field(text: str, name: str = "count") -> int:
+    """A request count (0-2 decimals) in 1/100 contracts."""
+    return _decimal(text, name, parse_count)
+
+
+def _expiration_ms(seconds: int) -> int:
+    if seconds > _MAX_SECONDS:
+        raise BadRequestError(f"expiration_time is out of range, was {seconds}")
+    return seconds * 1000
+
+
+def check_id(value: str, name: str) -> str:
+    """A UUID-shaped id from a path, or 400 `invalid_parameters`."""
+    if _ID.fullmatch(value) is None:
+        raise BadRequestError(f"{name} is malformed, was {value!r}")
+    return value
+
+
+def _ticker(exchange: Exchange, ticker: str | None, market_id: str | None) -> str:
+    if ticker:
+        return ticker
+    if market_id:
+        check_id(market_id, "market_id")
+        for data in exchange.markets.values():
+            if data.market.spec.market_id == market_id:
+                return data.ticker
+        return market_id  # the exchange reports the unknown market
+    raise BadRequestError("ticker or market_id is required")
+
+
+def place_command(body: CreateOrderBody, exchange: Exchange) -> PlaceOrder:
+    """The exchange command of a create request (prices, counts and times converted)."""
+    expiration = body.expiration_time
+    return PlaceOrder(
+        ticker=_ticker(exchange, body.ticker, body.market_id),
+        side=body.side,
+        price=parse_price_field(body.price),
+        count=parse_count_field(body.count),
+        client_order_id=body.client_order_id,
+        time_in_force=body.time_in_force,
+        self_trade_prevention=body.self_trade_prevention_type,
+        post_only=body.post_only is True,
+        reduce_only=body.reduce_only is True,
+        expiration_ms=None if expiration is None else _expiration_ms(expiration),
+        cancel_order_on_pause=body.cancel_order_on_pause is True,
+        subaccount=body.subaccount or 0,
+        order_group_id=body.order_group_id,
+        market_version=body.market_version or 0,
+    )
+
+
+def amend_command(body: AmendBody, subaccount: int) -> AmendOrder:
+    """The exchange command of an amend request (`expiration_time` 0 clears the expiry)."""
+    expiration = body.expiration_time
+    return AmendOrder(
+        ticker=body.ticker,
+        side=body.side,
+        price=parse_price_field(body.price),
+        count=parse_count_field(body.count),
+        client_order_id=body.client_order_id,
+        updated_client_order_id=body.updated_client_order_id,
+        expiration_ms=None if expiration is None else _expiration_ms(expiration),
+        subaccount=subaccount,
+    )
+
+
+def decrease_amounts(body: DecreaseBody) -> tuple[int | None, int | None]:
+    """(reduce_by, reduce_to) in 1/100 contracts."""
+    by, to = body.reduce_by, body.reduce_to
+    return (
+        None if by is None else parse_count_field(by, "reduce_by"),
+        None if to is None else parse_count_field(to, "reduce_to"),
+    )
+
+
+def fcm_order_owner(exchange: Exchange, fcm_user_id: str, subtrader_id: str) -> str:
+    """The user whose orders an FCM lists: itself, or one of its subtraders."""
+    if subtrader_id != fcm_user_id:
+        exchange.fcm.subtrader(fcm_user_id, subtrader_id)
+    return subtrader_id
+
+
+def as_declared(exc: RejectError, declared: frozenset[int]) -> Exception:
+    """`exc` itself when the operation declares its status, else a 400 with its code."""
+    if exc.http_status in declared:
+        return exc
+    return BadRequestError(exc.message, code=exc.code, details=exc.details)
+
+
+# --------------------------------------------------------------- rendering
+
+
+def _averages(out: dict[str, Any], filled: int, value: int, fees: int) -> None:
+    # value: micro-dollar-contracts / 100 (count x ticks); per contract = value * 100 / filled
+    out["average_fill_price"] = format_dollars(round_half_even(value * 100, filled))
+    out["average_fee_paid"] = format_dollars(round_half_even(fees * 100, filled))
+
+
+def create_response(result: OrderResult) -> dict[str, Any]:
+    """CreateMarginOrderResponse."""
+    order = result.order
+    out: dict[str, Any] = {
+        "order_id": order.order_id,
+        "client_order_id": order.client_order_id,
+        "fill_count": format_count(result.fill_count),
+        "remaining_count": format_count(order.remaining_count),
+    }
+    if result.fill_count:
+        _averages(out, result.fill_count, result.fill_value, result.fees)
+    return out
+
+
+def amend_response(result: OrderResult) -> dict[str, Any]:
+    """AmendMarginOrderResponse: the fill keys are null when the amend filled nothing."""
+    order = result.order
+    out: dict[str, Any] = {
+        "order_id": order.order_id,
+        "client_order_id": order.client_order_id,
+        "remaining_count": format_count(order.remaining_count),
+        "fill_count": None,
+        "average_fill_price": None,
+        "average_fee_paid": None,
+    }
+    if result.fill_count:
+        out["fill_count"] = format_count(result.fill_count)
+        _averages(out, result.fill_count, result.fill_value, result.fees)
+    return out
+
+
+def cancel_response(record: OrderRecord, reduced: int) -> dict[str, Any]:
+    """CancelMarginOrderResponse: `reduced_by` is the resting count the cancel removed."""
+    return {
+        "order_id": record.order_id,
+        "client_order_id": record.client_order_id,
+        "reduced_by": format_count(reduced),
+    }
+
+
+def decrease_response(record: OrderRecord) -> dict[str, Any]:
+    """DecreaseMarginOrderResponse."""
+    return {
+        "order_id": record.order_id,
+        "client_order_id": record.client_order_id,
+        "remaining_count": format_count(record.remaining),
+    }
+
+
+def margin_order(record: OrderRecord) -> dict[str, Any]:
+    """MarginOrder."""
+    expiration = record.expiration_ms
+    out: dict[str, Any] = {
+        "order_id": record.order_id,
+        "user_id": record.user_id,
+        "client_order_id": record.client_order_id,
+        "ticker": record.ticker,
+        "side": record.side.value,
+        "last_update_reason": record.last_update_reason.value,
+        "price": format_price(record.price),
+        "fill_count": format_count(record.fill_count),
+        "remaining_count": format_count(record.remaining),
+        "expiration_time": None if expiration is None else rfc3339(expiration),
+        "created_time": rfc3339(record.created_ms),
+        "last_update_time": rfc3339(record.last_update_ms),
+        "self_trade_prevention_type": record.self_trade_prevention.value,
+        "cancel_order_on_pause": record.cancel_order_on_pause,
+        "order_source": record.order_source,
+    }
+    if record.order_group_id is not None:
+        out["order_group_id"] = record.order_group_id
+    if record.order_reason is not None:
+        out["order_reason"] = record.order_reason
+    return out
+
+
+def status_of(record: OrderRecord) -> str:
+    """`resting`, `executed` or `canceled` (see the module docstring)."""
+    if record.remaining > 0:
+        return "resting"
+    return "executed" if record.fill_count >= record.count else "canceled"
+
+
+# ------------------------------------------------------------- pagination
+
+
+def encode_cursor(kind: str, position: int) -> str:
+    """An opaque cursor for `position` in a list of `kind`."""
+    return base64.urlsafe_b64encode(f"{kind}:{position}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, kind: str, size: int) -> int:
+    """The position a cursor points at (`size` for no cursor), or 400 `invalid_parameters`."""
+    if not cursor:
+        return size
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+    except (binascii.Error, ValueError):
+        raise BadRequestError("cursor is malformed") from None
+    prefix, _, number = text.partition(":")
+    if prefix != kind or not number.isdigit() or len(number) > 18 or int(number) > size:
+        raise BadRequestError("cursor is malformed")
+    return int(number)
+
+
+def page(
+    items: Sequence[T],
+    start: int,
+    stop: int,
+    limit: int,
+    keep: Callable[[T], bool] | None,
+    kind: str,
+) -> tuple[list[T], str]:
+    """Up to `limit` kept items of `items[stop:start]`, newest (highest index) first.
+
+    Returns them and the cursor of the next page ("" when nothing kept is left).
+    """
+    found: list[T] = []
+    position = start
+    while position > stop:
+        item = items[position - 1]
+        if keep is None or keep(item):
+            if len(found) == limit:
+                return found, encode_cursor(kind, position)
+            found.append(item)
+        position -= 1
+    return found, ""
+
+
+def time_bounds(
+    times: Callable[[int], int], size: int, min_ts: int | None, max_ts: int | None
+) -> tuple[int, int]:
+    """Index range [lo, hi) of a time-ordered list inside [min_ts, max_ts] (Unix seconds)."""
+    hi = size
+    if max_ts is not None:
+        hi = bisect_right(range(size), (max_ts + 1) * 1000 - 1, key=times)
+    lo = 0
+    if min_ts is not None:
+        lo = bisect_right(range(size), min_ts * 1000 - 1, key=times)
+    return lo, hi
+
+
+class OrderIndex:
+    """Each user's orders in creation order, caught up from `exchange.orders` on demand.
+
+    The exchange only ever adds orders (a reset builds a new exchange), so the orders added
+    since the last look are the last entries of the dict.
+    """
+
+    def __init__(self, exchange: Exchange) -> None:
+        self.exchange = exchange
+        self._seen = 0
+        self._by_user: dict[str, list[OrderRecord]] = {}
+
+    def of(self, user_id: str) -> list[OrderRecord]:
+        orders = self.exchange.orders
+        new = len(orders) - self._seen
+        if new:
+            fresh = list(islice(reversed(orders.values()), new))
+            by_user = self._by_user
+            for record in reversed(fresh):
+                found = by_user.get(record.user_id)
+                if found is None:
+                    by_user[record.user_id] = [record]
+                else:
+                    found.append(record)
+            self._seen = len(orders)
+        return self._by_user.get(user_id, [])
+
+
+def order_index(state: Any, exchange: Exchange) -> OrderIndex:
+    """The app's order index for the current exchange (rebuilt after a reset)."""
+    index: OrderIndex | None = getattr(state, "order_index", None)
+    if index is None or index.exchange is not exchange:
+        index = OrderIndex(exchange)
+        state.order_index = index
+    return index
+
+
+def order_page(
+    records: list[OrderRecord],
+    *,
+    ticker: str | None,
+    status: str | None,
+    subaccount: int | None,
+    min_ts: int | None,
+    max_ts: int | None,
+    limit: int,
+    cursor: str | None,
+) -> dict[str, Any]:
+    """GetMarginOrdersResponse for one page of a user's orders."""
+    if status is not None and status not in STATUSES:
+        raise BadRequestError(f"status must be one of {', '.join(STATUSES)}, was {status!r}")
+    size = len(records)
+    lo, hi = time_bounds(lambda i: records[i].created_ms, size, min_ts, max_ts)
+    start = min(decode_cursor(cursor, "orders", size), hi)
+    keep: Callable[[OrderRecord], bool] | None = None
+    if ticker or status or subaccount is not None:
+
+        def keep(record: OrderRecord) -> bool:
+            return (
+                (not ticker or record.ticker == ticker)
+                and (subaccount is None or record.subaccount == subaccount)
+                and (status is None or status_of(record) == status)
+            )
+
+    found, next_cursor = page(records, start, lo, limit, keep, "orders")
+    return {"orders": [margin_order(record) for record in found], "cursor": next_cursor}

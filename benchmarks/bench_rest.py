@@ -1,0 +1,575 @@
+"""Benchmark order entry over HTTP: signed `POST /margin/orders` against a trivial endpoint.
+
+    .venv/bin/python benchmarks/bench_rest.py [--orders 20000] [--connections 16] [--quick]
+                                              [--http auto|h11|httptools] [--compare-http]
+                                              [--profile]
+
+The server is the real app (`api.app.create_app`) under uvicorn on 127.0.0.1 port 0, in a
+thread of this process with its own event loop, exactly as `tests/api/live.py` runs it; signature
+checking is on (`verify`). The market is the `bare` scenario's three markets on a manual clock
+(no timer fires while measuring), with a maker account resting 3 x 400 orders of 50 contracts
+each side around each reference price and one funded account per connection. The notional
+limit is set out of reach and every account holds $1,000,000, so nothing is rejected.
+
+The client runs in a separate process (the machine may have only 2 cores: one for the server,
+one for the client) and is a minimal asyncio HTTP/1.1 client: K keep-alive connections, each
+closed-loop (send, read the whole response, send the next), with every request's bytes built
+before the timed section. Each connection signs as its own account. The signature covers
+timestamp + METHOD + path and not the body, so one signature per account serves every order of
+a run: the benchmark server widens the timestamp window to an hour for that, and the server
+still verifies every request in full. The cost of RSA-PSS signing (what a client signing each
+request pays) is measured separately and printed.
+
+Orders, round-robin over the three markets: 90 % GTC limit orders that rest away from the
+touch (bids below, asks above the maker's quotes), 10 % IOC orders of 1 contract that cross
+and fill against the maker. Then the same client setup sends `GET /margin/exchange/status`
+(public; signed anyway, as kalshi-sdk does) as the transport's floor. Every response status
+is checked and counted. Besides throughput and latency, each phase reports the CPU time per
+request of the server process and of the client process (snapshots taken at the phase's
+edges): the server's figure is what one dedicated core would need per request, the figure to
+read on a machine where other processes compete for the CPU.
+
+`--http` picks uvicorn's HTTP parser (`auto` uses httptools when installed, else h11);
+`--compare-http` runs both parsers and prints each. `--profile` adds a run of the orders phase
+only with cProfile (CPU-time clock) on the server thread and prints its top functions. The
+last line is machine-readable:
+
+    RESULT orders_per_s=<int> p50_ms=<float> p99_ms=<float> trivial_rps=<int>
+           ratio_vs_trivial=<float>  (one line)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import cProfile
+import importlib.util
+import io
+import json
+import multiprocessing
+import os
+import pstats
+import resource
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from time import perf_counter, perf_counter_ns
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make the `benchmarks` package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import msgspec
+import uvicorn
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from api.app import create_app
+from benchmarks.harness import percentile, python_version
+from matching import Side
+from simulator.clock import WallClock
+from simulator.money import format_price, parse_count, parse_price
+from simulator.orders import PlaceOrder
+from simulator.runtime import Runtime, ServerSettings
+from simulator.scenarios import Scenario, ScenarioUser, load_scenario
+
+Result = dict[str, Any]
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+ORDERS_PATH = "/trade-api/v2/margin/orders"
+TRIVIAL_PATH = "/trade-api/v2/margin/exchange/status"
+DEFAULT_ORDERS = 20_000
+QUICK_ORDERS = 600
+DEFAULT_CONNECTIONS = 16
+WARMUP = 300  # untimed requests of each kind before measuring
+MAKER_LEVELS = 400  # resting maker orders per side per market
+MAKER_COUNT = "50.00"
+CROSS_EVERY = 10  # one order in ten is an IOC that crosses
+BALANCE = "1000000.0000"
+AUTH_WINDOW_MS = 3_600_000
+TARGET_ORDERS_PER_S = 3_000
+TARGET_RATIO = 0.6
+PROFILE_ROWS = 30
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument(
+        "--orders",
+        type=int,
+        default=None,
+        help=f"timed orders (default {DEFAULT_ORDERS:_}; {QUICK_ORDERS} with --quick)",
+    )
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=DEFAULT_CONNECTIONS,
+        help=f"concurrent keep-alive connections, one account each ({DEFAULT_CONNECTIONS})",
+    )
+    parser.add_argument(
+        "--http",
+        choices=("auto", "h11", "httptools"),
+        default="auto",
+        help="uvicorn's HTTP parser (auto: httptools when installed)",
+    )
+    parser.add_argument(
+        "--compare-http", action="store_true", help="run with h11 and with httptools"
+    )
+    parser.add_argument("--quick", action="store_true", help=f"smoke run: {QUICK_ORDERS} orders")
+    parser.add_argument(
+        "--profile", action="store_true", help="add a run with cProfile on the server thread"
+    )
+    args = parser.parse_args(argv)
+    if args.orders is None:
+        args.orders = QUICK_ORDERS if args.quick else DEFAULT_ORDERS
+    if args.orders < 1:
+        parser.error("--orders must be at least 1")
+    if args.connections < 1:
+        parser.error("--connections must be at least 1")
+    return args
+
+
+# ------------------------------------------------------------------ the server
+
+
+@dataclass(frozen=True)
+class Account:
+    user_id: str
+    key_id: str
+
+
+def _demo_key_pem() -> str:
+    return (FIXTURES / "keys" / "demo_private.pem").read_text()
+
+
+def _scenario(connections: int) -> tuple[Scenario, list[Account]]:
+    base = load_scenario("bare")
+    public_pem = (FIXTURES / "keys" / "demo_public.pem").read_text()
+    accounts = [Account(f"bench-{i}", f"bench-key-{i}") for i in range(connections)]
+    users = [
+        ScenarioUser(a.user_id, a.key_id, public_key_pem=public_pem, balance=BALANCE)
+        for a in [Account("bench-maker", "bench-maker-key"), *accounts]
+    ]
+    scenario = msgspec.structs.replace(
+        base,
+        name="bench-rest",
+        config={**base.config, "default_notional_limit": 10**15},
+        users=[*base.users, *users],
+    )
+    return scenario, accounts
+
+
+def _mids(runtime: Runtime) -> dict[str, int]:
+    return {
+        ticker: parse_price(str(data.market.spec.reference["price"]))
+        for ticker, data in runtime.exchange.markets.items()
+    }
+
+
+def _rest_maker_liquidity(runtime: Runtime) -> None:
+    exchange = runtime.exchange
+    count = parse_count(MAKER_COUNT)
+    for ticker, mid in _mids(runtime).items():
+        exchange.set_reference_price(ticker, mid)
+        for level in range(MAKER_LEVELS):
+            for side, price in ((Side.ASK, mid + 10 + level), (Side.BID, mid - 10 - level)):
+                command = PlaceOrder(ticker, side, price, count, f"mk-{ticker}-{side}-{level}")
+                exchange.place_order("bench-maker", command)
+
+
+@contextmanager
+def serve(http: str, connections: int, profiler: cProfile.Profile | None = None) -> Iterator[Any]:
+    """Run the app on a fresh runtime in a background thread; yields (port, runtime, accounts)."""
+    scenario, accounts = _scenario(connections)
+    runtime = Runtime(
+        scenario,
+        clock_mode="manual",
+        settings=ServerSettings(auth_window_ms=AUTH_WINDOW_MS),
+    )
+    _rest_maker_liquidity(runtime)
+    app = create_app(runtime)
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=0,
+        http=http,
+        log_level="warning",
+        lifespan="off",
+        access_log=False,
+    )
+    server = uvicorn.Server(config)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP,
+    # and without it every response written in two parts waits ~40 ms for a delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(512)
+    port = sock.getsockname()[1]
+    loop = asyncio.new_event_loop()
+
+    def run() -> None:
+        if profiler is not None:
+            profiler.enable()
+        try:
+            loop.run_until_complete(server.serve(sockets=[sock]))
+        finally:
+            if profiler is not None:
+                profiler.disable()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield port, runtime, accounts
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        loop.close()
+        sock.close()
+
+
+# ------------------------------------------------------------------ the client process
+
+
+def sign(key: rsa.RSAPrivateKey, timestamp_ms: int, method: str, path: str) -> str:
+    message = f"{timestamp_ms}{method}{path}".encode()
+    signature = key.sign(
+        message,
+        padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH),
+        hashes.SHA256(),
+    )
+    return base64.b64encode(signature).decode()
+
+
+def _auth_lines(key: rsa.RSAPrivateKey, key_id: str, method: str, path: str) -> bytes:
+    ts = WallClock().now_ms()
+    return (
+        f"KALSHI-ACCESS-KEY: {key_id}\r\n"
+        f"KALSHI-ACCESS-TIMESTAMP: {ts}\r\n"
+        f"KALSHI-ACCESS-SIGNATURE: {sign(key, ts, method, path)}\r\n"
+    ).encode()
+
+
+def order_bodies(n: int, mids: dict[str, int], tag: str) -> list[bytes]:
+    """`n` order bodies: 9 in 10 rest away from the touch, 1 in 10 crosses as an IOC."""
+    tickers = sorted(mids)
+    bodies = []
+    for i in range(n):
+        ticker = tickers[i % len(tickers)]
+        mid = mids[ticker]
+        side = "bid" if (i // len(tickers)) % 2 == 0 else "ask"
+        sign_ = -1 if side == "bid" else 1
+        if i % CROSS_EVERY == CROSS_EVERY - 1:
+            price, tif = mid + sign_ * -20, "immediate_or_cancel"  # through the maker's quotes
+        else:
+            price = mid + sign_ * (10 + MAKER_LEVELS + (i * 7) % 300)
+            tif = "good_till_canceled"
+        body = {
+            "ticker": ticker,
+            "client_order_id": f"{tag}-{i}",
+            "side": side,
+            "count": "1.00",
+            "price": format_price(price),
+            "time_in_force": tif,
+            "self_trade_prevention_type": "taker_at_cross",
+        }
+        bodies.append(json.dumps(body, separators=(",", ":")).encode())
+    return bodies
+
+
+def _post(auth: bytes, host: bytes, body: bytes) -> bytes:
+    return (
+        b"POST " + ORDERS_PATH.encode() + b" HTTP/1.1\r\nHost: " + host + b"\r\n" + auth
+        + b"Content-Type: application/json\r\nContent-Length: "
+        + str(len(body)).encode() + b"\r\n\r\n" + body
+    )  # fmt: skip
+
+
+def _get(auth: bytes, host: bytes) -> bytes:
+    return (
+        b"GET " + TRIVIAL_PATH.encode() + b" HTTP/1.1\r\nHost: " + host + b"\r\n" + auth + b"\r\n"
+    )
+
+
+async def _drive(
+    port: int, per_connection: list[list[bytes]]
+) -> tuple[float, list[int], dict[int, int]]:
+    """Send each connection's requests closed-loop; (seconds, sorted latencies ns, statuses)."""
+    statuses: dict[int, int] = {}
+    latencies: list[int] = []
+    streams = [await asyncio.open_connection("127.0.0.1", port) for _ in per_connection]
+
+    async def one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, reqs: list[bytes]):
+        ns = perf_counter_ns
+        own = []
+        for request in reqs:
+            t0 = ns()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            at = head.lower().find(b"content-length:")
+            if at >= 0:
+                end = head.find(b"\r\n", at)
+                await reader.readexactly(int(head[at + 15 : end]))
+            own.append(ns() - t0)
+            status = int(head[9:12])
+            statuses[status] = statuses.get(status, 0) + 1
+        latencies.extend(own)
+
+    start = perf_counter()
+    await asyncio.gather(
+        *(one(r, w, reqs) for (r, w), reqs in zip(streams, per_connection, strict=True))
+    )
+    elapsed = perf_counter() - start
+    for _, writer in streams:
+        writer.close()
+    latencies.sort()
+    return elapsed, latencies, statuses
+
+
+def _split(requests: list[bytes], k: int) -> list[list[bytes]]:
+    return [requests[i::k] for i in range(k)]
+
+
+def client_main(
+    conn: Any,
+    port: int,
+    accounts: list[Account],
+    mids: dict[str, int],
+    orders: int,
+    trivial: bool,
+) -> Result:
+    """The client process: sign, build every request, then time the orders (and trivial) phase."""
+    key = serialization.load_pem_private_key(_demo_key_pem().encode(), None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    t0 = perf_counter()
+    rounds = 100
+    for _ in range(rounds):
+        sign(key, 0, "POST", ORDERS_PATH)
+    sign_us = (perf_counter() - t0) / rounds * 1e6
+
+    host = f"127.0.0.1:{port}".encode()
+    k = len(accounts)
+    post_auth = [_auth_lines(key, a.key_id, "POST", ORDERS_PATH) for a in accounts]
+    get_auth = [_auth_lines(key, a.key_id, "GET", TRIVIAL_PATH) for a in accounts]
+
+    def order_requests(n: int, tag: str) -> list[list[bytes]]:
+        per = _split(order_bodies(n, mids, tag), k)
+        return [
+            [_post(post_auth[c], host, body) for body in bodies] for c, bodies in enumerate(per)
+        ]
+
+    def trivial_requests(n: int) -> list[list[bytes]]:
+        return [
+            [_get(get_auth[c], host)] * len(part) for c, part in enumerate(_split([b""] * n, k))
+        ]
+
+    warm_orders = order_requests(min(WARMUP, orders), "warm")
+    timed_orders = order_requests(orders, "o")
+    warm_trivial = trivial_requests(min(WARMUP, orders))
+    timed_trivial = trivial_requests(orders)
+
+    def mark(name: str) -> None:  # the parent snapshots the server's CPU time, then answers
+        conn.send(("mark", name))
+        conn.recv()
+
+    async def phase(name: str, requests: list[list[bytes]]) -> Result:
+        mark(name)
+        cpu = _cpu_s()
+        seconds, latencies, statuses = await _drive(port, requests)
+        client_cpu = _cpu_s() - cpu
+        mark(f"{name}_end")
+        return {
+            "seconds": seconds,
+            "n": orders,
+            "lat": latencies,
+            "statuses": statuses,
+            "client_cpu_s": client_cpu,
+        }
+
+    async def run() -> Result:
+        await _drive(port, warm_orders)
+        result: Result = {"orders": await phase("orders", timed_orders)}
+        if trivial:
+            await _drive(port, warm_trivial)
+            result["trivial"] = await phase("trivial", timed_trivial)
+        return result
+
+    result = asyncio.run(run())
+    result["sign_us"] = sign_us
+    result["request_bytes"] = len(timed_orders[0][0]) if timed_orders[0] else 0
+    return result
+
+
+def _client_entry(conn: Any, *args: Any) -> None:
+    try:
+        conn.send(("ok", client_main(conn, *args)))
+    except BaseException as exc:  # report, do not hang the parent
+        conn.send(("error", repr(exc)))
+    finally:
+        conn.close()
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_once(
+    args: argparse.Namespace, http: str, profiler: cProfile.Profile | None = None
+) -> Result:
+    """One server, one client process; the client's figures plus the server's CPU per phase."""
+    with serve(http, args.connections, profiler) as (port, runtime, accounts):
+        mids = _mids(runtime)
+        ctx = multiprocessing.get_context("spawn")
+        parent, child = ctx.Pipe()
+        process = ctx.Process(
+            target=_client_entry,
+            args=(child, port, accounts, mids, args.orders, profiler is None),
+            daemon=True,
+        )
+        process.start()
+        child.close()
+        marks: dict[str, float] = {}
+        while True:
+            kind, payload = parent.recv()
+            if kind != "mark":
+                break
+            marks[payload] = _cpu_s()
+            parent.send("go")
+        process.join(30)
+        if kind != "ok":
+            raise RuntimeError(f"client process failed: {payload}")
+        for phase in ("orders", "trivial"):
+            if phase in payload:
+                payload[phase]["server_cpu_s"] = marks[f"{phase}_end"] - marks[phase]
+        payload["resting"] = {t: len(d.book) for t, d in runtime.exchange.markets.items()}
+        payload["fills"] = len(runtime.exchange.fills)
+        return dict(payload)
+
+
+# ------------------------------------------------------------------ report
+
+
+def _parser_name(http: str) -> str:
+    if http != "auto":
+        return http
+    return "httptools" if importlib.util.find_spec("httptools") is not None else "h11"
+
+
+def _phase(result: Result, name: str) -> dict[str, float]:
+    phase = result[name]
+    return {
+        "rps": phase["n"] / phase["seconds"],
+        "p50_ms": percentile(phase["lat"], 0.50) / 1_000,
+        "p99_ms": percentile(phase["lat"], 0.99) / 1_000,
+        "cpu_us": phase["server_cpu_s"] / phase["n"] * 1e6,
+        "client_cpu_us": phase["client_cpu_s"] / phase["n"] * 1e6,
+    }
+
+
+def _print_phase(label: str, result: Result, name: str) -> dict[str, float]:
+    fig = _phase(result, name)
+    statuses = dict(sorted(result[name]["statuses"].items()))
+    print(
+        f"  {label:<28} {fig['rps']:>8,.0f} req/s  p50 {fig['p50_ms']:7.3f} ms  "
+        f"p99 {fig['p99_ms']:7.3f} ms  CPU us/req: server {fig['cpu_us']:4.0f}, "
+        f"client {fig['client_cpu_us']:3.0f}  statuses {statuses}"
+    )
+    bad = {status: n for status, n in statuses.items() if status >= 300}
+    if bad:
+        print(f"  WARNING: unexpected statuses {bad}")
+    return fig
+
+
+def _print_run(label: str, result: Result) -> dict[str, float]:
+    print()
+    print(f"{label}:")
+    orders = _print_phase("POST /margin/orders", result, "orders")
+    figures = {"orders_per_s": orders["rps"], "p50_ms": orders["p50_ms"]}
+    figures |= {"p99_ms": orders["p99_ms"], "orders_cpu_us": orders["cpu_us"]}
+    if "trivial" in result:
+        trivial = _print_phase("GET /margin/exchange/status", result, "trivial")
+        figures |= {"trivial_rps": trivial["rps"], "trivial_cpu_us": trivial["cpu_us"]}
+        figures["ratio"] = orders["rps"] / trivial["rps"]
+        print(
+            f"  orders / trivial: {figures['ratio']:.3f} by throughput, "
+            f"{trivial['cpu_us'] / orders['cpu_us']:.3f} by server CPU per request"
+        )
+    print(f"  book afterwards: resting {result['resting']}, fills {result['fills']}")
+    return figures
+
+
+def _print_profile(profiler: cProfile.Profile, rows: int) -> None:
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.strip_dirs()
+    stats.sort_stats("tottime").print_stats(rows)
+    stats.sort_stats("cumulative").print_stats(rows)
+    print()
+    print("server thread profile (orders only: warm-up and timed):")
+    print(out.getvalue())
+
+
+def machine_load() -> str:
+    """CPU count and load average: other busy processes inflate latency tails and timings."""
+    cpus = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return f"machine: {cpus} CPUs (load average unavailable)"
+    busy = " - busy: other processes compete for the CPU" if load >= cpus - 0.5 else ""
+    return f"machine: {cpus} CPUs, 1-min load average {load:.2f} at start{busy}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parse(argv)
+    print(f"REST benchmark on {python_version()} ({sys.executable})")
+    print(machine_load())
+    print(
+        f"{args.orders:_} orders then {args.orders:_} trivial GETs over {args.connections} "
+        f"keep-alive connections (client in its own process; up to {WARMUP} untimed "
+        "warm-up requests of each kind)"
+    )
+    parsers = ["h11", "httptools"] if args.compare_http else [args.http]
+    if args.compare_http and importlib.util.find_spec("httptools") is None:
+        print("httptools is not installed: comparing is not possible, running h11 only")
+        parsers = ["h11"]
+    figures: dict[str, float] = {}
+    result: Result = {}
+    for http in parsers:
+        result = run_once(args, http)
+        figures = _print_run(f"uvicorn with {_parser_name(http)}", result)
+    print()
+    print(
+        f"client: RSA-PSS signing {result['sign_us']:.0f} us per signature (pre-signed per "
+        f"account here; a client signing every request pays it per order), "
+        f"order request {result['request_bytes']} bytes"
+    )
+    print(
+        "CPU us/req: each process's CPU time over the timed phase / requests (1e6 / server CPU "
+        "is what one dedicated core would serve)"
+    )
+    if args.profile:
+        profiler = cProfile.Profile(time.thread_time)
+        profiled = run_once(args, parsers[-1], profiler)
+        _print_run("profiled run (cProfile on the server thread; slower)", profiled)
+        _print_profile(profiler, PROFILE_ROWS)
+    met_orders = figures["orders_per_s"] >= TARGET_ORDERS_PER_S
+    met_ratio = figures["ratio"] >= TARGET_RATIO
+    print(
+        f"targets: >= {TARGET_ORDERS_PER_S:,} orders/s ({'met' if met_orders else 'NOT met'}), "
+        f"ratio >= {TARGET_RATIO} ({'met' if met_ratio else 'NOT met'})"
+    )
+    print(
+        f"RESULT orders_per_s={figures['orders_per_s']:.0f} p50_ms={figures['p50_ms']:.3f} "
+        f"p99_ms={figures['p99_ms']:.3f} trivial_rps={figures['trivial_rps']:.0f} "
+        f"ratio_vs_trivial={figures['ratio']:.3f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,6 @@
+"""`python -m simulator`: the `perps-sim` command line."""
+
+from simulator.cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,224 @@
+"""The `perps-sim` command line (also `python -m simulator`).
+
+`perps-sim serve` starts the REST API, the WebSocket endpoint and the control plane on one HTTP
+port (DESIGN.md, "Interfaces users and tests rely on"). Every flag can also be set by an
+environment variable named `PERPS_SIM_<FLAG>` (upper case, dashes as underscores, e.g.
+`PERPS_SIM_CLOCK=manual`, `PERPS_SIM_RATE_LIMITS=1`), for Docker; a flag given on the command
+line wins over the environment, which wins over the default. Bad values, from either source,
+exit with status 2 and a message naming the flag or variable; a server that cannot start
+(unreadable scenario, address in use) exits with status 1.
+
+FIX listeners (8228 KalshiNR, 8229 KalshiDC, 8230 KalshiRT, 8233 KalshiMD) do not exist yet:
+there are no FIX flags, and the ready file has no `fix` key until the FIX acceptor adds it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from simulator.runtime import AuthMode, ClockMode
+from simulator.server import ServeOptions, StartupError, serve
+
+__all__ = ["ENV_PREFIX", "main", "parse_serve_options"]
+
+ENV_PREFIX = "PERPS_SIM_"
+_CLOCKS = ("wall", "manual", "accelerated")
+_AUTHS = ("verify", "open")
+_LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _port(text: str) -> int:
+    value = _integer(text)
+    if not 0 <= value <= 65_535:
+        raise ValueError(f"must be a port number from 0 to 65535, was {text!r}")
+    return value
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text, 10)
+    except ValueError:
+        raise ValueError(f"must be an integer, was {text!r}") from None
+
+
+def _non_negative(text: str) -> int:
+    value = _integer(text)
+    if value < 0:
+        raise ValueError(f"must not be negative, was {text!r}")
+    return value
+
+
+def _speed(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"must be a number, was {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise ValueError(f"must be a positive number, was {text!r}")
+    return value
+
+
+def _choice(choices: Sequence[str]) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        value = text.strip().lower()
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}; was {text!r}")
+        return value
+
+    return parse
+
+
+def _flag(text: str) -> bool:
+    value = text.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"must be true or false (1/0, yes/no, on/off), was {text!r}")
+
+
+def _text(text: str) -> str:
+    if not text:
+        raise ValueError("must not be empty")
+    return text
+
+
+def _path(text: str) -> Path:
+    return Path(_text(text))
+
+
+# flag name -> (parser, default)
+_OPTIONS: dict[str, tuple[Callable[[str], Any], Any]] = {
+    "host": (_text, "127.0.0.1"),
+    "port": (_port, 8000),
+    "scenario": (_text, "default"),
+    "seed": (_integer, None),
+    "clock": (_choice(_CLOCKS), "wall"),
+    "speed": (_speed, 1.0),
+    "state_dir": (_path, None),
+    "auth": (_choice(_AUTHS), "verify"),
+    "auth_window_ms": (_non_negative, 30_000),
+    "rate_limits": (_flag, False),
+    "ready_file": (_path, None),
+    "log_level": (_choice(_LOG_LEVELS), "info"),
+}
+
+_HELP = {
+    "host": "address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)",
+    "port": "HTTP port for REST, WebSocket and the control plane (default 8000; 0 = any free)",
+    "scenario": "built-in scenario name or path to a scenario JSON file (default: default)",
+    "seed": "seed of ids, reference feeds and bots (default: the scenario's)",
+    "clock": "wall (real time), manual (moves only via the control plane) or accelerated",
+    "speed": "simulated seconds per real second with --clock accelerated (default 1)",
+    "state_dir": "directory for the command journal and snapshots (default: in memory only)",
+    "auth": "verify: check RSA-PSS signatures; open: accept any key id (default verify)",
+    "auth_window_ms": "allowed distance of KALSHI-ACCESS-TIMESTAMP from now (default 30000)",
+    "rate_limits": "enforce Kalshi's token-bucket rate limits for every user (default off)",
+    "ready_file": "write the server's URLs as JSON to this path once it is listening",
+    "log_level": "critical, error, warning, info (default), debug or trace",
+}
+
+_METAVARS = {
+    "host": "HOST",
+    "port": "PORT",
+    "scenario": "NAME|PATH",
+    "seed": "N",
+    "clock": "{wall,manual,accelerated}",
+    "speed": "FACTOR",
+    "state_dir": "DIR",
+    "auth": "{verify,open}",
+    "auth_window_ms": "MS",
+    "ready_file": "PATH",
+    "log_level": "LEVEL",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="perps-sim",
+        description="Local, deterministic simulator of Kalshi's Perps (margin) exchange.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve_parser = commands.add_parser(
+        "serve",
+        help="run the simulator's REST, WebSocket and control-plane server",
+        description=(
+            "Run the simulator. Every option can also be set by an environment variable "
+            f"{ENV_PREFIX}<OPTION> (e.g. {ENV_PREFIX}CLOCK=manual); options win over the "
+            "environment."
+        ),
+    )
+    for name in _OPTIONS:
+        flag = "--" + name.replace("_", "-")
+        env = ENV_PREFIX + name.upper()
+        if name == "rate_limits":
+            serve_parser.add_argument(
+                flag,
+                dest=name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=f"{_HELP[name]} [{env}]",
+            )
+        else:
+            serve_parser.add_argument(
+                flag, dest=name, metavar=_METAVARS[name], help=f"{_HELP[name]} [{env}]"
+            )
+    return parser
+
+
+def parse_serve_options(
+    values: Mapping[str, Any], environ: Mapping[str, str] | None = None
+) -> ServeOptions:
+    """Resolve each option from the flag, else the environment, else the default.
+
+    `values` holds the flags as given (strings, None when absent); a bad value raises
+    `ValueError` naming its flag or environment variable.
+    """
+    env = os.environ if environ is None else environ
+    resolved: dict[str, Any] = {}
+    for name, (parse, default) in _OPTIONS.items():
+        given = values.get(name)
+        variable = ENV_PREFIX + name.upper()
+        if isinstance(given, bool):
+            resolved[name] = given
+            continue
+        if given is not None:
+            source, text = "--" + name.replace("_", "-"), str(given)
+        elif variable in env:
+            source, text = variable, env[variable]
+        else:
+            resolved[name] = default
+            continue
+        try:
+            resolved[name] = parse(text)
+        except ValueError as exc:
+            raise ValueError(f"{source} {exc}") from None
+    clock: ClockMode = resolved.pop("clock")
+    auth: AuthMode = resolved.pop("auth")
+    return ServeOptions(clock=clock, auth=auth, **resolved)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command != "serve":
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        options = parse_serve_options(vars(args))
+    except ValueError as exc:
+        parser.exit(2, f"perps-sim serve: error: {exc}\n")
+    try:
+        return asyncio.run(serve(options))
+    except StartupError as exc:
+        print(f"perps-sim serve: error: {exc}", file=sys.stderr)
+        return 1

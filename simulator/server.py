@@ -1,0 +1,270 @@
+"""The composition root: one runtime, its HTTP app and the clock driver on one event loop.
+
+This is the one `simulator` module that imports a transport (DESIGN.md, dependency rule; the
+import-linter contract lists it as the single exception). `serve(options)` builds the
+`Runtime`, binds the listening socket itself (so port 0 works and the real port is known
+before serving), serves `api.app.create_app(runtime)` with uvicorn on that socket, drives
+timers for wall and accelerated clocks with `clock_driver.drive_current` (always on the current
+exchange, which a reset replaces), and once the socket is served:
+
+- writes the ready file atomically (temporary file, then rename) with exactly `rest_url`,
+  `ws_url` and `control_url`. The FIX acceptor adds its `fix` key when it exists;
+- prints a startup banner ending with the line `perps-sim ready: <base url>`.
+
+SIGINT and SIGTERM stop it cleanly: uvicorn finishes open requests, the driver task is
+cancelled, the journal (with `--state-dir`) is closed, the ready file is removed, and `serve`
+returns 0.
+
+Assumption: a wildcard bind address (`0.0.0.0`, `::`) is advertised as the loopback address
+in the ready file and the banner, since that is where local clients connect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+import msgspec
+import uvicorn
+
+from api.app import create_app
+from simulator.clock_driver import drive_current
+from simulator.errors import RejectError
+from simulator.runtime import AuthMode, ClockMode, Runtime, ServerSettings
+from simulator.scenarios import FIXTURES_DIR, Scenario, load_scenario
+from simulator.snapshots import InvalidSnapshotError
+
+__all__ = ["READY_LINE", "ServeOptions", "StartupError", "advertised_urls", "serve"]
+
+READY_LINE = "perps-sim ready:"
+"""Start of the banner's last line; tests and scripts can block until they read it."""
+
+_LOG = logging.getLogger("perps_sim")
+_WILDCARDS = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}
+
+
+class StartupError(Exception):
+    """The server could not start (unreadable scenario, address in use, ...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServeOptions:
+    """Everything `perps-sim serve` accepts (see `simulator.cli`)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    scenario: str = "default"
+    seed: int | None = None
+    clock: ClockMode = "wall"
+    speed: float = 1.0
+    state_dir: Path | None = None
+    auth: AuthMode = "verify"
+    auth_window_ms: int = 30_000
+    rate_limits: bool = False
+    ready_file: Path | None = None
+    log_level: str = "info"
+
+
+def advertised_urls(host: str, port: int) -> dict[str, str]:
+    """The ready file's URLs for a server bound to `host`:`port`."""
+    shown = _WILDCARDS.get(host, host)
+    if ":" in shown:
+        shown = f"[{shown}]"
+    base = f"http://{shown}:{port}"
+    return {
+        "rest_url": f"{base}/trade-api/v2",
+        "ws_url": f"ws://{shown}:{port}/trade-api/ws/v2/margin",
+        "control_url": f"{base}/sim/v1",
+    }
+
+
+def build_runtime(options: ServeOptions) -> Runtime:
+    """The runtime `options` describe; `StartupError` if the scenario cannot be used."""
+    try:
+        scenario = load_scenario(options.scenario)
+    except (OSError, ValueError, msgspec.MsgspecError) as exc:
+        raise StartupError(f"scenario {options.scenario!r}: {exc}") from None
+    settings = ServerSettings(
+        auth=options.auth,
+        auth_window_ms=options.auth_window_ms,
+        rate_limits=options.rate_limits,
+    )
+    try:
+        return Runtime(
+            scenario,
+            clock_mode=options.clock,
+            speed=options.speed,
+            seed=options.seed,
+            settings=settings,
+            state_dir=options.state_dir,
+        )
+    except InvalidSnapshotError as exc:
+        raise StartupError(f"state directory {options.state_dir}: {exc}") from None
+    except OSError as exc:
+        raise StartupError(str(exc)) from None
+    except (ValueError, msgspec.MsgspecError, RejectError) as exc:
+        raise StartupError(f"scenario {scenario.name!r}: {exc}") from None
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on `host`:`port` (0 picks a free port)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family = infos[0][0]
+        return socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as exc:
+        raise StartupError(f"cannot listen on {host}:{port}: {exc}") from None
+
+
+def write_ready_file(path: Path, urls: dict[str, str]) -> None:
+    """Write `urls` as JSON to `path` atomically (readers never see a partial file)."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(urls, indent=2) + "\n")
+    os.replace(temporary, path)
+
+
+def banner(options: ServeOptions, runtime: Runtime, urls: dict[str, str]) -> str:
+    """The startup banner; its last line starts with `READY_LINE`."""
+    scenario = runtime.scenario
+    seed = f"{runtime.seed}" + (" (the scenario's)" if options.seed is None else "")
+    clock = runtime.clock_mode + (
+        f" x{runtime.speed:g}" if runtime.clock_mode == "accelerated" else ""
+    )
+    auth: str = runtime.settings.auth
+    if auth == "verify":
+        auth += f" (timestamp window {runtime.settings.auth_window_ms} ms)"
+    lines = [
+        "perps-sim: a local simulator of Kalshi's Perps (margin) exchange",
+        f"  scenario    {scenario.name}  ({_shown_path(Path(scenario.path))})",
+        f"  clock       {clock}, seed {seed}",
+        f"  auth        {auth}, rate limits {'on' if runtime.settings.rate_limits else 'off'}",
+        f"  REST        {urls['rest_url']}",
+        f"  WebSocket   {urls['ws_url']}",
+        f"  control     {urls['control_url']}",
+    ]
+    lines += _key_lines(scenario)
+    state = "in memory only" if options.state_dir is None else f"journaled in {options.state_dir}"
+    lines.append(f"  state       {state}")
+    if options.ready_file is not None:
+        lines.append(f"  ready file  {options.ready_file}")
+    base = urls["rest_url"].removesuffix("/trade-api/v2")
+    lines.append(f"{READY_LINE} {base} (Ctrl+C to stop)")
+    return "\n".join(lines)
+
+
+def _key_lines(scenario: Scenario) -> list[str]:
+    # each scenario user with a key file, and its private key when one sits next to it
+    lines = []
+    for user in scenario.users:
+        line = f"  user        {user.user_id}: key id {user.api_key_id}"
+        if user.public_key_file is not None:
+            public = FIXTURES_DIR / user.public_key_file
+            private = public.with_name(public.name.replace("public", "private"))
+            if private != public and private.is_file():
+                line += f", private key {_shown_path(private)} (TEST ONLY)"
+        lines.append(line)
+    return lines
+
+
+def _shown_path(path: Path) -> str:
+    with contextlib.suppress(ValueError):
+        return str(path.resolve().relative_to(Path.cwd()))
+    return str(path)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn that leaves signals to us and reports when it serves."""
+
+    def __init__(self, config: uvicorn.Config, on_started: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_started = on_started
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # `serve` installs loop signal handlers; uvicorn's would re-raise the signal on exit
+        yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started and not self.should_exit:
+            self._on_started()
+
+
+async def serve(options: ServeOptions, *, out: TextIO | None = None) -> int:
+    """Run the server until SIGINT/SIGTERM; the process exit code (0 after a clean stop)."""
+    stream = out or sys.stdout
+    runtime = build_runtime(options)
+    try:
+        return await _serve(options, runtime, stream)
+    finally:
+        runtime.close()
+
+
+async def _serve(options: ServeOptions, runtime: Runtime, stream: TextIO) -> int:
+    ready_file = options.ready_file
+    if ready_file is not None and not ready_file.parent.is_dir():
+        raise StartupError(f"ready file {ready_file}: {ready_file.parent} is not a directory")
+    sock = bind(options.host, options.port)
+    port = sock.getsockname()[1]
+    urls = advertised_urls(options.host, port)
+    config = uvicorn.Config(
+        create_app(runtime),
+        host=options.host,
+        port=port,
+        log_level=options.log_level,
+        lifespan="off",
+    )
+
+    def started() -> None:
+        if ready_file is not None:
+            write_ready_file(ready_file, urls)
+        print(banner(options, runtime, urls), file=stream, flush=True)
+
+    server = _Server(config, started)
+    failed: list[BaseException] = []
+    loop = asyncio.get_running_loop()
+
+    def request_exit() -> None:
+        if server.should_exit:
+            server.force_exit = True
+        server.should_exit = True
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, request_exit)
+    driver: asyncio.Task[None] | None = None
+    if runtime.clock_mode != "manual":
+        driver = asyncio.create_task(
+            drive_current(lambda: runtime.exchange, asyncio.Event(), speed=runtime.speed)
+        )
+
+        def driver_done(task: asyncio.Task[None]) -> None:
+            error = None if task.cancelled() else task.exception()
+            if error is not None:
+                failed.append(error)
+                _LOG.error("clock driver failed; stopping", exc_info=error)
+                server.should_exit = True
+
+        driver.add_done_callback(driver_done)
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        if driver is not None:
+            driver.cancel()
+            await asyncio.gather(driver, return_exceptions=True)
+        sock.close()
+        if ready_file is not None:
+            with contextlib.suppress(FileNotFoundError):
+                ready_file.unlink()
+    return 1 if failed else 0

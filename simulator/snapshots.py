@@ -1,0 +1,349 @@
+"""State snapshots and the durable journal: an exchange is its scenario plus its command log.
+
+The exchange is deterministic (DESIGN.md 5), so a snapshot does not copy books, accounts or
+timers: it holds what the exchange was built from (scenario, seed, construction instant) and
+every command it accepted since (`simulator.command_log`), and is restored by replaying them.
+
+Snapshot (`export_state`; what `GET /sim/v1/state` returns and `PUT /sim/v1/state` takes)::
+
+    {"format": "perps-sim/state-v1", "scenario": {...}, "seed": 1, "created_ms": ...,
+     "now_ms": ..., "commands": [[ts_ms, name, {param: value}], ...], "state_hash": "..."}
+
+`import_state` rebuilds the scenario on a manual clock at `created_ms`, moves the clock to each
+command's instant and calls it, moves the clock to `now_ms` and checks that the replayed
+`state_hash` is the exported one. Replay is exact: events, ids and the state hash come out the
+same. With a wall or accelerated clock, commands carry wall-clock instants; replay sets the
+manual clock to them just the same, so wall-mode snapshots replay exactly too (the runtime then
+continues on its own clock, see `Runtime.replace`).
+
+Journal (`JournalFile`, `<state_dir>/journal.jsonl`): one header line
+`{"format": "perps-sim/journal-v1", "scenario", "seed", "created_ms"}`, then one line per
+recorded command, written and flushed to the operating system before the command returns (so
+before the transport acknowledges it). On start a runtime replays an existing journal with the
+same code as an import. A last line cut short by a crash was never acknowledged: it is dropped.
+
+Assumption: lines are flushed, not fsynced: they survive the process being killed (`kill -9`),
+not a power loss; whole-file rewrites (reset, import) are fsynced and replaced atomically.
+Assumption: the scenario is embedded as data but its markets and key files are read from disk
+again on import; if those files changed, the replay does not match and the import is refused.
+Not yet done: periodic snapshots to bound recovery time (`snapshot_every` commands); recovery
+and import replay the whole log, and the log grows with every command.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol
+
+import msgspec
+
+# the collaborators' modules register their commands when imported
+import simulator.corporate_actions
+import simulator.exit_trigger_bridge
+import simulator.fcm
+import simulator.order_group_bridge  # noqa: F401
+from simulator import errors
+from simulator.clock import Clock, ManualClock
+from simulator.command_log import (
+    COMMANDS,
+    CommandLog,
+    Origin,
+    bound_command,
+    decode_args,
+    hold,
+)
+from simulator.exchange import Exchange
+from simulator.scenarios import Scenario, build_exchange
+from simulator.state_hash import state_hash
+
+__all__ = [
+    "FORMAT",
+    "JOURNAL_FORMAT",
+    "JOURNAL_NAME",
+    "Command",
+    "InvalidSnapshotError",
+    "JournalFile",
+    "ReplayClock",
+    "Snapshot",
+    "build",
+    "export_state",
+    "import_state",
+    "replay",
+]
+
+FORMAT = "perps-sim/state-v1"
+JOURNAL_FORMAT = "perps-sim/journal-v1"
+JOURNAL_NAME = "journal.jsonl"
+
+Command = tuple[int, str, dict[str, Any], bool]
+"""A decoded log entry: (ts_ms, name, args as builtins, raised)."""
+
+
+class InvalidSnapshotError(errors.InvalidParametersError, ValueError):
+    """A snapshot or journal that is malformed or does not replay to its own state.
+
+    A `RejectError` (400 `invalid_parameters` on the control plane) and a `ValueError` (a
+    damaged journal stops start-up like any other bad setting).
+    """
+
+
+class Snapshot(msgspec.Struct, forbid_unknown_fields=True):
+    """The wire shape of a snapshot (see the module docstring)."""
+
+    format: str
+    scenario: Scenario
+    seed: int
+    created_ms: int
+    now_ms: int
+    commands: list[list[Any]]
+    state_hash: str
+
+
+class _Header(msgspec.Struct, forbid_unknown_fields=True):
+    format: str
+    scenario: Scenario
+    seed: int
+    created_ms: int
+
+
+class HasExchange(Protocol):
+    @property
+    def exchange(self) -> Exchange: ...
+
+
+class ReplayClock(ManualClock):
+    """The manual clock of a replay: it may be set to any recorded instant, even an earlier one
+    (a wall clock stepped back by the operating system)."""
+
+    def jump(self, ts_ms: int) -> None:
+        self._now = ts_ms
+
+
+# ------------------------------------------------------------------ building
+
+
+def build(scenario: Scenario, clock: Clock, seed: int | None = None) -> Exchange:
+    """A fresh exchange in the scenario's initial state whose command log can be exported.
+
+    The scenario's own set-up (users, liquidity) is part of the build, not of the log.
+    """
+    chosen = scenario.seed if seed is None else seed
+    with hold(clock):
+        exchange = build_exchange(scenario, clock, chosen)
+    log = exchange.command_log
+    log.clear()
+    log.origin = Origin(scenario, chosen, exchange.created_ms)
+    return exchange
+
+
+def replay(origin: Origin, commands: list[Command], now_ms: int | None = None) -> Exchange:
+    """Rebuild `origin` on a `ReplayClock` and apply `commands` at their instants.
+
+    Raises:
+        InvalidSnapshotError: The scenario does not build, a command is unknown or malformed,
+            or a command's outcome differs from the recorded one.
+    """
+    clock = ReplayClock(origin.created_ms)
+    try:
+        exchange = build(origin.scenario, clock, origin.seed)
+    except (ValueError, OSError, msgspec.MsgspecError, errors.RejectError) as exc:
+        raise InvalidSnapshotError(f"the scenario does not build: {exc}") from None
+    for index, (ts_ms, name, args, raised) in enumerate(commands):
+        try:
+            method = bound_command(exchange, name)
+            kwargs = decode_args(name, args)
+        except ValueError as exc:
+            raise InvalidSnapshotError(f"command {index}: {exc}") from None
+        clock.jump(ts_ms)
+        try:
+            method(**kwargs)
+        except Exception as exc:
+            if not raised:
+                raise InvalidSnapshotError(
+                    f"command {index} ({name}) failed on replay: {type(exc).__name__}: {exc}"
+                ) from None
+        else:
+            if raised:
+                raise InvalidSnapshotError(
+                    f"command {index} ({name}) failed when recorded but succeeded on replay"
+                )
+    if now_ms is not None:
+        clock.jump(now_ms)
+    return exchange
+
+
+def _commands(items: list[list[Any]]) -> list[Command]:
+    # [ts_ms, name, {args}] or [ts_ms, name, {args}, true]
+    decoded: list[Command] = []
+    for index, item in enumerate(items):
+        if (
+            len(item) not in (3, 4)
+            or type(item[0]) is not int
+            or type(item[1]) is not str
+            or type(item[2]) is not dict
+            or (len(item) == 4 and item[3] is not True)
+        ):
+            raise InvalidSnapshotError(
+                f"commands[{index}] must be [ts_ms, name, {{args}}] (or with a final true)"
+            )
+        if item[1] not in COMMANDS:
+            raise InvalidSnapshotError(f"commands[{index}]: unknown command {item[1]!r}")
+        decoded.append((item[0], item[1], item[2], len(item) == 4))
+    return decoded
+
+
+# ------------------------------------------------------------ export / import
+
+
+def export_state(source: Exchange | HasExchange) -> dict[str, Any]:
+    """The snapshot of an exchange (or of a runtime's current exchange) as JSON builtins.
+
+    Raises:
+        ValueError: The exchange was not built by `build` (its origin is unknown).
+    """
+    exchange = source if isinstance(source, Exchange) else source.exchange
+    log = exchange.command_log
+    origin = log.origin
+    if origin is None:
+        raise ValueError("the exchange was not built by simulator.snapshots.build")
+    with hold(exchange.clock) as now:
+        return {
+            "format": FORMAT,
+            "scenario": msgspec.to_builtins(origin.scenario),
+            "seed": origin.seed,
+            "created_ms": origin.created_ms,
+            "now_ms": now,
+            "commands": log.encoded(),
+            "state_hash": state_hash(exchange),
+        }
+
+
+def import_state(data: dict[str, Any] | bytes) -> Exchange:
+    """Rebuild the exchange of a snapshot (a parsed dict or its JSON bytes).
+
+    The result runs on a `ReplayClock` at the snapshot's `now_ms`; `Runtime.replace` moves it
+    onto the runtime's clock.
+
+    Raises:
+        InvalidSnapshotError: Malformed snapshot, unknown format, a command that does not
+            replay, or a replayed state hash different from the exported one.
+    """
+    try:
+        if isinstance(data, bytes):
+            snapshot = msgspec.json.decode(data, type=Snapshot)
+        else:
+            snapshot = msgspec.convert(data, Snapshot)
+    except msgspec.ValidationError as exc:
+        raise InvalidSnapshotError(f"invalid snapshot: {exc}") from None
+    except msgspec.DecodeError:
+        raise InvalidSnapshotError("the snapshot is not valid JSON") from None
+    if snapshot.format != FORMAT:
+        raise InvalidSnapshotError(f"unknown snapshot format {snapshot.format!r}")
+    commands = _commands(snapshot.commands)
+    origin = Origin(snapshot.scenario, snapshot.seed, snapshot.created_ms)
+    exchange = replay(origin, commands, snapshot.now_ms)
+    replayed = state_hash(exchange)
+    if replayed != snapshot.state_hash:
+        raise InvalidSnapshotError(
+            f"the replayed state hash {replayed} is not the snapshot's {snapshot.state_hash}"
+        )
+    return exchange
+
+
+# ------------------------------------------------------------------- journal
+
+
+class JournalFile:
+    """The append-only command journal of a runtime's state directory.
+
+    Args:
+        path: The journal file (`<state_dir>/journal.jsonl`).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: BinaryIO | None = None
+        self._log: CommandLog | None = None
+        self._encode = msgspec.json.Encoder().encode
+
+    def recover(self) -> Exchange | None:
+        """Replay an existing journal; None when there is none (or only an empty file).
+
+        A last line without its newline (cut short by a crash, never acknowledged) is cut
+        off the file.
+
+        Raises:
+            InvalidSnapshotError: A damaged header or line, or a command that does not replay.
+        """
+        if not self.path.exists():
+            return None
+        raw = self.path.read_bytes()
+        end = raw.rfind(b"\n") + 1
+        if end == 0:
+            return None
+        lines = raw[:end].splitlines()
+        try:
+            header = msgspec.json.decode(lines[0], type=_Header)
+        except msgspec.MsgspecError as exc:
+            raise InvalidSnapshotError(f"{self.path}: damaged header: {exc}") from None
+        if header.format != JOURNAL_FORMAT:
+            raise InvalidSnapshotError(f"{self.path}: unknown journal format {header.format!r}")
+        items: list[list[Any]] = []
+        for number, line in enumerate(lines[1:], start=2):
+            try:
+                items.append(msgspec.json.decode(line, type=list[Any]))
+            except msgspec.MsgspecError as exc:
+                raise InvalidSnapshotError(f"{self.path}: damaged line {number}: {exc}") from None
+        exchange = replay(Origin(header.scenario, header.seed, header.created_ms), _commands(items))
+        if end != len(raw):
+            with self.path.open("r+b") as file:
+                file.truncate(end)
+        return exchange
+
+    def attach(self, exchange: Exchange, *, rewrite: bool) -> None:
+        """Journal `exchange` from now on.
+
+        Args:
+            exchange: An exchange built by `build` (or replayed).
+            rewrite: Replace the file with a header and the exchange's whole log (a fresh
+                build, a reset or an import); otherwise append to the file as it is (it
+                already holds the log: a recovery).
+        """
+        log = exchange.command_log
+        origin = log.origin
+        if origin is None:
+            raise ValueError("the exchange was not built by simulator.snapshots.build")
+        if rewrite:
+            header = {
+                "format": JOURNAL_FORMAT,
+                "scenario": msgspec.to_builtins(origin.scenario),
+                "seed": origin.seed,
+                "created_ms": origin.created_ms,
+            }
+            lines = [self._encode(header)]
+            lines.extend(self._encode(entry) for entry in log.encoded())
+            temporary = self.path.with_name(self.path.name + ".tmp")
+            with temporary.open("wb") as file:
+                file.write(b"\n".join(lines) + b"\n")
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temporary, self.path)
+        self.close()
+        self._file = self.path.open("ab", buffering=0)
+        log.sink = self._append
+        self._log = log
+
+    def _append(self, line: list[Any]) -> None:
+        # unbuffered: one write system call per command, done before the command returns
+        assert self._file is not None
+        self._file.write(self._encode(line) + b"\n")
+
+    def close(self) -> None:
+        """Stop journaling (the attached exchange's commands are no longer written)."""
+        if self._log is not None:
+            self._log.sink = None
+            self._log = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None

@@ -1,0 +1,312 @@
+"""Error shapes over a real socket: routing errors, bad bodies and bad query parameters.
+
+Every error is Kalshi's envelope `{"error": {"code", "message", "service"}}` (REST.md (b)) with
+a 4xx status, never a 500, and a rejected request changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.api import signing
+from tests.api.live import LiveServer
+
+MAX_BODY = 1 << 20  # ServerSettings.max_body_bytes
+
+ORDER = {
+    "ticker": "KXBTCPERP",
+    "client_order_id": "err-1",
+    "side": "bid",
+    "count": "1.00",
+    "price": "1.0000",
+    "time_in_force": "good_till_canceled",
+    "self_trade_prevention_type": "taker_at_cross",
+}
+
+
+def _error(response: httpx.Response, status: int, code: str) -> dict[str, str]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert set(body) == {"error"}
+    error: dict[str, str] = body["error"]
+    assert error["code"] == code
+    assert error["service"] == "exchange"
+    assert isinstance(error["message"], str) and error["message"]
+    assert set(error) <= {"code", "message", "details", "service"}
+    return error
+
+
+@pytest.fixture
+def bare(fresh: LiveServer) -> Iterator[httpx.Client]:
+    """No credentials and no spec validation (for routes and methods the spec lacks)."""
+    with httpx.Client(base_url=fresh.base, timeout=30) as c:
+        yield c
+
+
+def _order_ids(client: httpx.Client) -> list[str]:
+    response = client.get("/margin/orders")
+    assert response.status_code == 200
+    return [order["order_id"] for order in response.json()["orders"]]
+
+
+def _user_count(server: LiveServer) -> int:
+    return len(server.runtime.exchange.users)
+
+
+# ---------------------------------------------------------------- routing
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/trade-api/v2/margin/nonexistent",
+        "/trade-api/v2/margin/orders/0000000a-0000-4000-8000-000000000000/nope",
+        "/trade-api/v3/margin/exchange/status",
+        "/nope",
+        "/sim/v1/nope",
+    ],
+)
+def test_unknown_route_is_404_not_found(bare: httpx.Client, path: str) -> None:
+    _error(bare.get(path), 404, "not_found")
+    _error(bare.post(path, json={}), 404, "not_found")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("DELETE", "/trade-api/v2/margin/exchange/status", {"GET"}),
+        ("POST", "/trade-api/v2/margin/risk_parameters", {"GET"}),
+        ("PATCH", "/trade-api/v2/margin/orders", {"GET", "POST", "DELETE"}),
+        ("PUT", "/sim/v1/users", {"POST"}),
+    ],
+)
+def test_wrong_method_is_405_in_the_envelope(
+    bare: httpx.Client, method: str, path: str, allowed: set[str]
+) -> None:
+    response = bare.request(method, path)
+    _error(response, 405, "method_not_allowed")
+    assert {item.strip() for item in response.headers["allow"].split(",")} == allowed
+
+
+# ---------------------------------------------------------------- request bodies (REST)
+
+
+def test_order_with_a_non_json_content_type_is_invalid_content_type(client: httpx.Client) -> None:
+    body = json.dumps(ORDER).encode()
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", "application/jsonx"):
+        response = client.post(
+            "/margin/orders", content=body, headers={"content-type": content_type}
+        )
+        _error(response, 400, "invalid_content_type")
+    response = client.post("/margin/orders", content=body)  # no Content-Type at all
+    _error(response, 400, "invalid_content_type")
+    ok = client.post(
+        "/margin/orders", content=body, headers={"content-type": "Application/JSON; charset=utf-8"}
+    )
+    assert ok.status_code == 201
+    assert len(_order_ids(client)) == 1
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"",
+        b"{",
+        b'{"ticker": "KXBTCPERP",}',
+        b"[]",
+        b"null",
+        b"\xff\xfe",
+        b'{"ticker": "KXBTCPERP"} trailing',
+    ],
+    ids=["empty", "unclosed", "trailing-comma", "array", "null", "not-utf8", "trailing-text"],
+)
+def test_malformed_order_json_is_invalid_parameters(client: httpx.Client, content: bytes) -> None:
+    response = client.post(
+        "/margin/orders", content=content, headers={"content-type": "application/json"}
+    )
+    _error(response, 400, "invalid_parameters")
+    assert _order_ids(client) == []
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"count": 1},
+        {"price": 1.0},
+        {"side": "buy"},
+        {"time_in_force": "day"},
+        {"post_only": "yes"},
+        {"subaccount": -1},
+        {"subaccount": "0"},
+        {"unexpected_field": 1},
+        {"client_order_id": None},
+    ],
+    ids=lambda change: next(iter(change)),
+)
+def test_mistyped_order_fields_are_invalid_parameters(
+    client: httpx.Client, change: dict[str, object]
+) -> None:
+    _error(client.post("/margin/orders", json=ORDER | change), 400, "invalid_parameters")
+    assert _order_ids(client) == []
+
+
+@pytest.mark.parametrize("field", ["client_order_id", "side", "count", "price", "time_in_force"])
+def test_missing_required_order_field_is_invalid_parameters(
+    client: httpx.Client, field: str
+) -> None:
+    body = {key: value for key, value in ORDER.items() if key != field}
+    _error(client.post("/margin/orders", json=body), 400, "invalid_parameters")
+    assert _order_ids(client) == []
+
+
+def test_oversized_order_body_is_invalid_parameters(client: httpx.Client) -> None:
+    padding = " " * (MAX_BODY + 1 - len(json.dumps(ORDER)))
+    oversized = (json.dumps(ORDER) + padding).encode()
+    assert len(oversized) == MAX_BODY + 1
+    response = client.post(
+        "/margin/orders", content=oversized, headers={"content-type": "application/json"}
+    )
+    _error(response, 400, "invalid_parameters")
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the cap applies while reading
+        yield json.dumps(ORDER).encode()
+        for _ in range(MAX_BODY // 65_536 + 1):
+            yield b" " * 65_536
+
+    response = client.post(
+        "/margin/orders", content=chunks(), headers={"content-type": "application/json"}
+    )
+    _error(response, 400, "invalid_parameters")
+    assert _order_ids(client) == []
+    # a body of exactly the cap is read and placed
+    exact = (json.dumps(ORDER) + padding[:-1]).encode()
+    assert len(exact) == MAX_BODY
+    response = client.post(
+        "/margin/orders", content=exact, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 201
+    assert len(_order_ids(client)) == 1
+
+
+def test_authentication_comes_before_the_body(public: httpx.Client, client: httpx.Client) -> None:
+    response = public.post(
+        "/margin/orders", content=b"{", headers={"content-type": "application/json"}
+    )
+    _error(response, 401, "unauthorized")
+    assert _order_ids(client) == []
+
+
+# ---------------------------------------------------------------- request bodies (control plane)
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type", "code"),
+    [
+        (b'{"balance": "1.0000"}', "text/plain", "invalid_content_type"),
+        (b"{", "application/json", "invalid_parameters"),
+        (b"", "application/json", "invalid_parameters"),
+        (b'{"balance": 5}', "application/json", "invalid_parameters"),
+        (b'{"balance": "lots"}', "application/json", "invalid_parameters"),
+        (b'{"balance": "-1.0000"}', "application/json", "invalid_parameters"),
+        (b'{"balance": "1.0000", "colour": "blue"}', "application/json", "invalid_parameters"),
+        (b'{"public_key_pem": "not a key"}', "application/json", "invalid_parameters"),
+    ],
+    ids=[
+        "content-type",
+        "malformed",
+        "empty",
+        "number",
+        "not-a-number",
+        "negative",
+        "unknown-field",
+        "bad-key",
+    ],
+)
+def test_bad_control_plane_bodies_are_400(
+    fresh: LiveServer, bare: httpx.Client, content: bytes, content_type: str, code: str
+) -> None:
+    before = _user_count(fresh)
+    response = bare.post("/sim/v1/users", content=content, headers={"content-type": content_type})
+    _error(response, 400, code)
+    assert _user_count(fresh) == before
+
+
+def test_oversized_control_plane_body_is_400(fresh: LiveServer, bare: httpx.Client) -> None:
+    before = _user_count(fresh)
+    body = b'{"balance": "1.0000"}' + b" " * MAX_BODY
+    response = bare.post(
+        "/sim/v1/users", content=body, headers={"content-type": "application/json"}
+    )
+    _error(response, 400, "invalid_parameters")
+    assert _user_count(fresh) == before
+
+
+def test_control_plane_accepts_a_body_without_content_type(
+    fresh: LiveServer, bare: httpx.Client
+) -> None:
+    before = _user_count(fresh)
+    response = bare.post("/sim/v1/users", content=b'{"balance": "1.0000"}')
+    assert response.status_code == 201
+    assert _user_count(fresh) == before + 1
+
+
+def test_duplicate_user_is_rejected_without_change(fresh: LiveServer, bare: httpx.Client) -> None:
+    before = _user_count(fresh)
+    response = bare.post("/sim/v1/users", json={"user_id": signing.DEMO_USER_ID})
+    _error(response, 400, "invalid_parameters")
+    response = bare.post("/sim/v1/users", json={"api_key_id": signing.DEMO_KEY_ID})
+    _error(response, 400, "invalid_parameters")
+    assert _user_count(fresh) == before
+
+
+# ---------------------------------------------------------------- query parameters
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"limit": "abc"},
+        {"limit": "0"},
+        {"limit": "10001"},
+        {"limit": "1.5"},
+        {"min_ts": "yesterday"},
+        {"max_ts": "1e9"},
+        {"subaccount": "-1"},
+        {"subaccount": "main"},
+        {"cursor": "not-a-cursor"},
+    ],
+    ids=lambda params: "-".join(f"{k}={v}" for k, v in params.items()),
+)
+def test_invalid_order_list_query_is_invalid_parameters(
+    client: httpx.Client, params: dict[str, str]
+) -> None:
+    _error(client.get("/margin/orders", params=params), 400, "invalid_parameters")
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"min_ts": "abc"}, {"max_ts": "-"}, {"ticker": "KXBTCPERP", "min_ts": "1.5"}],
+    ids=["min_ts", "max_ts", "float"],
+)
+def test_invalid_public_query_is_invalid_parameters(
+    public: httpx.Client, params: dict[str, str]
+) -> None:
+    _error(public.get("/margin/trades", params=params), 400, "invalid_parameters")
+
+
+@pytest.mark.parametrize("params", [{"after": "abc"}, {"after": "-1"}, {"limit": "0"}])
+def test_invalid_control_plane_query_is_invalid_parameters(
+    bare: httpx.Client, params: dict[str, str]
+) -> None:
+    _error(bare.get("/sim/v1/events", params=params), 400, "invalid_parameters")
+
+
+def test_valid_order_list_query_still_works(client: httpx.Client) -> None:
+    response = client.get("/margin/orders", params={"limit": "5", "subaccount": "0"})
+    assert response.status_code == 200
+    assert response.json() == {"orders": [], "cursor": ""}

@@ -1,0 +1,31 @@
+"""An httpx transport for third-party clients that checks every REST response against the
+vendored spec and records which operations were called."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.api import spec
+
+_PREFIX = "/trade-api/v2"
+
+
+class SpecCheckingTransport(httpx.HTTPTransport):
+    """A real HTTP transport; each `/trade-api/v2` response is validated on the way back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.called: set[tuple[str, str]] = set()
+        self.statuses: list[tuple[str, str, int]] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        path = request.url.path
+        if path.startswith(_PREFIX):
+            response.read()
+            relative = path[len(_PREFIX) :]
+            template = spec.template_for(relative)
+            spec.validate_response(request.method, relative, response.status_code, response.content)
+            self.called.add((request.method, template))
+            self.statuses.append((request.method, template, response.status_code))
+        return response

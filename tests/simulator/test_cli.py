@@ -1,0 +1,243 @@
+"""`perps-sim serve`: a real server process, its ready file, flags and environment variables."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from simulator.cli import main, parse_serve_options
+from simulator.server import READY_LINE, ServeOptions, advertised_urls
+from tests.api import signing
+
+ROOT = Path(__file__).resolve().parents[2]
+_START_TIMEOUT_S = 60.0
+
+
+class _Process:
+    def __init__(self, popen: subprocess.Popen[bytes], banner: list[str]) -> None:
+        self.popen = popen
+        self.banner = banner
+
+
+def _read_banner(popen: subprocess.Popen[bytes]) -> list[str]:
+    # block on stdout until the banner's last line: select on the raw pipe (no buffered reads
+    # that could hide lines from select) so a silent child cannot hang the test
+    assert popen.stdout is not None
+    fd = popen.stdout.fileno()
+    received = b""
+    while True:
+        ready, _, _ = select.select([fd], [], [], _START_TIMEOUT_S)
+        if not ready:
+            raise AssertionError(f"no ready line within {_START_TIMEOUT_S} s: {received!r}")
+        chunk = os.read(fd, 65_536)
+        if not chunk:
+            _, err = popen.communicate(timeout=30)
+            raise AssertionError(f"server exited ({popen.returncode}): {received!r} {err!r}")
+        received += chunk
+        lines = received.decode().split("\n")[:-1]
+        for index, line in enumerate(lines):
+            if line.startswith(READY_LINE):
+                return lines[: index + 1]
+
+
+@contextmanager
+def _serve(*args: str, env: dict[str, str] | None = None) -> Iterator[_Process]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PERPS_SIM_")}
+    environ.update(env or {})
+    popen = subprocess.Popen(
+        [sys.executable, "-m", "simulator", "serve", *args],
+        cwd=ROOT,
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        bufsize=0,
+    )
+    try:
+        yield _Process(popen, _read_banner(popen))
+    finally:
+        if popen.poll() is None:
+            popen.kill()
+            popen.communicate(timeout=30)
+
+
+def _stop(process: _Process, signum: int) -> int:
+    process.popen.send_signal(signum)
+    process.popen.communicate(timeout=60)
+    return process.popen.returncode
+
+
+def test_serve_writes_the_ready_file_serves_and_stops_cleanly(tmp_path):
+    ready = tmp_path / "ready.json"
+    with _serve(
+        "--port", "0", "--clock", "manual", "--ready-file", str(ready), "--log-level", "warning"
+    ) as process:
+        urls = json.loads(ready.read_text())
+        port = int(urls["rest_url"].rsplit(":", 1)[1].split("/", 1)[0])
+        assert urls == {
+            "rest_url": f"http://127.0.0.1:{port}/trade-api/v2",
+            "ws_url": f"ws://127.0.0.1:{port}/trade-api/ws/v2/margin",
+            "control_url": f"http://127.0.0.1:{port}/sim/v1",
+        }
+        assert process.banner[-1].startswith(f"{READY_LINE} http://127.0.0.1:{port}")
+        banner = "\n".join(process.banner)
+        assert signing.DEMO_KEY_ID in banner
+        assert "demo_private.pem (TEST ONLY)" in banner
+
+        health = httpx.get(f"{urls['control_url']}/health", timeout=30).json()
+        assert health["status"] == "ok"
+        assert health["scenario"] == "default"
+        assert health["clock"] == "manual"
+        assert health["now_ms"] == 1_781_481_600_000  # the scenario's start, 2026-06-15
+
+        auth = signing.KalshiAuth(signing.DEMO_KEY_ID, signing.demo_private_key())
+        response = httpx.get(f"{urls['rest_url']}/margin/balance", auth=auth, timeout=30)
+        assert response.status_code == 200
+        primary = response.json()["subaccount_balances"][0]
+        assert primary["subaccount"] == 0
+        assert primary["account_equity"] == "10000.0000"
+        unsigned = httpx.get(f"{urls['rest_url']}/margin/balance", timeout=30)
+        assert unsigned.status_code == 401
+
+        assert _stop(process, signal.SIGTERM) == 0
+    assert not ready.exists()  # removed on a clean stop
+
+
+def test_environment_variables_configure_serve_and_flags_win(tmp_path):
+    ready = tmp_path / "ready.json"
+    env = {
+        "PERPS_SIM_PORT": "0",
+        "PERPS_SIM_READY_FILE": str(ready),
+        "PERPS_SIM_SCENARIO": "bare",
+        "PERPS_SIM_CLOCK": "accelerated",
+        "PERPS_SIM_SPEED": "60",
+        "PERPS_SIM_AUTH": "open",
+        "PERPS_SIM_LOG_LEVEL": "debug",
+    }
+    with _serve("--log-level", "warning", env=env) as process:
+        urls = json.loads(ready.read_text())
+        health = httpx.get(f"{urls['control_url']}/health", timeout=30).json()
+        assert (health["scenario"], health["clock"]) == ("bare", "accelerated")
+        assert "accelerated x60" in "\n".join(process.banner)
+        # open auth: any well-formed key id gets a funded account, no signature needed
+        opened = httpx.get(
+            f"{urls['rest_url']}/margin/enabled",
+            headers={"KALSHI-ACCESS-KEY": "anyone-at-all"},
+            timeout=30,
+        )
+        assert opened.status_code == 200
+        assert _stop(process, signal.SIGINT) == 0
+
+
+def test_manual_clock_from_the_environment(tmp_path):
+    ready = tmp_path / "ready.json"
+    env = {"PERPS_SIM_CLOCK": "manual", "PERPS_SIM_PORT": "0", "PERPS_SIM_LOG_LEVEL": "warning"}
+    with _serve("--ready-file", str(ready), env=env) as process:
+        control = json.loads(ready.read_text())["control_url"]
+        moved = httpx.post(f"{control}/clock/advance", json={"ms": 1_000}, timeout=30)
+        assert moved.json()["now_ms"] == 1_781_481_601_000
+        assert _stop(process, signal.SIGTERM) == 0
+
+
+def test_a_state_directory_survives_a_restart(tmp_path):
+    ready = tmp_path / "ready.json"
+    args = ["--port", "0", "--clock", "manual", "--log-level", "warning"]
+    args += ["--ready-file", str(ready), "--state-dir", str(tmp_path / "state")]
+    with _serve(*args) as process:
+        assert "journaled in" in "\n".join(process.banner)
+        control = json.loads(ready.read_text())["control_url"]
+        httpx.post(f"{control}/clock/advance", json={"ms": 7_000}, timeout=30).raise_for_status()
+        assert _stop(process, signal.SIGTERM) == 0
+
+    with _serve(*args) as process:
+        control = json.loads(ready.read_text())["control_url"]
+        clock = httpx.get(f"{control}/clock", timeout=30).json()
+        assert clock["now_ms"] == 1_781_481_607_000  # where the first run stopped
+        assert _stop(process, signal.SIGTERM) == 0
+
+
+def test_options_resolve_flag_then_environment_then_default():
+    options = parse_serve_options(
+        {"port": "9001", "clock": None, "rate_limits": None, "auth": "open"},
+        {"PERPS_SIM_PORT": "9002", "PERPS_SIM_CLOCK": "Manual", "PERPS_SIM_RATE_LIMITS": "yes"},
+    )
+
+    assert options == ServeOptions(port=9001, clock="manual", rate_limits=True, auth="open")
+    assert parse_serve_options({}, {}) == ServeOptions()
+    assert parse_serve_options({"rate_limits": False}, {"PERPS_SIM_RATE_LIMITS": "1"}) == (
+        ServeOptions(rate_limits=False)
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "message"),
+    [
+        (["--clock", "sometimes"], {}, "--clock must be one of wall, manual, accelerated"),
+        (["--port", "70000"], {}, "--port must be a port number from 0 to 65535"),
+        (["--speed", "0"], {}, "--speed must be a positive number"),
+        (["--seed", "x"], {}, "--seed must be an integer"),
+        ([], {"PERPS_SIM_PORT": "abc"}, "PERPS_SIM_PORT must be an integer, was 'abc'"),
+        ([], {"PERPS_SIM_AUTH": "maybe"}, "PERPS_SIM_AUTH must be one of verify, open"),
+        ([], {"PERPS_SIM_RATE_LIMITS": "2"}, "PERPS_SIM_RATE_LIMITS must be true or false"),
+        ([], {"PERPS_SIM_AUTH_WINDOW_MS": "-1"}, "PERPS_SIM_AUTH_WINDOW_MS must not be negative"),
+    ],
+)
+def test_bad_values_exit_with_status_2_and_name_the_source(argv, env, message, monkeypatch, capsys):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", *argv])
+
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_unknown_flags_and_missing_command_exit_with_status_2(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", "--fix-port", "8228"])
+    assert exited.value.code == 2
+    assert "unrecognized arguments: --fix-port" in capsys.readouterr().err
+
+    assert main([]) == 2
+    assert "serve" in capsys.readouterr().err
+
+
+def test_unknown_scenario_exits_with_status_1(capsys):
+    assert main(["serve", "--port", "0", "--scenario", "no-such-scenario"]) == 1
+    err = capsys.readouterr().err
+    assert "unknown scenario 'no-such-scenario'" in err
+    assert "'bare', 'default'" in err
+
+
+def test_a_ready_file_in_a_missing_directory_exits_with_status_1(tmp_path, capsys):
+    ready = tmp_path / "missing" / "ready.json"
+    code = main(["serve", "--port", "0", "--scenario", "bare", "--ready-file", str(ready)])
+
+    assert code == 1
+    assert "is not a directory" in capsys.readouterr().err
+
+
+def test_a_port_in_use_exits_with_status_1(capsys):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        code = main(["serve", "--port", str(port), "--clock", "manual", "--scenario", "bare"])
+
+    assert code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+def test_wildcard_hosts_are_advertised_as_loopback():
+    assert advertised_urls("0.0.0.0", 8000)["rest_url"] == "http://127.0.0.1:8000/trade-api/v2"
+    assert advertised_urls("::", 8000)["ws_url"] == "ws://[::1]:8000/trade-api/ws/v2/margin"
+    assert advertised_urls("localhost", 1)["control_url"] == "http://localhost:1/sim/v1"
