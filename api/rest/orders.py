@@ -16,6 +16,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from api import deps
 from api.bodies import read_json
@@ -34,8 +35,13 @@ Primary = Annotated[int, Query(ge=0)]
 Limit = Annotated[int, Query(ge=1, le=10_000)]
 
 
-@router.post("/margin/orders", status_code=201)
-async def create_order(request: Request, caller: deps.Authenticated) -> Response:
+async def create_order(request: Request) -> Response:
+    """`POST /margin/orders`: the hot path, served as a plain Starlette route (`HOT_ROUTES`).
+
+    FastAPI's per-request dependency solving and handler wrapping cost more than the
+    signature check itself (measured with `benchmarks/bench_rest.py --profile`).
+    """
+    caller = await deps.authenticated(request)
     body = await read_json(request, wire.CreateOrderBody)
     exchange = caller.exchange
     try:
@@ -43,6 +49,10 @@ async def create_order(request: Request, caller: deps.Authenticated) -> Response
     except RejectError as exc:
         raise wire.as_declared(exc, _CREATE) from None
     return json_response(wire.create_response(result), 201)
+
+
+HOT_ROUTES = [Route("/margin/orders", create_order, methods=["POST"])]
+"""Routes mounted ahead of the FastAPI routers (paths relative to `/trade-api/v2`)."""
 
 
 @router.get("/margin/orders")
