@@ -149,7 +149,7 @@ def banner(options: ServeOptions, runtime: Runtime, urls: dict[str, str]) -> str
         f"  clock       {clock}, seed {seed}",
         f"  auth        {auth}, rate limits {'on' if runtime.settings.rate_limits else 'off'}",
         f"  REST        {urls['rest_url']}",
-        f"  WebSocket   {urls['ws_url']}",
+        f"  WebSocket   {urls['ws_url']}  (not served yet)",
         f"  control     {urls['control_url']}",
     ]
     lines += _key_lines(scenario)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import httpx
 
+from tests.api.live import LiveServer
+
 
 def test_exchange_status_is_public(public: httpx.Client) -> None:
     response = public.get("/margin/exchange/status")
@@ -35,3 +37,12 @@ def test_api_limits_report_the_basic_tier(client: httpx.Client) -> None:
         "write": {"refill_rate": 100, "bucket_capacity": 200},
         "grants": [],
     }
+
+
+def test_fastapi_openapi_document_and_docs_page_are_served(fresh: LiveServer) -> None:
+    document = httpx.get(f"{fresh.base}/openapi.json", timeout=30)
+    assert document.status_code == 200
+    paths = document.json()["paths"]
+    assert "/trade-api/v2/margin/balance" in paths and "/sim/v1/health" in paths
+    page = httpx.get(f"{fresh.base}/docs", timeout=30)
+    assert page.status_code == 200 and "swagger" in page.text.lower()
