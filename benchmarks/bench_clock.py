@@ -34,7 +34,6 @@ import cProfile
 import dataclasses
 import gc
 import io
-import os
 import pstats
 import statistics
 import sys
@@ -47,7 +46,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make the `benchmarks` package importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.harness import python_version
+from benchmarks.harness import machine_load, python_version
 from matching import Side, TimeInForce
 from simulator.clock import ManualClock
 from simulator.config import ExchangeConfig
@@ -225,17 +224,6 @@ def _utc(ms: int) -> str:
 
 def _pct(rate: int) -> str:
     return f"{100 * rate / RATE_SCALE:+.4f}%"
-
-
-def machine_load() -> str:
-    """CPU count and load average: other busy processes inflate latency tails and timings."""
-    cpus = os.cpu_count() or 1
-    try:
-        load = os.getloadavg()[0]
-    except OSError:
-        return f"machine: {cpus} CPUs (load average unavailable)"
-    busy = " - busy: other processes compete for the CPU" if load >= cpus - 0.5 else ""
-    return f"machine: {cpus} CPUs, 1-min load average {load:.2f} at start{busy}"
 
 
 def main(argv: list[str] | None = None) -> None:

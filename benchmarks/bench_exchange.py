@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
-import os
 import pstats
 import sys
 from pathlib import Path
@@ -43,7 +42,7 @@ if __package__ in (None, ""):  # run as a script: make the `benchmarks` package 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.exchange_workload import ExchangeWorkload, Op, generate
-from benchmarks.harness import EngineAdapter, PreparedPhase, measure, python_version
+from benchmarks.harness import EngineAdapter, PreparedPhase, machine_load, measure, python_version
 from benchmarks.matching_workload import (
     CANCEL,
     CROSS,
@@ -410,17 +409,6 @@ def _profile(engine: EngineAdapter, phase: PreparedPhase, rows: int = PROFILE_RO
     stats.sort_stats("cumulative").print_stats(rows)
     stats.sort_stats("tottime").print_stats(rows)
     return out.getvalue().rstrip().splitlines()
-
-
-def machine_load() -> str:
-    """CPU count and load average: other busy processes inflate latency tails and timings."""
-    cpus = os.cpu_count() or 1
-    try:
-        load = os.getloadavg()[0]
-    except OSError:
-        return f"machine: {cpus} CPUs (load average unavailable)"
-    busy = " - busy: other processes compete for the CPU" if load >= cpus - 0.5 else ""
-    return f"machine: {cpus} CPUs, 1-min load average {load:.2f} at start{busy}"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -48,7 +48,6 @@ import importlib.util
 import io
 import json
 import multiprocessing
-import os
 import pstats
 import resource
 import socket
@@ -71,7 +70,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from api.app import create_app
-from benchmarks.harness import percentile, python_version
+from benchmarks.harness import machine_load, percentile, python_version
 from matching import Side
 from simulator.clock import WallClock
 from simulator.money import format_price, parse_count, parse_price
@@ -512,17 +511,6 @@ def _print_profile(profiler: cProfile.Profile, rows: int) -> None:
     print()
     print("server thread profile (orders only: warm-up and timed):")
     print(out.getvalue())
-
-
-def machine_load() -> str:
-    """CPU count and load average: other busy processes inflate latency tails and timings."""
-    cpus = os.cpu_count() or 1
-    try:
-        load = os.getloadavg()[0]
-    except OSError:
-        return f"machine: {cpus} CPUs (load average unavailable)"
-    busy = " - busy: other processes compete for the CPU" if load >= cpus - 0.5 else ""
-    return f"machine: {cpus} CPUs, 1-min load average {load:.2f} at start{busy}"
 
 
 def main(argv: list[str] | None = None) -> None:

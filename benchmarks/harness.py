@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import gc
 import math
+import os
 import platform
 import statistics
 import sys
@@ -36,6 +37,17 @@ def percentile(sorted_ns: Sequence[int], q: float) -> float:
         return 0.0
     rank = max(1, math.ceil(q * len(sorted_ns)))
     return sorted_ns[rank - 1] / 1_000.0
+
+
+def machine_load() -> str:
+    """CPU count and load average: other busy processes inflate latency tails and timings."""
+    cpus = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return f"machine: {cpus} CPUs (load average unavailable)"
+    busy = " - busy: other processes compete for the CPU" if load >= cpus - 0.5 else ""
+    return f"machine: {cpus} CPUs, 1-min load average {load:.2f} at start{busy}"
 
 
 def python_version() -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.wire.common import rfc3339
+from api.wire.common import exchange_cache, rfc3339
 from api.wire.orders import decode_cursor, page, time_bounds
 from simulator.events import FillRecord
 from simulator.exchange import Exchange
@@ -71,11 +71,7 @@ class FillIndex:
 
 def fill_index(state: Any, exchange: Exchange) -> FillIndex:
     """The app's fill index for the current exchange (rebuilt after a reset)."""
-    index: FillIndex | None = getattr(state, "fill_index", None)
-    if index is None or index.exchange is not exchange:
-        index = FillIndex(exchange)
-        state.fill_index = index
-    return index
+    return exchange_cache(state, "fill_index", exchange, FillIndex)
 
 
 def fill_page(

@@ -30,7 +30,7 @@ from typing import Annotated, Any, TypeVar
 import msgspec
 
 from api.errors import BadRequestError
-from api.wire.common import rfc3339
+from api.wire.common import exchange_cache, rfc3339
 from matching import SelfTradePrevention, Side, TimeInForce
 from simulator.errors import InvalidOrderError, RejectError
 from simulator.exchange import Exchange
@@ -411,11 +411,7 @@ class OrderIndex:
 
 def order_index(state: Any, exchange: Exchange) -> OrderIndex:
     """The app's order index for the current exchange (rebuilt after a reset)."""
-    index: OrderIndex | None = getattr(state, "order_index", None)
-    if index is None or index.exchange is not exchange:
-        index = OrderIndex(exchange)
-        state.order_index = index
-    return index
+    return exchange_cache(state, "order_index", exchange, OrderIndex)
 
 
 def order_page(
