@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from api.wire.common import exchange_cache, rfc3339
-from api.wire.orders import decode_cursor, page, time_bounds
+from api.wire.pages import decode_cursor, page, time_bounds
 from simulator.events import FillRecord
 from simulator.exchange import Exchange
 from simulator.money import format_count, format_dollars, format_price

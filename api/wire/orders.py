@@ -19,18 +19,16 @@ or subaccount on create, 404) is answered 400 with the rejection's own code.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
-from bisect import bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from itertools import islice
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import msgspec
 
 from api.errors import BadRequestError
 from api.wire.common import exchange_cache, rfc3339
+from api.wire.pages import decode_cursor, page, time_bounds
 from matching import SelfTradePrevention, Side, TimeInForce
 from simulator.errors import InvalidOrderError, RejectError
 from simulator.exchange import Exchange
@@ -56,23 +54,18 @@ __all__ = [
     "cancel_response",
     "check_id",
     "create_response",
-    "decode_cursor",
     "decrease_amounts",
     "decrease_response",
-    "encode_cursor",
     "fcm_order_owner",
     "margin_order",
     "order_index",
     "order_page",
-    "page",
     "parse_count_field",
     "parse_price_field",
     "place_command",
     "status_of",
-    "time_bounds",
 ]
 
-T = TypeVar("T")
 
 NonNegative = Annotated[int, msgspec.Meta(ge=0)]
 _MAX_SECONDS = 253_402_300_799  # 9999-12-31T23:59:59Z, the last instant RFC 3339 can show
@@ -320,65 +313,6 @@ def status_of(record: OrderRecord) -> str:
     if record.remaining > 0:
         return "resting"
     return "executed" if record.fill_count >= record.count else "canceled"
-
-
-# ------------------------------------------------------------- pagination
-
-
-def encode_cursor(kind: str, position: int) -> str:
-    """An opaque cursor for `position` in a list of `kind`."""
-    return base64.urlsafe_b64encode(f"{kind}:{position}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str | None, kind: str, size: int) -> int:
-    """The position a cursor points at (`size` for no cursor), or 400 `invalid_parameters`."""
-    if not cursor:
-        return size
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
-    except (binascii.Error, ValueError):
-        raise BadRequestError("cursor is malformed") from None
-    prefix, _, number = text.partition(":")
-    if prefix != kind or not number.isdigit() or len(number) > 18 or int(number) > size:
-        raise BadRequestError("cursor is malformed")
-    return int(number)
-
-
-def page(
-    items: Sequence[T],
-    start: int,
-    stop: int,
-    limit: int,
-    keep: Callable[[T], bool] | None,
-    kind: str,
-) -> tuple[list[T], str]:
-    """Up to `limit` kept items of `items[stop:start]`, newest (highest index) first.
-
-    Returns them and the cursor of the next page ("" when nothing kept is left).
-    """
-    found: list[T] = []
-    position = start
-    while position > stop:
-        item = items[position - 1]
-        if keep is None or keep(item):
-            if len(found) == limit:
-                return found, encode_cursor(kind, position)
-            found.append(item)
-        position -= 1
-    return found, ""
-
-
-def time_bounds(
-    times: Callable[[int], int], size: int, min_ts: int | None, max_ts: int | None
-) -> tuple[int, int]:
-    """Index range [lo, hi) of a time-ordered list inside [min_ts, max_ts] (Unix seconds)."""
-    hi = size
-    if max_ts is not None:
-        hi = bisect_right(range(size), (max_ts + 1) * 1000 - 1, key=times)
-    lo = 0
-    if min_ts is not None:
-        lo = bisect_right(range(size), min_ts * 1000 - 1, key=times)
-    return lo, hi
 
 
 class OrderIndex:
