@@ -54,6 +54,11 @@ class Deposit(msgspec.Struct, forbid_unknown_fields=True):
     subaccount: int = 0
 
 
+MAX_ADVANCE_MS = 7 * 86_400_000
+"""Longest jump of one `POST /clock/advance`: every timer on the way fires, so the work grows
+with the jump (a day of the default scenario is seconds); a bound keeps one request bounded."""
+
+
 class Advance(msgspec.Struct, forbid_unknown_fields=True):
     ms: int
 
@@ -172,8 +177,10 @@ async def get_clock(runtime: deps.CurrentRuntime) -> Response:
 @router.post("/clock/advance")
 async def advance_clock(request: Request, runtime: deps.CurrentRuntime) -> Response:
     body = await read_json(request, Advance, lenient_type=True)
-    if body.ms < 0:
-        raise BadRequestError("ms must not be negative")
+    if not 0 <= body.ms <= MAX_ADVANCE_MS:
+        raise BadRequestError(
+            f"ms must be between 0 and {MAX_ADVANCE_MS} (7 days); advance in several steps"
+        )
     if not isinstance(runtime.exchange.clock, ManualClock):
         raise _Conflict(
             f"the clock is in {runtime.clock_mode} mode; only a manual clock can be advanced",

@@ -310,3 +310,18 @@ def test_valid_order_list_query_still_works(client: httpx.Client) -> None:
     response = client.get("/margin/orders", params={"limit": "5", "subaccount": "0"})
     assert response.status_code == 200
     assert response.json() == {"orders": [], "cursor": ""}
+
+
+def test_clock_advance_is_bounded(fresh: LiveServer) -> None:
+    """A huge jump would fire timers for ages: refused with 400, the clock unmoved."""
+    before = httpx.get(f"{fresh.control_url}/clock", timeout=30).json()["now_ms"]
+    for ms in (-1, 7 * 86_400_000 + 1, 99999999999999999999):
+        response = httpx.post(
+            f"{fresh.control_url}/clock/advance",
+            content=f'{{"ms": {ms}}}',
+            headers={"content-type": "application/json"},
+            timeout=30,
+        )
+        assert response.status_code == 400, ms
+        assert response.json()["error"]["code"] == "invalid_parameters"
+    assert httpx.get(f"{fresh.control_url}/clock", timeout=30).json()["now_ms"] == before
