@@ -123,7 +123,7 @@ _HELP = {
     "auth_window_ms": "allowed distance of KALSHI-ACCESS-TIMESTAMP from now (default 30000)",
     "rate_limits": "enforce Kalshi's token-bucket rate limits for every user (default off)",
     "ready_file": "write the server's URLs as JSON to this path once it is listening",
-    "log_level": "critical, error, warning, info (default), debug or trace",
+    "log_level": "critical, error, warning, info (default), debug (logs each request), trace",
 }
 
 _METAVARS = {

@@ -223,6 +223,9 @@ async def _serve(options: ServeOptions, runtime: Runtime, stream: TextIO) -> int
         port=port,
         log_level=options.log_level,
         lifespan="off",
+        # One access-log line per request costs more than a signature check and floods the
+        # terminal of a trading bot's run: only at debug level.
+        access_log=options.log_level in ("debug", "trace"),
     )
 
     def started() -> None:
