@@ -25,8 +25,12 @@ orders, MECHANICS 3.4) of the subtrader's positions inside the cap's scope, over
 subaccounts.
 Assumption: the simulator models no Kalshi-set whole-account limit for a member, so a member-set
 limit has no ceiling and the effective account limit is the member-set one.
-Deviation: IM caps and `require_category_cap` are recorded and reported but not enforced by
-order entry.
+IM caps are enforced by order entry (`check_im_caps`, called from the margin check): an order
+whose worst-side IM increase would take the initial margin inside any cap's scope above the cap
+is refused with `insufficient_balance` (the documented "risk limit breach or insufficient
+margin" reason). Orders that do not add margin, and liquidation orders, are never refused.
+Deviation: `require_category_cap` is recorded and reported but not enforced (its effect on
+order entry is undocumented).
 """
 
 from __future__ import annotations
@@ -329,6 +333,23 @@ class FcmDesk:
                 if not pos.is_empty:
                     usage[ticker] = usage.get(ticker, 0) + market_usage(pos, ex.mark(ticker))
         return usage
+
+    def check_im_caps(self, user_id: str, ticker: str, increase: int) -> None:
+        """Refuse an order adding `increase` of initial margin beyond one of the user's caps."""
+        found = self.subtraders.get(user_id)
+        if found is None or not found.im_caps:
+            return
+        ex = self._ex
+        asset_class = ex.markets[ticker].market.spec.asset_class
+        user = ex.users[user_id]
+        for scope, cap in found.im_caps.items():
+            market, klass = scope
+            if market not in (None, ticker) or klass not in (None, asset_class):
+                continue
+            if self._current_im(user, scope) + increase > cap:
+                raise errors.InsufficientBalanceError(
+                    details=f"FCM initial-margin cap for {_describe(scope)} would be exceeded"
+                )
 
     # ------------------------------------------------------------- internals
 

@@ -180,6 +180,7 @@ def check_margin(
         return
     if increase > ex.available(user_id, number):
         raise errors.InsufficientBalanceError()
+    ex.fcm.check_im_caps(user_id, ticker, increase)
     if ex.config.block_queued_risk_increase:
         risk = ex.subaccount_risk(user_id, number)
         if risk.at_or_above(ex.config.queue_threshold):

@@ -141,6 +141,24 @@ def test_current_im_counts_resting_orders(ex, fcm, desk):
     assert cap.current_im == dollars("1.9825")
 
 
+def test_orders_beyond_an_im_cap_are_refused(ex, fcm, desk):
+    ex.deposit(desk, dollars("100"))
+    # 2 @ 6.0000 resting needs IM 1.9825 (see above); 3 @ 6.0000 needs more than 2.5.
+    ex.fcm.set_im_cap(fcm, desk, dollars("2.5"), asset_class="Crypto")
+    ex.fcm.set_im_cap(fcm, desk, dollars("1"), asset_class="Metals")  # another scope: no effect
+    ex.place_order(desk, PlaceOrder(BTC, Side.BID, 60000, 200, "a"))
+    before = state_hash(ex)
+
+    with pytest.raises(errors.InsufficientBalanceError) as refused:
+        ex.place_order(desk, PlaceOrder(BTC, Side.BID, 60000, 100, "b"))
+
+    assert "asset_class Crypto" in str(refused.value)
+    assert state_hash(ex) == before
+    ex.place_order(desk, PlaceOrder(BTC, Side.ASK, 70000, 100, "c"))  # adds no margin: allowed
+    ex.fcm.delete_im_cap(fcm, desk, asset_class="Crypto")
+    ex.place_order(desk, PlaceOrder(BTC, Side.BID, 60000, 100, "b"))
+
+
 def test_set_im_cap_replaces_and_delete_removes(ex, fcm, desk):
     ex.fcm.set_im_cap(fcm, desk, dollars("5"), asset_class="Crypto")
     ex.fcm.set_im_cap(fcm, desk, dollars("7"), asset_class="Crypto")
