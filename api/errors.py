@@ -8,6 +8,8 @@ documented body is `{"error": "too many requests"}`. Sources:
 - `ApiError` raised by the transport (auth, content type, body size, malformed input);
 - FastAPI's request validation (422) becomes 400 `invalid_parameters`;
 - Starlette's routing 404/405 become `not_found` / `method_not_allowed`;
+- a rejection whose status the operation's spec does not declare (a 404 or 409 where only 400
+  is declared) is answered 400 with the same code (`as_declared`, `undeclared_as_bad_request`);
 - anything else becomes 500 `internal_server_error` (a bug: logged, state unchanged because
   exchange commands validate before they act).
 
@@ -18,6 +20,8 @@ were never captured from Kalshi's perps host; these follow the documented lower-
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 
 import msgspec
 from fastapi import FastAPI, Request
@@ -34,8 +38,10 @@ __all__ = [
     "ForbiddenError",
     "RateLimitedError",
     "UnauthorizedError",
+    "as_declared",
     "error_response",
     "install_error_handlers",
+    "undeclared_as_bad_request",
 ]
 
 _log = logging.getLogger("perps_sim.api")
@@ -76,6 +82,26 @@ class ForbiddenError(ApiError):
 class RateLimitedError(ApiError):
     status = 429
     code = "too_many_requests"
+
+
+def as_declared(exc: RejectError, declared: Collection[int]) -> Exception:
+    """`exc` itself when the operation declares its status, else a 400 with its code.
+
+    The spec does not declare 404 or 409 on every operation; the simulator's code and message
+    are kept, only the status changes.
+    """
+    if exc.http_status in declared:
+        return exc
+    return BadRequestError(exc.message, code=exc.code, details=exc.details)
+
+
+@contextmanager
+def undeclared_as_bad_request(*kinds: type[RejectError]) -> Iterator[None]:
+    """Answer these rejections (whose status the operation does not declare) with a 400."""
+    try:
+        yield
+    except kinds as exc:
+        raise as_declared(exc, ()) from None
 
 
 def error_response(status: int, code: str, message: str, details: str | None = None) -> Response:

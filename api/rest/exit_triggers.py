@@ -22,10 +22,10 @@ from starlette.responses import Response
 
 from api import deps
 from api.bodies import read_json
-from api.errors import BadRequestError
+from api.errors import BadRequestError, undeclared_as_bad_request
 from api.responses import json_response, no_content
 from api.wire import exit_triggers as wire
-from api.wire.portfolio import check_subaccount, undeclared_as_bad_request
+from api.wire.portfolio import check_subaccount
 from simulator import errors
 
 router = APIRouter()

@@ -15,9 +15,10 @@ from starlette.responses import Response
 
 from api import deps
 from api.bodies import read_json
+from api.errors import as_declared
 from api.responses import EMPTY, json_response
 from api.wire import order_groups as wire
-from api.wire.orders import as_declared, check_id
+from api.wire.orders import check_id
 from simulator.errors import RejectError
 
 router = APIRouter()

@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from api import deps
 from api.bodies import read_json
+from api.errors import as_declared
 from api.responses import json_response, no_content
 from api.wire import orders as wire
 from simulator.errors import RejectError
@@ -47,7 +48,7 @@ async def create_order(request: Request) -> Response:
     try:
         result = exchange.place_order(caller.user_id, wire.place_command(body, exchange))
     except RejectError as exc:
-        raise wire.as_declared(exc, _CREATE) from None
+        raise as_declared(exc, _CREATE) from None
     return json_response(wire.create_response(result), 201)
 
 
@@ -104,7 +105,7 @@ async def list_fcm_orders(
     try:
         owner = wire.fcm_order_owner(exchange, caller.user_id, subtrader_id)
     except RejectError as exc:
-        raise wire.as_declared(exc, _FCM_LIST) from None
+        raise as_declared(exc, _FCM_LIST) from None
     records = wire.order_index(request.app.state, exchange).of(owner)
     return json_response(
         wire.order_page(
@@ -159,5 +160,5 @@ async def amend_order(
     try:
         result = caller.exchange.amend_order(caller.user_id, order_id, command)
     except RejectError as exc:
-        raise wire.as_declared(exc, _AMEND) from None
+        raise as_declared(exc, _AMEND) from None
     return json_response(wire.amend_response(result))

@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from api import deps
 from api.bodies import read_json
+from api.errors import undeclared_as_bad_request
 from api.responses import EMPTY, json_response
 from api.wire import portfolio as wire
 from simulator import errors, views
@@ -86,7 +87,7 @@ async def create_subaccount(request: Request, caller: deps.Authenticated) -> Res
 async def transfer_between_subaccounts(request: Request, caller: deps.Authenticated) -> Response:
     body = await read_json(request, wire.SubaccountTransferBody)
     amount = wire.subaccount_transfer_amount(body)
-    with wire.undeclared_as_bad_request(errors.SubaccountNotFoundError):
+    with undeclared_as_bad_request(errors.SubaccountNotFoundError):
         caller.exchange.transfer(
             caller.user_id,
             body.from_subaccount,

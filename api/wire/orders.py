@@ -30,7 +30,7 @@ from api.errors import BadRequestError
 from api.wire.common import exchange_cache, rfc3339
 from api.wire.pages import decode_cursor, page, time_bounds
 from matching import SelfTradePrevention, Side, TimeInForce
-from simulator.errors import InvalidOrderError, RejectError
+from simulator.errors import InvalidOrderError
 from simulator.exchange import Exchange
 from simulator.money import (
     WireFormatError,
@@ -50,7 +50,6 @@ __all__ = [
     "OrderIndex",
     "amend_command",
     "amend_response",
-    "as_declared",
     "cancel_response",
     "check_id",
     "create_response",
@@ -214,13 +213,6 @@ def fcm_order_owner(exchange: Exchange, fcm_user_id: str, subtrader_id: str) -> 
     if subtrader_id != fcm_user_id:
         exchange.fcm.subtrader(fcm_user_id, subtrader_id)
     return subtrader_id
-
-
-def as_declared(exc: RejectError, declared: frozenset[int]) -> Exception:
-    """`exc` itself when the operation declares its status, else a 400 with its code."""
-    if exc.http_status in declared:
-        return exc
-    return BadRequestError(exc.message, code=exc.code, details=exc.details)
 
 
 # --------------------------------------------------------------- rendering

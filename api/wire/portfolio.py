@@ -16,14 +16,12 @@ to and from perps subaccount 0, so `source_subaccount` / `destination_subaccount
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, Literal
 
 import msgspec
 
 from api.errors import BadRequestError
-from simulator import errors, views
+from simulator import views
 from simulator.money import (
     format_count,
     format_dollars,
@@ -46,7 +44,6 @@ __all__ = [
     "risk",
     "subaccount_transfer_amount",
     "transfer_id",
-    "undeclared_as_bad_request",
 ]
 
 MAX_SUBACCOUNT = 63
@@ -94,18 +91,6 @@ def transfer_id(value: str, name: str = "client_transfer_id") -> str:
 def available_flag(value: str | None) -> bool:
     """`compute_available_balance`: true only for `true` (see the module's Deviation)."""
     return value is not None and value.lower() == "true"
-
-
-@contextmanager
-def undeclared_as_bad_request(*kinds: type[errors.RejectError]) -> Iterator[None]:
-    """Turn rejections whose status the operation does not declare (404) into a 400.
-
-    The simulator's code and message are kept; only the status changes.
-    """
-    try:
-        yield
-    except kinds as exc:
-        raise BadRequestError(exc.message, code=exc.code, details=exc.details) from None
 
 
 def instance_transfer_amount(body: InstanceTransferBody) -> int:
