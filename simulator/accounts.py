@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from simulator import errors
-from simulator.command_log import command
+from simulator.commands import command
 from simulator.config import ExchangeConfig
 from simulator.events import BalanceChanged
 from simulator.ids import IdSource
@@ -36,7 +36,6 @@ class AccountCommands:
 
         def emit(self, event: Event) -> int: ...
         def now(self) -> int: ...
-        def followups(self) -> None: ...
         def touch(self, key: tuple[str, int]) -> None: ...
 
     @command("create_user")
@@ -125,7 +124,6 @@ class AccountCommands:
         user.used_transfer_ids.add(client_transfer_id)
         self._credit(user, from_sub, -amount, "transfer_out")
         self._credit(user, to_sub, amount, "transfer_in")
-        self.followups()
 
     @command("instance_transfer")
     def instance_transfer(
@@ -171,7 +169,6 @@ class AccountCommands:
         transfer_id = self.ids.uuid()
         if client_transfer_id is not None:
             user.instance_transfers[client_transfer_id] = transfer_id
-        self.followups()
         return transfer_id
 
     @command("deposit_event_contract")

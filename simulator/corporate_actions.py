@@ -65,7 +65,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal, get_args
 
 from matching import Reason
 from simulator import errors
-from simulator.command_log import command
+from simulator.commands import CommandBoundary, command
 from simulator.events import BalanceChanged, MarketChanged
 from simulator.market_data import MarketData
 from simulator.marks import SettlementMark
@@ -227,6 +227,7 @@ class CorporateActions:
 
     def __init__(self, exchange: Exchange) -> None:
         self._ex = exchange
+        self._boundary: CommandBoundary = exchange._boundary
         self._actions: dict[str, CorporateAction] = {}
         self._payments: list[CorporateActionPayment] = []
 
@@ -267,7 +268,6 @@ class CorporateActions:
                 or terms that are missing, invalid or belong to another type.
         """
         ex = self._ex
-        ex.run_due()
         data = ex.market_data(ticker)
         spec = data.market.spec
         now = ex.now()
@@ -344,7 +344,6 @@ class CorporateActions:
             CorporateActionNotFoundError: Unknown id.
             InvalidParametersError: The notice is no longer scheduled.
         """
-        self._ex.run_due()
         action = self.get(action_id)
         if action.status != "scheduled":
             raise errors.InvalidParametersError(

@@ -9,12 +9,10 @@ contracts, rates 1e-12, times epoch milliseconds. Each event is numbered by the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import msgspec
 
 from matching import Reason, Side
+from simulator.exit_trigger_records import ExitTriggerView
 
 __all__ = [
     "BalanceChanged",
@@ -100,10 +98,18 @@ class TradeRecord(msgspec.Struct, frozen=True, gc=False):
     ts_ms: int
 
 
-class OrderUpdated(msgspec.Struct, frozen=True, gc=False, tag=True):
+class OrderUpdated(msgspec.Struct, frozen=True, gc=False, tag=True, omit_defaults=True):
+    """An order was created or changed.
+
+    Attributes:
+        previous_client_order_id: The order's client order id before this change, when an
+            amend replaced it (FIX OrigClOrdID (41)); None otherwise.
+    """
+
     ts_ms: int
     order: OrderSnapshot
     created: bool
+    previous_client_order_id: str | None = None
 
 
 class FillExecuted(msgspec.Struct, frozen=True, gc=False, tag=True):
@@ -213,10 +219,12 @@ class OrderGroupChanged(msgspec.Struct, frozen=True, gc=False, tag=True):
 
 
 class ExitTriggerChanged(msgspec.Struct, frozen=True, gc=False, tag=True):
+    """An exit trigger was created, changed, fired, cancelled or deleted."""
+
     ts_ms: int
     user_id: str
     subaccount: int
-    trigger: Any
+    trigger: ExitTriggerView
 
 
 class ExchangeChanged(msgspec.Struct, frozen=True, gc=False, tag=True):
@@ -253,44 +261,49 @@ Event = (
     | ExchangeChanged
 )
 
-Subscriber = Callable[[int, Event], None]
-
 
 class Journal:
-    """Numbered log of every event, and the one subscription mechanism.
+    """Numbered log of every event the exchange published.
 
-    Subscribers are called synchronously, in subscription order, with `(seq, event)`.
-    `retain` bounds memory (an event takes well under 1 kB): once a quarter more have built up,
-    the oldest are dropped from `since` (seq keeps counting).
+    Each event gets the next seq. `retain` bounds memory (an event takes well under 1 kB): once
+    a quarter more have built up, the oldest are dropped from `since` (seq keeps counting).
+    While a command runs with subscribers on the bus, its events are also collected into a
+    batch (`start_batch`/`end_batch`) that the command boundary delivers once it completes.
     """
 
     def __init__(self, retain: int = 100_000) -> None:
         self._events: list[Event] = []
         self._first_seq = 1
-        self._subscribers: list[Subscriber] = []
         self._retain = retain
+        self._batch: list[tuple[int, Event]] | None = None
 
     @property
     def last_seq(self) -> int:
         return self._first_seq + len(self._events) - 1
 
-    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
-        """Call `subscriber(seq, event)` for every later event; returns an unsubscribe."""
-        self._subscribers.append(subscriber)
-        return lambda: self._subscribers.remove(subscriber)
-
     def append(self, event: Event) -> int:
         events = self._events
         events.append(event)
         seq = self._first_seq + len(events) - 1
-        if self._subscribers:
-            for subscriber in self._subscribers:
-                subscriber(seq, event)
+        batch = self._batch
+        if batch is not None:
+            batch.append((seq, event))
         if len(events) > self._retain + self._retain // 4 + 1:
             drop = len(events) - self._retain
             del events[:drop]
             self._first_seq += drop
         return seq
+
+    def start_batch(self, collect: bool) -> int:
+        """Start collecting the events of a command (if `collect`); returns the current seq."""
+        self._batch = [] if collect else None
+        return self.last_seq
+
+    def end_batch(self) -> list[tuple[int, Event]]:
+        """The events collected since `start_batch` (empty if it did not collect)."""
+        batch = self._batch
+        self._batch = None
+        return batch or []
 
     def since(self, after: int = 0, limit: int | None = None) -> list[tuple[int, Event]]:
         """Events with seq > `after` (those still retained), oldest first."""

@@ -26,8 +26,10 @@ from matching import (
 )
 from simulator import errors
 from simulator.accounts import AccountCommands
+from simulator.bus import EventBus
 from simulator.clock import Clock, ManualClock, Timers
-from simulator.command_log import CommandLog, command
+from simulator.command_log import CommandLog
+from simulator.commands import CommandBoundary, command
 from simulator.config import ExchangeConfig
 from simulator.events import (
     Event,
@@ -55,7 +57,7 @@ from simulator.order_checks import (
     slippage_cap,
     tradable_market,
 )
-from simulator.orders import AmendOrder, OrderRecord, OrderResult, PlaceOrder
+from simulator.orders import AmendOrder, OrderRecord, OrderResult, PlaceOrder, order_result
 
 __all__ = ["Exchange"]
 
@@ -75,11 +77,14 @@ class Exchange(AccountCommands):
         clock: Clock,
         seed: int = 0,
         config: ExchangeConfig | None = None,
+        bus: EventBus | None = None,
     ) -> None:
         self.config = config or ExchangeConfig()
         self.clock = clock
         self.created_ms = clock.now_ms()
+        self.bus = bus or EventBus()
         self.command_log = CommandLog()
+        self._boundary: CommandBoundary = CommandBoundary(self, self.command_log)
         self.timers_fired = 0
         self._held: int | None = None
         self.ids = IdSource(seed)
@@ -99,7 +104,7 @@ class Exchange(AccountCommands):
         self._holders: dict[str, dict[AccountKey, None]] = {}
         self._touched: dict[AccountKey, None] = {}
         self._book_dirty: dict[str, None] = {}
-        self._in_followups = False
+        self._settling = False
         # Late imports keep module-level cycles out: these collaborators call back into us.
         from simulator.corporate_actions import CorporateActions
         from simulator.executions import Executions
@@ -179,16 +184,21 @@ class Exchange(AccountCommands):
             self.timers_fired += 1
             self.clock.set(max(due, self.clock.now_ms()))
             callback(due)
-            self.followups()
+            self.settle()
         self.clock.set(target)
         return target
 
     @command("run_due", idle_ok=True)
     def run_due(self) -> None:
-        """Fire every timer due by the current time (wall and accelerated modes).
+        """Fire every timer due by the current time (wall and accelerated modes)."""
+        self.fire_due()
+
+    def fire_due(self) -> None:
+        """Fire every timer due by now, each followed by the follow-ups it caused.
 
         A late timer (the driver slept past it, or a command came first) still fires at its
-        own instant, as `advance` does: `now()` reads its due time while it runs.
+        own instant, as `advance` does: `now()` reads its due time while it runs. Every
+        outermost command starts with this (`simulator.commands`).
         """
         now = self.now()
         outer = self._held
@@ -198,7 +208,7 @@ class Exchange(AccountCommands):
                 self.timers_fired += 1
                 self._held = due
                 callback(due)
-                self.followups()
+                self.settle()
         finally:
             self._held = outer
 
@@ -215,10 +225,13 @@ class Exchange(AccountCommands):
 
     # ----------------------------------------------------------------- orders
 
-    @command("place_order")
-    def place_order(self, user_id: str, command: PlaceOrder) -> OrderResult:
-        """Validate (MECHANICS 3.4-3.6, in the documented order), then match."""
-        self.run_due()
+    @command("place_order", finish=order_result)
+    def place_order(self, user_id: str, command: PlaceOrder) -> str:
+        """Validate (MECHANICS 3.4-3.6, in the documented order), then match.
+
+        Returns the order as it stands after the command and what the command filled of it,
+        both read from the command's events (`order_result`).
+        """
         check_kinds(command)
         user = self.user(user_id)
         sub = self.subaccount(user_id, command.subaccount)
@@ -272,7 +285,8 @@ class Exchange(AccountCommands):
             order_reason=None,
             last_update_ms=now,
         )
-        return self._submit(record, data, max_fill)
+        self._submit(record, data, max_fill)
+        return record.order_id
 
     def place_system_order(
         self,
@@ -286,7 +300,9 @@ class Exchange(AccountCommands):
     ) -> OrderResult | None:
         """Submit a reduce-only IOC at the slippage cap (liquidation, take-profit/stop-loss).
 
-        Returns None when the market has no price at all to cap the order at.
+        Returns None when the market has no price at all to cap the order at. Placed from
+        follow-ups or from a timer, it settles like a command of its own: its follow-ups run
+        before it returns (at once outside follow-ups, else in the running pass).
         """
         data = self.markets[ticker]
         if data.market.status != "active" or not self.trading_active:
@@ -320,9 +336,12 @@ class Exchange(AccountCommands):
             last_update_ms=now,
             trigger_id=trigger_id,
         )
-        return self._submit(record, data, abs(pos.qty) if closing else 0)
+        before = self.journal.last_seq
+        self._submit(record, data, abs(pos.qty) if closing else 0)
+        self.settle()
+        return order_result(record.order_id, self.journal.since(before))
 
-    def _submit(self, record: OrderRecord, data: MarketData, max_fill: int | None) -> OrderResult:
+    def _submit(self, record: OrderRecord, data: MarketData, max_fill: int | None) -> None:
         self.orders[record.order_id] = record
         record.remaining = record.count
         if record.order_group_id is not None:
@@ -347,21 +366,14 @@ class Exchange(AccountCommands):
             self.live_client_ids[(record.user_id, record.client_order_id)] = record.order_id
             if record.expiration_ms is not None:
                 self.pricing.arm_expiry(data)
-        self.followups()
-        resting_as_created = (
-            record.fill_count == 0
-            and record.remaining == record.count
-            and record.last_update_reason is _NONE
-            and not record.fresh
-        )
-        if resting_as_created:
-            return OrderResult(created, 0, 0, 0)
-        return _result(record, (0, 0, 0))
 
-    @command("amend_order")
-    def amend_order(self, user_id: str, order_id: str, command: AmendOrder) -> OrderResult:
-        """Amend price, total count and/or expiry (count includes what already filled)."""
-        self.run_due()
+    @command("amend_order", finish=order_result)
+    def amend_order(self, user_id: str, order_id: str, command: AmendOrder) -> str:
+        """Amend price, total count and/or expiry (count includes what already filled).
+
+        Returns the order after the command and what the command filled of it
+        (`order_result`).
+        """
         record = self._own_live_order(user_id, order_id, command.subaccount)
         if command.ticker != record.ticker or command.side is not record.side:
             raise errors.InvalidOrderError(details="ticker and side must match the order")
@@ -401,7 +413,9 @@ class Exchange(AccountCommands):
         if grows:
             check_notional_limit(self, user, record.ticker, record.side, command, record)
             check_margin(self, user_id, record.subaccount, record.ticker, command, record)
+        previous_client = None
         if new_client and new_client != record.client_order_id:
+            previous_client = record.client_order_id
             del self.live_client_ids[(user_id, record.client_order_id)]
             record.client_order_id = new_client
             self.live_client_ids[(user_id, new_client)] = record.order_id
@@ -417,12 +431,10 @@ class Exchange(AccountCommands):
         record.price = command.price
         record.count = command.count
         record.expiration_ms = expiration
-        before = (record.fill_count, record.fill_value, record.fees)
-        self.apply_book_events(data, events)
+        self.apply_book_events(data, events, previous_client_order_id=previous_client)
         if expiration is not None:
             self.pricing.arm_expiry(data)
-        self.followups()
-        return _result(record, before)
+        return order_id
 
     @command("decrease_order")
     def decrease_order(
@@ -435,7 +447,6 @@ class Exchange(AccountCommands):
         subaccount: int = 0,
     ) -> OrderRecord:
         """Shrink a resting order, keeping its place in the queue."""
-        self.run_due()
         record = self._own_live_order(user_id, order_id, subaccount)
         if (reduce_by is None) == (reduce_to is None):
             raise errors.InvalidOrderError(details="give exactly one of reduce_by or reduce_to")
@@ -455,7 +466,6 @@ class Exchange(AccountCommands):
         except MatchingError as exc:
             raise errors.InvalidOrderError(details=str(exc)) from exc
         self.apply_book_events(data, events)
-        self.followups()
         return record
 
     @command("cancel_order")
@@ -467,11 +477,9 @@ class Exchange(AccountCommands):
         Assumption: a user cancel reports `last_update_reason` Decrease, matching the cancel
         response's `reduced_by` (Kalshi has no dedicated reason for it).
         """
-        self.run_due()
         record = self._own_live_order(user_id, order_id, subaccount)
         reduced = record.remaining
         self.cancel_orders([record], Reason.DECREASE)
-        self.followups()
         return record, reduced
 
     @command("cancel_all")
@@ -479,7 +487,6 @@ class Exchange(AccountCommands):
         self, user_id: str, subaccount: int | None = None, ticker: str | None = None
     ) -> list[str]:
         """Cancel up to `max_cancel_all` resting orders of a user; returns their ids."""
-        self.run_due()
         self.user(user_id)
         if ticker is not None and ticker not in self.markets:
             raise errors.MarketNotFoundError(details=ticker)
@@ -490,7 +497,6 @@ class Exchange(AccountCommands):
             and (ticker is None or r.ticker == ticker)
         ][: self.config.max_cancel_all]
         self.cancel_orders(chosen, Reason.DECREASE)
-        self.followups()
         return [r.order_id for r in chosen]
 
     def cancel_orders(self, records: Iterable[OrderRecord], reason: Reason) -> None:
@@ -523,9 +529,19 @@ class Exchange(AccountCommands):
 
     # ------------------------------------------------------------ book events
 
-    def apply_book_events(self, data: MarketData, events: list[BookEvent]) -> None:
-        """Apply what a book command did to orders, positions and cash, and publish it."""
-        self.executions.apply(data, events)
+    def apply_book_events(
+        self,
+        data: MarketData,
+        events: list[BookEvent],
+        *,
+        previous_client_order_id: str | None = None,
+    ) -> None:
+        """Apply what a book command did to orders, positions and cash, and publish it.
+
+        `previous_client_order_id`: an amend replaced the order's client order id; its
+        update event carries the old one.
+        """
+        self.executions.apply(data, events, previous_client_order_id)
 
     def holders(self, ticker: str) -> list[AccountKey]:
         """Subaccounts with a nonzero position in a market, in the order they opened."""
@@ -537,10 +553,11 @@ class Exchange(AccountCommands):
 
     # -------------------------------------------------------------- follow-ups
 
-    def followups(self) -> None:
-        if self._in_followups:
+    def settle(self) -> None:
+        """Run follow-ups until the exchange is quiet (a no-op inside a running pass)."""
+        if self._settling:
             return
-        self._in_followups = True
+        self._settling = True
         try:
             for _ in range(10_000):
                 if self._book_dirty:
@@ -564,7 +581,7 @@ class Exchange(AccountCommands):
                     continue
                 break
         finally:
-            self._in_followups = False
+            self._settling = False
 
     def touch(self, key: AccountKey) -> None:
         """Mark a subaccount for a margin check and trigger update after this command."""
@@ -580,10 +597,8 @@ class Exchange(AccountCommands):
             raise errors.MarketNotFoundError(details=ticker)
         if type(price) is not int or price <= 0:
             raise errors.InvalidParametersError(f"price must be positive, was {price}")
-        self.run_due()
         data.feed.set_price(self.now(), price)
         self.pricing.sample_now(data)
-        self.followups()
 
     @command("set_market_status")
     def set_market_status(
@@ -595,7 +610,6 @@ class Exchange(AccountCommands):
             raise errors.MarketNotFoundError(details=ticker)
         if status not in ("inactive", "active", "closed"):
             raise errors.InvalidParametersError(f"unknown market status {status!r}")
-        self.run_due()
         market = data.market
         market.status = status
         market.halt_sources = list(halt_sources or ([] if status == "active" else ["manual"]))
@@ -617,14 +631,11 @@ class Exchange(AccountCommands):
                 "status",
             )
         )
-        self.followups()
 
     @command("set_trading_active")
     def set_trading_active(self, active: bool, reason: str = "manual") -> None:
         """Pause or resume trading on every market (cancels `cancel_order_on_pause` orders)."""
-        self.run_due()
         self._set_status(self.exchange_active, active, reason)
-        self.followups()
 
     @command("set_exchange_active")
     def set_exchange_active(self, active: bool, reason: str = "maintenance") -> None:
@@ -633,11 +644,9 @@ class Exchange(AccountCommands):
         While closed: no new or amended orders, marks are frozen, liquidation is paused and
         funding that falls due is paid when the exchange reopens.
         """
-        self.run_due()
         self._set_status(active, active, reason)
         if active:
             self.pricing.resume()
-        self.followups()
 
     def _set_status(self, exchange_active: bool, trading_active: bool, reason: str) -> None:
         pausing = self.trading_active and not trading_active
@@ -705,16 +714,6 @@ class Exchange(AccountCommands):
             for sub in user.subaccounts.values():
                 total += sub.cash - sum(p.cost for p in sub.positions.values())
         return total
-
-
-def _result(record: OrderRecord, before: tuple[int, int, int]) -> OrderResult:
-    # the order now, and what the command filled: before = (fill_count, fill_value, fees)
-    return OrderResult(
-        record.snapshot(),
-        record.fill_count - before[0],
-        record.fill_value - before[1],
-        record.fees - before[2],
-    )
 
 
 def _rename_key(mapping: dict[str, Any], old: str, new: str) -> None:

@@ -38,8 +38,14 @@ class Executions:
     def __init__(self, exchange: Exchange) -> None:
         self._ex = exchange
 
-    def apply(self, data: MarketData, events: list[BookEvent]) -> None:
-        """Apply a book command's events in order."""
+    def apply(
+        self, data: MarketData, events: list[BookEvent], previous_client_order_id: str | None = None
+    ) -> None:
+        """Apply a book command's events in order.
+
+        `previous_client_order_id`: an amend replaced the client order id of the order it
+        changed; that order's update event carries the old one.
+        """
         ex = self._ex
         now = ex.now()
         ticker = data.ticker
@@ -72,7 +78,7 @@ class Executions:
                 if event.remaining == 0:
                     self._done(record)
                 if not unchanged:  # a new order that just rests: its created event says it all
-                    ex.emit(OrderUpdated(now, record.snapshot(), False))
+                    ex.emit(OrderUpdated(now, record.snapshot(), False, previous_client_order_id))
             elif type(event) is LevelChange:
                 record = ex.orders[cast(str, event.order_id)]
                 ex.emit(

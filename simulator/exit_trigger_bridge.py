@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from matching import Side
-from simulator.command_log import command
+from simulator.commands import CommandBoundary, command
 from simulator.errors import RejectError
 from simulator.events import ExitTriggerChanged
 from simulator.exit_triggers import ExitTriggers, ExitTriggerView, Firing
@@ -36,6 +36,7 @@ class ExitTriggerBridge:
 
     def __init__(self, exchange: Exchange) -> None:
         self._ex = exchange
+        self._boundary: CommandBoundary = exchange._boundary
         self.book = ExitTriggers(exchange.ids.uuid)
         self._firings: list[Firing] = []
         self._scopes: set[AccountKey] = set()
@@ -148,7 +149,6 @@ class ExitTriggerBridge:
     ) -> list[ExitTriggerView]:
         """PUT /margin/cross/positions/{ticker}/exit_trigger."""
         ex = self._ex
-        ex.run_due()
         ex.market_data(ticker)
         sub = ex.subaccount(user_id, subaccount)
         anchor_side = None
@@ -184,7 +184,6 @@ class ExitTriggerBridge:
         data = ex.markets[ticker]
         if data.mark is not None:
             self._firings.extend(self.book.on_mark(ticker, data.mark, ex.now()))
-        ex.followups()
         return views
 
     @command("exit_triggers.set_isolated")
@@ -229,7 +228,6 @@ class ExitTriggerBridge:
     ) -> ExitTriggerView:
         """PUT /margin/cross/positions/{ticker}/exit_trigger/{trigger_id}."""
         ex = self._ex
-        ex.run_due()
         ex.market_data(ticker)
         view = self.book.update(
             (user_id, subaccount, ticker),
@@ -243,7 +241,6 @@ class ExitTriggerBridge:
         data = ex.markets[ticker]
         if data.mark is not None:
             self._firings.extend(self.book.on_mark(ticker, data.mark, ex.now()))
-        ex.followups()
         return view
 
     @command("exit_triggers.delete")

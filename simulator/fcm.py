@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Final
 
 from matching import Reason, Side
 from simulator import errors
-from simulator.command_log import command
+from simulator.commands import CommandBoundary, command
 from simulator.ledger import User
 from simulator.money import CENTICENT
 from simulator.risk import market_usage, position_risk
@@ -166,6 +166,7 @@ class FcmDesk:
 
     def __init__(self, exchange: Exchange) -> None:
         self._ex = exchange
+        self._boundary: CommandBoundary = exchange._boundary
         self.subtraders: dict[str, Subtrader] = {}
 
     # ------------------------------------------------------------ subtraders
@@ -307,7 +308,6 @@ class FcmDesk:
         ex = self._ex
         user = ex.user(user_id)
         _check_amount(limit, "notional_value_risk_limit")
-        ex.run_due()
         user.member_notional_limit = limit
         cancelled = []
         for record in reversed(ex.live_orders(user_id)):
@@ -316,7 +316,6 @@ class FcmDesk:
             if self._cancel_lowers_usage(user, record):
                 ex.cancel_orders([record], Reason.MARGIN_CANCEL)
                 cancelled.append(record.order_id)
-        ex.followups()
         return cancelled
 
     @command("fcm.clear_member_notional_limit")

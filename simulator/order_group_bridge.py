@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from matching import Reason
-from simulator.command_log import command
+from simulator.commands import CommandBoundary, command
 from simulator.events import OrderGroupChanged
 from simulator.order_groups import OrderGroup, OrderGroups
 
@@ -28,6 +28,7 @@ class OrderGroupBridge:
 
     def __init__(self, exchange: Exchange) -> None:
         self._ex = exchange
+        self._boundary: CommandBoundary = exchange._boundary
         self.book = OrderGroups()
         self._to_cancel: dict[str, None] = {}
 
@@ -82,7 +83,6 @@ class OrderGroupBridge:
         self, user_id: str, subaccount: int, limit: int, exchange_index: int = 0
     ) -> OrderGroup:
         ex = self._ex
-        ex.run_due()
         ex.subaccount(user_id, subaccount)
         group = self.book.create(user_id, subaccount, limit, exchange_index, ex.ids.uuid())
         self._emit(group, "created")
@@ -96,14 +96,11 @@ class OrderGroupBridge:
 
     @command("groups.trigger")
     def trigger(self, user_id: str, group_id: str, subaccount: int | None = None) -> None:
-        self._ex.run_due()
         self.book.trigger(user_id, group_id, subaccount)
         self._triggered(group_id)
-        self._ex.followups()
 
     @command("groups.reset")
     def reset(self, user_id: str, group_id: str, subaccount: int | None = None) -> None:
-        self._ex.run_due()
         self.book.reset(user_id, group_id, subaccount)
         self._emit(self.book.view_of(group_id), "reset")
 
@@ -112,19 +109,15 @@ class OrderGroupBridge:
         self, user_id: str, group_id: str, limit: int, subaccount: int | None = None
     ) -> None:
         ex = self._ex
-        ex.run_due()
         tripped = self.book.update_limit(user_id, group_id, limit, ex.now(), subaccount)
         self._emit(self.book.view_of(group_id), "limit_updated")
         if tripped:
             self._triggered(group_id)
-            ex.followups()
 
     @command("groups.delete")
     def delete(self, user_id: str, group_id: str, subaccount: int | None = None) -> None:
         ex = self._ex
-        ex.run_due()
         group = self.book.get(user_id, group_id, subaccount)
         members = self.book.delete(user_id, group_id, subaccount)
         ex.cancel_orders([ex.orders[o] for o in members], Reason.NONE)
         self._emit(group, "deleted")
-        ex.followups()

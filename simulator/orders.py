@@ -6,12 +6,13 @@ ms) and call the exchange; the exchange keeps one `OrderRecord` per order it acc
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from matching import Reason, SelfTradePrevention, Side, TimeInForce
-from simulator.events import OrderSnapshot
+from simulator.events import Event, FillExecuted, OrderSnapshot, OrderUpdated
 
-__all__ = ["AmendOrder", "OrderRecord", "OrderResult", "PlaceOrder"]
+__all__ = ["AmendOrder", "OrderRecord", "OrderResult", "PlaceOrder", "order_result"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,34 @@ class OrderResult:
     fill_count: int
     fill_value: int
     fees: int
+
+
+def order_result(order_id: str, events: Sequence[tuple[int, Event]]) -> OrderResult:
+    """The order as its last update in `events` left it, and what `events` filled of it.
+
+    This is how a place or amend command answers: from its own events, the facts every
+    transport renders.
+
+    Raises:
+        LookupError: `events` hold no update of the order.
+    """
+    snapshot: OrderSnapshot | None = None
+    count = value = fees = 0
+    for _, event in events:
+        kind = type(event)
+        if kind is OrderUpdated:
+            order = event.order  # type: ignore[union-attr]
+            if order.order_id == order_id:
+                snapshot = order
+        elif kind is FillExecuted:
+            fill = event.fill  # type: ignore[union-attr]
+            if fill.order_id == order_id:
+                count += fill.count
+                value += fill.price * fill.count
+                fees += fill.fee
+    if snapshot is None:
+        raise LookupError(f"no update of order {order_id} among the events")
+    return OrderResult(snapshot, count, value, fees)
 
 
 @dataclass(slots=True)

@@ -4,6 +4,10 @@ Transports hold a `Runtime` and always reach the exchange through `runtime.excha
 `reset` (and a state import) replace it. `generation` counts replacements so transports can drop
 anything they cached about the old exchange (loaded public keys, subscriptions).
 
+Events: the runtime owns the event bus (`runtime.bus`, `simulator.bus`). Every exchange it
+installs publishes to it, so subscribers stay subscribed across `reset` and state import; each
+replacement is announced to them with a `Reset` notice.
+
 Clocks: a manual runtime gives its exchange a `ManualClock`; wall and accelerated runtimes wrap
 their clock in a `HeldClock`, which holds still while a command runs so that the command log
 replays exactly (`simulator.command_log`).
@@ -22,6 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from simulator import snapshots
+from simulator.bus import EventBus, Reset
 from simulator.clock import AcceleratedClock, Clock, ManualClock, WallClock
 from simulator.command_log import HeldClock
 from simulator.exchange import Exchange
@@ -94,6 +99,7 @@ class Runtime:
         self.seed = scenario.seed if seed is None else seed
         self.settings = settings or ServerSettings()
         self.generation = 0
+        self.bus = EventBus()
         self.state_dir = None if state_dir is None else Path(state_dir)
         self._journal: snapshots.JournalFile | None = None
         if self.state_dir is not None:
@@ -117,12 +123,15 @@ class Runtime:
         return HeldClock(AcceleratedClock(start_ms, self.speed))
 
     def _build(self) -> Exchange:
-        return snapshots.build(self.scenario, self._clock(self.scenario.start_ms), self.seed)
+        exchange = snapshots.build(self.scenario, self._clock(self.scenario.start_ms), self.seed)
+        exchange.bus = self.bus
+        return exchange
 
     def _adopt(self, exchange: Exchange) -> None:
         # move an exchange built or replayed elsewhere onto this runtime's clock, continuing
         # at its current instant (wall: real time), and take over its scenario and seed
         exchange.clock = self._clock(exchange.now())
+        exchange.bus = self.bus
         origin = exchange.command_log.origin
         if origin is not None:
             self.scenario = origin.scenario
@@ -135,6 +144,7 @@ class Runtime:
             self._journal.attach(exchange, rewrite=True)
         self.exchange = exchange
         self.generation += 1
+        self._announce("reset")
         return exchange
 
     def replace(self, exchange: Exchange) -> None:
@@ -151,6 +161,11 @@ class Runtime:
         self._adopt(exchange)
         self.exchange = exchange
         self.generation += 1
+        self._announce("import")
+
+    def _announce(self, reason: Literal["reset", "import"]) -> None:
+        notice = Reset(reason, self.generation, self.exchange.journal.last_seq)
+        self.bus.announce(notice)
 
     def export_state(self) -> dict[str, Any]:
         """The current exchange's snapshot (`simulator.snapshots.export_state`)."""

@@ -38,21 +38,10 @@ from typing import Any, BinaryIO, Protocol
 
 import msgspec
 
-# the collaborators' modules register their commands when imported
-import simulator.corporate_actions
-import simulator.exit_trigger_bridge
-import simulator.fcm
-import simulator.order_group_bridge  # noqa: F401
 from simulator import errors
 from simulator.clock import Clock, ManualClock
-from simulator.command_log import (
-    COMMANDS,
-    CommandLog,
-    Origin,
-    bound_command,
-    decode_args,
-    hold,
-)
+from simulator.command_log import CommandLog, Origin, hold
+from simulator.command_table import canonical, decode_args, resolve
 from simulator.exchange import Exchange
 from simulator.scenarios import Scenario, build_exchange
 from simulator.state_hash import state_hash
@@ -151,8 +140,8 @@ def replay(origin: Origin, commands: list[Command], now_ms: int | None = None) -
         raise InvalidSnapshotError(f"the scenario does not build: {exc}") from None
     for index, (ts_ms, name, args, raised) in enumerate(commands):
         try:
-            method = bound_command(exchange, name)
-            kwargs = decode_args(name, args)
+            method = resolve(exchange, name)
+            kwargs = decode_args(method, args)
         except ValueError as exc:
             raise InvalidSnapshotError(f"command {index}: {exc}") from None
         clock.jump(ts_ms)
@@ -187,8 +176,10 @@ def _commands(items: list[list[Any]]) -> list[Command]:
             raise InvalidSnapshotError(
                 f"commands[{index}] must be [ts_ms, name, {{args}}] (or with a final true)"
             )
-        if item[1] not in COMMANDS:
-            raise InvalidSnapshotError(f"commands[{index}]: unknown command {item[1]!r}")
+        try:
+            canonical(item[1])
+        except ValueError as exc:
+            raise InvalidSnapshotError(f"commands[{index}]: {exc}") from None
         decoded.append((item[0], item[1], item[2], len(item) == 4))
     return decoded
 

@@ -17,10 +17,11 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from matching import SelfTradePrevention, Side, TimeInForce
+from simulator.bus import Batch, Reset
 from simulator.clock import ManualClock
 from simulator.config import ExchangeConfig
 from simulator.errors import RejectError
-from simulator.events import Event, LiquidationStep
+from simulator.events import LiquidationStep
 from simulator.exchange import Exchange
 from simulator.markets import MarketSpec, load_markets
 from simulator.money import MONEY_SCALE
@@ -169,11 +170,13 @@ def check_invariants(ex: Exchange, deposits: int) -> None:
 
 
 class LiquidationWatcher:
-    """Checks each liquidation when its `finished` step is published.
+    """Checks each liquidation once the command in which it `finished` has completed.
 
-    At that moment the subaccount has no resting orders; it is flat or a system `order` step
-    was published for it during this liquidation; if it is flat with negative cash, a
-    `deficit` step of exactly that amount was published and added to `waterfall_deficit`.
+    The bus delivers a command's events after the command, so the watcher reads the batch and
+    then looks at the state: each subaccount whose last liquidation of the batch finished has no
+    resting orders; it is flat or a system `order` step was published for it during that
+    liquidation; if it is flat with negative cash, a `deficit` step of exactly that amount was
+    published and added to `waterfall_deficit`.
     """
 
     def __init__(self, ex: Exchange) -> None:
@@ -184,26 +187,33 @@ class LiquidationWatcher:
         self.deficits = 0
         self.deficit_total = 0
         self.failures: list[str] = []
-        ex.journal.subscribe(self._on_event)
+        ex.bus.subscribe(self)
 
-    def _on_event(self, _seq: int, event: Event) -> None:
-        if type(event) is not LiquidationStep:
-            return
-        key = (event.user_id, event.subaccount)
-        if event.stage == "started":
-            self.steps[key] = [event]
-            return
-        steps = self.steps.setdefault(key, [])
-        steps.append(event)
-        if event.stage == "deficit":
-            self.deficit_total += event.amount
-        if event.stage != "finished":
-            return
-        try:
-            self._check_finished(key, steps)
-        except AssertionError as exc:  # raised later, outside the exchange's call stack
-            self.failures.append(str(exc))
-        self.steps.pop(key, None)
+    def deliver(self, batch: Batch) -> None:
+        done: dict[tuple[str, int], list[LiquidationStep]] = {}
+        for _seq, event in batch:
+            if type(event) is not LiquidationStep:
+                continue
+            key = (event.user_id, event.subaccount)
+            if event.stage == "started":
+                self.steps[key] = [event]
+                done.pop(key, None)
+                continue
+            steps = self.steps.setdefault(key, [])
+            steps.append(event)
+            if event.stage == "deficit":
+                self.deficit_total += event.amount
+            if event.stage == "finished":
+                done[key] = steps
+                self.steps.pop(key, None)
+        for key, steps in done.items():
+            try:
+                self._check_finished(key, steps)
+            except AssertionError as exc:  # raised later, outside the exchange's call stack
+                self.failures.append(str(exc))
+
+    def reset(self, notice: Reset) -> None:
+        raise AssertionError(f"the exchange is never replaced here: {notice}")
 
     def _check_finished(self, key: tuple[str, int], steps: list[LiquidationStep]) -> None:
         ex = self.ex

@@ -1,0 +1,264 @@
+"""The command boundary: what every outermost command of the exchange does, in one place.
+
+A method marked `@command("<name>")` is a command. Called from outside the exchange (a
+transport, the control plane, a test, a replay), it is the unit of change, and the boundary
+does, in order:
+
+1. hold the clock still at the command's start instant (wall and accelerated clocks; see
+   `simulator.command_log.HeldClock`);
+2. fire the timers already due, each at its own instant, each followed by the exchange's
+   follow-ups (`advance` and `run_due` are themselves time commands and skip this step);
+3. run the command;
+4. run the follow-ups until the exchange is quiet (book resampling, order-group cancels,
+   margin checks, exit-trigger orders);
+5. record it in the command log (`simulator.command_log`);
+6. build its result, if the command declared a `finish` (a pure function of what the command
+   returned and of the events it produced, so that every transport renders the same facts);
+7. deliver the events it produced, in journal order, to the event bus (`simulator.bus`).
+
+Called from inside another command (from follow-ups or a timer callback), a command is plain
+part of the outer one. A `RejectError` means the command changed nothing; the timers fired in
+step 2 did change state, so they are recorded as a `run_due` and their events are delivered.
+
+Names: a command's name is part of the journal format. The names, and what each is called on,
+are listed once in `simulator.command_table`; the decorator only marks the method.
+
+Must not import the exchange (the boundary reaches it through the `Host` protocol).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, overload
+
+from simulator.bus import EventBus
+from simulator.clock import Clock
+from simulator.command_log import CommandLog, HeldClock
+from simulator.errors import RejectError
+from simulator.events import Event, Journal
+
+__all__ = ["CommandBoundary", "CommandInfo", "Finish", "Host", "command", "command_info"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+S = TypeVar("S")
+R = TypeVar("R")
+T = TypeVar("T")
+
+Finish = Callable[[Any, list[tuple[int, Event]]], Any]
+"""Builds a command's result from what it returned and the `(seq, event)`s it produced."""
+
+_TIME_COMMANDS = frozenset({"advance", "run_due"})
+
+
+@dataclass(frozen=True, slots=True)
+class CommandInfo:
+    """What `@command` knows of a method.
+
+    Attributes:
+        name: The command's name in the log.
+        params: Its parameter names after `self`, in signature order.
+        defaults: Default values of the parameters that have one.
+        idle_ok: Recorded only if it fired a timer (`run_due`).
+        fires_due: Fires due timers before it runs (every command but `advance` and `run_due`).
+        finish: Builds the result from the command's return value and events, or None.
+        function: The undecorated method.
+    """
+
+    name: str
+    params: tuple[str, ...]
+    defaults: dict[str, Any]
+    idle_ok: bool
+    fires_due: bool
+    finish: Finish | None
+    function: Callable[..., Any]
+
+
+class Host(Protocol):
+    """What the boundary needs of the exchange it guards."""
+
+    clock: Clock
+    journal: Journal
+    bus: EventBus
+    timers_fired: int
+
+    def fire_due(self) -> None: ...
+
+    def settle(self) -> None: ...
+
+
+class CommandBoundary:
+    """The per-exchange state of the boundary: the log and whether a command is running.
+
+    Attributes:
+        host: The exchange.
+        log: Its command log.
+        depth: Nonzero while a command runs (nested commands are part of it).
+    """
+
+    __slots__ = ("depth", "host", "log")
+
+    def __init__(self, host: Host, log: CommandLog) -> None:
+        self.host = host
+        self.log = log
+        self.depth = 0
+
+    def run(
+        self,
+        info: CommandInfo,
+        target: object,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Any:
+        """Run one outermost command (see the module docstring for the steps)."""
+        host = self.host
+        log = self.log
+        journal = host.journal
+        values = _values(info, args, kwargs)
+        self.depth = 1
+        clock = host.clock
+        held = clock if type(clock) is HeldClock and clock.held is None else None
+        if held is not None:
+            ts = held.held = held.source.now_ms()
+        else:
+            ts = clock.now_ms()
+        fired = host.timers_fired
+        journal.start_batch(collect=len(host.bus) > 0)
+        try:
+            if info.fires_due:
+                host.fire_due()
+            mark = journal.last_seq  # what the command itself produced comes after
+            result = info.function(target, *args, **kwargs)
+            host.settle()
+        except RejectError:
+            if host.timers_fired != fired:
+                log.record(ts, "run_due", (), (), False)
+            self._deliver(journal.end_batch())
+            raise
+        except Exception:
+            log.record(ts, info.name, info.params, values, True)
+            self._deliver(journal.end_batch())
+            raise
+        finally:
+            self.depth = 0
+            if held is not None:
+                held.held = None
+        if not info.idle_ok or host.timers_fired != fired:
+            log.record(ts, info.name, info.params, values, False)
+        batch = journal.end_batch()
+        if info.finish is not None:
+            result = info.finish(result, journal.since(mark))
+        self._deliver(batch)
+        return result
+
+    def nested(
+        self,
+        info: CommandInfo,
+        target: object,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Any:
+        """Run a command called from inside another one (a bot in a timer, a follow-up).
+
+        It is part of the outer command (not recorded, its events delivered with the outer
+        batch), but it still ends with the follow-ups it caused, so that what it returns and
+        what runs next see a quiet exchange (a no-op inside a running follow-up pass).
+        """
+        host = self.host
+        if info.finish is None:
+            result = info.function(target, *args, **kwargs)
+            host.settle()
+            return result
+        mark = host.journal.last_seq
+        result = info.function(target, *args, **kwargs)
+        host.settle()
+        return info.finish(result, host.journal.since(mark))
+
+    def _deliver(self, batch: list[tuple[int, Event]]) -> None:
+        if batch:
+            self.host.bus.publish(batch)
+
+
+def _values(info: CommandInfo, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    # the value of every parameter in signature order, defaults included (the log's format)
+    params = info.params
+    if not kwargs and len(args) == len(params):
+        return args
+    values = list(args)
+    defaults = info.defaults
+    for name in params[len(args) :]:
+        if name in kwargs:
+            values.append(kwargs[name])
+        elif name in defaults:
+            values.append(defaults[name])
+        else:
+            raise TypeError(f"command {info.name!r} is missing argument {name!r}")
+    unknown = set(kwargs) - set(params[len(args) :])
+    if unknown:
+        raise TypeError(f"command {info.name!r} got unexpected arguments {sorted(unknown)}")
+    return tuple(values)
+
+
+@overload
+def command(name: str, *, idle_ok: bool = False) -> Callable[[F], F]: ...
+
+
+@overload
+def command(
+    name: str, *, finish: Callable[[R, list[tuple[int, Event]]], T]
+) -> Callable[[Callable[Concatenate[S, P], R]], Callable[Concatenate[S, P], T]]: ...
+
+
+def command(name: str, *, idle_ok: bool = False, finish: Finish | None = None) -> Any:
+    """Mark a method as a command (see the module docstring).
+
+    The object the method is called on must have a `_boundary` (`CommandBoundary`) attribute.
+    Parameters must have annotations that `msgspec.convert` understands (builtins, enums,
+    literals, dataclasses, optionals), because replay decodes the journal's JSON back into
+    them. Read-only methods are never marked.
+
+    Args:
+        name: The command's name in the log, as listed in `simulator.command_table`.
+        idle_ok: Record it only if it fired at least one timer (`run_due`).
+        finish: Build the command's result from its return value and its events.
+    """
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        params = list(inspect.signature(fn).parameters.values())[1:]
+        for param in params:
+            if param.name.startswith("_") or param.kind not in (
+                param.POSITIONAL_OR_KEYWORD,
+                param.KEYWORD_ONLY,
+            ):
+                raise TypeError(f"command {name!r}: unsupported parameter {param}")
+        info = CommandInfo(
+            name=name,
+            params=tuple(param.name for param in params),
+            defaults={p.name: p.default for p in params if p.default is not p.empty},
+            idle_ok=idle_ok,
+            fires_due=name not in _TIME_COMMANDS,
+            finish=finish,
+            function=fn,
+        )
+
+        @functools.wraps(fn)
+        def wrapper(target: Any, *args: Any, **kwargs: Any) -> Any:
+            boundary: CommandBoundary = target._boundary
+            if boundary.depth:
+                return boundary.nested(info, target, args, kwargs)
+            return boundary.run(info, target, args, kwargs)
+
+        wrapper.__command__ = info  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate
+
+
+def command_info(method: Callable[..., Any]) -> CommandInfo | None:
+    """The `CommandInfo` of a command method (bound or not), or None for any other callable."""
+    function = getattr(method, "__func__", method)
+    found = getattr(function, "__command__", None)
+    return found if isinstance(found, CommandInfo) else None
