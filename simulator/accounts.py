@@ -10,12 +10,11 @@ from typing import TYPE_CHECKING
 
 from simulator import errors
 from simulator.commands import command
-from simulator.config import ExchangeConfig
 from simulator.events import BalanceChanged
-from simulator.ids import IdSource
 from simulator.ledger import ApiKey, Subaccount, User
 from simulator.market_data import MarketData
 from simulator.risk import SubaccountRisk, position_risk
+from simulator.state import ExchangeState
 
 if TYPE_CHECKING:
     from simulator.events import Event
@@ -26,11 +25,7 @@ __all__ = ["AccountCommands"]
 class AccountCommands:
     """Users, subaccounts, cash movements and subaccount risk."""
 
-    users: dict[str, User]
-    keys: dict[str, str]
-    ids: IdSource
-    config: ExchangeConfig
-    markets: dict[str, MarketData]
+    state: ExchangeState
 
     if TYPE_CHECKING:
 
@@ -48,31 +43,31 @@ class AccountCommands:
         balance: int = 0,
     ) -> User:
         """Register a user with one API key and an optional opening balance on subaccount 0."""
-        user_id = user_id or self.ids.uuid()
-        key_id = api_key_id or self.ids.uuid()
-        if user_id in self.users:
+        user_id = user_id or self.state.ids.uuid()
+        key_id = api_key_id or self.state.ids.uuid()
+        if user_id in self.state.users:
             raise errors.InvalidParametersError(f"user {user_id} already exists")
-        if key_id in self.keys:
+        if key_id in self.state.keys:
             raise errors.InvalidParametersError(f"api key {key_id} already exists")
         if type(balance) is not int or balance < 0:
             raise errors.InvalidParametersError(f"balance must not be negative, was {balance}")
         user = User(user_id)
         user.api_keys.append(ApiKey(key_id, public_key_pem))
-        self.users[user_id] = user
-        self.keys[key_id] = user_id
+        self.state.users[user_id] = user
+        self.state.keys[key_id] = user_id
         if balance:
             self._credit(user, 0, balance, "deposit")
         return user
 
     def user(self, user_id: str) -> User:
-        found = self.users.get(user_id)
+        found = self.state.users.get(user_id)
         if found is None:
             raise errors.UserNotFoundError(details=user_id)
         return found
 
     def user_for_key(self, key_id: str) -> User | None:
-        user_id = self.keys.get(key_id)
-        return None if user_id is None else self.users[user_id]
+        user_id = self.state.keys.get(key_id)
+        return None if user_id is None else self.state.users[user_id]
 
     def subaccount(self, user_id: str, number: int) -> Subaccount:
         sub = self.user(user_id).subaccounts.get(number)
@@ -86,7 +81,7 @@ class AccountCommands:
         if type(amount) is not int or amount <= 0:
             raise errors.InvalidParametersError(f"amount must be positive, was {amount}")
         self.subaccount(user_id, subaccount)
-        return self._credit(self.users[user_id], subaccount, amount, "deposit")
+        return self._credit(self.state.users[user_id], subaccount, amount, "deposit")
 
     def _credit(self, user: User, number: int, amount: int, reason: str) -> int:
         sub = user.subaccounts[number]
@@ -100,7 +95,7 @@ class AccountCommands:
         """Open the next numbered subaccount (1-63)."""
         user = self.user(user_id)
         number = len(user.subaccounts)
-        if number > self.config.max_subaccount:
+        if number > self.state.config.max_subaccount:
             raise errors.LimitExceededError("maximum number of subaccounts reached")
         user.subaccounts[number] = Subaccount(number)
         return number
@@ -166,7 +161,7 @@ class AccountCommands:
                 raise errors.InsufficientBalanceError(details="predictions balance too low")
             user.event_contract_cash -= amount
             self._credit(user, 0, amount, "instance_transfer_in")
-        transfer_id = self.ids.uuid()
+        transfer_id = self.state.ids.uuid()
         if client_transfer_id is not None:
             user.instance_transfers[client_transfer_id] = transfer_id
         return transfer_id
@@ -191,13 +186,13 @@ class AccountCommands:
 
     def market_data(self, ticker: str) -> MarketData:
         """A market's live state; unknown tickers are `MarketNotFoundError`."""
-        data = self.markets.get(ticker)
+        data = self.state.markets.get(ticker)
         if data is None:
             raise errors.MarketNotFoundError(details=ticker)
         return data
 
     def mark(self, ticker: str) -> int:
-        data = self.markets[ticker]
+        data = self.state.markets[ticker]
         if data.mark is not None:
             return data.mark
         if data.reference is not None:
@@ -212,7 +207,7 @@ class AccountCommands:
             if pos.is_empty:
                 continue
             mark = self.mark(ticker)
-            risk = position_risk(self.markets[ticker].market.spec, pos, mark)
+            risk = position_risk(self.state.markets[ticker].market.spec, pos, mark)
             value += pos.qty * mark
             unrealized += risk.unrealized
             mm += risk.maintenance_margin
@@ -238,7 +233,7 @@ class AccountCommands:
         """
         sub = self.subaccount(user_id, number)
         total = sub.cash
-        markets = self.markets
+        markets = self.state.markets
         for ticker, pos in sub.positions.items():
             if pos.qty or pos.bid_qty or pos.ask_qty:
                 risk = position_risk(markets[ticker].market.spec, pos, self.mark(ticker))
@@ -249,5 +244,5 @@ class AccountCommands:
         override = user.notional_limit_overrides.get(ticker)
         if override is not None:
             return override
-        spec_limit = self.markets[ticker].market.spec.notional_risk_limit
-        return spec_limit if spec_limit is not None else self.config.default_notional_limit
+        spec_limit = self.state.markets[ticker].market.spec.notional_risk_limit
+        return spec_limit if spec_limit is not None else self.state.config.default_notional_limit

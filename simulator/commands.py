@@ -80,10 +80,14 @@ class CommandInfo:
 class Host(Protocol):
     """What the boundary needs of the exchange it guards."""
 
-    clock: Clock
-    journal: Journal
     bus: EventBus
     timers_fired: int
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def journal(self) -> Journal: ...
 
     def fire_due(self) -> None: ...
 

@@ -72,8 +72,9 @@ from simulator.marks import SettlementMark
 from simulator.money import CENTICENT, COUNT_SCALE
 
 if TYPE_CHECKING:
-    from simulator.exchange import AccountKey, Exchange
+    from simulator.exchange import Exchange
     from simulator.orders import OrderRecord
+    from simulator.state import AccountKey
 
 __all__ = [
     "CASH_TYPES",
@@ -492,7 +493,7 @@ class CorporateActions:
                 else:
                     amount = _floor_to_centicent(fraction * after_price)
                 pos.cost = kept
-                ex.house_cash -= amount
+                ex.state.house_cash -= amount
                 realized = amount - (cost - kept)
                 if realized:
                     sub.cash += realized
@@ -552,7 +553,7 @@ class CorporateActions:
                 CorporateActionPayment(action.id, *key, ticker, qty, 0, realized, now)
             )
         # longs and shorts net out unless split fractions left the house a side
-        ex.house_cash -= net * price
+        ex.state.house_cash -= net * price
         data.market.status = "closed"
 
     def _apply_ticker_change(self, data: MarketData, terms: TickerChangeTerms) -> None:
@@ -575,7 +576,7 @@ class CorporateActions:
         sub = ex.users[key[0]].subaccounts[key[1]]
         sub.cash += amount
         if house:
-            ex.house_cash -= amount
+            ex.state.house_cash -= amount
         ex.emit(BalanceChanged(ex.now(), key[0], key[1], amount, sub.cash, _REASON))
         ex.touch(key)
 

@@ -58,13 +58,13 @@ from simulator.order_checks import (
     tradable_market,
 )
 from simulator.orders import AmendOrder, OrderRecord, OrderResult, PlaceOrder, order_result
+from simulator.state import AccountKey, Effects, ExchangeState
 
 __all__ = ["Exchange"]
 
 _GTC = TimeInForce.GOOD_TILL_CANCELED
 _BID = Side.BID
 _NONE = Reason.NONE
-AccountKey = tuple[str, int]
 
 
 class Exchange(AccountCommands):
@@ -79,31 +79,14 @@ class Exchange(AccountCommands):
         config: ExchangeConfig | None = None,
         bus: EventBus | None = None,
     ) -> None:
-        self.config = config or ExchangeConfig()
-        self.clock = clock
+        chosen = config or ExchangeConfig()
         self.created_ms = clock.now_ms()
+        self.state = ExchangeState(chosen, IdSource(seed))
+        self.effects = Effects(clock, Journal(chosen.journal_retain))
         self.bus = bus or EventBus()
         self.command_log = CommandLog()
         self._boundary: CommandBoundary = CommandBoundary(self, self.command_log)
         self.timers_fired = 0
-        self._held: int | None = None
-        self.ids = IdSource(seed)
-        self.timers = Timers()
-        self.journal = Journal(self.config.journal_retain)
-        self.users: dict[str, User] = {}
-        self.keys: dict[str, str] = {}
-        self.orders: dict[str, OrderRecord] = {}
-        self.live_client_ids: dict[tuple[str, str], str] = {}
-        self.fills: list[FillRecord] = []
-        self.trades: dict[str, list[TradeRecord]] = {}
-        self.markets: dict[str, MarketData] = {}
-        self.exchange_active = True
-        self.trading_active = True
-        self.house_cash = 0
-        self.waterfall_deficit = 0
-        self._holders: dict[str, dict[AccountKey, None]] = {}
-        self._touched: dict[AccountKey, None] = {}
-        self._book_dirty: dict[str, None] = {}
         self._settling = False
         # Late imports keep module-level cycles out: these collaborators call back into us.
         from simulator.corporate_actions import CorporateActions
@@ -129,12 +112,82 @@ class Exchange(AccountCommands):
 
             arm_maintenance(self, MaintenanceWindow())
 
+    # ---------------------------------------------------------------- tables
+
+    @property
+    def clock(self) -> Clock:
+        return self.effects.clock
+
+    @clock.setter
+    def clock(self, clock: Clock) -> None:
+        self.effects.clock = clock
+
+    @property
+    def journal(self) -> Journal:
+        return self.effects.journal
+
+    @property
+    def config(self) -> ExchangeConfig:
+        return self.state.config
+
+    @property
+    def ids(self) -> IdSource:
+        return self.state.ids
+
+    @property
+    def timers(self) -> Timers:
+        return self.state.timers
+
+    @property
+    def users(self) -> dict[str, User]:
+        return self.state.users
+
+    @property
+    def keys(self) -> dict[str, str]:
+        return self.state.keys
+
+    @property
+    def orders(self) -> dict[str, OrderRecord]:
+        return self.state.orders
+
+    @property
+    def live_client_ids(self) -> dict[tuple[str, str], str]:
+        return self.state.live_client_ids
+
+    @property
+    def fills(self) -> list[FillRecord]:
+        return self.state.fills
+
+    @property
+    def trades(self) -> dict[str, list[TradeRecord]]:
+        return self.state.trades
+
+    @property
+    def markets(self) -> dict[str, MarketData]:
+        return self.state.markets
+
+    @property
+    def exchange_active(self) -> bool:
+        return self.state.exchange_active
+
+    @property
+    def trading_active(self) -> bool:
+        return self.state.trading_active
+
+    @property
+    def house_cash(self) -> int:
+        return self.state.house_cash
+
+    @property
+    def waterfall_deficit(self) -> int:
+        return self.state.waterfall_deficit
+
     # ------------------------------------------------------------------ setup
 
     def _add_market(self, spec: MarketSpec, index: int, now: int) -> None:
         reference = dict(spec.reference)
         if reference.get("kind") == "random_walk" and "seed" not in reference:
-            reference["seed"] = self.ids.seed * 1_000 + index
+            reference["seed"] = self.state.ids.seed * 1_000 + index
         settings = FundingSettings(
             deadband=spec.funding.deadband,
             cap=spec.funding.cap,
@@ -155,21 +208,20 @@ class Exchange(AccountCommands):
             schedule=schedule,
             premium=PremiumAccumulator(),
             settlement=SettlementMark(
-                window_ms=self.config.settlement_window_ms,
-                refresh_ms=self.config.settlement_refresh_ms,
+                window_ms=self.state.config.settlement_window_ms,
+                refresh_ms=self.state.config.settlement_refresh_ms,
             ),
             funding_start_ms=schedule.last_at_or_before(now),
         )
-        self.markets[spec.ticker] = data
-        self.trades[spec.ticker] = []
-        self._holders[spec.ticker] = {}
+        self.state.markets[spec.ticker] = data
+        self.state.trades[spec.ticker] = []
+        self.state.holders[spec.ticker] = {}
         self.pricing.start(data, now)
 
     # ------------------------------------------------------------------- time
 
     def now(self) -> int:
-        held = self._held
-        return self.clock.now_ms() if held is None else held
+        return self.effects.now()
 
     @command("advance")
     def advance(self, ms: int) -> int:
@@ -179,7 +231,7 @@ class Exchange(AccountCommands):
         if ms < 0:
             raise errors.InvalidParametersError(f"ms must not be negative, was {ms}")
         target = self.clock.now_ms() + ms
-        while (item := self.timers.pop_due(target)) is not None:
+        while (item := self.state.timers.pop_due(target)) is not None:
             due, callback = item
             self.timers_fired += 1
             self.clock.set(max(due, self.clock.now_ms()))
@@ -201,24 +253,24 @@ class Exchange(AccountCommands):
         outermost command starts with this (`simulator.commands`).
         """
         now = self.now()
-        outer = self._held
+        outer = self.effects.held
         try:
-            while (item := self.timers.pop_due(now)) is not None:
+            while (item := self.state.timers.pop_due(now)) is not None:
                 due, callback = item
                 self.timers_fired += 1
-                self._held = due
+                self.effects.held = due
                 callback(due)
                 self.settle()
         finally:
-            self._held = outer
+            self.effects.held = outer
 
     def next_timer(self) -> int | None:
-        return self.timers.next_due()
+        return self.state.timers.next_due()
 
     # ----------------------------------------------------------------- events
 
     def emit(self, event: Event) -> int:
-        return self.journal.append(event)
+        return self.effects.emit(event)
 
     def events_since(self, after: int = 0, limit: int | None = None) -> list[tuple[int, Event]]:
         return self.journal.since(after, limit)
@@ -252,7 +304,7 @@ class Exchange(AccountCommands):
             raise errors.InvalidOrderError(details="expiration_time must be in the future")
         if not command.client_order_id:
             raise errors.InvalidOrderError(details="client_order_id is required")
-        if (user_id, command.client_order_id) in self.live_client_ids:
+        if (user_id, command.client_order_id) in self.state.live_client_ids:
             raise errors.OrderAlreadyExistsError()
         if command.order_group_id is not None:
             self.groups.check_can_place(user_id, command.subaccount, command.order_group_id)
@@ -265,7 +317,7 @@ class Exchange(AccountCommands):
             check_notional_limit(self, user, command.ticker, command.side, command)
             check_margin(self, user_id, command.subaccount, command.ticker, command)
         record = OrderRecord(
-            order_id=self.ids.uuid(),
+            order_id=self.state.ids.uuid(),
             user_id=user_id,
             subaccount=command.subaccount,
             ticker=command.ticker,
@@ -304,8 +356,8 @@ class Exchange(AccountCommands):
         follow-ups or from a timer, it settles like a command of its own: its follow-ups run
         before it returns (at once outside follow-ups, else in the running pass).
         """
-        data = self.markets[ticker]
-        if data.market.status != "active" or not self.trading_active:
+        data = self.state.markets[ticker]
+        if data.market.status != "active" or not self.state.trading_active:
             raise errors.TradingPausedError()
         price = slippage_cap(data, side)
         if price is None:
@@ -315,11 +367,11 @@ class Exchange(AccountCommands):
         closing = pos.qty < 0 if side is _BID else pos.qty > 0
         now = self.now()
         record = OrderRecord(
-            order_id=self.ids.uuid(),
+            order_id=self.state.ids.uuid(),
             user_id=user_id,
             subaccount=subaccount,
             ticker=ticker,
-            client_order_id=self.ids.uuid(),
+            client_order_id=self.state.ids.uuid(),
             side=side,
             price=price,
             count=count,
@@ -342,7 +394,7 @@ class Exchange(AccountCommands):
         return order_result(record.order_id, self.journal.since(before))
 
     def _submit(self, record: OrderRecord, data: MarketData, max_fill: int | None) -> None:
-        self.orders[record.order_id] = record
+        self.state.orders[record.order_id] = record
         record.remaining = record.count
         if record.order_group_id is not None:
             self.groups.add_order(record.order_group_id, record.order_id)
@@ -363,7 +415,7 @@ class Exchange(AccountCommands):
         )
         self.apply_book_events(data, events)
         if record.remaining > 0:
-            self.live_client_ids[(record.user_id, record.client_order_id)] = record.order_id
+            self.state.live_client_ids[(record.user_id, record.client_order_id)] = record.order_id
             if record.expiration_ms is not None:
                 self.pricing.arm_expiry(data)
 
@@ -403,10 +455,10 @@ class Exchange(AccountCommands):
         if (
             new_client
             and new_client != record.client_order_id
-            and (user_id, new_client) in self.live_client_ids
+            and (user_id, new_client) in self.state.live_client_ids
         ):
             raise errors.OrderAlreadyExistsError()
-        user = self.users[user_id]
+        user = self.state.users[user_id]
         grows = (
             command.count - record.fill_count > record.remaining or command.price != record.price
         )
@@ -416,9 +468,9 @@ class Exchange(AccountCommands):
         previous_client = None
         if new_client and new_client != record.client_order_id:
             previous_client = record.client_order_id
-            del self.live_client_ids[(user_id, record.client_order_id)]
+            del self.state.live_client_ids[(user_id, record.client_order_id)]
             record.client_order_id = new_client
-            self.live_client_ids[(user_id, new_client)] = record.order_id
+            self.state.live_client_ids[(user_id, new_client)] = record.order_id
         old_remaining, old_price = record.remaining, record.price
         try:
             events = data.book.amend(
@@ -426,7 +478,7 @@ class Exchange(AccountCommands):
             )
         except MatchingError as exc:
             raise errors.InvalidOrderError(details=str(exc)) from exc
-        pos = self.users[user_id].subaccounts[record.subaccount].position(record.ticker)
+        pos = self.state.users[user_id].subaccounts[record.subaccount].position(record.ticker)
         _unrest(pos, record, old_remaining, old_price)
         record.price = command.price
         record.count = command.count
@@ -450,7 +502,7 @@ class Exchange(AccountCommands):
         record = self._own_live_order(user_id, order_id, subaccount)
         if (reduce_by is None) == (reduce_to is None):
             raise errors.InvalidOrderError(details="give exactly one of reduce_by or reduce_to")
-        step = self.markets[record.ticker].market.spec.count_step
+        step = self.state.markets[record.ticker].market.spec.count_step
         amount = reduce_by if reduce_by is not None else reduce_to
         if type(amount) is not int:
             raise errors.InvalidOrderError(details=f"count must be an integer, was {amount!r}")
@@ -460,7 +512,7 @@ class Exchange(AccountCommands):
             raise errors.InvalidOrderError(details=f"reduce_by must be positive, was {reduce_by}")
         if reduce_to is not None and reduce_to < 0:
             raise errors.InvalidOrderError(details=f"reduce_to must be >= 0, was {reduce_to}")
-        data = self.markets[record.ticker]
+        data = self.state.markets[record.ticker]
         try:
             events = data.book.decrease(order_id, reduce_by=reduce_by, reduce_to=reduce_to)
         except MatchingError as exc:
@@ -488,14 +540,14 @@ class Exchange(AccountCommands):
     ) -> list[str]:
         """Cancel up to `max_cancel_all` resting orders of a user; returns their ids."""
         self.user(user_id)
-        if ticker is not None and ticker not in self.markets:
+        if ticker is not None and ticker not in self.state.markets:
             raise errors.MarketNotFoundError(details=ticker)
         chosen = [
             r
             for r in self.live_orders(user_id)
             if (subaccount is None or r.subaccount == subaccount)
             and (ticker is None or r.ticker == ticker)
-        ][: self.config.max_cancel_all]
+        ][: self.state.config.max_cancel_all]
         self.cancel_orders(chosen, Reason.DECREASE)
         return [r.order_id for r in chosen]
 
@@ -504,17 +556,19 @@ class Exchange(AccountCommands):
         for record in list(records):
             if record.remaining <= 0:
                 continue
-            data = self.markets[record.ticker]
+            data = self.state.markets[record.ticker]
             self.apply_book_events(data, data.book.cancel(record.order_id, reason))
 
     def live_orders(self, user_id: str) -> list[OrderRecord]:
         """A user's resting orders in creation order."""
         return [
-            self.orders[oid] for (uid, _), oid in self.live_client_ids.items() if uid == user_id
+            self.state.orders[oid]
+            for (uid, _), oid in self.state.live_client_ids.items()
+            if uid == user_id
         ]
 
     def order(self, user_id: str, order_id: str) -> OrderRecord:
-        record = self.orders.get(order_id)
+        record = self.state.orders.get(order_id)
         if record is None or record.user_id != user_id:
             raise errors.OrderNotFoundError(details=order_id)
         return record
@@ -545,11 +599,11 @@ class Exchange(AccountCommands):
 
     def holders(self, ticker: str) -> list[AccountKey]:
         """Subaccounts with a nonzero position in a market, in the order they opened."""
-        return list(self._holders[ticker])
+        return list(self.state.holders[ticker])
 
     def book_dirty(self, ticker: str) -> None:
         """Mark a market's book changed: it is resampled after this command."""
-        self._book_dirty[ticker] = None
+        self.effects.dirty_books[ticker] = None
 
     # -------------------------------------------------------------- follow-ups
 
@@ -560,18 +614,18 @@ class Exchange(AccountCommands):
         self._settling = True
         try:
             for _ in range(10_000):
-                if self._book_dirty:
-                    dirty = list(self._book_dirty)
-                    self._book_dirty.clear()
+                if self.effects.dirty_books:
+                    dirty = list(self.effects.dirty_books)
+                    self.effects.dirty_books.clear()
                     for ticker in dirty:
-                        self.pricing.book_changed(self.markets[ticker])
+                        self.pricing.book_changed(self.state.markets[ticker])
                     continue
                 if self.groups.pending():
                     self.groups.run_pending()
                     continue
-                if self._touched:
-                    touched = list(self._touched)
-                    self._touched.clear()
+                if self.effects.touched:
+                    touched = list(self.effects.touched)
+                    self.effects.touched.clear()
                     for key in touched:
                         self.exit_triggers.positions_changed(key)
                         self.liquidator.schedule(key)
@@ -585,14 +639,14 @@ class Exchange(AccountCommands):
 
     def touch(self, key: AccountKey) -> None:
         """Mark a subaccount for a margin check and trigger update after this command."""
-        self._touched[key] = None
+        self.effects.touched[key] = None
 
     # --------------------------------------------------------------- control
 
     @command("set_reference_price")
     def set_reference_price(self, ticker: str, price: int) -> None:
         """Set the index of a market now (control plane)."""
-        data = self.markets.get(ticker)
+        data = self.state.markets.get(ticker)
         if data is None:
             raise errors.MarketNotFoundError(details=ticker)
         if type(price) is not int or price <= 0:
@@ -605,7 +659,7 @@ class Exchange(AccountCommands):
         self, ticker: str, status: MarketStatus, halt_sources: list[str] | None = None
     ) -> None:
         """Open, pause (inactive) or close a market; pausing cancels `cancel_order_on_pause`."""
-        data = self.markets.get(ticker)
+        data = self.state.markets.get(ticker)
         if data is None:
             raise errors.MarketNotFoundError(details=ticker)
         if status not in ("inactive", "active", "closed"):
@@ -615,10 +669,10 @@ class Exchange(AccountCommands):
         market.halt_sources = list(halt_sources or ([] if status == "active" else ["manual"]))
         if status != "active":
             victims = [
-                self.orders[oid]
-                for oid in list(self.live_client_ids.values())
-                if self.orders[oid].ticker == ticker
-                and (status == "closed" or self.orders[oid].cancel_order_on_pause)
+                self.state.orders[oid]
+                for oid in list(self.state.live_client_ids.values())
+                if self.state.orders[oid].ticker == ticker
+                and (status == "closed" or self.state.orders[oid].cancel_order_on_pause)
             ]
             self.cancel_orders(victims, Reason.NONE)
         self.emit(
@@ -635,7 +689,7 @@ class Exchange(AccountCommands):
     @command("set_trading_active")
     def set_trading_active(self, active: bool, reason: str = "manual") -> None:
         """Pause or resume trading on every market (cancels `cancel_order_on_pause` orders)."""
-        self._set_status(self.exchange_active, active, reason)
+        self._set_status(self.state.exchange_active, active, reason)
 
     @command("set_exchange_active")
     def set_exchange_active(self, active: bool, reason: str = "maintenance") -> None:
@@ -649,20 +703,20 @@ class Exchange(AccountCommands):
             self.pricing.resume()
 
     def _set_status(self, exchange_active: bool, trading_active: bool, reason: str) -> None:
-        pausing = self.trading_active and not trading_active
-        resuming = trading_active and not self.trading_active
-        self.exchange_active = exchange_active
-        self.trading_active = trading_active
+        pausing = self.state.trading_active and not trading_active
+        resuming = trading_active and not self.state.trading_active
+        self.state.exchange_active = exchange_active
+        self.state.trading_active = trading_active
         if resuming:  # margin and triggers waited while paused: evaluate them again
-            for ticker, data in self.markets.items():
-                for key in self._holders[ticker]:
+            for ticker, data in self.state.markets.items():
+                for key in self.state.holders[ticker]:
                     self.liquidator.schedule(key)
                 self.exit_triggers.mark_moved(data)
         if pausing:
             victims = [
-                self.orders[oid]
-                for oid in list(self.live_client_ids.values())
-                if self.orders[oid].cancel_order_on_pause
+                self.state.orders[oid]
+                for oid in list(self.state.live_client_ids.values())
+                if self.state.orders[oid].cancel_order_on_pause
             ]
             self.cancel_orders(victims, Reason.NONE)
         self.emit(ExchangeChanged(self.now(), exchange_active, trading_active, reason))
@@ -675,32 +729,35 @@ class Exchange(AccountCommands):
         new ticker so queries keep their history; events already published keep the old one.
         """
         data = self.market_data(old)
-        if new in self.markets:
+        if new in self.state.markets:
             raise errors.InvalidParametersError(f"market {new} already exists")
         data.market.spec = dataclasses.replace(data.market.spec, ticker=new)
         data.ticker = new
-        _rename_key(self.markets, old, new)
-        _rename_key(self.trades, old, new)
-        self.trades[new][:] = [msgspec.structs.replace(t, ticker=new) for t in self.trades[new]]
-        self.fills[:] = [
-            msgspec.structs.replace(f, ticker=new) if f.ticker == old else f for f in self.fills
+        _rename_key(self.state.markets, old, new)
+        _rename_key(self.state.trades, old, new)
+        self.state.trades[new][:] = [
+            msgspec.structs.replace(t, ticker=new) for t in self.state.trades[new]
+        ]
+        self.state.fills[:] = [
+            msgspec.structs.replace(f, ticker=new) if f.ticker == old else f
+            for f in self.state.fills
         ]
         data.funding_history[:] = [dataclasses.replace(r, ticker=new) for r in data.funding_history]
-        for record in self.orders.values():
+        for record in self.state.orders.values():
             if record.ticker == old:
                 record.ticker = new
-        for user in self.users.values():
+        for user in self.state.users.values():
             _rename_key(user.notional_limit_overrides, old, new)
             for sub in user.subaccounts.values():
                 _rename_key(sub.positions, old, new)
-        _rename_key(self._holders, old, new)
-        _rename_key(self._book_dirty, old, new)
+        _rename_key(self.state.holders, old, new)
+        _rename_key(self.effects.dirty_books, old, new)
         self.pricing.rename_market(old, new)
         self.liquidator.rename_market(old, new)
         self.exit_triggers.rename_market(old, new)
-        for key in self.timers.armed():
+        for key in self.state.timers.armed():
             if isinstance(key, tuple) and len(key) == 2 and key[1] == old:
-                self.timers.rekey(key, (key[0], new))
+                self.state.timers.rekey(key, (key[0], new))
 
     def money_supply(self) -> int:
         """House cash (fees, funding residue) plus every account's cash minus its open cost.
@@ -708,8 +765,8 @@ class Exchange(AccountCommands):
         Equals everything deposited: positions net to zero, so this is total equity at any
         mark. Predictions balances count too.
         """
-        total = self.house_cash
-        for user in self.users.values():
+        total = self.state.house_cash
+        for user in self.state.users.values():
             total += user.event_contract_cash
             for sub in user.subaccounts.values():
                 total += sub.cash - sum(p.cost for p in sub.positions.values())

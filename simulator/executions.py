@@ -24,7 +24,8 @@ from simulator.money import CENTICENT, RATE_SCALE
 from simulator.orders import OrderRecord
 
 if TYPE_CHECKING:
-    from simulator.exchange import AccountKey, Exchange
+    from simulator.exchange import Exchange
+    from simulator.state import AccountKey
 
 __all__ = ["Executions"]
 
@@ -130,7 +131,7 @@ class Executions:
             was_open = pos.qty
             effect = pos.apply_fill(count if record.side is _BID else -count, price, fee)
             sub.cash += effect.realized - fee
-            ex.house_cash += fee
+            ex.state.house_cash += fee
             data.open_interest += max(pos.qty, 0) - max(was_open, 0)
             self.track_holder(ticker, key, pos.qty)
             record.fill_count += count
@@ -176,7 +177,7 @@ class Executions:
     def track_holder(self, ticker: str, key: AccountKey, qty: int) -> None:
         """Keep the market's holder list in step with a position change."""
         ex = self._ex
-        holders = ex._holders[ticker]
+        holders = ex.state.holders[ticker]
         if qty:
             holders[key] = None
         else:

@@ -24,7 +24,8 @@ from simulator.orders import OrderRecord
 from simulator.risk import liquidation_price
 
 if TYPE_CHECKING:
-    from simulator.exchange import AccountKey, Exchange
+    from simulator.exchange import Exchange
+    from simulator.state import AccountKey
 
 __all__ = ["ExitTriggerBridge"]
 

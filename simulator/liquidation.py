@@ -29,7 +29,8 @@ from simulator.money import CENTICENT, RATE_SCALE
 from simulator.risk import SubaccountRisk, position_risk
 
 if TYPE_CHECKING:
-    from simulator.exchange import AccountKey, Exchange
+    from simulator.exchange import Exchange
+    from simulator.state import AccountKey
 
 __all__ = ["Liquidator"]
 
@@ -212,7 +213,7 @@ class Liquidator:
         risk = ex.subaccount_risk(user_id, number)
         flat = not any(p.qty for p in sub.positions.values())
         if flat and sub.cash < 0:
-            ex.waterfall_deficit += -sub.cash
+            ex.state.waterfall_deficit += -sub.cash
             self._step(key, "deficit", risk, amount=-sub.cash)
         self._step(key, "finished", risk)
         self.states.pop(key, None)

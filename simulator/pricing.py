@@ -300,7 +300,7 @@ class Pricing:
                 if amount == 0:
                     continue
                 sub.cash += amount
-                ex.house_cash -= amount
+                ex.state.house_cash -= amount
                 paid = FundingPaid(
                     ex.now(), user_id, number, data.ticker, due, rate, mark, qty, amount
                 )

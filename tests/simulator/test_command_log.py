@@ -166,11 +166,11 @@ def test_every_command_ends_quiet_even_those_that_only_move_cash(ex):
     # a deposit or an opening balance marks the account for a margin check: the same command
     # schedules it, not whichever command comes next
     alice = ex.create_user(user_id="alice", balance=dollars("1000")).user_id
-    assert not ex._touched
+    assert not ex.effects.touched
     assert ("alice", 0) in ex.liquidator._pending
     ex.liquidator._pending.clear()
 
     ex.deposit(alice, dollars("5"))
 
-    assert not ex._touched
+    assert not ex.effects.touched
     assert ("alice", 0) in ex.liquidator._pending
