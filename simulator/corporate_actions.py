@@ -61,7 +61,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from fractions import Fraction
-from typing import TYPE_CHECKING, ClassVar, Literal, get_args
+from typing import ClassVar, Literal, get_args
 
 from matching import Reason
 from simulator import errors
@@ -70,11 +70,9 @@ from simulator.events import BalanceChanged, MarketChanged
 from simulator.market_data import MarketData
 from simulator.marks import SettlementMark
 from simulator.money import CENTICENT, COUNT_SCALE
-
-if TYPE_CHECKING:
-    from simulator.exchange import Exchange
-    from simulator.orders import OrderRecord
-    from simulator.state import AccountKey
+from simulator.orders import OrderRecord
+from simulator.ports import Accounts, Holders, MarketRenamer, OrderEntry, Resampler, TriggerScopes
+from simulator.state import AccountKey, Effects, ExchangeState
 
 __all__ = [
     "CASH_TYPES",
@@ -217,6 +215,18 @@ _Actions = list[CorporateAction]
 _Payments = list[CorporateActionPayment]
 
 
+@dataclass(frozen=True, slots=True)
+class CorporateActionPorts:
+    """What applying a corporate action calls on the rest of the exchange."""
+
+    accounts: Accounts
+    entry: OrderEntry
+    holders: Holders
+    pricing: Resampler
+    triggers: TriggerScopes
+    renamer: MarketRenamer
+
+
 class CorporateActions:
     """Scheduled corporate actions and their application.
 
@@ -226,9 +236,22 @@ class CorporateActions:
 
     _TIMER: ClassVar[str] = "corporate_action"
 
-    def __init__(self, exchange: Exchange) -> None:
-        self._ex = exchange
-        self._boundary: CommandBoundary = exchange._boundary
+    def __init__(
+        self,
+        state: ExchangeState,
+        effects: Effects,
+        boundary: CommandBoundary,
+        ports: CorporateActionPorts,
+    ) -> None:
+        self._state = state
+        self._fx = effects
+        self._boundary = boundary
+        self._accounts = ports.accounts
+        self._entry = ports.entry
+        self._executions = ports.holders
+        self._pricing = ports.pricing
+        self._triggers = ports.triggers
+        self._renamer = ports.renamer
         self._actions: dict[str, CorporateAction] = {}
         self._payments: list[CorporateActionPayment] = []
 
@@ -268,10 +291,9 @@ class CorporateActions:
             InvalidParametersError: Closed market, execution not in the future, unknown type,
                 or terms that are missing, invalid or belong to another type.
         """
-        ex = self._ex
-        data = ex.market_data(ticker)
+        data = self._accounts.market_data(ticker)
         spec = data.market.spec
-        now = ex.now()
+        now = self._fx.now()
         if action_type not in _TYPES:
             raise errors.InvalidParametersError(f"unknown corporate action type {action_type!r}")
         if data.market.status == "closed":
@@ -321,7 +343,7 @@ class CorporateActions:
         else:
             change = TickerChangeTerms(ticker, self._check_new_ticker(ticker, new_ticker))
         action = CorporateAction(
-            id=ex.ids.uuid(),
+            id=self._state.ids.uuid(),
             market_id=spec.market_id,
             market_ticker=ticker,
             type=action_type,  # type: ignore[arg-type]
@@ -334,7 +356,9 @@ class CorporateActions:
             ticker_change=change,
         )
         self._actions[action.id] = action
-        ex.timers.arm((self._TIMER, action.id), execution_ms, lambda _t: self._execute(action.id))
+        self._state.timers.arm(
+            (self._TIMER, action.id), execution_ms, lambda _t: self._execute(action.id)
+        )
         return action
 
     @command("corporate_actions.cancel")
@@ -350,7 +374,7 @@ class CorporateActions:
             raise errors.InvalidParametersError(
                 f"corporate action {action_id} is {action.status}, not scheduled"
             )
-        self._ex.timers.cancel((self._TIMER, action_id))
+        self._state.timers.cancel((self._TIMER, action_id))
         return self._store(
             action,
             status="cancelled",
@@ -391,7 +415,7 @@ class CorporateActions:
         Returns:
             The notices ordered by `updated_ms`, newest last (ties in creation order).
         """
-        now = self._ex.now() if now_ms is None else now_ms
+        now = self._fx.now() if now_ms is None else now_ms
         since = now - _WINDOW_MS
         chosen = [
             a
@@ -417,13 +441,12 @@ class CorporateActions:
         action = self._actions[action_id]
         if action.status != "scheduled":
             return
-        ex = self._ex
         data = self._market_by_id(action.market_id)
         change = action.ticker_change
         if (
             data is None
             or data.market.status == "closed"
-            or (change is not None and change.new_ticker in ex.markets)
+            or (change is not None and change.new_ticker in self._state.markets)
         ):
             self._store(action, status="lapsed")
             return
@@ -448,17 +471,16 @@ class CorporateActions:
         if added:
             market.halt_sources.append(_HALT)
         self._emit_market(data)
-        self._ex.cancel_orders(
+        self._entry.cancel_orders(
             [r for r in self._live_orders(data.ticker) if r.cancel_order_on_pause], Reason.NONE
         )
         return added
 
     def _apply_cash(self, action: CorporateAction, data: MarketData, terms: CashTerms) -> None:
-        ex = self._ex
-        now = ex.now()
+        now = self._fx.now()
         ticker = data.ticker
-        for key in ex.holders(ticker):
-            sub = ex.users[key[0]].subaccounts[key[1]]
+        for key in list(self._state.holders[ticker]):
+            sub = self._state.users[key[0]].subaccounts[key[1]]
             qty = sub.positions[ticker].qty
             # floor to $0.0001: receivers round toward zero, payers away from zero
             amount = qty * terms.cash_per_contract // (COUNT_SCALE * CENTICENT) * CENTICENT
@@ -468,18 +490,17 @@ class CorporateActions:
             )
 
     def _apply_split(self, action: CorporateAction, data: MarketData, terms: SplitTerms) -> None:
-        ex = self._ex
-        now = ex.now()
+        now = self._fx.now()
         ticker = data.ticker
         spec = data.market.spec
         ratio = Fraction(terms.ratio_new, terms.ratio_old)
-        ex.cancel_orders(self._live_orders(ticker), Reason.NONE)
+        self._entry.cancel_orders(self._live_orders(ticker), Reason.NONE)
         self._cancel_exit_triggers(ticker)
         before_price = _price_of(data)
         after_price = None if before_price is None else _to_tick(before_price / ratio, spec.tick)
         step = spec.count_step
-        for key in ex.holders(ticker):
-            sub = ex.users[key[0]].subaccounts[key[1]]
+        for key in list(self._state.holders[ticker]):
+            sub = self._state.users[key[0]].subaccounts[key[1]]
             pos = sub.positions[ticker]
             qty, cost = pos.qty, pos.cost
             exact = qty * ratio
@@ -493,18 +514,18 @@ class CorporateActions:
                 else:
                     amount = _floor_to_centicent(fraction * after_price)
                 pos.cost = kept
-                ex.state.house_cash -= amount
+                self._state.house_cash -= amount
                 realized = amount - (cost - kept)
                 if realized:
                     sub.cash += realized
-                    ex.emit(BalanceChanged(now, *key, realized, sub.cash, _REASON))
+                    self._fx.emit(BalanceChanged(now, *key, realized, sub.cash, _REASON))
             pos.qty = whole
             if whole == 0:
                 pos.cost = 0
                 pos.fees = 0
-            ex.executions.update_open_interest(data, qty, whole)
-            ex.executions.track_holder(ticker, key, whole)
-            ex.touch(key)
+            self._executions.update_open_interest(data, qty, whole)
+            self._executions.track_holder(ticker, key, whole)
+            self._fx.touch(key)
             self._payments.append(
                 CorporateActionPayment(
                     action.id,
@@ -526,7 +547,7 @@ class CorporateActions:
         data.settlement = SettlementMark(
             window_ms=old_marks.window_ms, refresh_ms=old_marks.refresh_ms
         )
-        ex.pricing.sample_now(data)
+        self._pricing.sample_now(data)
         if data.mark is not None and data.settlement.liquidation_mark is None:
             data.settlement.record(now, data.mark)
         data.market.market_version += 1
@@ -534,62 +555,59 @@ class CorporateActions:
     def _apply_final_settlement(
         self, action: CorporateAction, data: MarketData, terms: FinalSettlementTerms
     ) -> None:
-        ex = self._ex
-        now = ex.now()
+        now = self._fx.now()
         ticker = data.ticker
         price = terms.settlement_price_per_contract
-        ex.cancel_orders(self._live_orders(ticker), Reason.NONE)
+        self._entry.cancel_orders(self._live_orders(ticker), Reason.NONE)
         net = 0
-        for key in ex.holders(ticker):
-            sub = ex.users[key[0]].subaccounts[key[1]]
+        for key in list(self._state.holders[ticker]):
+            sub = self._state.users[key[0]].subaccounts[key[1]]
             pos = sub.positions[ticker]
             qty = pos.qty
             net += qty
             realized = pos.apply_fill(-qty, price, 0).realized
-            ex.executions.update_open_interest(data, qty, 0)
-            ex.executions.track_holder(ticker, key, 0)
+            self._executions.update_open_interest(data, qty, 0)
+            self._executions.track_holder(ticker, key, 0)
             self._pay(key, realized, house=False)
             self._payments.append(
                 CorporateActionPayment(action.id, *key, ticker, qty, 0, realized, now)
             )
         # longs and shorts net out unless split fractions left the house a side
-        ex.state.house_cash -= net * price
+        self._state.house_cash -= net * price
         data.market.status = "closed"
 
     def _apply_ticker_change(self, data: MarketData, terms: TickerChangeTerms) -> None:
-        ex = self._ex
         old, new = terms.old_ticker, terms.new_ticker
-        ex.rename_market(old, new)
+        self._renamer.rename_market(old, new)
         for action in list(self._actions.values()):
             if action.market_id == data.market.spec.market_id and action.status == "scheduled":
                 self._actions[action.id] = dataclasses.replace(action, market_ticker=new)
         data.market.market_version += 1
-        for key in ex.holders(new):
-            ex.touch(key)
+        for key in list(self._state.holders[new]):
+            self._fx.touch(key)
 
     # ---------------------------------------------------------------- helpers
 
     def _pay(self, key: AccountKey, amount: int, *, house: bool = True) -> None:
         if amount == 0:
             return
-        ex = self._ex
-        sub = ex.users[key[0]].subaccounts[key[1]]
+        sub = self._state.users[key[0]].subaccounts[key[1]]
         sub.cash += amount
         if house:
-            ex.state.house_cash -= amount
-        ex.emit(BalanceChanged(ex.now(), key[0], key[1], amount, sub.cash, _REASON))
-        ex.touch(key)
+            self._state.house_cash -= amount
+        self._fx.emit(BalanceChanged(self._fx.now(), key[0], key[1], amount, sub.cash, _REASON))
+        self._fx.touch(key)
 
     def _store(self, action: CorporateAction, **changes: object) -> CorporateAction:
-        updated = dataclasses.replace(action, updated_ms=self._ex.now(), **changes)  # type: ignore[arg-type]
+        updated = dataclasses.replace(action, updated_ms=self._fx.now(), **changes)  # type: ignore[arg-type]
         self._actions[action.id] = updated
         return updated
 
     def _emit_market(self, data: MarketData) -> None:
         market = data.market
-        self._ex.emit(
+        self._fx.emit(
             MarketChanged(
-                self._ex.now(),
+                self._fx.now(),
                 data.ticker,
                 market.status,
                 market.market_version,
@@ -599,32 +617,30 @@ class CorporateActions:
         )
 
     def _market_by_id(self, market_id: str) -> MarketData | None:
-        for data in self._ex.markets.values():
+        for data in self._state.markets.values():
             if data.market.spec.market_id == market_id:
                 return data
         return None
 
     def _live_orders(self, ticker: str) -> builtins.list[OrderRecord]:
-        ex = self._ex
         return [
-            ex.orders[oid]
-            for oid in list(ex.live_client_ids.values())
-            if ex.orders[oid].ticker == ticker
+            self._state.orders[oid]
+            for oid in list(self._state.live_client_ids.values())
+            if self._state.orders[oid].ticker == ticker
         ]
 
     def _cancel_exit_triggers(self, ticker: str) -> None:
-        ex = self._ex
-        for user_id, user in ex.users.items():
+        for user_id, user in self._state.users.items():
             for number, sub in user.subaccounts.items():
                 if ticker in sub.positions:
-                    ex.exit_triggers.delete_all(user_id, number, ticker)
+                    self._triggers.delete_all(user_id, number, ticker)
 
     def _check_new_ticker(self, ticker: str, new_ticker: str | None) -> str:
         if not isinstance(new_ticker, str) or not new_ticker or new_ticker.strip() != new_ticker:
             raise errors.InvalidParametersError(f"new_ticker must be a ticker, was {new_ticker!r}")
         if new_ticker == ticker:
             raise errors.InvalidParametersError("new_ticker must differ from the current ticker")
-        if new_ticker in self._ex.markets:
+        if new_ticker in self._state.markets:
             raise errors.InvalidParametersError(f"ticker {new_ticker} is already listed")
         for other in self._actions.values():
             change = other.ticker_change

@@ -31,6 +31,7 @@ from simulator.clock import Clock, ManualClock, Timers
 from simulator.command_log import CommandLog
 from simulator.commands import CommandBoundary, command
 from simulator.config import ExchangeConfig
+from simulator.corporate_actions import CorporateActionPorts, CorporateActions
 from simulator.events import (
     Event,
     ExchangeChanged,
@@ -40,11 +41,15 @@ from simulator.events import (
     OrderUpdated,
     TradeRecord,
 )
+from simulator.executions import Executions
+from simulator.exit_trigger_bridge import ExitTriggerBridge
+from simulator.fcm import FcmDesk
 from simulator.feeds import feed_from_config
 from simulator.funding import FundingSettings, PremiumAccumulator
 from simulator.funding_schedule import FundingSchedule
 from simulator.ids import IdSource
 from simulator.ledger import User
+from simulator.liquidation import Liquidator
 from simulator.market_data import MarketData
 from simulator.markets import Market, MarketSpec, MarketStatus
 from simulator.marks import SettlementMark
@@ -57,7 +62,9 @@ from simulator.order_checks import (
     slippage_cap,
     tradable_market,
 )
+from simulator.order_group_bridge import OrderGroupBridge
 from simulator.orders import AmendOrder, OrderRecord, OrderResult, PlaceOrder, order_result
+from simulator.pricing import Pricing
 from simulator.state import AccountKey, Effects, ExchangeState
 
 __all__ = ["Exchange"]
@@ -88,22 +95,26 @@ class Exchange(AccountCommands):
         self._boundary: CommandBoundary = CommandBoundary(self, self.command_log)
         self.timers_fired = 0
         self._settling = False
-        # Late imports keep module-level cycles out: these collaborators call back into us.
-        from simulator.corporate_actions import CorporateActions
-        from simulator.executions import Executions
-        from simulator.exit_trigger_bridge import ExitTriggerBridge
-        from simulator.fcm import FcmDesk
-        from simulator.liquidation import Liquidator
-        from simulator.order_group_bridge import OrderGroupBridge
-        from simulator.pricing import Pricing
-
-        self.executions = Executions(self)
-        self.pricing = Pricing(self)
-        self.liquidator = Liquidator(self)
-        self.groups = OrderGroupBridge(self)
-        self.exit_triggers = ExitTriggerBridge(self)
-        self.corporate_actions = CorporateActions(self)
-        self.fcm = FcmDesk(self)
+        state, effects, boundary = self.state, self.effects, self._boundary
+        self.groups = OrderGroupBridge(state, effects, boundary, self, self)
+        self.exit_triggers = ExitTriggerBridge(state, effects, boundary, self, self)
+        self.executions = Executions(state, effects, self.groups, self.exit_triggers)
+        self.liquidator = Liquidator(state, effects, self, self, self.exit_triggers)
+        self.pricing = Pricing(state, effects, self, (self.liquidator, self.exit_triggers))
+        self.corporate_actions = CorporateActions(
+            state,
+            effects,
+            boundary,
+            CorporateActionPorts(
+                accounts=self,
+                entry=self,
+                holders=self.executions,
+                pricing=self.pricing,
+                triggers=self.exit_triggers,
+                renamer=self,
+            ),
+        )
+        self.fcm = FcmDesk(state, effects, boundary, self, self)
         now = clock.now_ms()
         for index, spec in enumerate(specs):
             self._add_market(spec, index, now)

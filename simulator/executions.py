@@ -7,7 +7,7 @@ per 2.3) and the exchange's events, in the engine's order.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 from matching import Event as BookEvent
 from matching import Fill, LevelChange, OrderUpdate, Reason, Side
@@ -22,10 +22,8 @@ from simulator.events import (
 from simulator.market_data import MarketData
 from simulator.money import CENTICENT, RATE_SCALE
 from simulator.orders import OrderRecord
-
-if TYPE_CHECKING:
-    from simulator.exchange import Exchange
-    from simulator.state import AccountKey
+from simulator.ports import GroupLedger, OrderWatcher
+from simulator.state import AccountKey, Effects, ExchangeState
 
 __all__ = ["Executions"]
 
@@ -36,8 +34,17 @@ _NONE = Reason.NONE
 class Executions:
     """Applies book events for one exchange."""
 
-    def __init__(self, exchange: Exchange) -> None:
-        self._ex = exchange
+    def __init__(
+        self,
+        state: ExchangeState,
+        effects: Effects,
+        groups: GroupLedger,
+        triggers: OrderWatcher,
+    ) -> None:
+        self._state = state
+        self._fx = effects
+        self._groups = groups
+        self._triggers = triggers
 
     def apply(
         self, data: MarketData, events: list[BookEvent], previous_client_order_id: str | None = None
@@ -47,15 +54,15 @@ class Executions:
         `previous_client_order_id`: an amend replaced the client order id of the order it
         changed; that order's update event carries the old one.
         """
-        ex = self._ex
-        now = ex.now()
+        state, fx = self._state, self._fx
+        now = fx.now()
         ticker = data.ticker
         for event in events:
             if type(event) is Fill:
                 self._apply_fill(data, event, now)
             elif type(event) is OrderUpdate:
-                record = ex.orders[cast(str, event.order_id)]
-                sub = ex.users[record.user_id].subaccounts[record.subaccount]
+                record = state.orders[cast(str, event.order_id)]
+                sub = state.users[record.user_id].subaccounts[record.subaccount]
                 pos = sub.position(ticker)
                 rested = record.remaining
                 delta = event.remaining - rested
@@ -79,10 +86,10 @@ class Executions:
                 if event.remaining == 0:
                     self._done(record)
                 if not unchanged:  # a new order that just rests: its created event says it all
-                    ex.emit(OrderUpdated(now, record.snapshot(), False, previous_client_order_id))
+                    fx.emit(OrderUpdated(now, record.snapshot(), False, previous_client_order_id))
             elif type(event) is LevelChange:
-                record = ex.orders[cast(str, event.order_id)]
-                ex.emit(
+                record = state.orders[cast(str, event.order_id)]
+                fx.emit(
                     BookDelta(
                         now,
                         ticker,
@@ -98,27 +105,26 @@ class Executions:
                     )
                 )
         if events:
-            ex.book_dirty(ticker)
+            fx.book_dirty(ticker)
 
     def _done(self, record: OrderRecord) -> None:
-        ex = self._ex
         key = (record.user_id, record.client_order_id)
-        if ex.live_client_ids.get(key) == record.order_id:
-            del ex.live_client_ids[key]
+        if self._state.live_client_ids.get(key) == record.order_id:
+            del self._state.live_client_ids[key]
         if record.order_group_id is not None:
-            ex.groups.remove_order(record.order_group_id, record.order_id)
-        ex.exit_triggers.order_terminal(record)
+            self._groups.remove_order(record.order_group_id, record.order_id)
+        self._triggers.order_terminal(record)
 
     def _apply_fill(self, data: MarketData, fill: Fill, now: int) -> None:
-        ex = self._ex
+        state, fx = self._state, self._fx
         spec = data.market.spec
         ticker = data.ticker
         price, count = fill.price, fill.count
-        taker = ex.orders[cast(str, fill.taker_order_id)]
-        maker = ex.orders[cast(str, fill.maker_order_id)]
-        trade_id = ex.ids.uuid()
+        taker = state.orders[cast(str, fill.taker_order_id)]
+        maker = state.orders[cast(str, fill.maker_order_id)]
+        trade_id = state.ids.uuid()
         notional = price * count
-        fees_enabled = ex.config.fees_enabled
+        fees_enabled = state.config.fees_enabled
         records = []
         for record, is_taker in ((taker, True), (maker, False)):
             rate = spec.taker_fee_rate if is_taker else spec.maker_fee_rate
@@ -126,18 +132,18 @@ class Executions:
             exact = -(-notional * rate // RATE_SCALE)
             fee = -(-exact // CENTICENT) * CENTICENT if fees_enabled else 0
             key = (record.user_id, record.subaccount)
-            sub = ex.users[key[0]].subaccounts[key[1]]
+            sub = state.users[key[0]].subaccounts[key[1]]
             pos = sub.position(ticker)
             was_open = pos.qty
             effect = pos.apply_fill(count if record.side is _BID else -count, price, fee)
             sub.cash += effect.realized - fee
-            ex.state.house_cash += fee
+            state.house_cash += fee
             data.open_interest += max(pos.qty, 0) - max(was_open, 0)
             self.track_holder(ticker, key, pos.qty)
             record.fill_count += count
             record.fill_value += notional
             record.fees += fee
-            fill_id = ex.ids.uuid()
+            fill_id = state.ids.uuid()
             fill_record = FillRecord(
                 fill_id,
                 trade_id,
@@ -157,18 +163,18 @@ class Executions:
                 record.order_source,
                 now,
             )
-            ex.fills.append(fill_record)
+            state.fills.append(fill_record)
             records.append(fill_record)
-            ex.touch(key)
+            fx.touch(key)
             if record.order_group_id is not None:
-                ex.groups.record_fill(record.order_group_id, count, now)
-            ex.exit_triggers.order_filled(record)
+                self._groups.record_fill(record.order_group_id, count, now)
+            self._triggers.order_filled(record)
         trade = TradeRecord(trade_id, ticker, price, count, fill.aggressor, now)
-        ex.trades[ticker].append(trade)
+        state.trades[ticker].append(trade)
         data.record_trade(now, price, count)
         for fill_record in records:
-            ex.emit(FillExecuted(now, fill_record))
-        ex.emit(TradeExecuted(now, trade))
+            fx.emit(FillExecuted(now, fill_record))
+        fx.emit(TradeExecuted(now, trade))
 
     def update_open_interest(self, data: MarketData, before: int, after: int) -> None:
         """Open interest follows the sum of long positions."""
@@ -176,8 +182,7 @@ class Executions:
 
     def track_holder(self, ticker: str, key: AccountKey, qty: int) -> None:
         """Keep the market's holder list in step with a position change."""
-        ex = self._ex
-        holders = ex.state.holders[ticker]
+        holders = self._state.holders[ticker]
         if qty:
             holders[key] = None
         else:

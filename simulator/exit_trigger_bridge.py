@@ -11,8 +11,6 @@ position.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from matching import Side
 from simulator.commands import CommandBoundary, command
 from simulator.errors import RejectError
@@ -21,11 +19,9 @@ from simulator.exit_triggers import ExitTriggers, ExitTriggerView, Firing
 from simulator.market_data import MarketData
 from simulator.money import RATE_SCALE
 from simulator.orders import OrderRecord
+from simulator.ports import Accounts, OrderEntry
 from simulator.risk import liquidation_price
-
-if TYPE_CHECKING:
-    from simulator.exchange import Exchange
-    from simulator.state import AccountKey
+from simulator.state import AccountKey, Effects, ExchangeState
 
 __all__ = ["ExitTriggerBridge"]
 
@@ -35,10 +31,20 @@ _REASON = "take_profit_stop_loss"
 class ExitTriggerBridge:
     """Set, update, delete and list exit triggers; fire them on the liquidation mark."""
 
-    def __init__(self, exchange: Exchange) -> None:
-        self._ex = exchange
-        self._boundary: CommandBoundary = exchange._boundary
-        self.book = ExitTriggers(exchange.ids.uuid)
+    def __init__(
+        self,
+        state: ExchangeState,
+        effects: Effects,
+        boundary: CommandBoundary,
+        accounts: Accounts,
+        entry: OrderEntry,
+    ) -> None:
+        self._state = state
+        self._fx = effects
+        self._boundary = boundary
+        self._accounts = accounts
+        self._entry = entry
+        self.book = ExitTriggers(state.ids.uuid)
         self._firings: list[Firing] = []
         self._scopes: set[AccountKey] = set()
         self._anchors: set[str] = set()
@@ -46,43 +52,44 @@ class ExitTriggerBridge:
     # ------------------------------------------------------------ exchange hooks
 
     def mark_moved(self, data: MarketData) -> None:
-        ex = self._ex
-        if not (ex.trading_active and data.market.status == "active"):
+        if not (self._state.trading_active and data.market.status == "active"):
             return  # no trigger orders while trading is paused; re-evaluated on resume
         if self._scopes and data.mark is not None:
-            self._firings.extend(self.book.on_mark(data.ticker, data.mark, self._ex.now()))
+            self._firings.extend(self.book.on_mark(data.ticker, data.mark, self._fx.now()))
 
     def positions_changed(self, key: AccountKey) -> None:
         if key not in self._scopes:
             return
-        ex = self._ex
-        sub = ex.users[key[0]].subaccounts[key[1]]
+        sub = self._state.users[key[0]].subaccounts[key[1]]
         for ticker, pos in sub.positions.items():
-            self._publish(self.book.on_position((key[0], key[1], ticker), pos.qty, ex.now()))
+            self._publish(self.book.on_position((key[0], key[1], ticker), pos.qty, self._fx.now()))
 
     def order_filled(self, record: OrderRecord) -> None:
         if record.order_id in self._anchors:
-            views = self.book.on_anchor_fill(record.order_id, record.fill_count, self._ex.now())
+            views = self.book.on_anchor_fill(record.order_id, record.fill_count, self._fx.now())
             self._publish(views)
 
     def order_terminal(self, record: OrderRecord) -> None:
-        ex = self._ex
         if record.trigger_id is not None:
-            qty = ex.users[record.user_id].subaccounts[record.subaccount].position(record.ticker)
+            qty = (
+                self._state.users[record.user_id]
+                .subaccounts[record.subaccount]
+                .position(record.ticker)
+            )
             self._publish(
                 self.book.on_order_result(
-                    record.trigger_id, record.order_id, record.fill_count, qty.qty, ex.now()
+                    record.trigger_id, record.order_id, record.fill_count, qty.qty, self._fx.now()
                 )
             )
         if record.order_id in self._anchors:
             self._anchors.discard(record.order_id)
-            self._publish(self.book.on_anchor_terminal(record.order_id, ex.now()))
+            self._publish(self.book.on_anchor_terminal(record.order_id, self._fx.now()))
 
     def cancel_scope(self, user_id: str, subaccount: int) -> None:
         """Liquidation pre-empts triggers: cancel the subaccount's live triggers."""
         if (user_id, subaccount) in self._scopes:
             self._publish(
-                self.book.cancel_for_liquidation(user_id, subaccount, now_ms=self._ex.now())
+                self.book.cancel_for_liquidation(user_id, subaccount, now_ms=self._fx.now())
             )
 
     def pending(self) -> bool:
@@ -93,13 +100,12 @@ class ExitTriggerBridge:
 
     def run_pending(self) -> None:
         """Send the orders of the triggers that fired."""
-        ex = self._ex
         firings, self._firings = self._firings, []
         for firing in firings:
             user_id, number, ticker = firing.key
             assert isinstance(user_id, str)
             try:
-                ex.place_system_order(
+                self._entry.place_system_order(
                     user_id,
                     number,
                     ticker,
@@ -109,26 +115,26 @@ class ExitTriggerBridge:
                     trigger_id=firing.trigger_id,
                 )
             except RejectError:
-                self._publish(self.book.on_order_rejected(firing.trigger_id, ex.now()))
+                self._publish(self.book.on_order_rejected(firing.trigger_id, self._fx.now()))
 
     def _publish(self, views: list[ExitTriggerView]) -> None:
-        ex = self._ex
         for view in views:
             assert isinstance(view.owner, str)
-            ex.emit(ExitTriggerChanged(ex.now(), view.owner, view.subaccount, view))
+            self._fx.emit(ExitTriggerChanged(self._fx.now(), view.owner, view.subaccount, view))
 
     # ------------------------------------------------------------------ commands
 
     def _liquidation_price(self, user_id: str, number: int, ticker: str) -> int | None:
-        ex = self._ex
-        sub = ex.subaccount(user_id, number)
+        sub = self._accounts.subaccount(user_id, number)
         pos = sub.position(ticker)
         if not pos.qty:
             return None
-        spec = ex.markets[ticker].market.spec
-        rate = spec.curve(pos.qty > 0).rate_at(abs(pos.qty) * ex.mark(ticker))
+        spec = self._state.markets[ticker].market.spec
+        rate = spec.curve(pos.qty > 0).rate_at(abs(pos.qty) * self._accounts.mark(ticker))
         others = sum(
-            p.unrealized(ex.mark(t)) for t, p in sub.positions.items() if t != ticker and p.qty
+            p.unrealized(self._accounts.mark(t))
+            for t, p in sub.positions.items()
+            if t != ticker and p.qty
         )
         return liquidation_price(pos.qty, pos.cost, sub.cash + others, min(rate, RATE_SCALE - 1))
 
@@ -149,13 +155,12 @@ class ExitTriggerBridge:
         client_trigger_id: str | None = None,
     ) -> list[ExitTriggerView]:
         """PUT /margin/cross/positions/{ticker}/exit_trigger."""
-        ex = self._ex
-        ex.market_data(ticker)
-        sub = ex.subaccount(user_id, subaccount)
+        self._accounts.market_data(ticker)
+        sub = self._accounts.subaccount(user_id, subaccount)
         anchor_side = None
         anchor_filled = 0
         if anchor_order_id is not None:
-            record = ex.orders.get(anchor_order_id)
+            record = self._state.orders.get(anchor_order_id)
             if record is None or record.user_id != user_id or record.ticker != ticker:
                 from simulator.errors import AnchorOrderUnavailableError
 
@@ -176,15 +181,15 @@ class ExitTriggerBridge:
             anchor_filled=anchor_filled,
             position=sub.position(ticker).qty,
             liquidation_price=self._liquidation_price(user_id, subaccount, ticker),
-            now_ms=ex.now(),
+            now_ms=self._fx.now(),
         )
         self._scopes.add((user_id, subaccount))
-        if anchor_order_id is not None and ex.orders[anchor_order_id].remaining > 0:
+        if anchor_order_id is not None and self._state.orders[anchor_order_id].remaining > 0:
             self._anchors.add(anchor_order_id)
         self._publish(views)
-        data = ex.markets[ticker]
+        data = self._state.markets[ticker]
         if data.mark is not None:
-            self._firings.extend(self.book.on_mark(ticker, data.mark, ex.now()))
+            self._firings.extend(self.book.on_mark(ticker, data.mark, self._fx.now()))
         return views
 
     @command("exit_triggers.set_isolated")
@@ -200,9 +205,8 @@ class ExitTriggerBridge:
         trail_bps: int | None = None,
     ) -> list[ExitTriggerView]:
         """PUT /margin/isolated/positions/{ticker}/exit_trigger (no isolated positions exist)."""
-        ex = self._ex
-        ex.market_data(ticker)
-        ex.user(user_id)
+        self._accounts.market_data(ticker)
+        self._accounts.user(user_id)
         views = self.book.set_isolated(
             (user_id, 0, ticker),
             kind=kind,
@@ -211,7 +215,7 @@ class ExitTriggerBridge:
             trail_amount=trail_amount,
             trail_bps=trail_bps,
             position=0,
-            now_ms=ex.now(),
+            now_ms=self._fx.now(),
         )
         self._publish(views)
         return views
@@ -228,29 +232,27 @@ class ExitTriggerBridge:
         take_profit_price: int | None = None,
     ) -> ExitTriggerView:
         """PUT /margin/cross/positions/{ticker}/exit_trigger/{trigger_id}."""
-        ex = self._ex
-        ex.market_data(ticker)
+        self._accounts.market_data(ticker)
         view = self.book.update(
             (user_id, subaccount, ticker),
             trigger_id,
             stop_loss_price=stop_loss_price,
             take_profit_price=take_profit_price,
             liquidation_price=self._liquidation_price(user_id, subaccount, ticker),
-            now_ms=ex.now(),
+            now_ms=self._fx.now(),
         )
         self._publish([view])
-        data = ex.markets[ticker]
+        data = self._state.markets[ticker]
         if data.mark is not None:
-            self._firings.extend(self.book.on_mark(ticker, data.mark, ex.now()))
+            self._firings.extend(self.book.on_mark(ticker, data.mark, self._fx.now()))
         return view
 
     @command("exit_triggers.delete")
     def delete(
         self, user_id: str, subaccount: int, ticker: str, trigger_id: str
     ) -> ExitTriggerView:
-        ex = self._ex
-        ex.market_data(ticker)
-        view = self.book.delete((user_id, subaccount, ticker), trigger_id, now_ms=ex.now())
+        self._accounts.market_data(ticker)
+        view = self.book.delete((user_id, subaccount, ticker), trigger_id, now_ms=self._fx.now())
         self._publish([view])
         return view
 
@@ -264,10 +266,9 @@ class ExitTriggerBridge:
         kind: str | None = None,
         isolated: bool = False,
     ) -> list[ExitTriggerView]:
-        ex = self._ex
-        ex.market_data(ticker)
+        self._accounts.market_data(ticker)
         views = self.book.delete_all(
-            (user_id, subaccount, ticker), kind=kind, isolated=isolated, now_ms=ex.now()
+            (user_id, subaccount, ticker), kind=kind, isolated=isolated, now_ms=self._fx.now()
         )
         self._publish(views)
         return views
@@ -281,5 +282,5 @@ class ExitTriggerBridge:
         kind: str | None = None,
         isolated: bool = False,
     ) -> list[ExitTriggerView]:
-        self._ex.market_data(ticker)
+        self._accounts.market_data(ticker)
         return self.book.list((user_id, subaccount, ticker), kind=kind, isolated=isolated)

@@ -37,18 +37,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from matching import Reason, Side
 from simulator import errors
 from simulator.commands import CommandBoundary, command
 from simulator.ledger import User
 from simulator.money import CENTICENT
+from simulator.orders import OrderRecord
+from simulator.ports import Accounts, OrderEntry
 from simulator.risk import market_usage, position_risk
-
-if TYPE_CHECKING:
-    from simulator.exchange import Exchange
-    from simulator.orders import OrderRecord
+from simulator.state import Effects, ExchangeState
 
 __all__ = [
     "ASSET_CLASSES",
@@ -164,9 +163,19 @@ def _check_amount(value: int, name: str) -> None:
 class FcmDesk:
     """Subtraders, IM caps and notional limits of every FCM on one exchange."""
 
-    def __init__(self, exchange: Exchange) -> None:
-        self._ex = exchange
-        self._boundary: CommandBoundary = exchange._boundary
+    def __init__(
+        self,
+        state: ExchangeState,
+        effects: Effects,
+        boundary: CommandBoundary,
+        accounts: Accounts,
+        entry: OrderEntry,
+    ) -> None:
+        self._state = state
+        self._fx = effects
+        self._boundary = boundary
+        self._accounts = accounts
+        self._entry = entry
         self.subtraders: dict[str, Subtrader] = {}
 
     # ------------------------------------------------------------ subtraders
@@ -176,8 +185,7 @@ class FcmDesk:
         self, fcm_user_id: str, suffix: str, require_category_cap: bool
     ) -> Subtrader:
         """POST /margin/fcm/subtraders: open the account `{fcm_user_id}_{suffix}`."""
-        ex = self._ex
-        ex.user(fcm_user_id)
+        self._accounts.user(fcm_user_id)
         if not isinstance(suffix, str) or _SUFFIX.fullmatch(suffix) is None:
             raise errors.InvalidParametersError(
                 f"subtrader_suffix must be 1-16 letters or digits, was {suffix!r}"
@@ -185,10 +193,10 @@ class FcmDesk:
         if type(require_category_cap) is not bool:
             raise errors.InvalidParametersError("require_category_cap must be a boolean")
         subtrader_id = f"{fcm_user_id}_{suffix}"
-        if subtrader_id in ex.users or subtrader_id in self.subtraders:
+        if subtrader_id in self._state.users or subtrader_id in self.subtraders:
             raise SubtraderExistsError(details=subtrader_id)
-        ex.users[subtrader_id] = User(subtrader_id)
-        found = Subtrader(subtrader_id, fcm_user_id, require_category_cap, ex.now())
+        self._state.users[subtrader_id] = User(subtrader_id)
+        found = Subtrader(subtrader_id, fcm_user_id, require_category_cap, self._fx.now())
         self.subtraders[subtrader_id] = found
         return found
 
@@ -219,7 +227,7 @@ class FcmDesk:
         found = self.subtrader(fcm_user_id, subtrader_id)
         scope = risk_control_scope(market_ticker, asset_class)
         if market_ticker is not None:
-            self._ex.market_data(market_ticker)
+            self._accounts.market_data(market_ticker)
         _check_amount(im_cap, "im_cap")
         found.im_caps[scope] = im_cap
 
@@ -254,7 +262,7 @@ class FcmDesk:
         """
         found = self.subtrader(fcm_user_id, subtrader_id)
         risk_control_scope(market_ticker, asset_class)
-        user = self._ex.user(subtrader_id)
+        user = self._accounts.user(subtrader_id)
         caps = []
         for scope in sorted(found.im_caps, key=_scope_order):
             cap_market, cap_class = scope
@@ -286,10 +294,10 @@ class FcmDesk:
         if subtrader_id not in self.subtraders:
             raise SubtraderNotFoundError(details=subtrader_id)
         if market_ticker is not None:
-            self._ex.market_data(market_ticker)
+            self._accounts.market_data(market_ticker)
         if limit is not None:
             _check_amount(limit, "notional limit")
-        user = self._ex.user(subtrader_id)
+        user = self._accounts.user(subtrader_id)
         if market_ticker is None:
             user.member_notional_limit = limit
         elif limit is None:
@@ -305,32 +313,32 @@ class FcmDesk:
 
         Returns the ids of the resting orders cancelled to bring usage within the limit.
         """
-        ex = self._ex
-        user = ex.user(user_id)
+        user = self._accounts.user(user_id)
         _check_amount(limit, "notional_value_risk_limit")
         user.member_notional_limit = limit
         cancelled = []
-        for record in reversed(ex.live_orders(user_id)):
+        for record in reversed(self._entry.live_orders(user_id)):
             if sum(self.usage_by_market(user).values()) <= limit:
                 break
             if self._cancel_lowers_usage(user, record):
-                ex.cancel_orders([record], Reason.MARGIN_CANCEL)
+                self._entry.cancel_orders([record], Reason.MARGIN_CANCEL)
                 cancelled.append(record.order_id)
         return cancelled
 
     @command("fcm.clear_member_notional_limit")
     def clear_member_notional_limit(self, user_id: str) -> None:
         """DELETE /margin/fcm/notional_risk_limit: drop the member-set limit (orders stay)."""
-        self._ex.user(user_id).member_notional_limit = None
+        self._accounts.user(user_id).member_notional_limit = None
 
     def usage_by_market(self, user: User) -> dict[str, int]:
         """Notional usage per market over every subaccount (MECHANICS 3.5)."""
-        ex = self._ex
         usage: dict[str, int] = {}
         for sub in user.subaccounts.values():
             for ticker, pos in sub.positions.items():
                 if not pos.is_empty:
-                    usage[ticker] = usage.get(ticker, 0) + market_usage(pos, ex.mark(ticker))
+                    usage[ticker] = usage.get(ticker, 0) + market_usage(
+                        pos, self._accounts.mark(ticker)
+                    )
         return usage
 
     def check_im_caps(self, user_id: str, ticker: str, increase: int) -> None:
@@ -338,9 +346,8 @@ class FcmDesk:
         found = self.subtraders.get(user_id)
         if found is None or not found.im_caps:
             return
-        ex = self._ex
-        asset_class = ex.markets[ticker].market.spec.asset_class
-        user = ex.users[user_id]
+        asset_class = self._state.markets[ticker].market.spec.asset_class
+        user = self._state.users[user_id]
         for scope, cap in found.im_caps.items():
             market, klass = scope
             if market not in (None, ticker) or klass not in (None, asset_class):
@@ -353,24 +360,23 @@ class FcmDesk:
     # ------------------------------------------------------------- internals
 
     def _current_im(self, user: User, scope: Scope) -> int:
-        ex = self._ex
         cap_market, cap_class = scope
         total = 0
         for sub in user.subaccounts.values():
             for ticker, pos in sub.positions.items():
                 if pos.is_empty:
                     continue
-                spec = ex.markets[ticker].market.spec
+                spec = self._state.markets[ticker].market.spec
                 if cap_market is not None and ticker != cap_market:
                     continue
                 if cap_class is not None and spec.asset_class != cap_class:
                     continue
-                total += position_risk(spec, pos, ex.mark(ticker)).worst_initial_margin
+                total += position_risk(spec, pos, self._accounts.mark(ticker)).worst_initial_margin
         return total
 
     def _cancel_lowers_usage(self, user: User, record: OrderRecord) -> bool:
         pos = user.subaccounts[record.subaccount].position(record.ticker)
-        mark = self._ex.mark(record.ticker)
+        mark = self._accounts.mark(record.ticker)
         long_side = max(pos.qty, 0) * mark + pos.bid_value
         short_side = max(-pos.qty, 0) * mark + pos.ask_value
         freed = record.remaining * record.price

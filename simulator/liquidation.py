@@ -20,17 +20,14 @@ bounds how fast MM grows; budgets are capped at a 10% mark move so that bound ho
 from __future__ import annotations
 
 import heapq
-from typing import TYPE_CHECKING
 
 from matching import Reason, Side
 from simulator.events import LiquidationStep
 from simulator.market_data import MarketData
 from simulator.money import CENTICENT, RATE_SCALE
+from simulator.ports import Accounts, OrderEntry, TriggerScopes
 from simulator.risk import SubaccountRisk, position_risk
-
-if TYPE_CHECKING:
-    from simulator.exchange import Exchange
-    from simulator.state import AccountKey
+from simulator.state import AccountKey, Effects, ExchangeState
 
 __all__ = ["Liquidator"]
 
@@ -40,8 +37,19 @@ _MAX_ROUNDS = 100
 class Liquidator:
     """Watches margin ratios and closes out subaccounts at the liquidation threshold."""
 
-    def __init__(self, exchange: Exchange) -> None:
-        self._ex = exchange
+    def __init__(
+        self,
+        state: ExchangeState,
+        effects: Effects,
+        accounts: Accounts,
+        entry: OrderEntry,
+        triggers: TriggerScopes,
+    ) -> None:
+        self._state = state
+        self._fx = effects
+        self._accounts = accounts
+        self._entry = entry
+        self._triggers = triggers
         self._heaps: dict[str, list[tuple[int, int, AccountKey]]] = {}
         self._version: dict[AccountKey, int] = {}
         self._counter = 0
@@ -65,12 +73,11 @@ class Liquidator:
         Checks are batched per mark interval (1 s), like Kalshi's monitoring, so an account
         that trades many times in a second is evaluated once.
         """
-        ex = self._ex
         self._pending[key] = None
         self._version.pop(key, None)  # its budgets were for the old positions
-        interval = ex.config.mark_interval_ms
-        due = (ex.now() // interval + 1) * interval
-        ex.timers.arm_earlier(("liquidation-checks",), due, lambda _t: self.flush())
+        interval = self._state.config.mark_interval_ms
+        due = (self._fx.now() // interval + 1) * interval
+        self._state.timers.arm_earlier(("liquidation-checks",), due, lambda _t: self.flush())
 
     def flush(self) -> None:
         """Evaluate every subaccount scheduled for a check, in the order they changed."""
@@ -98,11 +105,10 @@ class Liquidator:
         """Evaluate a subaccount now: update its state, liquidate it, re-arm its budgets."""
         if key in self._running:
             return
-        ex = self._ex
         self.evaluations += 1
-        risk = ex.subaccount_risk(*key)
+        risk = self._accounts.subaccount_risk(*key)
         previous = self.state(key)
-        cfg = ex.config
+        cfg = self._state.config
         if risk.maintenance_margin == 0:
             self._set_state(key, "ok", risk, previous)
             self._version.pop(key, None)
@@ -113,7 +119,7 @@ class Liquidator:
                 self._liquidate(key, risk)
             finally:
                 self._running.discard(key)
-            risk = ex.subaccount_risk(*key)
+            risk = self._accounts.subaccount_risk(*key)
             if risk.maintenance_margin == 0:
                 self._version.pop(key, None)
                 return
@@ -139,18 +145,16 @@ class Liquidator:
             self._step(key, stage, risk)
 
     def _can_liquidate(self, key: AccountKey) -> bool:
-        ex = self._ex
-        if not (ex.exchange_active and ex.trading_active):
+        if not (self._state.exchange_active and self._state.trading_active):
             return False  # no liquidation while the exchange is closed or trading is paused
-        sub = ex.users[key[0]].subaccounts[key[1]]
+        sub = self._state.users[key[0]].subaccounts[key[1]]
         return any(
-            pos.qty and ex.markets[ticker].market.status == "active"
+            pos.qty and self._state.markets[ticker].market.status == "active"
             for ticker, pos in sub.positions.items()
         )
 
     def _arm(self, key: AccountKey, risk: SubaccountRisk, threshold: int) -> None:
-        ex = self._ex
-        sub = ex.users[key[0]].subaccounts[key[1]]
+        sub = self._state.users[key[0]].subaccounts[key[1]]
         held = [(t, p) for t, p in sub.positions.items() if p.qty]
         if not held:
             self._version.pop(key, None)
@@ -163,8 +167,8 @@ class Liquidator:
         share = max(headroom, 0) // len(held)
         ratio = threshold / RATE_SCALE
         for ticker, pos in held:
-            data = ex.markets[ticker]
-            mark = ex.mark(ticker)
+            data = self._state.markets[ticker]
+            mark = self._accounts.mark(ticker)
             spec = data.market.spec
             notional = abs(pos.qty) * mark
             factor = ratio + max(1.0, spec.curve(pos.qty > 0).marginal_rate(notional * 11 // 10))
@@ -183,17 +187,16 @@ class Liquidator:
         self._heaps[ticker] = heap
 
     def _liquidate(self, key: AccountKey, risk: SubaccountRisk) -> None:
-        ex = self._ex
         user_id, number = key
         self.states[key] = "liquidating"
         self._step(key, "started", risk)
-        ex.exit_triggers.cancel_scope(user_id, number)
-        victims = [r for r in ex.live_orders(user_id) if r.subaccount == number]
-        ex.cancel_orders(victims, Reason.MARGIN_CANCEL)
-        sub = ex.users[user_id].subaccounts[number]
+        self._triggers.cancel_scope(user_id, number)
+        victims = [r for r in self._entry.live_orders(user_id) if r.subaccount == number]
+        self._entry.cancel_orders(victims, Reason.MARGIN_CANCEL)
+        sub = self._state.users[user_id].subaccounts[number]
         for _ in range(_MAX_ROUNDS):
-            risk = ex.subaccount_risk(user_id, number)
-            if not risk.at_or_above(ex.config.liquidation_threshold):
+            risk = self._accounts.subaccount_risk(user_id, number)
+            if not risk.at_or_above(self._state.config.liquidation_threshold):
                 break
             target = self._largest_contributor(key)
             if target is None:
@@ -201,19 +204,21 @@ class Liquidator:
             ticker, qty = target
             side = Side.ASK if qty > 0 else Side.BID
             count = abs(qty)
-            if ex.config.partial_liquidation:
+            if self._state.config.partial_liquidation:
                 count = self._partial_count(key, ticker, qty, risk)
-            result = ex.place_system_order(user_id, number, ticker, side, count, "liquidation")
+            result = self._entry.place_system_order(
+                user_id, number, ticker, side, count, "liquidation"
+            )
             if result is not None:
                 self._step(key, "order", risk, result.order.order_id, ticker, result.fill_count)
             if result is None or result.fill_count == 0:
-                due = ex.now() + ex.config.mark_interval_ms
-                ex.timers.arm(("liquidation", key), due, lambda _t: self.check(key))
+                due = self._fx.now() + self._state.config.mark_interval_ms
+                self._state.timers.arm(("liquidation", key), due, lambda _t: self.check(key))
                 return
-        risk = ex.subaccount_risk(user_id, number)
+        risk = self._accounts.subaccount_risk(user_id, number)
         flat = not any(p.qty for p in sub.positions.values())
         if flat and sub.cash < 0:
-            ex.state.waterfall_deficit += -sub.cash
+            self._state.waterfall_deficit += -sub.cash
             self._step(key, "deficit", risk, amount=-sub.cash)
         self._step(key, "finished", risk)
         self.states.pop(key, None)
@@ -221,15 +226,14 @@ class Liquidator:
     def _partial_count(self, key: AccountKey, ticker: str, qty: int, risk: SubaccountRisk) -> int:
         # the smallest close (in count steps) that would bring MM / equity under the queue
         # threshold if it traded at the mark (MECHANICS 9 #15, optional partial mode)
-        ex = self._ex
-        data = ex.markets[ticker]
+        data = self._state.markets[ticker]
         spec = data.market.spec
-        mark = ex.mark(ticker)
+        mark = self._accounts.mark(ticker)
         curve = spec.curve(qty > 0)
         step = spec.count_step
         size = abs(qty)
         mm_here = curve.maintenance_margin(size * mark)
-        threshold = ex.config.queue_threshold
+        threshold = self._state.config.queue_threshold
 
         def enough(close: int) -> bool:
             mm = risk.maintenance_margin - mm_here + curve.maintenance_margin((size - close) * mark)
@@ -247,14 +251,13 @@ class Liquidator:
         return low * step
 
     def _largest_contributor(self, key: AccountKey) -> tuple[str, int] | None:
-        ex = self._ex
-        sub = ex.users[key[0]].subaccounts[key[1]]
+        sub = self._state.users[key[0]].subaccounts[key[1]]
         best: tuple[int, str, int] | None = None
         for ticker, pos in sub.positions.items():
-            if not pos.qty or ex.markets[ticker].market.status != "active":
+            if not pos.qty or self._state.markets[ticker].market.status != "active":
                 continue
-            spec = ex.markets[ticker].market.spec
-            mm = position_risk(spec, pos, ex.mark(ticker)).maintenance_margin
+            spec = self._state.markets[ticker].market.spec
+            mm = position_risk(spec, pos, self._accounts.mark(ticker)).maintenance_margin
             if best is None or mm > best[0]:
                 best = (mm, ticker, pos.qty)
         return None if best is None else (best[1], best[2])
@@ -268,9 +271,9 @@ class Liquidator:
         ticker: str | None = None,
         amount: int = 0,
     ) -> None:
-        self._ex.emit(
+        self._fx.emit(
             LiquidationStep(
-                self._ex.now(),
+                self._fx.now(),
                 key[0],
                 key[1],
                 stage,

@@ -10,15 +10,12 @@ value for it; FIX reports Text (58) ORDER_GROUP_CANCEL).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from matching import Reason
 from simulator.commands import CommandBoundary, command
 from simulator.events import OrderGroupChanged
 from simulator.order_groups import OrderGroup, OrderGroups
-
-if TYPE_CHECKING:
-    from simulator.exchange import Exchange
+from simulator.ports import Accounts, OrderEntry
+from simulator.state import Effects, ExchangeState
 
 __all__ = ["OrderGroupBridge"]
 
@@ -26,9 +23,19 @@ __all__ = ["OrderGroupBridge"]
 class OrderGroupBridge:
     """Create, inspect, trigger, reset, resize and delete order groups."""
 
-    def __init__(self, exchange: Exchange) -> None:
-        self._ex = exchange
-        self._boundary: CommandBoundary = exchange._boundary
+    def __init__(
+        self,
+        state: ExchangeState,
+        effects: Effects,
+        boundary: CommandBoundary,
+        accounts: Accounts,
+        entry: OrderEntry,
+    ) -> None:
+        self._state = state
+        self._fx = effects
+        self._boundary = boundary
+        self._accounts = accounts
+        self._entry = entry
         self.book = OrderGroups()
         self._to_cancel: dict[str, None] = {}
 
@@ -52,13 +59,12 @@ class OrderGroupBridge:
 
     def run_pending(self) -> None:
         """Cancel the resting orders of groups that tripped during the last command."""
-        ex = self._ex
         groups = list(self._to_cancel)
         self._to_cancel.clear()
         for group_id in groups:
             if group_id in self.book:
                 members = self.book.member_orders(group_id)
-                ex.cancel_orders([ex.orders[o] for o in members], Reason.NONE)
+                self._entry.cancel_orders([self._state.orders[o] for o in members], Reason.NONE)
 
     def _triggered(self, group_id: str) -> None:
         group = self.book.view_of(group_id)
@@ -66,9 +72,9 @@ class OrderGroupBridge:
         self._emit(group, "triggered")
 
     def _emit(self, group: OrderGroup, action: str) -> None:
-        self._ex.emit(
+        self._fx.emit(
             OrderGroupChanged(
-                self._ex.now(),
+                self._fx.now(),
                 group.owner,
                 group.subaccount,
                 group.id,
@@ -82,9 +88,8 @@ class OrderGroupBridge:
     def create(
         self, user_id: str, subaccount: int, limit: int, exchange_index: int = 0
     ) -> OrderGroup:
-        ex = self._ex
-        ex.subaccount(user_id, subaccount)
-        group = self.book.create(user_id, subaccount, limit, exchange_index, ex.ids.uuid())
+        self._accounts.subaccount(user_id, subaccount)
+        group = self.book.create(user_id, subaccount, limit, exchange_index, self._state.ids.uuid())
         self._emit(group, "created")
         return group
 
@@ -108,16 +113,14 @@ class OrderGroupBridge:
     def update_limit(
         self, user_id: str, group_id: str, limit: int, subaccount: int | None = None
     ) -> None:
-        ex = self._ex
-        tripped = self.book.update_limit(user_id, group_id, limit, ex.now(), subaccount)
+        tripped = self.book.update_limit(user_id, group_id, limit, self._fx.now(), subaccount)
         self._emit(self.book.view_of(group_id), "limit_updated")
         if tripped:
             self._triggered(group_id)
 
     @command("groups.delete")
     def delete(self, user_id: str, group_id: str, subaccount: int | None = None) -> None:
-        ex = self._ex
         group = self.book.get(user_id, group_id, subaccount)
         members = self.book.delete(user_id, group_id, subaccount)
-        ex.cancel_orders([ex.orders[o] for o in members], Reason.NONE)
+        self._entry.cancel_orders([self._state.orders[o] for o in members], Reason.NONE)
         self._emit(group, "deleted")

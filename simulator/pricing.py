@@ -8,18 +8,17 @@ and only after a change; funding fires at the schedule's instants.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from simulator.events import FundingPaid, FundingRateSet, TickerChanged
 from simulator.funding import funding_payment, impact_prices, premium_at
 from simulator.market_data import FundingRecord, MarketData
 from simulator.marks import liquidation_mark
-
-if TYPE_CHECKING:
-    from simulator.exchange import Exchange
+from simulator.ports import BookEvents, MarkListener
+from simulator.state import Effects, ExchangeState
 
 __all__ = ["Pricing"]
 
@@ -35,8 +34,17 @@ def _next_boundary(ts_ms: int, interval_ms: int) -> int:
 class Pricing:
     """Reference, liquidation-mark, settlement-mark, premium, funding and ticker timers."""
 
-    def __init__(self, exchange: Exchange) -> None:
-        self._ex = exchange
+    def __init__(
+        self,
+        state: ExchangeState,
+        effects: Effects,
+        book_events: BookEvents,
+        listeners: Sequence[MarkListener],
+    ) -> None:
+        self._state = state
+        self._fx = effects
+        self._entry = book_events
+        self._listeners = tuple(listeners)
         self.funding_payments: list[FundingPaid] = []
         self._impact_cache: dict[str, tuple[int, Any]] = {}
         self._estimates: dict[str, tuple[int, int, int]] = {}
@@ -72,21 +80,20 @@ class Pricing:
 
     def book_changed(self, data: MarketData) -> None:
         """Resample the market at the next mark interval and republish its ticker."""
-        ex = self._ex
         bid, ask = data.book.best_bid(), data.book.best_ask()
         data.quotes.record(
-            ex.now(), bid[0] if bid else None, ask[0] if ask else None, data.open_interest
+            self._fx.now(), bid[0] if bid else None, ask[0] if ask else None, data.open_interest
         )
-        due = _next_boundary(ex.now(), ex.config.mark_interval_ms)
+        due = _next_boundary(self._fx.now(), self._state.config.mark_interval_ms)
         if self._sample_due.get(data.ticker) == due:
             return  # already armed for that second (the ticker is armed with it)
         self._sample_due[data.ticker] = due
-        ex.timers.arm_earlier(("mark", data.ticker), due, lambda t: self._sample(data, t))
+        self._state.timers.arm_earlier(("mark", data.ticker), due, lambda t: self._sample(data, t))
         self._arm_ticker(data)
 
     def sample_now(self, data: MarketData) -> None:
         """Resample immediately (the control plane just set the reference)."""
-        self._sample(data, self._ex.now())
+        self._sample(data, self._fx.now())
 
     def _arm_feed(self, data: MarketData, now: int) -> None:
         nxt = data.feed.next_change_after(now)
@@ -94,7 +101,7 @@ class Pricing:
             callback = self._feed_callbacks.get(data.ticker)
             if callback is None:
                 callback = self._feed_callbacks[data.ticker] = partial(self._feed_tick, data)
-            self._ex.timers.arm(("feed", data.ticker), nxt, callback)
+            self._state.timers.arm(("feed", data.ticker), nxt, callback)
 
     def _feed_tick(self, data: MarketData, due: int) -> None:
         # arm the next tick first: at a shared instant it then fires before a ticker timer
@@ -103,8 +110,7 @@ class Pricing:
         self._sample(data, due)
 
     def _sample(self, data: MarketData, now: int) -> None:
-        ex = self._ex
-        if not ex.exchange_active:
+        if not self._state.exchange_active:
             data.premium.record(now, None)  # marks are frozen while the exchange is closed
             return
         data.reference = data.feed.price_at(now)
@@ -114,7 +120,7 @@ class Pricing:
         lm = liquidation_mark(
             best_bid[0] if best_bid else None, best_ask[0] if best_ask else None, ref
         )
-        if data.market.status == "active" and ex.trading_active:
+        if data.market.status == "active" and self._state.trading_active:
             value = premium_at(self._impact(data), ref)
         else:
             value = None
@@ -127,8 +133,8 @@ class Pricing:
             self._arm_settlement(data, now)
             if previous is not None:
                 data.mark_path += abs(lm - previous)
-                ex.liquidator.mark_moved(data)
-                ex.exit_triggers.mark_moved(data)
+                for listener in self._listeners:  # margin checks, then exit triggers
+                    listener.mark_moved(data)
         self._arm_ticker(data)
 
     def _impact(self, data: MarketData) -> Any:
@@ -148,12 +154,12 @@ class Pricing:
 
     def _arm_settlement(self, data: MarketData, now: int) -> None:
         key = ("settlement", data.ticker)
-        armed = self._ex.timers.due(key)
+        armed = self._state.timers.due(key)
         if armed is not None and armed > now:
             return  # the next refresh on the grid is already coming
         nxt = data.settlement.next_refresh_after(now)
         if nxt is not None and armed != nxt:
-            self._ex.timers.arm(key, nxt, lambda t: self._refresh_settlement(data, t))
+            self._state.timers.arm(key, nxt, lambda t: self._refresh_settlement(data, t))
 
     def _refresh_settlement(self, data: MarketData, due: int) -> None:
         data.settlement.refresh(due)
@@ -163,7 +169,7 @@ class Pricing:
     def settlement_mark(self, data: MarketData) -> tuple[int, int] | None:
         """The settlement mark (price, ts_ms), computing a first value if none exists yet."""
         if data.settlement.value is None and data.mark is not None:
-            data.settlement.refresh(self._ex.now())
+            data.settlement.refresh(self._fx.now())
         return data.settlement.value
 
     # --------------------------------------------------------------- ticker
@@ -171,20 +177,19 @@ class Pricing:
     def _arm_ticker(self, data: MarketData, *, immediate: bool = True) -> None:
         # coalesce: publish now when on the second grid and not yet published this second
         # (immediate), else at the next second
-        ex = self._ex
-        interval = ex.config.ticker_interval_ms
-        now = ex.now()
+        interval = self._state.config.ticker_interval_ms
+        now = self._fx.now()
         key = ("ticker", data.ticker)
-        armed = ex.timers.due(key)
+        armed = self._state.timers.due(key)
         on_grid = now % interval == 0 and self._published_at.get(data.ticker, -1) < now
         if immediate and on_grid:
             if armed is not None:
-                ex.timers.cancel(key)
+                self._state.timers.cancel(key)
             self._publish_ticker(data, now)
             return
         if armed is None:
             due = _next_boundary(now, interval)
-            ex.timers.arm(key, due, lambda t: self._publish_ticker(data, t))
+            self._state.timers.arm(key, due, lambda t: self._publish_ticker(data, t))
 
     def _publish_ticker(self, data: MarketData, due: int) -> None:
         # coalesced: publish the latest state, and nothing when it did not change
@@ -214,14 +219,14 @@ class Pricing:
         if self._published.get(data.ticker) == fields:
             return
         self._published[data.ticker] = fields
-        self._ex.emit(TickerChanged(due, data.ticker, *fields, estimate[1]))
+        self._fx.emit(TickerChanged(due, data.ticker, *fields, estimate[1]))
 
     # -------------------------------------------------------------- funding
 
     def next_funding_ms(self, data: MarketData) -> int:
         """When the market next pays funding."""
-        due = self._ex.timers.due(("funding", data.ticker))
-        return due if due is not None else data.schedule.next_after(self._ex.now())
+        due = self._state.timers.due(("funding", data.ticker))
+        return due if due is not None else data.schedule.next_after(self._fx.now())
 
     def funding_estimate(self, data: MarketData) -> tuple[int, int]:
         """Live rate over [last funding, now) after deadband and cap, and when it was computed.
@@ -229,7 +234,7 @@ class Pricing:
         Assumption: the estimate is recomputed at most every `_ESTIMATE_MS` (Kalshi's estimate
         was observed to lag by up to minutes), which keeps per-second tickers cheap.
         """
-        now = self._ex.now()
+        now = self._fx.now()
         cached = self._estimates.get(data.ticker)
         if (
             cached is not None
@@ -266,47 +271,45 @@ class Pricing:
 
     def _arm_funding(self, data: MarketData, now: int) -> None:
         due = data.schedule.next_after(now)
-        self._ex.timers.arm(("funding", data.ticker), due, lambda t: self._fund(data, t))
+        self._state.timers.arm(("funding", data.ticker), due, lambda t: self._fund(data, t))
 
     def resume(self) -> None:
         """The exchange reopened: resample every market, then pay funding that fell due."""
-        ex = self._ex
-        for data in ex.markets.values():
-            self._sample(data, ex.now())
+        for data in self._state.markets.values():
+            self._sample(data, self._fx.now())
         deferred, self._deferred = self._deferred, []
         for data, due in deferred:
             self._fund(data, due)
 
     def _fund(self, data: MarketData, due: int) -> None:
-        ex = self._ex
-        if not ex.exchange_active:
+        if not self._state.exchange_active:
             self._deferred.append((data, due))  # paid when the exchange reopens
             self._arm_funding(data, due)
             return
         settings = data.funding_settings
         raw = settings.average(data.premium, data.funding_start_ms, due)
-        late = ex.now() > due
+        late = self._fx.now() > due
         value = data.settlement.value
-        mark = value[0] if late and value else data.settlement.refresh(ex.now())
+        mark = value[0] if late and value else data.settlement.refresh(self._fx.now())
         rate = settings.finalize_rate(raw, mark)
         data.funding_history.append(FundingRecord(data.ticker, due, rate, mark))
         data.last_rate, data.last_rate_ts_ms = rate, due
-        ex.emit(FundingRateSet(ex.now(), data.ticker, due, rate, mark))
+        self._fx.emit(FundingRateSet(self._fx.now(), data.ticker, due, rate, mark))
         if rate:
-            for user_id, number in ex.holders(data.ticker):
-                sub = ex.users[user_id].subaccounts[number]
+            for user_id, number in list(self._state.holders[data.ticker]):
+                sub = self._state.users[user_id].subaccounts[number]
                 qty = sub.positions[data.ticker].qty
                 amount = funding_payment(qty, mark, rate)
                 if amount == 0:
                     continue
                 sub.cash += amount
-                ex.state.house_cash -= amount
+                self._state.house_cash -= amount
                 paid = FundingPaid(
-                    ex.now(), user_id, number, data.ticker, due, rate, mark, qty, amount
+                    self._fx.now(), user_id, number, data.ticker, due, rate, mark, qty, amount
                 )
                 self.funding_payments.append(paid)
-                ex.emit(paid)
-                ex.touch((user_id, number))
+                self._fx.emit(paid)
+                self._fx.touch((user_id, number))
         data.funding_start_ms = due
         data.premium.prune(due - _PREMIUM_HISTORY_MS)
         self._arm_funding(data, due)
@@ -317,10 +320,10 @@ class Pricing:
         """Arm the market's expiry timer at its book's next expiration."""
         nxt = data.book.next_expiry()
         if nxt is not None:
-            self._ex.timers.arm_earlier(
+            self._state.timers.arm_earlier(
                 ("expiry", data.ticker), nxt, lambda t: self._expire(data, t)
             )
 
     def _expire(self, data: MarketData, due: int) -> None:
-        self._ex.apply_book_events(data, data.book.expire(due))
+        self._entry.apply_book_events(data, data.book.expire(due))
         self.arm_expiry(data)
