@@ -19,9 +19,8 @@ from simulator.errors import RejectError
 from simulator.events import ExitTriggerChanged
 from simulator.exit_triggers import ExitTriggers, ExitTriggerView, Firing
 from simulator.market_data import MarketData
-from simulator.money import RATE_SCALE
 from simulator.orders import OrderRecord
-from simulator.risk import liquidation_price
+from simulator.risk import position_liquidation_price
 
 if TYPE_CHECKING:
     from simulator.exchange import AccountKey, Exchange
@@ -120,15 +119,7 @@ class ExitTriggerBridge:
     def _liquidation_price(self, user_id: str, number: int, ticker: str) -> int | None:
         ex = self._ex
         sub = ex.subaccount(user_id, number)
-        pos = sub.position(ticker)
-        if not pos.qty:
-            return None
-        spec = ex.markets[ticker].market.spec
-        rate = spec.curve(pos.qty > 0).rate_at(abs(pos.qty) * ex.mark(ticker))
-        others = sum(
-            p.unrealized(ex.mark(t)) for t, p in sub.positions.items() if t != ticker and p.qty
-        )
-        return liquidation_price(pos.qty, pos.cost, sub.cash + others, min(rate, RATE_SCALE - 1))
+        return position_liquidation_price(ex.markets[ticker].market.spec, sub, ticker, ex.mark)
 
     @command("exit_triggers.set_cross")
     def set_cross(
