@@ -1,15 +1,16 @@
 """Benchmark order entry over HTTP: signed `POST /margin/orders` against a trivial endpoint.
 
     .venv/bin/python benchmarks/bench_rest.py [--orders 20000] [--connections 16] [--quick]
-                                              [--http auto|h11|httptools] [--compare-http]
-                                              [--profile]
+                                              [--sequential 2000] [--http auto|h11|httptools]
+                                              [--compare-http] [--profile]
 
-The server is the real app (`api.app.create_app`) under uvicorn on 127.0.0.1 port 0, in a
-thread of this process with its own event loop, exactly as `tests/api/live.py` runs it; signature
-checking is on (`verify`). The market is the `bare` scenario's three markets on a manual clock
-(no timer fires while measuring), with a maker account resting 3 x 400 orders of 50 contracts
-each side around each reference price and one funded account per connection. The notional
-limit is set out of reach and every account holds $1,000,000, so nothing is rejected.
+The server is the real app (`api.app.create_app`) served as `perps-sim serve` serves it: uvicorn
+(no lifespan, no access log) on a socket from `simulator.server.bind`, 127.0.0.1 port 0, in a
+thread of this process with its own event loop; signature checking is on (`verify`). The
+market is the `bare` scenario's three markets on a manual clock (no timer fires while
+measuring), with a maker account resting 3 x 400 orders of 50 contracts each side around each
+reference price and one funded account per connection. The notional limit is set out of reach
+and every account holds $1,000,000, so nothing is rejected.
 
 The client runs in a separate process (the machine may have only 2 cores: one for the server,
 one for the client) and is a minimal asyncio HTTP/1.1 client: K keep-alive connections, each
@@ -29,13 +30,24 @@ request of the server process and of the client process (snapshots taken at the 
 edges): the server's figure is what one dedicated core would need per request, the figure to
 read on a machine where other processes compete for the CPU.
 
+Last, sequential latency as kalshi-sdk sees it: one keep-alive `httpx.Client` (kalshi-sdk's
+transport) in the client process posts orders one after another, each signed just before it
+is sent with a fresh timestamp; the timer covers sending it and reading the whole response,
+not the signing (printed separately). The baseline, measured in the same run, is a trivial
+Starlette app (`POST /margin/orders` reads the body and answers a fixed 201) served the same
+way by the same uvicorn, sent the same requests by the same client; requests alternate
+between the two servers, so both see the same machine load. A listening socket that leaves
+Nagle's algorithm on shows here as ~40 ms more per request to the app: the second part of each
+response waits for the client's delayed ACK.
+
 `--http` picks uvicorn's HTTP parser (`auto` uses httptools when installed, else h11);
 `--compare-http` runs both parsers and prints each. `--profile` adds a run of the orders phase
 only with cProfile (CPU-time clock) on the server thread and prints its top functions. The
 last line is machine-readable:
 
     RESULT orders_per_s=<int> p50_ms=<float> p99_ms=<float> trivial_rps=<int>
-           ratio_vs_trivial=<float>  (one line)
+           ratio_vs_trivial=<float> seq_p50_ms=<float> seq_p99_ms=<float>
+           seq_baseline_p50_ms=<float>  (one line)
 """
 
 from __future__ import annotations
@@ -50,7 +62,6 @@ import json
 import multiprocessing
 import pstats
 import resource
-import socket
 import sys
 import threading
 import time
@@ -64,10 +75,15 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make the `benchmarks` package importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import httpx
 import msgspec
 import uvicorn
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from api.app import create_app
 from benchmarks.harness import machine_load, percentile, python_version
@@ -77,6 +93,7 @@ from simulator.money import format_price, parse_count, parse_price
 from simulator.orders import PlaceOrder
 from simulator.runtime import Runtime, ServerSettings
 from simulator.scenarios import Scenario, ScenarioUser, load_scenario
+from simulator.server import bind
 
 Result = dict[str, Any]
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -85,6 +102,9 @@ TRIVIAL_PATH = "/trade-api/v2/margin/exchange/status"
 DEFAULT_ORDERS = 20_000
 QUICK_ORDERS = 600
 DEFAULT_CONNECTIONS = 16
+DEFAULT_SEQUENTIAL = 2_000
+QUICK_SEQUENTIAL = 200
+SEQUENTIAL_WARMUP = 50  # untimed requests to each server before the sequential phase
 WARMUP = 300  # untimed requests of each kind before measuring
 MAKER_LEVELS = 400  # resting maker orders per side per market
 MAKER_COUNT = "50.00"
@@ -93,6 +113,7 @@ BALANCE = "1000000.0000"
 AUTH_WINDOW_MS = 3_600_000
 TARGET_ORDERS_PER_S = 3_000
 TARGET_RATIO = 0.6
+TARGET_SEQ_P50_MS = 2.0
 PROFILE_ROWS = 30
 
 
@@ -111,6 +132,15 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help=f"concurrent keep-alive connections, one account each ({DEFAULT_CONNECTIONS})",
     )
     parser.add_argument(
+        "--sequential",
+        type=int,
+        default=None,
+        help=(
+            f"sequential requests to the app and to the baseline app each (default "
+            f"{DEFAULT_SEQUENTIAL:_}; {QUICK_SEQUENTIAL} with --quick)"
+        ),
+    )
+    parser.add_argument(
         "--http",
         choices=("auto", "h11", "httptools"),
         default="auto",
@@ -126,8 +156,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.orders is None:
         args.orders = QUICK_ORDERS if args.quick else DEFAULT_ORDERS
+    if args.sequential is None:
+        args.sequential = QUICK_SEQUENTIAL if args.quick else DEFAULT_SEQUENTIAL
     if args.orders < 1:
         parser.error("--orders must be at least 1")
+    if args.sequential < 1:
+        parser.error("--sequential must be at least 1")
     if args.connections < 1:
         parser.error("--connections must be at least 1")
     return args
@@ -182,16 +216,12 @@ def _rest_maker_liquidity(runtime: Runtime) -> None:
 
 
 @contextmanager
-def serve(http: str, connections: int, profiler: cProfile.Profile | None = None) -> Iterator[Any]:
-    """Run the app on a fresh runtime in a background thread; yields (port, runtime, accounts)."""
-    scenario, accounts = _scenario(connections)
-    runtime = Runtime(
-        scenario,
-        clock_mode="manual",
-        settings=ServerSettings(auth_window_ms=AUTH_WINDOW_MS),
-    )
-    _rest_maker_liquidity(runtime)
-    app = create_app(runtime)
+def serve_app(app: Any, http: str, profiler: cProfile.Profile | None = None) -> Iterator[int]:
+    """Serve `app` as `perps-sim serve` does, on a thread with its own loop; yields the port.
+
+    The socket comes from `simulator.server.bind` (so accepted connections get TCP_NODELAY as
+    in `perps-sim serve`) and uvicorn is configured as there: no lifespan, no access log.
+    """
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
@@ -202,12 +232,8 @@ def serve(http: str, connections: int, profiler: cProfile.Profile | None = None)
         access_log=False,
     )
     server = uvicorn.Server(config)
-    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP,
-    # and without it every response written in two parts waits ~40 ms for a delayed ACK.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(512)
+    # The socket listens before the thread starts: clients can connect at once.
+    sock = bind("127.0.0.1", 0)
     port = sock.getsockname()[1]
     loop = asyncio.new_event_loop()
 
@@ -223,12 +249,39 @@ def serve(http: str, connections: int, profiler: cProfile.Profile | None = None)
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     try:
-        yield port, runtime, accounts
+        yield port
     finally:
         server.should_exit = True
         thread.join(10)
         loop.close()
         sock.close()
+
+
+@contextmanager
+def serve(http: str, connections: int, profiler: cProfile.Profile | None = None) -> Iterator[Any]:
+    """Run the app on a fresh runtime in a background thread; yields (port, runtime, accounts)."""
+    scenario, accounts = _scenario(connections)
+    runtime = Runtime(
+        scenario,
+        clock_mode="manual",
+        settings=ServerSettings(auth_window_ms=AUTH_WINDOW_MS),
+    )
+    _rest_maker_liquidity(runtime)
+    with serve_app(create_app(runtime), http, profiler) as port:
+        yield port, runtime, accounts
+
+
+_BASELINE_BODY = b'{"order_id":"00000000-0000-0000-0000-000000000000"}'
+
+
+async def _baseline_order(request: Request) -> Response:
+    await request.body()
+    return Response(_BASELINE_BODY, status_code=201, media_type="application/json")
+
+
+def baseline_app() -> Starlette:
+    """A trivial Starlette app: `POST /margin/orders` reads the body and answers a fixed 201."""
+    return Starlette(routes=[Route(ORDERS_PATH, _baseline_order, methods=["POST"])])
 
 
 # ------------------------------------------------------------------ the client process
@@ -329,6 +382,43 @@ async def _drive(
     return elapsed, latencies, statuses
 
 
+def sequential(
+    key: rsa.RSAPrivateKey, key_id: str, ports: dict[str, int], bodies: list[bytes], warmup: int
+) -> dict[str, Result]:
+    """POST `bodies` one at a time over one keep-alive `httpx.Client`, to each server in turn.
+
+    Each server gets every body; a request goes to each server before the next body, so both
+    see the same machine load. Each request is signed just before it is sent (a fresh
+    timestamp, as kalshi-sdk does) and the timer covers `client.post` only: sending, and
+    reading the whole response. The first `warmup` bodies are not timed. Returns, per server
+    name, the sorted latencies in ns and the statuses.
+    """
+    urls = {name: f"http://127.0.0.1:{port}{ORDERS_PATH}" for name, port in ports.items()}
+    out: dict[str, Result] = {name: {"lat": [], "statuses": {}} for name in ports}
+    clock = WallClock()
+    ns = perf_counter_ns
+    with httpx.Client(timeout=30) as client:
+        for index, body in enumerate(bodies):
+            for name, url in urls.items():
+                ts = clock.now_ms()
+                headers = {
+                    "KALSHI-ACCESS-KEY": key_id,
+                    "KALSHI-ACCESS-TIMESTAMP": str(ts),
+                    "KALSHI-ACCESS-SIGNATURE": sign(key, ts, "POST", ORDERS_PATH),
+                    "Content-Type": "application/json",
+                }
+                t0 = ns()
+                response = client.post(url, content=body, headers=headers)
+                elapsed = ns() - t0
+                if index >= warmup:
+                    out[name]["lat"].append(elapsed)
+                    statuses = out[name]["statuses"]
+                    statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+    for result in out.values():
+        result["lat"].sort()
+    return out
+
+
 def _split(requests: list[bytes], k: int) -> list[list[bytes]]:
     return [requests[i::k] for i in range(k)]
 
@@ -340,8 +430,14 @@ def client_main(
     mids: dict[str, int],
     orders: int,
     trivial: bool,
+    baseline_port: int,
+    sequential_n: int,
 ) -> Result:
-    """The client process: sign, build every request, then time the orders (and trivial) phase."""
+    """The client process: sign, build every request, then time the orders phase.
+
+    With `trivial`, the trivial phase follows; with `sequential_n`, the sequential phase
+    against the app and the baseline app on `baseline_port`.
+    """
     key = serialization.load_pem_private_key(_demo_key_pem().encode(), None)
     assert isinstance(key, rsa.RSAPrivateKey)
     t0 = perf_counter()
@@ -366,6 +462,7 @@ def client_main(
             [_get(get_auth[c], host)] * len(part) for c, part in enumerate(_split([b""] * n, k))
         ]
 
+    sequential_bodies = order_bodies(SEQUENTIAL_WARMUP + sequential_n, mids, "seq")
     warm_orders = order_requests(min(WARMUP, orders), "warm")
     timed_orders = order_requests(orders, "o")
     warm_trivial = trivial_requests(min(WARMUP, orders))
@@ -398,6 +495,11 @@ def client_main(
         return result
 
     result = asyncio.run(run())
+    if sequential_n:
+        ports = {"app": port, "baseline": baseline_port}
+        result["sequential"] = sequential(
+            key, accounts[0].key_id, ports, sequential_bodies, SEQUENTIAL_WARMUP
+        )
     result["sign_us"] = sign_us
     result["request_bytes"] = len(timed_orders[0][0]) if timed_orders[0] else 0
     return result
@@ -420,14 +522,22 @@ def _cpu_s() -> float:
 def run_once(
     args: argparse.Namespace, http: str, profiler: cProfile.Profile | None = None
 ) -> Result:
-    """One server, one client process; the client's figures plus the server's CPU per phase."""
-    with serve(http, args.connections, profiler) as (port, runtime, accounts):
+    """The servers, one client process; the client's figures plus the server's CPU per phase.
+
+    A profiled run has the orders phase only.
+    """
+    full = profiler is None
+    with (
+        serve(http, args.connections, profiler) as (port, runtime, accounts),
+        serve_app(baseline_app(), http) as baseline_port,
+    ):
         mids = _mids(runtime)
         ctx = multiprocessing.get_context("spawn")
         parent, child = ctx.Pipe()
+        sequential_n = args.sequential if full else 0
         process = ctx.Process(
             target=_client_entry,
-            args=(child, port, accounts, mids, args.orders, profiler is None),
+            args=(child, port, accounts, mids, args.orders, full, baseline_port, sequential_n),
             daemon=True,
         )
         process.start()
@@ -498,8 +608,37 @@ def _print_run(label: str, result: Result) -> dict[str, float]:
             f"  orders / trivial: {figures['ratio']:.3f} by throughput, "
             f"{trivial['cpu_us'] / orders['cpu_us']:.3f} by server CPU per request"
         )
+    if "sequential" in result:
+        figures |= _print_sequential(result["sequential"])
     print(f"  book afterwards: resting {result['resting']}, fills {result['fills']}")
     return figures
+
+
+def _print_sequential(runs: dict[str, Result]) -> dict[str, float]:
+    figures: dict[str, float] = {}
+    labels = {"app": "sequential POST (httpx)", "baseline": "same on trivial Starlette"}
+    for name, label in labels.items():
+        latencies = runs[name]["lat"]
+        statuses = dict(sorted(runs[name]["statuses"].items()))
+        p50 = percentile(latencies, 0.50) / 1_000
+        p99 = percentile(latencies, 0.99) / 1_000
+        print(
+            f"  {label:<28} {len(latencies):>8,} req    p50 {p50:7.3f} ms  p99 {p99:7.3f} ms  "
+            f"statuses {statuses}"
+        )
+        bad = {status: n for status, n in statuses.items() if status != 201}
+        if bad:
+            print(f"  WARNING: unexpected statuses {bad}")
+        figures[f"{name}_p50_ms"], figures[f"{name}_p99_ms"] = p50, p99
+    print(
+        f"  sequential / baseline: {figures['app_p50_ms'] / figures['baseline_p50_ms']:.2f} "
+        "by p50 (one keep-alive httpx.Client, one request at a time, each signed untimed)"
+    )
+    return {
+        "seq_p50_ms": figures["app_p50_ms"],
+        "seq_p99_ms": figures["app_p99_ms"],
+        "seq_baseline_p50_ms": figures["baseline_p50_ms"],
+    }
 
 
 def _print_profile(profiler: cProfile.Profile, rows: int) -> None:
@@ -520,7 +659,8 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"{args.orders:_} orders then {args.orders:_} trivial GETs over {args.connections} "
         f"keep-alive connections (client in its own process; up to {WARMUP} untimed "
-        "warm-up requests of each kind)"
+        f"warm-up requests of each kind), then {args.sequential:_} sequential orders to the "
+        f"app and to a trivial Starlette app ({SEQUENTIAL_WARMUP} untimed first)"
     )
     parsers = ["h11", "httptools"] if args.compare_http else [args.http]
     if args.compare_http and importlib.util.find_spec("httptools") is None:
@@ -548,14 +688,18 @@ def main(argv: list[str] | None = None) -> None:
         _print_profile(profiler, PROFILE_ROWS)
     met_orders = figures["orders_per_s"] >= TARGET_ORDERS_PER_S
     met_ratio = figures["ratio"] >= TARGET_RATIO
+    met_seq = figures["seq_p50_ms"] < TARGET_SEQ_P50_MS
     print(
         f"targets: >= {TARGET_ORDERS_PER_S:,} orders/s ({'met' if met_orders else 'NOT met'}), "
-        f"ratio >= {TARGET_RATIO} ({'met' if met_ratio else 'NOT met'})"
+        f"ratio >= {TARGET_RATIO} ({'met' if met_ratio else 'NOT met'}), "
+        f"sequential p50 < {TARGET_SEQ_P50_MS} ms ({'met' if met_seq else 'NOT met'})"
     )
     print(
         f"RESULT orders_per_s={figures['orders_per_s']:.0f} p50_ms={figures['p50_ms']:.3f} "
         f"p99_ms={figures['p99_ms']:.3f} trivial_rps={figures['trivial_rps']:.0f} "
-        f"ratio_vs_trivial={figures['ratio']:.3f}"
+        f"ratio_vs_trivial={figures['ratio']:.3f} seq_p50_ms={figures['seq_p50_ms']:.3f} "
+        f"seq_p99_ms={figures['seq_p99_ms']:.3f} "
+        f"seq_baseline_p50_ms={figures['seq_baseline_p50_ms']:.3f}"
     )
 
 

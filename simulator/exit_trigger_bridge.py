@@ -17,10 +17,9 @@ from simulator.errors import RejectError
 from simulator.events import ExitTriggerChanged
 from simulator.exit_triggers import ExitTriggers, ExitTriggerView, Firing
 from simulator.market_data import MarketData
-from simulator.money import RATE_SCALE
 from simulator.orders import OrderRecord
 from simulator.ports import Accounts, OrderEntry
-from simulator.risk import liquidation_price
+from simulator.risk import position_liquidation_price
 from simulator.state import AccountKey, Effects, ExchangeState
 
 __all__ = ["ExitTriggerBridge"]
@@ -126,17 +125,8 @@ class ExitTriggerBridge:
 
     def _liquidation_price(self, user_id: str, number: int, ticker: str) -> int | None:
         sub = self._accounts.subaccount(user_id, number)
-        pos = sub.position(ticker)
-        if not pos.qty:
-            return None
         spec = self._state.markets[ticker].market.spec
-        rate = spec.curve(pos.qty > 0).rate_at(abs(pos.qty) * self._accounts.mark(ticker))
-        others = sum(
-            p.unrealized(self._accounts.mark(t))
-            for t, p in sub.positions.items()
-            if t != ticker and p.qty
-        )
-        return liquidation_price(pos.qty, pos.cost, sub.cash + others, min(rate, RATE_SCALE - 1))
+        return position_liquidation_price(spec, sub, ticker, self._accounts.mark)
 
     @command("exit_triggers.set_cross")
     def set_cross(

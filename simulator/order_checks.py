@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "added_exposure",
+    "band_edge",
     "check_count",
     "check_kinds",
     "check_margin",
@@ -31,6 +32,7 @@ __all__ = [
 ]
 
 _BID = Side.BID
+_ASK = Side.ASK
 _MAX_PRICE_TICKS = 10**12
 
 
@@ -73,6 +75,28 @@ def tradable_market(ex: Exchange, ticker: str, market_version: int = 0) -> Marke
     return data
 
 
+def band_edge(spec: MarketSpec, side: Side, touch: int) -> int:
+    """Return the band's edge beyond `touch`, the best price on `side` (MECHANICS 3.6, 9 #26).
+
+    With p the market's `price_band_percent` and n its `price_band_ticks`: below the bids,
+    min(ceil(bid x (100 - p) / 100), bid - n) is the lowest price any order may have (the
+    price band of bids, the slippage cap of asks); above the asks, max(floor(ask x (100 + p) /
+    100), ask + n) is the highest (the price band of asks, the slippage cap of bids).
+
+    Args:
+        spec: The market, for `price_band_percent` and `price_band_ticks`.
+        side: The side of the book `touch` is on: `BID` gives the floor, `ASK` the cap.
+        touch: The best price on that side, in ticks (or what stands in for it).
+
+    Returns:
+        The edge in ticks, not rounded to the tick size.
+    """
+    pct, ticks = spec.price_band_percent, spec.price_band_ticks
+    if side is _BID:
+        return min(ceil_div(touch * (100 - pct), 100), touch - ticks)
+    return max(touch * (100 + pct) // 100, touch + ticks)
+
+
 def check_price(data: MarketData, side: Side, price: int) -> None:
     """Positive, on tick, and inside the price band and slippage cap (MECHANICS 3.6)."""
     spec = data.market.spec
@@ -80,29 +104,20 @@ def check_price(data: MarketData, side: Side, price: int) -> None:
         raise errors.InvalidOrderError(details=f"price must be positive, was {price}")
     if price % spec.tick:
         raise errors.InvalidOrderError(details="price is not a multiple of the tick size")
-    pct, ticks = spec.price_band_percent, spec.price_band_ticks
     if side is _BID:
         best_bid = data.book.best_bid()
-        if best_bid is not None:
-            bid = best_bid[0]
-            if price < min(ceil_div(bid * (100 - pct), 100), bid - ticks):
-                raise errors.InvalidPriceError(details="bid is below the price band")
+        if best_bid is not None and price < band_edge(spec, _BID, best_bid[0]):
+            raise errors.InvalidPriceError(details="bid is below the price band")
         best_ask = data.book.best_ask()
-        if best_ask is not None:
-            ask = best_ask[0]
-            if price > max(ask * (100 + pct) // 100, ask + ticks):
-                raise errors.InvalidPriceError(details="bid is above the slippage cap")
+        if best_ask is not None and price > band_edge(spec, _ASK, best_ask[0]):
+            raise errors.InvalidPriceError(details="bid is above the slippage cap")
     else:
         best_ask = data.book.best_ask()
-        if best_ask is not None:
-            ask = best_ask[0]
-            if price > max(ask * (100 + pct) // 100, ask + ticks):
-                raise errors.InvalidPriceError(details="ask is above the price band")
+        if best_ask is not None and price > band_edge(spec, _ASK, best_ask[0]):
+            raise errors.InvalidPriceError(details="ask is above the price band")
         best_bid = data.book.best_bid()
-        if best_bid is not None:
-            bid = best_bid[0]
-            if price < min(ceil_div(bid * (100 - pct), 100), bid - ticks):
-                raise errors.InvalidPriceError(details="ask is below the slippage cap")
+        if best_bid is not None and price < band_edge(spec, _BID, best_bid[0]):
+            raise errors.InvalidPriceError(details="ask is below the slippage cap")
 
 
 def check_count(spec: MarketSpec, count: int) -> None:
@@ -200,13 +215,12 @@ def slippage_cap(data: MarketData, side: Side) -> int | None:
             return None
         ask = best[0] if best is not None else mark
         assert ask is not None
-        cap = max(ask * (100 + spec.price_band_percent) // 100, ask + spec.price_band_ticks)
+        cap = band_edge(spec, _ASK, ask)
         return min(cap - cap % spec.tick, _MAX_PRICE_TICKS - spec.tick)
     best = data.book.best_bid()
     if best is None and mark is None:
         return None
     bid = best[0] if best is not None else mark
     assert bid is not None
-    floor = min(ceil_div(bid * (100 - spec.price_band_percent), 100), bid - spec.price_band_ticks)
-    floor = ceil_div(max(floor, 1), spec.tick) * spec.tick
+    floor = ceil_div(max(band_edge(spec, _BID, bid), 1), spec.tick) * spec.tick
     return max(floor, spec.tick)

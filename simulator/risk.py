@@ -6,9 +6,10 @@ The engine mark is the liquidation mark (MECHANICS.md 9 #1).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from simulator.ledger import Position
+from simulator.ledger import Position, Subaccount
 from simulator.markets import MarketSpec
 from simulator.money import RATE_SCALE
 
@@ -17,6 +18,7 @@ __all__ = [
     "SubaccountRisk",
     "liquidation_price",
     "market_usage",
+    "position_liquidation_price",
     "position_risk",
     "worst_im_with",
 ]
@@ -186,3 +188,30 @@ def liquidation_price(qty: int, cost: int, cash: int, mm_rate: int) -> int | Non
         return None
     price = numerator // denominator
     return price if price > 0 else None
+
+
+def position_liquidation_price(
+    spec: MarketSpec, sub: Subaccount, ticker: str, mark: Callable[[str], int]
+) -> int | None:
+    """Return the estimated liquidation price of `sub`'s position in `ticker`, in ticks.
+
+    The position is taken alone (MECHANICS 6.4): backed by the subaccount's cash plus the
+    other positions' unrealized PnL at their marks, at the MM rate of its own notional at its
+    mark, capped just below 100 %. This is the risk view's `estimated_liquidation_price` and
+    the bound a stop loss may not pass.
+
+    Args:
+        spec: The market of `ticker`, for its margin curves.
+        sub: The subaccount holding the position.
+        ticker: The position's market.
+        mark: The current mark of a market, by ticker.
+
+    Returns:
+        The price, or None without a position or when the price would not be positive.
+    """
+    pos = sub.positions.get(ticker)
+    if pos is None or not pos.qty:
+        return None
+    rate = spec.curve(pos.qty > 0).rate_at(abs(pos.qty) * mark(ticker))
+    others = sum(p.unrealized(mark(t)) for t, p in sub.positions.items() if t != ticker and p.qty)
+    return liquidation_price(pos.qty, pos.cost, sub.cash + others, min(rate, RATE_SCALE - 1))

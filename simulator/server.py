@@ -2,10 +2,11 @@
 
 This is the one `simulator` module that imports a transport (DESIGN.md, dependency rule; the
 import-linter contract lists it as the single exception). `serve(options)` builds the
-`Runtime`, binds the listening socket itself (so port 0 works and the real port is known
-before serving), serves `api.app.create_app(runtime)` with uvicorn on that socket, drives
-timers for wall and accelerated clocks with `clock_driver.drive_current` (always on the current
-exchange, which a reset replaces), and once the socket is served:
+`Runtime`, binds the listening socket itself with `simulator.listeners.listen_tcp` (so port 0
+works, the real port is known before serving and connections skip Nagle's algorithm), serves
+`api.app.create_app(runtime)` with uvicorn on that socket, drives timers for wall and
+accelerated clocks with `clock_driver.drive_current` (always on the current exchange, which a
+reset replaces), and once the socket is served:
 
 - writes the ready file atomically (temporary file, then rename) with exactly `rest_url`,
   `ws_url` and `control_url`. The FIX acceptor adds its `fix` key when it exists;
@@ -40,6 +41,7 @@ import uvicorn
 from api.app import create_app
 from simulator.clock_driver import drive_current
 from simulator.errors import RejectError
+from simulator.listeners import listen_tcp
 from simulator.runtime import AuthMode, ClockMode, Runtime, ServerSettings
 from simulator.scenarios import FIXTURES_DIR, Scenario, load_scenario
 from simulator.snapshots import InvalidSnapshotError
@@ -117,11 +119,9 @@ def build_runtime(options: ServeOptions) -> Runtime:
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on `host`:`port` (0 picks a free port)."""
+    """Listen on `host`:`port` (0 picks a free port) with `listen_tcp`; `StartupError` if not."""
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-        family = infos[0][0]
-        return socket.create_server((host, port), family=family, backlog=2048)
+        return listen_tcp(host, port)
     except OSError as exc:
         raise StartupError(f"cannot listen on {host}:{port}: {exc}") from None
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from simulator.money import RATE_SCALE
-from simulator.risk import liquidation_price, market_usage, position_risk
+from simulator.risk import market_usage, position_liquidation_price, position_risk
 
 if TYPE_CHECKING:
     from simulator.exchange import Exchange
@@ -174,7 +174,7 @@ def risk(exchange: Exchange, user_id: str, subaccount: int | None = None) -> Ris
     """Notional, MM, leverage and estimated liquidation price per position.
 
     The liquidation price treats the position alone against the subaccount's cash plus the
-    other positions' unrealized PnL at current marks (MECHANICS 6.4).
+    other positions' unrealized PnL at current marks (`risk.position_liquidation_price`).
     """
     user = exchange.user(user_id)
     rows = []
@@ -184,14 +184,11 @@ def risk(exchange: Exchange, user_id: str, subaccount: int | None = None) -> Ris
             continue
         sub = user.subaccounts[number]
         held = {t: p for t, p in sorted(sub.positions.items()) if p.qty}
-        upnl = {t: p.unrealized(exchange.mark(t)) for t, p in held.items()}
         for market, pos in held.items():
             mark = exchange.mark(market)
             spec = exchange.markets[market].market.spec
             r = position_risk(spec, pos, mark)
-            rate = spec.curve(pos.qty > 0).rate_at(r.notional)
-            others = sum(v for t, v in upnl.items() if t != market)
-            liq = liquidation_price(pos.qty, pos.cost, sub.cash + others, min(rate, RATE_SCALE - 1))
+            liq = position_liquidation_price(spec, sub, market, exchange.mark)
             total_notional += r.notional
             total_mm += r.maintenance_margin
             rows.append(

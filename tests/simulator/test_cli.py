@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 import os
+import re
 import select
 import signal
 import socket
@@ -12,12 +15,13 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from simulator.cli import main, parse_serve_options
-from simulator.server import READY_LINE, ServeOptions, advertised_urls
+from simulator.server import READY_LINE, ServeOptions, advertised_urls, serve
 from tests.api import signing
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -235,6 +239,57 @@ def test_a_port_in_use_exits_with_status_1(capsys):
 
     assert code == 1
     assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+class _ReadyStream(io.StringIO):
+    """The banner's stream: `ready` is set once the ready line is written."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ready = asyncio.Event()
+
+    def write(self, text: str) -> int:
+        written = super().write(text)
+        if READY_LINE in text:
+            self.ready.set()
+        return written
+
+
+def test_serve_answers_on_connections_with_tcp_nodelay(monkeypatch):
+    # Nagle's algorithm would hold each response's second segment for the client's delayed ACK
+    accepted: list[socket.socket] = []
+    accept = socket.socket.accept
+
+    def recording_accept(self: socket.socket) -> tuple[socket.socket, Any]:
+        connection, address = accept(self)
+        accepted.append(connection)
+        return connection, address
+
+    monkeypatch.setattr(socket.socket, "accept", recording_accept)
+    options = ServeOptions(port=0, scenario="bare", clock="manual", log_level="warning")
+
+    async def run() -> tuple[bytes, list[int], int]:
+        out = _ReadyStream()
+        served = asyncio.create_task(serve(options, out=out))
+        ready = asyncio.create_task(out.ready.wait())
+        await asyncio.wait({served, ready}, return_when=asyncio.FIRST_COMPLETED)
+        assert out.ready.is_set(), served.result()
+        found = re.search(rf"{READY_LINE} http://127\.0\.0\.1:(\d+)", out.getvalue())
+        assert found is not None
+        reader, writer = await asyncio.open_connection("127.0.0.1", int(found[1]))
+        writer.write(b"GET /sim/v1/health HTTP/1.1\r\nHost: perps-sim\r\n\r\n")
+        status = await reader.readline()
+        nodelay = [c.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for c in accepted]
+        writer.close()
+        await writer.wait_closed()
+        signal.raise_signal(signal.SIGTERM)  # serve's own handler: a clean stop
+        return status, nodelay, await served
+
+    status, nodelay, code = asyncio.run(run())
+
+    assert status.startswith(b"HTTP/1.1 200")
+    assert len(nodelay) == 1 and nodelay[0] != 0
+    assert code == 0
 
 
 def test_wildcard_hosts_are_advertised_as_loopback():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from matching import Side, TimeInForce
-from simulator import errors
+from simulator import errors, views
 from simulator.orders import PlaceOrder
 from tests.simulator.factories import dollars, make_exchange, make_spec
 
@@ -84,6 +84,20 @@ def test_closing_the_position_cancels_its_triggers(market):
 
     view = ex.exit_triggers.book.get(trigger.id)
     assert (view.status, view.status_reason) == ("canceled", "position_closed")
+
+
+def test_a_stop_loss_may_not_reach_the_risk_views_liquidation_price(market):
+    ex, maker, trader = market
+    _go_long(ex, maker, trader, count=5_000)
+    (row,) = views.risk(ex, trader).positions
+    liquidation = row.estimated_liquidation_price
+    assert liquidation is not None
+
+    with pytest.raises(errors.StopLossPastLiquidationError):
+        ex.exit_triggers.set_cross(trader, 0, BTC, stop_loss_price=liquidation)
+    (trigger,) = ex.exit_triggers.set_cross(trader, 0, BTC, stop_loss_price=liquidation + 1)
+
+    assert trigger.stop_loss_price == liquidation + 1
 
 
 def test_trigger_without_a_position_is_refused(market):
