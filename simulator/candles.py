@@ -22,16 +22,13 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from simulator import errors
+from simulator.events import TradeRecord
 from simulator.money import COUNT_SCALE, ceil_div, round_half_even
 
-if TYPE_CHECKING:
-    from simulator.events import TradeRecord
-    from simulator.exchange import Exchange
-
-__all__ = ["PERIOD_MINUTES", "Candle", "Ohlc", "QuoteHistory", "candles"]
+__all__ = ["PERIOD_MINUTES", "Candle", "CandleSource", "Ohlc", "QuoteHistory", "candles"]
 
 PERIOD_MINUTES = (1, 60, 1440)
 _MINUTE_MS = 60_000
@@ -189,8 +186,22 @@ class Candle:
     open_interest_notional: int
 
 
+class _Quoted(Protocol):
+    @property
+    def quotes(self) -> QuoteHistory: ...
+
+
+class CandleSource(Protocol):
+    """What `candles` needs of the exchange: each market's trades and quote history."""
+
+    @property
+    def trades(self) -> dict[str, list[TradeRecord]]: ...
+
+    def market_data(self, ticker: str) -> _Quoted: ...
+
+
 def candles(
-    exchange: Exchange,
+    exchange: CandleSource,
     ticker: str,
     start_s: int,
     end_s: int,

@@ -35,17 +35,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import msgspec
 
 from simulator.clock import Clock
 
-if TYPE_CHECKING:
-    from simulator.scenarios import Scenario
-
-__all__ = ["CommandLog", "Entry", "HeldClock", "Origin", "hold"]
+__all__ = ["CommandLog", "Entry", "HeldClock", "hold"]
 
 Entry = tuple[int, str, tuple[Any, ...], bool]
 """(ts_ms, name, the value of every parameter after self in signature order, raised)."""
@@ -68,15 +64,6 @@ class HeldClock:
         return self.source.now_ms() if held is None else held
 
 
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """What an exchange was built from: the replay starting point of its log."""
-
-    scenario: Scenario
-    seed: int
-    created_ms: int
-
-
 class Sink(Protocol):
     def __call__(self, line: list[Any], /) -> None: ...
 
@@ -86,8 +73,9 @@ class CommandLog:
 
     Attributes:
         entries: The recorded entries, oldest first.
-        origin: What the exchange was built from (set by `simulator.snapshots.build`); None
-            for an exchange built by hand, which cannot be exported.
+        origin: What the exchange was built from (a `simulator.snapshots.Origin`, set by
+            `simulator.snapshots.build`); None for an exchange built by hand, which cannot be
+            exported.
         sink: Called with each entry as JSON builtins right after it is recorded (the
             journal file of a runtime with a state directory).
     """
@@ -96,7 +84,7 @@ class CommandLog:
 
     def __init__(self) -> None:
         self.entries: list[Entry] = []
-        self.origin: Origin | None = None
+        self.origin: object | None = None
         self.sink: Sink | None = None
         self._params: dict[str, tuple[str, ...]] = {"run_due": ()}
 

@@ -6,28 +6,45 @@ Integer units: money micro-dollars, prices ticks, rates and premiums 1e-12, time
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from simulator import errors
 from simulator.events import FundingPaid
-from simulator.market_data import FundingRecord
-
-if TYPE_CHECKING:
-    from simulator.exchange import Exchange
+from simulator.ledger import User
+from simulator.market_data import FundingRecord, MarketData
+from simulator.pricing import Pricing
 
 __all__ = [
     "FundingEstimate",
+    "FundingReader",
     "funding_estimate",
     "funding_history",
     "historical_rates",
     "premium_index",
 ]
 
+
+class FundingReader(Protocol):
+    """What these read models need of the exchange: users, markets, time and pricing."""
+
+    @property
+    def markets(self) -> dict[str, MarketData]: ...
+
+    @property
+    def pricing(self) -> Pricing: ...
+
+    def user(self, user_id: str) -> User: ...
+
+    def market_data(self, ticker: str) -> MarketData: ...
+
+    def now(self) -> int: ...
+
+
 _MAX_PREMIUM_WINDOW_S = 3_600
 
 
 def funding_history(
-    exchange: Exchange,
+    exchange: FundingReader,
     user_id: str,
     start_ms: int,
     end_ms: int,
@@ -47,7 +64,7 @@ def funding_history(
 
 
 def historical_rates(
-    exchange: Exchange,
+    exchange: FundingReader,
     ticker: str | None = None,
     start_ms: int | None = None,
     end_ms: int | None = None,
@@ -79,7 +96,7 @@ class FundingEstimate:
     premium_index_ms: int | None
 
 
-def funding_estimate(exchange: Exchange, ticker: str) -> FundingEstimate:
+def funding_estimate(exchange: FundingReader, ticker: str) -> FundingEstimate:
     """The live estimate of the next funding rate (after deadband and cap)."""
     data = exchange.market_data(ticker)
     rate, computed = exchange.pricing.funding_estimate(data)
@@ -97,7 +114,7 @@ def funding_estimate(exchange: Exchange, ticker: str) -> FundingEstimate:
 
 
 def premium_index(
-    exchange: Exchange, ticker: str, start_s: int, end_s: int
+    exchange: FundingReader, ticker: str, start_s: int, end_s: int
 ) -> list[tuple[int, int]]:
     """Per-second premium points `(second, premium)` for at most one hour; 0 when invalid."""
     data = exchange.market_data(ticker)

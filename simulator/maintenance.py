@@ -12,13 +12,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from typing import TYPE_CHECKING
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
-if TYPE_CHECKING:
-    from simulator.exchange import Exchange
+from simulator.clock import Timers
 
-__all__ = ["MaintenanceWindow", "arm_maintenance"]
+__all__ = ["MaintenanceWindow", "Reopener", "arm_maintenance"]
+
+
+class Reopener(Protocol):
+    """What the window needs of the exchange: time, its timers, and closing and reopening."""
+
+    @property
+    def timers(self) -> Timers: ...
+
+    def now(self) -> int: ...
+
+    def set_exchange_active(self, active: bool, reason: str = "maintenance") -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +65,7 @@ class MaintenanceWindow:
         return int(end.timestamp()) * 1000
 
 
-def arm_maintenance(exchange: Exchange, window: MaintenanceWindow) -> None:
+def arm_maintenance(exchange: Reopener, window: MaintenanceWindow) -> None:
     """Arm the exchange's next maintenance window (and, from it, every later one)."""
     start = window.next_start_after(exchange.now())
 

@@ -5,7 +5,7 @@ Every check raises a `RejectError` before anything changes; none of them mutates
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from matching import SelfTradePrevention, Side, TimeInForce
 from simulator import errors
@@ -14,12 +14,13 @@ from simulator.market_data import MarketData
 from simulator.markets import MarketSpec
 from simulator.money import ceil_div
 from simulator.orders import AmendOrder, OrderRecord, PlaceOrder
+from simulator.ports import Accounts
 from simulator.risk import market_usage, position_risk, worst_im_with
-
-if TYPE_CHECKING:
-    from simulator.exchange import Exchange
+from simulator.state import ExchangeState
 
 __all__ = [
+    "CheckContext",
+    "ImCaps",
     "added_exposure",
     "band_edge",
     "check_count",
@@ -30,6 +31,23 @@ __all__ = [
     "slippage_cap",
     "tradable_market",
 ]
+
+
+class ImCaps(Protocol):
+    """The FCM desk's initial-margin caps on subtraders."""
+
+    def check_im_caps(self, user_id: str, ticker: str, increase: int) -> None: ...
+
+
+class CheckContext(Accounts, Protocol):
+    """What the checks read: accounts and risk, the exchange's tables, the FCM caps."""
+
+    @property
+    def state(self) -> ExchangeState: ...
+
+    @property
+    def fcm(self) -> ImCaps: ...
+
 
 _BID = Side.BID
 _ASK = Side.ASK
@@ -56,9 +74,9 @@ def check_kinds(command: PlaceOrder) -> None:
             raise errors.InvalidOrderError(details=f"{name} must be an integer, was {value!r}")
 
 
-def tradable_market(ex: Exchange, ticker: str, market_version: int = 0) -> MarketData:
+def tradable_market(ex: CheckContext, ticker: str, market_version: int = 0) -> MarketData:
     """The market of a new order or amend, if it exists, matches the version and trades."""
-    data = ex.markets.get(ticker)
+    data = ex.state.markets.get(ticker)
     if data is None:
         raise errors.MarketNotFoundError(details=ticker)
     if market_version and market_version != data.market.market_version:
@@ -70,7 +88,7 @@ def tradable_market(ex: Exchange, ticker: str, market_version: int = 0) -> Marke
         raise errors.MarketClosedError()
     if status == "inactive":
         raise errors.MarketInactiveError()
-    if not ex.trading_active or not ex.exchange_active:
+    if not ex.state.trading_active or not ex.state.exchange_active:
         raise errors.TradingPausedError()
     return data
 
@@ -140,7 +158,7 @@ def added_exposure(
 
 
 def check_notional_limit(
-    ex: Exchange,
+    ex: CheckContext,
     user: User,
     ticker: str,
     side: Side,
@@ -174,7 +192,7 @@ def check_notional_limit(
 
 
 def check_margin(
-    ex: Exchange,
+    ex: CheckContext,
     user_id: str,
     number: int,
     ticker: str,
@@ -184,7 +202,7 @@ def check_margin(
     """The order's worst-side IM increase must fit the available balance (MECHANICS 3.4)."""
     sub = ex.subaccount(user_id, number)
     pos = sub.position(ticker)
-    spec = ex.markets[ticker].market.spec
+    spec = ex.state.markets[ticker].market.spec
     mark = ex.mark(ticker)
     base = position_risk(spec, pos, mark)
     added_qty, added_value = added_exposure(command, replaced)
@@ -196,9 +214,9 @@ def check_margin(
     if increase > ex.available(user_id, number):
         raise errors.InsufficientBalanceError()
     ex.fcm.check_im_caps(user_id, ticker, increase)
-    if ex.config.block_queued_risk_increase:
+    if ex.state.config.block_queued_risk_increase:
         risk = ex.subaccount_risk(user_id, number)
-        if risk.at_or_above(ex.config.queue_threshold):
+        if risk.at_or_above(ex.state.config.queue_threshold):
             raise errors.InsufficientBalanceError(details="account is in the liquidation queue")
 
 

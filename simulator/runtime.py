@@ -132,7 +132,7 @@ class Runtime:
         # at its current instant (wall: real time), and take over its scenario and seed
         exchange.clock = self._clock(exchange.now())
         exchange.bus = self.bus
-        origin = exchange.command_log.origin
+        origin = snapshots.origin_of(exchange)
         if origin is not None:
             self.scenario = origin.scenario
             self.seed = origin.seed

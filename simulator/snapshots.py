@@ -33,6 +33,7 @@ and import replay the whole log, and the log grows with every command.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
@@ -40,7 +41,7 @@ import msgspec
 
 from simulator import errors
 from simulator.clock import Clock, ManualClock
-from simulator.command_log import CommandLog, Origin, hold
+from simulator.command_log import CommandLog, hold
 from simulator.command_table import canonical, decode_args, resolve
 from simulator.exchange import Exchange
 from simulator.scenarios import Scenario, build_exchange
@@ -53,13 +54,31 @@ __all__ = [
     "Command",
     "InvalidSnapshotError",
     "JournalFile",
+    "Origin",
     "ReplayClock",
     "Snapshot",
     "build",
     "export_state",
     "import_state",
+    "origin_of",
     "replay",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """What an exchange was built from: the replay starting point of its log."""
+
+    scenario: Scenario
+    seed: int
+    created_ms: int
+
+
+def origin_of(exchange: Exchange) -> Origin | None:
+    """The origin `build` gave the exchange, or None for one built by hand."""
+    origin = exchange.command_log.origin
+    return origin if isinstance(origin, Origin) else None
+
 
 FORMAT = "perps-sim/state-v1"
 JOURNAL_FORMAT = "perps-sim/journal-v1"
@@ -195,7 +214,7 @@ def export_state(source: Exchange | HasExchange) -> dict[str, Any]:
     """
     exchange = source if isinstance(source, Exchange) else source.exchange
     log = exchange.command_log
-    origin = log.origin
+    origin = origin_of(exchange)
     if origin is None:
         raise ValueError("the exchange was not built by simulator.snapshots.build")
     with hold(exchange.clock) as now:
@@ -302,7 +321,7 @@ class JournalFile:
                 already holds the log: a recovery).
         """
         log = exchange.command_log
-        origin = log.origin
+        origin = origin_of(exchange)
         if origin is None:
             raise ValueError("the exchange was not built by simulator.snapshots.build")
         if rewrite:

@@ -10,15 +10,16 @@ so every position's margin is attributable and `is_portfolio` is false.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from simulator.config import ExchangeConfig
+from simulator.market_data import MarketData
 from simulator.money import RATE_SCALE
+from simulator.ports import Accounts
 from simulator.risk import market_usage, position_liquidation_price, position_risk
 
-if TYPE_CHECKING:
-    from simulator.exchange import Exchange
-
 __all__ = [
+    "AccountReader",
     "BalanceView",
     "FeeTierRate",
     "NotionalLimitView",
@@ -34,6 +35,17 @@ __all__ = [
     "risk",
     "risk_parameters",
 ]
+
+
+class AccountReader(Accounts, Protocol):
+    """What these read models need of the exchange: accounts, markets and settings."""
+
+    @property
+    def config(self) -> ExchangeConfig: ...
+
+    @property
+    def markets(self) -> dict[str, MarketData]: ...
+
 
 # Tier schedule (MECHANICS 7, CFTC filing 2026-06-24): (tier, taker bps x 10, maker bps x 10)
 _TIERS = (
@@ -72,7 +84,7 @@ class BalanceView:
     settled_funds: int
 
 
-def balance(exchange: Exchange, user_id: str, compute_available: bool = False) -> BalanceView:
+def balance(exchange: AccountReader, user_id: str, compute_available: bool = False) -> BalanceView:
     """Per-subaccount balances; resting-order margin and available only when asked.
 
     Deviation: nothing; Kalshi documents both as 0 without `compute_available_balance`.
@@ -114,7 +126,7 @@ class PositionView:
 
 
 def positions(
-    exchange: Exchange, user_id: str, subaccount: int | None = None, ticker: str | None = None
+    exchange: AccountReader, user_id: str, subaccount: int | None = None, ticker: str | None = None
 ) -> list[PositionView]:
     """Open positions, by subaccount then ticker."""
     user = exchange.user(user_id)
@@ -170,7 +182,7 @@ class RiskView:
     positions: list[RiskPositionView]
 
 
-def risk(exchange: Exchange, user_id: str, subaccount: int | None = None) -> RiskView:
+def risk(exchange: AccountReader, user_id: str, subaccount: int | None = None) -> RiskView:
     """Notional, MM, leverage and estimated liquidation price per position.
 
     The liquidation price treats the position alone against the subaccount's cash plus the
@@ -222,7 +234,7 @@ class NotionalLimitView:
     effective_account_notional_value_risk_limit: int | None
 
 
-def notional_risk_limit(exchange: Exchange, user_id: str) -> NotionalLimitView:
+def notional_risk_limit(exchange: AccountReader, user_id: str) -> NotionalLimitView:
     """Limits and current usage: max(long + bids, short + asks) per market (MECHANICS 3.5)."""
     user = exchange.user(user_id)
     usage: dict[str, int] = {}
@@ -249,7 +261,7 @@ def notional_risk_limit(exchange: Exchange, user_id: str) -> NotionalLimitView:
     )
 
 
-def fee_tiers(exchange: Exchange, user_id: str) -> tuple[dict[str, float], dict[str, float]]:
+def fee_tiers(exchange: AccountReader, user_id: str) -> tuple[dict[str, float], dict[str, float]]:
     """(maker, taker) fee rates per market for a user (GetMarginFeeTiersResponse)."""
     exchange.user(user_id)
     enabled = exchange.config.fees_enabled
@@ -274,7 +286,7 @@ class FeeTierRate:
     taker_fee_rate: float
 
 
-def fee_tier_rates(exchange: Exchange) -> list[FeeTierRate]:
+def fee_tier_rates(exchange: AccountReader) -> list[FeeTierRate]:
     """The fee schedule's tiers, entry tier first (MECHANICS 7, secondary source)."""
     schedule = exchange.config.fee_schedule
     return [
@@ -283,7 +295,7 @@ def fee_tier_rates(exchange: Exchange) -> list[FeeTierRate]:
     ]
 
 
-def risk_parameters(exchange: Exchange) -> tuple[float, float, dict[str, float]]:
+def risk_parameters(exchange: AccountReader) -> tuple[float, float, dict[str, float]]:
     """(liquidation threshold, queue-entry threshold, IM multiplier per ticker)."""
     cfg = exchange.config
     return (

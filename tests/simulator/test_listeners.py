@@ -89,4 +89,3 @@ def test_a_port_in_use_raises_address_in_use() -> None:
             listen_tcp("127.0.0.1", port)
 
     assert raised.value.errno == errno.EADDRINUSE
-
