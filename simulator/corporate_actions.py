@@ -418,7 +418,7 @@ class CorporateActions:
         if action.status != "scheduled":
             return
         ex = self._ex
-        data = self._market_by_id(action.market_id)
+        data = ex.market_by_id(action.market_id)
         change = action.ticker_change
         if (
             data is None
@@ -597,12 +597,6 @@ class CorporateActions:
                 _REASON,
             )
         )
-
-    def _market_by_id(self, market_id: str) -> MarketData | None:
-        for data in self._ex.markets.values():
-            if data.market.spec.market_id == market_id:
-                return data
-        return None
 
     def _live_orders(self, ticker: str) -> builtins.list[OrderRecord]:
         ex = self._ex

@@ -42,6 +42,7 @@ from simulator.feeds import feed_from_config
 from simulator.funding import FundingSettings, PremiumAccumulator
 from simulator.funding_schedule import FundingSchedule
 from simulator.ids import IdSource
+from simulator.indexes import FillIndex, MarketIndex, OrderIndex
 from simulator.ledger import User
 from simulator.market_data import MarketData
 from simulator.markets import Market, MarketSpec, MarketStatus
@@ -100,6 +101,10 @@ class Exchange(AccountCommands):
         self._touched: dict[AccountKey, None] = {}
         self._book_dirty: dict[str, None] = {}
         self._in_followups = False
+        # read models every transport lists from
+        self.order_index = OrderIndex(self)
+        self.fill_index = FillIndex(self)
+        self.market_index = MarketIndex(self)
         # Late imports keep module-level cycles out: these collaborators call back into us.
         from simulator.corporate_actions import CorporateActions
         from simulator.executions import Executions
@@ -512,6 +517,10 @@ class Exchange(AccountCommands):
         if record is None or record.user_id != user_id:
             raise errors.OrderNotFoundError(details=order_id)
         return record
+
+    def market_by_id(self, market_id: str) -> MarketData | None:
+        """The market with this stable id (`MarketIndex`), or None."""
+        return self.market_index.get(market_id)
 
     def _own_live_order(self, user_id: str, order_id: str, subaccount: int) -> OrderRecord:
         record = self.order(user_id, order_id)
