@@ -43,6 +43,7 @@ from simulator.funding import FundingSettings, PremiumAccumulator
 from simulator.funding_schedule import FundingSchedule
 from simulator.ids import IdSource
 from simulator.indexes import FillIndex, MarketIndex, OrderIndex
+from simulator.keys import KeyRegistry
 from simulator.ledger import User
 from simulator.market_data import MarketData
 from simulator.markets import Market, MarketSpec, MarketStatus
@@ -101,10 +102,11 @@ class Exchange(AccountCommands):
         self._touched: dict[AccountKey, None] = {}
         self._book_dirty: dict[str, None] = {}
         self._in_followups = False
-        # read models every transport lists from
+        # read models every transport lists and authenticates from
         self.order_index = OrderIndex(self)
         self.fill_index = FillIndex(self)
         self.market_index = MarketIndex(self)
+        self.key_registry = KeyRegistry(self)
         # Late imports keep module-level cycles out: these collaborators call back into us.
         from simulator.corporate_actions import CorporateActions
         from simulator.executions import Executions

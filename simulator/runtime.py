@@ -2,7 +2,8 @@
 
 Transports hold a `Runtime` and always reach the exchange through `runtime.exchange`, because
 `reset` (and a state import) replace it. `generation` counts replacements so transports can drop
-anything they cached about the old exchange (loaded public keys, subscriptions).
+anything they cached about the old exchange (subscriptions). What the exchange derives from its
+own records (order and fill indexes, loaded public keys) belongs to it and is replaced with it.
 
 Clocks: a manual runtime gives its exchange a `ManualClock`; wall and accelerated runtimes wrap
 their clock in a `HeldClock`, which holds still while a command runs so that the command log
