@@ -3,10 +3,11 @@
 A signed request carries `KALSHI-ACCESS-KEY`, `KALSHI-ACCESS-TIMESTAMP` (epoch ms) and
 `KALSHI-ACCESS-SIGNATURE` (base64 RSA-PSS/SHA-256/MGF1-SHA-256 over timestamp + METHOD + path).
 The path is the raw request path as sent (percent-escapes included) without the query string.
+The exchange's `simulator.keys.KeyRegistry` checks the key and the signature; this module keeps
+the HTTP side: the headers, the wall-clock window of the timestamp, the paths a client may have
+signed, and the 401 messages.
 
-Assumption: the salt length is verified with `PSS.AUTO`, so the documented 32-byte salt and
-clients that sign with the maximum salt are both accepted (REST.md notes this as the lenient
-choice). A path that fails as sent is retried without a trailing slash and with upper-cased
+A path that fails as sent is retried without a trailing slash and with upper-cased
 percent-escapes, the two normalisations kalshi-sdk applies before signing.
 """
 
@@ -15,16 +16,12 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from dataclasses import dataclass
 
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from starlette.requests import Request
 
 from api.errors import UnauthorizedError
 from simulator.clock import WallClock
+from simulator.keys import VerificationError, VerificationFailure
 from simulator.ledger import User
 from simulator.runtime import Runtime
 
@@ -35,8 +32,13 @@ _TIMESTAMP = "kalshi-access-timestamp"
 _SIGNATURE = "kalshi-access-signature"
 _KEY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
 _ESCAPE = re.compile(r"%[0-9a-fA-F]{2}")
-_PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.AUTO)
-_SHA256 = hashes.SHA256()
+_MESSAGES = {
+    VerificationFailure.UNKNOWN_KEY: "unknown API key",
+    VerificationFailure.NO_PUBLIC_KEY: "API key has no public key registered",
+    VerificationFailure.UNREADABLE_KEY: "registered public key cannot be read",
+    VerificationFailure.NOT_RSA: "only RSA keys are supported",
+    VerificationFailure.BAD_SIGNATURE: "invalid signature",
+}
 
 
 def signed_path(request: Request) -> str:
@@ -47,20 +49,12 @@ def signed_path(request: Request) -> str:
     return str(request.scope.get("root_path", "")) + str(request.scope["path"])
 
 
-@dataclass(slots=True)
-class _CachedKey:
-    pem: str
-    key: RSAPublicKey
-
-
 class Authenticator:
-    """Checks the three headers against the runtime's registered keys (or `open` mode)."""
+    """Checks the three headers against the current exchange's keys (or `open` mode)."""
 
     def __init__(self, runtime: Runtime, wall_clock: WallClock | None = None) -> None:
         self._runtime = runtime
         self._wall = wall_clock or WallClock()
-        self._keys: dict[str, _CachedKey] = {}
-        self._generation = runtime.generation
 
     def authenticate(self, request: Request) -> User:
         """The calling user, or `UnauthorizedError`."""
@@ -82,42 +76,20 @@ class Authenticator:
         skew = abs(self._wall.now_ms() - int(timestamp))
         if skew > runtime.settings.auth_window_ms:
             raise UnauthorizedError("request timestamp is outside the allowed window")
-        user = runtime.exchange.user_for_key(key_id)
-        if user is None:
-            raise UnauthorizedError("unknown API key")
-        public_key = self._public_key(user, key_id)
+        registry = runtime.exchange.key_registry
         try:
             raw_signature = base64.b64decode(signature, validate=True)
         except (binascii.Error, ValueError):
-            raise UnauthorizedError("KALSHI-ACCESS-SIGNATURE is not base64") from None
-        path = signed_path(request)
-        prefix = timestamp + request.method.upper()
-        for candidate in _candidates(path):
-            try:
-                public_key.verify(raw_signature, (prefix + candidate).encode(), _PSS, _SHA256)
-            except InvalidSignature:
-                continue
-            return user
-        raise UnauthorizedError("invalid signature")
-
-    def _public_key(self, user: User, key_id: str) -> RSAPublicKey:
-        if self._generation != self._runtime.generation:
-            self._keys.clear()
-            self._generation = self._runtime.generation
-        pem = next((key.public_key_pem for key in user.api_keys if key.key_id == key_id), None)
-        if not pem:
-            raise UnauthorizedError("API key has no public key registered")
-        cached = self._keys.get(key_id)
-        if cached is not None and cached.pem == pem:
-            return cached.key
+            raw_signature = None
         try:
-            loaded = serialization.load_pem_public_key(pem.encode())
-        except (ValueError, UnsupportedAlgorithm):
-            raise UnauthorizedError("registered public key cannot be read") from None
-        if not isinstance(loaded, RSAPublicKey):
-            raise UnauthorizedError("only RSA keys are supported")
-        self._keys[key_id] = _CachedKey(pem, loaded)
-        return loaded
+            if raw_signature is None:
+                registry.user(key_id)  # a problem with the key is reported first
+                raise UnauthorizedError("KALSHI-ACCESS-SIGNATURE is not base64")
+            prefix = timestamp + request.method.upper()
+            messages = ((prefix + path).encode() for path in _candidates(signed_path(request)))
+            return registry.verify_any(key_id, messages, raw_signature)
+        except VerificationError as exc:
+            raise UnauthorizedError(_MESSAGES[exc.reason]) from None
 
 
 def _candidates(path: str) -> list[str]:

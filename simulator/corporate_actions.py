@@ -67,6 +67,7 @@ from matching import Reason
 from simulator import errors
 from simulator.commands import CommandBoundary, command
 from simulator.events import BalanceChanged, MarketChanged
+from simulator.indexes import MarketIndex
 from simulator.market_data import MarketData
 from simulator.marks import SettlementMark
 from simulator.money import CENTICENT, COUNT_SCALE
@@ -225,6 +226,7 @@ class CorporateActionPorts:
     pricing: Resampler
     triggers: TriggerScopes
     renamer: MarketRenamer
+    markets: MarketIndex
 
 
 class CorporateActions:
@@ -252,6 +254,7 @@ class CorporateActions:
         self._pricing = ports.pricing
         self._triggers = ports.triggers
         self._renamer = ports.renamer
+        self._markets = ports.markets
         self._actions: dict[str, CorporateAction] = {}
         self._payments: list[CorporateActionPayment] = []
 
@@ -441,7 +444,7 @@ class CorporateActions:
         action = self._actions[action_id]
         if action.status != "scheduled":
             return
-        data = self._market_by_id(action.market_id)
+        data = self._markets.get(action.market_id)
         change = action.ticker_change
         if (
             data is None
@@ -615,12 +618,6 @@ class CorporateActions:
                 _REASON,
             )
         )
-
-    def _market_by_id(self, market_id: str) -> MarketData | None:
-        for data in self._state.markets.values():
-            if data.market.spec.market_id == market_id:
-                return data
-        return None
 
     def _live_orders(self, ticker: str) -> builtins.list[OrderRecord]:
         return [

@@ -48,6 +48,8 @@ from simulator.feeds import feed_from_config
 from simulator.funding import FundingSettings, PremiumAccumulator
 from simulator.funding_schedule import FundingSchedule
 from simulator.ids import IdSource
+from simulator.indexes import FillIndex, MarketIndex, OrderIndex
+from simulator.keys import KeyRegistry
 from simulator.ledger import User
 from simulator.liquidation import Liquidator
 from simulator.market_data import MarketData
@@ -96,6 +98,11 @@ class Exchange(AccountCommands):
         self.timers_fired = 0
         self._settling = False
         state, effects, boundary = self.state, self.effects, self._boundary
+        # read models every transport lists and authenticates from
+        self.order_index = OrderIndex(state)
+        self.fill_index = FillIndex(state)
+        self.market_index = MarketIndex(state)
+        self.key_registry = KeyRegistry(state)
         self.groups = OrderGroupBridge(state, effects, boundary, self, self)
         self.exit_triggers = ExitTriggerBridge(state, effects, boundary, self, self)
         self.executions = Executions(state, effects, self.groups, self.exit_triggers)
@@ -112,6 +119,7 @@ class Exchange(AccountCommands):
                 pricing=self.pricing,
                 triggers=self.exit_triggers,
                 renamer=self,
+                markets=self.market_index,
             ),
         )
         self.fcm = FcmDesk(state, effects, boundary, self, self)
@@ -583,6 +591,10 @@ class Exchange(AccountCommands):
         if record is None or record.user_id != user_id:
             raise errors.OrderNotFoundError(details=order_id)
         return record
+
+    def market_by_id(self, market_id: str) -> MarketData | None:
+        """The market with this stable id (`MarketIndex`), or None."""
+        return self.market_index.get(market_id)
 
     def _own_live_order(self, user_id: str, order_id: str, subaccount: int) -> OrderRecord:
         record = self.order(user_id, order_id)

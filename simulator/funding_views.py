@@ -1,5 +1,8 @@
 """Read models of funding (MECHANICS.md 5.4): user payments, market rates, estimate, premium.
 
+Reads only: nothing here changes the exchange (the estimate is not cached, a first settlement
+mark is not stored).
+
 Integer units: money micro-dollars, prices ticks, rates and premiums 1e-12, times epoch ms.
 """
 
@@ -99,8 +102,8 @@ class FundingEstimate:
 def funding_estimate(exchange: FundingReader, ticker: str) -> FundingEstimate:
     """The live estimate of the next funding rate (after deadband and cap)."""
     data = exchange.market_data(ticker)
-    rate, computed = exchange.pricing.funding_estimate(data)
-    mark = exchange.pricing.settlement_mark(data)
+    rate, computed = exchange.pricing.peek_funding_estimate(data)
+    mark = exchange.pricing.peek_settlement_mark(data)
     last = data.premium.last_point(exchange.now())
     return FundingEstimate(
         ticker=ticker,

@@ -71,6 +71,21 @@ class MarketData:
         self.volume_24h_notional += value
         self.expire_volume(ts_ms)
 
+    def volume_24h_at(self, now_ms: int) -> tuple[int, int]:
+        """The rolling 24-hour volume (count, notional) at `now_ms`, changing nothing.
+
+        What `expire_volume(now_ms)` would leave in `volume_24h` and `volume_24h_notional`;
+        it reads the trades that left the window since the last expiry.
+        """
+        count, notional = self.volume_24h, self.volume_24h_notional
+        cutoff = now_ms - _DAY_MS
+        for ts_ms, traded, value in self.recent_trades:
+            if ts_ms > cutoff:
+                break
+            count -= traded
+            notional -= value
+        return count, notional
+
     def expire_volume(self, now_ms: int) -> None:
         """Drop trades older than 24 hours from the rolling volume."""
         trades = self.recent_trades

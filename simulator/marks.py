@@ -169,6 +169,20 @@ class SettlementMark:
         self._value = (price, ts_ms)
         return price
 
+    def value_at(self, ts_ms: int) -> tuple[int, int] | None:
+        """Return the stored settlement mark, or before the first refresh the one `refresh(ts_ms)`
+        would store, changing nothing; None while no liquidation mark was recorded.
+
+        >>> sm = SettlementMark()
+        >>> sm.record(0, 63_300)
+        >>> sm.value_at(5_000), sm.value
+        ((63300, 5000), None)
+        """
+        if self._value is not None or not self._changes:
+            return self._value
+        # changes a refresh would prune lie wholly before the window: they add nothing
+        return self._average(ts_ms), ts_ms
+
     def is_settled(self) -> bool:
         """Return True when further refreshes cannot change the stored settlement mark.
 

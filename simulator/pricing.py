@@ -31,6 +31,12 @@ def _next_boundary(ts_ms: int, interval_ms: int) -> int:
     return (ts_ms // interval_ms + 1) * interval_ms
 
 
+def _average(running: tuple[int, int, int, int]) -> int:
+    # the running premium average of `Pricing._running_sums`, rounded (0 with no weight)
+    _, _, weighted, total = running
+    return round(Fraction(weighted, total)) if total else 0
+
+
 class Pricing:
     """Reference, liquidation-mark, settlement-mark, premium, funding and ticker timers."""
 
@@ -172,6 +178,12 @@ class Pricing:
             data.settlement.refresh(self._fx.now())
         return data.settlement.value
 
+    def peek_settlement_mark(self, data: MarketData) -> tuple[int, int] | None:
+        """What `settlement_mark` returns now, without storing a first value (for reads)."""
+        if data.mark is None:
+            return data.settlement.value
+        return data.settlement.value_at(self._fx.now())
+
     # --------------------------------------------------------------- ticker
 
     def _arm_ticker(self, data: MarketData, *, immediate: bool = True) -> None:
@@ -235,6 +247,27 @@ class Pricing:
         was observed to lag by up to minutes), which keeps per-second tickers cheap.
         """
         now = self._fx.now()
+        cached = self._fresh_estimate(data, now)
+        if cached is not None:
+            return cached
+        running = self._running_sums(data, now)
+        self._running[data.ticker] = running
+        mark = self.settlement_mark(data)
+        rate = data.funding_settings.finalize_rate(_average(running), mark[0] if mark else None)
+        self._estimates[data.ticker] = (data.funding_start_ms, rate, now)
+        return rate, now
+
+    def peek_funding_estimate(self, data: MarketData) -> tuple[int, int]:
+        """What `funding_estimate` returns now, without keeping what it computes (for reads)."""
+        now = self._fx.now()
+        cached = self._fresh_estimate(data, now)
+        if cached is not None:
+            return cached
+        mark = self.peek_settlement_mark(data)
+        raw = _average(self._running_sums(data, now))
+        return data.funding_settings.finalize_rate(raw, mark[0] if mark else None), now
+
+    def _fresh_estimate(self, data: MarketData, now: int) -> tuple[int, int] | None:
         cached = self._estimates.get(data.ticker)
         if (
             cached is not None
@@ -242,15 +275,11 @@ class Pricing:
             and now - cached[2] < _ESTIMATE_MS
         ):
             return cached[1], cached[2]
-        settings = data.funding_settings
-        raw = self._running_average(data, now)
-        mark = self.settlement_mark(data)
-        rate = settings.finalize_rate(raw, mark[0] if mark else None)
-        self._estimates[data.ticker] = (data.funding_start_ms, rate, now)
-        return rate, now
+        return None
 
-    def _running_average(self, data: MarketData, now: int) -> int:
-        # the interval's average, extended from the previous estimate instead of rescanned
+    def _running_sums(self, data: MarketData, now: int) -> tuple[int, int, int, int]:
+        # (start, covered until, weighted sum, weight total) of the interval's premiums,
+        # extended from the previous estimate instead of rescanned
         settings = data.funding_settings
         start = data.funding_start_ms
         running = self._running.get(data.ticker)
@@ -264,10 +293,7 @@ class Pricing:
             weighting=settings.weighting,
             first_second=-(-start // 1000),
         )
-        weighted += more_weighted
-        total += more_total
-        self._running[data.ticker] = (start, now, weighted, total)
-        return round(Fraction(weighted, total)) if total else 0
+        return start, now, weighted + more_weighted, total + more_total
 
     def _arm_funding(self, data: MarketData, now: int) -> None:
         due = data.schedule.next_after(now)

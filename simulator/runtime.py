@@ -2,7 +2,8 @@
 
 Transports hold a `Runtime` and always reach the exchange through `runtime.exchange`, because
 `reset` (and a state import) replace it. `generation` counts replacements so transports can drop
-anything they cached about the old exchange (loaded public keys, subscriptions).
+anything they cached about the old exchange (subscriptions). What the exchange derives from its
+own records (order and fill indexes, loaded public keys) belongs to it and is replaced with it.
 
 Events: the runtime owns the event bus (`runtime.bus`, `simulator.bus`). Every exchange it
 installs publishes to it, so subscribers stay subscribed across `reset` and state import; each

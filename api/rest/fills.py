@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from starlette.requests import Request
 from starlette.responses import Response
 
 from api import deps
@@ -17,7 +16,6 @@ router = APIRouter()
 
 @router.get("/margin/fills")
 async def get_fills(
-    request: Request,
     caller: deps.Authenticated,
     subaccount: Annotated[int | None, Query(ge=0)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -26,7 +24,7 @@ async def get_fills(
     max_ts: int | None = None,
 ) -> Response:
     exchange = caller.exchange
-    positions = wire.fill_index(request.app.state, exchange).of(caller.user_id)
+    positions = exchange.fill_index.of(caller.user_id)
     return json_response(
         wire.fill_page(
             exchange,

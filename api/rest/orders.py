@@ -58,7 +58,6 @@ HOT_ROUTES = [Route("/margin/orders", create_order, methods=["POST"])]
 
 @router.get("/margin/orders")
 async def list_orders(
-    request: Request,
     caller: deps.Authenticated,
     ticker: str | None = None,
     status: str | None = None,
@@ -68,7 +67,7 @@ async def list_orders(
     cursor: str | None = None,
     subaccount: Subaccount = None,
 ) -> Response:
-    records = wire.order_index(request.app.state, caller.exchange).of(caller.user_id)
+    records = caller.exchange.order_index.of(caller.user_id)
     return json_response(
         wire.order_page(
             records,
@@ -91,7 +90,6 @@ async def cancel_all_orders(caller: deps.Authenticated, subaccount: Subaccount =
 
 @router.get("/margin/fcm/orders")
 async def list_fcm_orders(
-    request: Request,
     caller: deps.Authenticated,
     subtrader_id: str,
     ticker: str | None = None,
@@ -106,7 +104,7 @@ async def list_fcm_orders(
         owner = wire.fcm_order_owner(exchange, caller.user_id, subtrader_id)
     except RejectError as exc:
         raise as_declared(exc, _FCM_LIST) from None
-    records = wire.order_index(request.app.state, exchange).of(owner)
+    records = exchange.order_index.of(owner)
     return json_response(
         wire.order_page(
             records,

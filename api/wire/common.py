@@ -8,15 +8,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
 
 from api.errors import BadRequestError
 
-__all__ = ["exchange_cache", "parse_bool", "rfc3339", "seconds", "split_list"]
-
-C = TypeVar("C")
+__all__ = ["parse_bool", "rfc3339", "seconds", "split_list"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -53,13 +49,3 @@ def split_list(value: str | None) -> list[str]:
     if not value:
         return []
     return [item.strip() for item in value.split(",") if item.strip()]
-
-
-def exchange_cache(state: Any, name: str, exchange: object, build: Callable[[Any], C]) -> C:
-    """`state.<name>`, built by `build(exchange)` for the current exchange (a reset or an
-    import replaces the exchange, and with it anything derived from the old one)."""
-    cached = getattr(state, name, None)
-    if cached is None or cached.exchange is not exchange:
-        cached = build(exchange)
-        setattr(state, name, cached)
-    return cached

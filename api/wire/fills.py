@@ -1,4 +1,5 @@
-"""Fills on the wire: MarginFill rendering and the per-user fill index behind `/margin/fills`.
+"""Fills on the wire: MarginFill rendering and the pages of `/margin/fills`, cut from the
+exchange's per-user fill index (`simulator.indexes.FillIndex`).
 
 Deviation: an omitted `subaccount` lists fills of every subaccount (kalshi-sdk 22.4.0's
 documented behaviour and the other lists' convention) instead of the spec's default 0.
@@ -12,13 +13,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.wire.common import exchange_cache, rfc3339
+from api.wire.common import rfc3339
 from api.wire.pages import decode_cursor, page, time_bounds
 from simulator.events import FillRecord
 from simulator.exchange import Exchange
 from simulator.money import format_count, format_dollars, format_price
 
-__all__ = ["FillIndex", "fill_index", "fill_page", "margin_fill"]
+__all__ = ["fill_page", "margin_fill"]
 
 
 def margin_fill(fill: FillRecord) -> dict[str, Any]:
@@ -37,41 +38,6 @@ def margin_fill(fill: FillRecord) -> dict[str, Any]:
         "realized_pnl": format_dollars(fill.realized_pnl),
         "order_source": fill.order_source,
     }
-
-
-class FillIndex:
-    """Positions in `exchange.fills` of each user's fills, caught up on demand.
-
-    The exchange only appends fills (a market rename rewrites them in place), so positions
-    stay valid and the fills since the last look are the list's tail.
-    """
-
-    def __init__(self, exchange: Exchange) -> None:
-        self.exchange = exchange
-        self._seen = 0
-        self._by_user: dict[str, list[int]] = {}
-
-    def of(self, user_id: str) -> list[int]:
-        fills = self.exchange.fills
-        size = len(fills)
-        if size < self._seen:  # never expected: start over rather than serve stale positions
-            self._seen = 0
-            self._by_user.clear()
-        by_user = self._by_user
-        for position in range(self._seen, size):
-            owner = fills[position].user_id
-            found = by_user.get(owner)
-            if found is None:
-                by_user[owner] = [position]
-            else:
-                found.append(position)
-        self._seen = size
-        return by_user.get(user_id, [])
-
-
-def fill_index(state: Any, exchange: Exchange) -> FillIndex:
-    """The app's fill index for the current exchange (rebuilt after a reset)."""
-    return exchange_cache(state, "fill_index", exchange, FillIndex)
 
 
 def fill_page(

@@ -55,7 +55,6 @@ _CONTRACT_SIZE_SCALE = 1_000_000
 def market(exchange: Exchange, data: MarketData) -> dict[str, Any]:
     """MarginMarket."""
     spec = data.market.spec
-    data.expire_volume(exchange.now())
     estimates = spec.leverage_estimates
     out: dict[str, Any] = {
         "ticker": data.ticker,
@@ -86,8 +85,9 @@ def market(exchange: Exchange, data: MarketData) -> dict[str, Any]:
     out["open_interest_notional_value_dollars"] = format_dollars(
         data.open_interest * (data.mark or 0)
     )
-    out["volume_24h"] = format_count(data.volume_24h)
-    out["volume_24h_notional_value_dollars"] = format_dollars(data.volume_24h_notional)
+    volume_24h, volume_24h_notional = data.volume_24h_at(exchange.now())
+    out["volume_24h"] = format_count(volume_24h)
+    out["volume_24h_notional_value_dollars"] = format_dollars(volume_24h_notional)
     best_bid, best_ask = data.book.best_bid(), data.book.best_ask()
     if best_bid is not None:
         out["bid"] = format_price(best_bid[0])
@@ -95,7 +95,7 @@ def market(exchange: Exchange, data: MarketData) -> dict[str, Any]:
     if best_ask is not None:
         out["ask"] = format_price(best_ask[0])
         out["ask_size_fp"] = format_count(best_ask[1])
-    settlement = exchange.pricing.settlement_mark(data)
+    settlement = exchange.pricing.peek_settlement_mark(data)
     if settlement is not None:
         out["settlement_mark_price"] = _ticker_price(settlement)
     if data.mark is not None:

@@ -1,11 +1,10 @@
 """Orders on the wire: request structs, commands in integer units, and MarginOrder rendering.
 
-Also the per-user order index that pages `GET /margin/orders` without scanning every order the
-exchange ever saw, and the opaque cursors the paginated lists share.
+Also the pages of `GET /margin/orders`, cut from the exchange's per-user order index
+(`simulator.indexes.OrderIndex`) without scanning every order the exchange ever saw.
 
-Assumption: `status` filters take Kalshi's usual values: `resting` (remaining > 0),
-`executed` (fully filled) and `canceled` (done with part or all of the size unfilled:
-cancelled, decreased to zero, expired, or an immediate-or-cancel remainder).
+Assumption: `status` filters take Kalshi's usual values `resting`, `executed` and `canceled`
+(`simulator.indexes.OrderStatus` says which orders each one lists).
 Assumption: lists are newest first; `min_ts` / `max_ts` (Unix seconds, both inclusive) bound
 the creation time.
 Assumption: a body decimal that is not a number is 400 `invalid_parameters`; a number with
@@ -21,17 +20,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from itertools import islice
 from typing import Annotated, Any
 
 import msgspec
 
 from api.errors import BadRequestError
-from api.wire.common import exchange_cache, rfc3339
+from api.wire.common import rfc3339
 from api.wire.pages import decode_cursor, page, time_bounds
 from matching import SelfTradePrevention, Side, TimeInForce
 from simulator.errors import InvalidOrderError
 from simulator.exchange import Exchange
+from simulator.indexes import OrderStatus, order_status
 from simulator.money import (
     WireFormatError,
     format_count,
@@ -47,7 +46,6 @@ __all__ = [
     "AmendBody",
     "CreateOrderBody",
     "DecreaseBody",
-    "OrderIndex",
     "amend_command",
     "amend_response",
     "cancel_response",
@@ -57,12 +55,10 @@ __all__ = [
     "decrease_response",
     "fcm_order_owner",
     "margin_order",
-    "order_index",
     "order_page",
     "parse_count_field",
     "parse_price_field",
     "place_command",
-    "status_of",
 ]
 
 
@@ -70,7 +66,7 @@ NonNegative = Annotated[int, msgspec.Meta(ge=0)]
 _MAX_SECONDS = 253_402_300_799  # 9999-12-31T23:59:59Z, the last instant RFC 3339 can show
 _NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]*)?")
 _ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-STATUSES = ("resting", "canceled", "executed")
+STATUSES = tuple(OrderStatus)
 
 
 # ------------------------------------------------------------------ bodies
@@ -156,10 +152,8 @@ def _ticker(exchange: Exchange, ticker: str | None, market_id: str | None) -> st
         return ticker
     if market_id:
         check_id(market_id, "market_id")
-        for data in exchange.markets.values():
-            if data.market.spec.market_id == market_id:
-                return data.ticker
-        return market_id  # the exchange reports the unknown market
+        data = exchange.market_by_id(market_id)
+        return market_id if data is None else data.ticker  # the exchange reports an unknown id
     raise BadRequestError("ticker or market_id is required")
 
 
@@ -300,46 +294,6 @@ def margin_order(record: OrderRecord) -> dict[str, Any]:
     return out
 
 
-def status_of(record: OrderRecord) -> str:
-    """`resting`, `executed` or `canceled` (see the module docstring)."""
-    if record.remaining > 0:
-        return "resting"
-    return "executed" if record.fill_count >= record.count else "canceled"
-
-
-class OrderIndex:
-    """Each user's orders in creation order, caught up from `exchange.orders` on demand.
-
-    The exchange only ever adds orders (a reset builds a new exchange), so the orders added
-    since the last look are the last entries of the dict.
-    """
-
-    def __init__(self, exchange: Exchange) -> None:
-        self.exchange = exchange
-        self._seen = 0
-        self._by_user: dict[str, list[OrderRecord]] = {}
-
-    def of(self, user_id: str) -> list[OrderRecord]:
-        orders = self.exchange.orders
-        new = len(orders) - self._seen
-        if new:
-            fresh = list(islice(reversed(orders.values()), new))
-            by_user = self._by_user
-            for record in reversed(fresh):
-                found = by_user.get(record.user_id)
-                if found is None:
-                    by_user[record.user_id] = [record]
-                else:
-                    found.append(record)
-            self._seen = len(orders)
-        return self._by_user.get(user_id, [])
-
-
-def order_index(state: Any, exchange: Exchange) -> OrderIndex:
-    """The app's order index for the current exchange (rebuilt after a reset)."""
-    return exchange_cache(state, "order_index", exchange, OrderIndex)
-
-
 def order_page(
     records: list[OrderRecord],
     *,
@@ -364,7 +318,7 @@ def order_page(
             return (
                 (not ticker or record.ticker == ticker)
                 and (subaccount is None or record.subaccount == subaccount)
-                and (status is None or status_of(record) == status)
+                and (status is None or order_status(record) == status)
             )
 
     found, next_cursor = page(records, start, lo, limit, keep, "orders")

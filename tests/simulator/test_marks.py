@@ -248,3 +248,23 @@ def test_settlement_mark_matches_naive_per_millisecond_average(steps):
         for later in (now + refresh_ms, now + window_ms, now + 10 * window_ms):
             assert sm.refresh(later) == _naive_average(records, later, window_ms)
             assert sm.refresh(later) == sm.value[0]
+
+
+@given(_steps)
+def test_settlement_mark_value_at_before_a_refresh_is_what_refresh_would_store(steps):
+    sm = SettlementMark(window_ms=100, refresh_ms=10)
+    now = 1_000
+    for advance, _, value in steps:
+        now += advance
+        sm.record(now, value)
+
+    peeked = sm.value_at(now + 7)
+    again = sm.value_at(now + 7)
+
+    assert sm.value is None
+    assert peeked == again == (sm.refresh(now + 7), now + 7)
+    assert sm.value_at(now + 50) == sm.value  # once stored, the stored value is the answer
+
+
+def test_settlement_mark_value_at_without_any_mark_is_none():
+    assert SettlementMark().value_at(1_000) is None
