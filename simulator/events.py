@@ -9,10 +9,13 @@ contracts, rates 1e-12, times epoch milliseconds. Each event is numbered by the 
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Literal
+
 import msgspec
 
 from matching import Reason, Side
-from simulator.exit_trigger_records import ExitTriggerView
 
 __all__ = [
     "BalanceChanged",
@@ -20,6 +23,7 @@ __all__ = [
     "Event",
     "ExchangeChanged",
     "ExitTriggerChanged",
+    "ExitTriggerView",
     "FillExecuted",
     "FillRecord",
     "FundingPaid",
@@ -30,10 +34,65 @@ __all__ = [
     "OrderGroupChanged",
     "OrderSnapshot",
     "OrderUpdated",
+    "PositionKey",
     "TickerChanged",
     "TradeExecuted",
     "TradeRecord",
+    "TriggerKind",
+    "TriggerLeg",
+    "TriggerReason",
+    "TriggerSide",
+    "TriggerStatus",
 ]
+
+
+TriggerKind = Literal["bracket", "trailing"]
+TriggerStatus = Literal["pending_on_entry", "active", "filled", "failed", "canceled", "unknown"]
+TriggerLeg = Literal["stop_loss", "take_profit"]
+TriggerReason = Literal[
+    "user_canceled", "position_closed", "entry_not_filled", "order_rejected", "position_flipped"
+]
+TriggerSide = Literal["bid", "ask"]
+
+PositionKey = tuple[Hashable, int, str]
+"""(owner, subaccount, ticker) of a position."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExitTriggerView:
+    """Immutable snapshot of one trigger: the openapi ExitTrigger plus its position scope.
+
+    Prices in ticks, counts in 1/100 contract (`count` 0 = whole position, or an anchored
+    trigger whose anchor has not filled yet), times in epoch ms.
+    """
+
+    id: str
+    owner: Hashable
+    subaccount: int
+    ticker: str
+    isolated: bool
+    kind: TriggerKind
+    status: TriggerStatus
+    status_reason: TriggerReason | None
+    triggered_leg: TriggerLeg | None
+    triggered_order_id: str | None
+    anchor_order_id: str | None
+    client_trigger_id: str | None
+    stop_loss_price: int | None
+    take_profit_price: int | None
+    trail_amount: int | None
+    trail_bps: int | None
+    watermark_price: int | None
+    effective_stop_price: int | None
+    count: int
+    filled_count: int
+    created_time_ms: int
+    updated_time_ms: int
+
+    @property
+    def key(self) -> PositionKey:
+        """The (owner, subaccount, ticker) of the protected position."""
+        return (self.owner, self.subaccount, self.ticker)
 
 
 class OrderSnapshot(msgspec.Struct, frozen=True, gc=False):

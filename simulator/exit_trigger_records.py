@@ -15,6 +15,7 @@ from typing import Final
 from sortedcontainers import SortedKeyList
 
 from simulator import exit_trigger_rules as rules
+from simulator.events import ExitTriggerView, PositionKey
 from simulator.exit_trigger_rules import Kind, Leg, Reason, Side, Status
 
 __all__ = [
@@ -27,49 +28,10 @@ __all__ = [
     "TriggerRecord",
 ]
 
-PositionKey = tuple[Hashable, int, str]
-"""(owner, subaccount, ticker) of a position."""
 
 LIVE_STATUSES: Final = frozenset({"pending_on_entry", "active"})
 
 _Entry = tuple[int, "TriggerRecord", Leg]  # (threshold price, trigger, leg)
-
-
-@dataclass(frozen=True, slots=True)
-class ExitTriggerView:
-    """Immutable snapshot of one trigger: the openapi ExitTrigger plus its position scope.
-
-    Prices in ticks, counts in 1/100 contract (`count` 0 = whole position, or an anchored
-    trigger whose anchor has not filled yet), times in epoch ms.
-    """
-
-    id: str
-    owner: Hashable
-    subaccount: int
-    ticker: str
-    isolated: bool
-    kind: Kind
-    status: Status
-    status_reason: Reason | None
-    triggered_leg: Leg | None
-    triggered_order_id: str | None
-    anchor_order_id: str | None
-    client_trigger_id: str | None
-    stop_loss_price: int | None
-    take_profit_price: int | None
-    trail_amount: int | None
-    trail_bps: int | None
-    watermark_price: int | None
-    effective_stop_price: int | None
-    count: int
-    filled_count: int
-    created_time_ms: int
-    updated_time_ms: int
-
-    @property
-    def key(self) -> PositionKey:
-        """The (owner, subaccount, ticker) of the protected position."""
-        return (self.owner, self.subaccount, self.ticker)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ effective stop rounds toward the watermark.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final
 
 from simulator.errors import (
     InvalidOrderError,
@@ -25,6 +25,11 @@ from simulator.errors import (
     LimitExceededError,
     StopLossPastLiquidationError,
 )
+from simulator.events import TriggerKind as Kind
+from simulator.events import TriggerLeg as Leg
+from simulator.events import TriggerReason as Reason
+from simulator.events import TriggerSide as Side
+from simulator.events import TriggerStatus as Status
 from simulator.money import COUNT_SCALE
 
 __all__ = [
@@ -54,13 +59,6 @@ __all__ = [
     "validate_sizing",
 ]
 
-Kind = Literal["bracket", "trailing"]
-Status = Literal["pending_on_entry", "active", "filled", "failed", "canceled", "unknown"]
-Leg = Literal["stop_loss", "take_profit"]
-Reason = Literal[
-    "user_canceled", "position_closed", "entry_not_filled", "order_rejected", "position_flipped"
-]
-Side = Literal["bid", "ask"]
 
 MAX_BRACKETS: Final = 20
 MAX_TRAILING: Final = 1
