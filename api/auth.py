@@ -20,7 +20,7 @@ import re
 from starlette.requests import Request
 
 from api.errors import UnauthorizedError
-from simulator.clock import WallClock
+from simulator.core.clock import WallClock
 from simulator.keys import VerificationError, VerificationFailure
 from simulator.ledger import User
 from simulator.runtime import Runtime

@@ -28,8 +28,8 @@ from api.bodies import read_json
 from api.errors import ApiError, BadRequestError
 from api.responses import json_response
 from api.wire.common import rfc3339
-from simulator.clock import ManualClock
-from simulator.money import parse_dollars, parse_price
+from simulator.core.clock import ManualClock
+from simulator.core.money import parse_dollars, parse_price
 from simulator.runtime import Runtime
 
 router = APIRouter()

@@ -30,7 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import Match
 
-from simulator.errors import RejectError
+from simulator.core.errors import RejectError
 
 __all__ = [
     "ApiError",

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from api.errors import RateLimitedError
-from simulator.clock import WallClock
+from simulator.core.clock import WallClock
 from simulator.runtime import Runtime
 
 __all__ = ["TIERS", "RateLimiter", "TierLimits", "UserLimits"]

@@ -48,12 +48,12 @@ if __package__ in (None, ""):  # run as a script: make the `benchmarks` package 
 
 from benchmarks.harness import machine_load, python_version
 from matching import Side, TimeInForce
-from simulator.clock import ManualClock
-from simulator.config import ExchangeConfig
-from simulator.events import FundingPaid, FundingRateSet
+from simulator.core.clock import ManualClock
+from simulator.core.config import ExchangeConfig
+from simulator.core.events import FundingPaid, FundingRateSet
+from simulator.core.money import MONEY_SCALE, RATE_SCALE, ceil_div, parse_price
 from simulator.exchange import Exchange
 from simulator.markets import MarketSpec, load_markets
-from simulator.money import MONEY_SCALE, RATE_SCALE, ceil_div, parse_price
 from simulator.orders import PlaceOrder
 
 T0 = 1_781_395_200_000  # 2026-06-14 00:00 UTC; the next crypto_8h funding is 04:00 UTC

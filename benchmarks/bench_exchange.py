@@ -54,11 +54,11 @@ from benchmarks.matching_workload import (
     TIFS,
 )
 from matching import Fill, OrderBook
-from simulator.clock import ManualClock
-from simulator.config import ExchangeConfig
+from simulator.core.clock import ManualClock
+from simulator.core.config import ExchangeConfig
+from simulator.core.money import MONEY_SCALE, parse_price
 from simulator.exchange import Exchange
 from simulator.markets import MarketSpec, load_markets
-from simulator.money import MONEY_SCALE, parse_price
 from simulator.orders import PlaceOrder
 
 T0 = 1_781_395_200_000  # 2026-06-14 00:00 UTC

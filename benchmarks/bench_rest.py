@@ -88,8 +88,8 @@ from starlette.routing import Route
 from api.app import create_app
 from benchmarks.harness import machine_load, percentile, python_version
 from matching import Side
-from simulator.clock import WallClock
-from simulator.money import format_price, parse_count, parse_price
+from simulator.core.clock import WallClock
+from simulator.core.money import format_price, parse_count, parse_price
 from simulator.orders import PlaceOrder
 from simulator.runtime import Runtime, ServerSettings
 from simulator.scenarios import Scenario, ScenarioUser, load_scenario

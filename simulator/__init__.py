@@ -6,9 +6,9 @@ Transports build an `Exchange` from `load_markets()` and a clock, call its comma
 `PlaceOrder`/`AmendOrder`, read `views`, and render the events of `Exchange.journal`.
 """
 
-from simulator.clock import AcceleratedClock, Clock, ManualClock, WallClock, make_clock
-from simulator.config import ExchangeConfig
-from simulator.errors import RejectError
+from simulator.core.clock import AcceleratedClock, Clock, ManualClock, WallClock, make_clock
+from simulator.core.config import ExchangeConfig
+from simulator.core.errors import RejectError
 from simulator.exchange import Exchange
 from simulator.markets import DEFAULT_MARKETS_FILE, MarketSpec, load_markets
 from simulator.orders import AmendOrder, OrderResult, PlaceOrder

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from simulator import errors
-from simulator.commands import command
-from simulator.events import BalanceChanged
+from simulator.core import errors
+from simulator.core.commands import command
+from simulator.core.events import BalanceChanged
 from simulator.ledger import ApiKey, Subaccount, User
 from simulator.market_data import MarketData
 from simulator.risk import SubaccountRisk, position_risk
 from simulator.state import ExchangeState
 
 if TYPE_CHECKING:
-    from simulator.events import Event
+    from simulator.core.events import Event
 
 __all__ = ["AccountCommands"]
 

@@ -24,9 +24,9 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from typing import Protocol
 
-from simulator import errors
-from simulator.events import TradeRecord
-from simulator.money import COUNT_SCALE, ceil_div, round_half_even
+from simulator.core import errors
+from simulator.core.events import TradeRecord
+from simulator.core.money import COUNT_SCALE, ceil_div, round_half_even
 
 __all__ = ["PERIOD_MINUTES", "Candle", "CandleSource", "Ohlc", "QuoteHistory", "candles"]
 

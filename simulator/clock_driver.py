@@ -19,7 +19,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from simulator.command_log import HeldClock
+from simulator.core.command_log import HeldClock
 
 if TYPE_CHECKING:
     from simulator.exchange import Exchange

@@ -64,13 +64,13 @@ from fractions import Fraction
 from typing import ClassVar, Literal, get_args
 
 from matching import Reason
-from simulator import errors
-from simulator.commands import CommandBoundary, command
-from simulator.events import BalanceChanged, MarketChanged
+from simulator.core import errors
+from simulator.core.commands import CommandBoundary, command
+from simulator.core.events import BalanceChanged, MarketChanged
+from simulator.core.money import CENTICENT, COUNT_SCALE
 from simulator.indexes import MarketIndex
 from simulator.market_data import MarketData
 from simulator.marks import SettlementMark
-from simulator.money import CENTICENT, COUNT_SCALE
 from simulator.orders import OrderRecord
 from simulator.ports import Accounts, Holders, MarketRenamer, OrderEntry, Resampler, TriggerScopes
 from simulator.state import AccountKey, Effects, ExchangeState

@@ -24,15 +24,14 @@ from matching import (
     Side,
     TimeInForce,
 )
-from simulator import errors
 from simulator.accounts import AccountCommands
-from simulator.bus import EventBus
-from simulator.clock import Clock, ManualClock, Timers
-from simulator.command_log import CommandLog
-from simulator.commands import CommandBoundary, command
-from simulator.config import ExchangeConfig
-from simulator.corporate_actions import CorporateActionPorts, CorporateActions
-from simulator.events import (
+from simulator.core import errors
+from simulator.core.bus import EventBus
+from simulator.core.clock import Clock, ManualClock, Timers
+from simulator.core.command_log import CommandLog
+from simulator.core.commands import CommandBoundary, command
+from simulator.core.config import ExchangeConfig
+from simulator.core.events import (
     Event,
     ExchangeChanged,
     FillRecord,
@@ -41,13 +40,14 @@ from simulator.events import (
     OrderUpdated,
     TradeRecord,
 )
+from simulator.core.ids import IdSource
+from simulator.corporate_actions import CorporateActionPorts, CorporateActions
 from simulator.executions import Executions
 from simulator.exit_trigger_bridge import ExitTriggerBridge
 from simulator.fcm import FcmDesk
 from simulator.feeds import feed_from_config
 from simulator.funding import FundingSettings, PremiumAccumulator
 from simulator.funding_schedule import FundingSchedule
-from simulator.ids import IdSource
 from simulator.indexes import FillIndex, MarketIndex, OrderIndex
 from simulator.keys import KeyRegistry
 from simulator.ledger import User
@@ -269,7 +269,7 @@ class Exchange(AccountCommands):
 
         A late timer (the driver slept past it, or a command came first) still fires at its
         own instant, as `advance` does: `now()` reads its due time while it runs. Every
-        outermost command starts with this (`simulator.commands`).
+        outermost command starts with this (`simulator.core.commands`).
         """
         now = self.now()
         outer = self.effects.held

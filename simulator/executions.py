@@ -11,7 +11,7 @@ from typing import cast
 
 from matching import Event as BookEvent
 from matching import Fill, LevelChange, OrderUpdate, Reason, Side
-from simulator.events import (
+from simulator.core.events import (
     BookDelta,
     FillExecuted,
     FillRecord,
@@ -19,8 +19,8 @@ from simulator.events import (
     TradeExecuted,
     TradeRecord,
 )
+from simulator.core.money import CENTICENT, RATE_SCALE
 from simulator.market_data import MarketData
-from simulator.money import CENTICENT, RATE_SCALE
 from simulator.orders import OrderRecord
 from simulator.ports import GroupLedger, OrderWatcher
 from simulator.state import AccountKey, Effects, ExchangeState

@@ -12,9 +12,9 @@ position.
 from __future__ import annotations
 
 from matching import Side
-from simulator.commands import CommandBoundary, command
-from simulator.errors import RejectError
-from simulator.events import ExitTriggerChanged
+from simulator.core.commands import CommandBoundary, command
+from simulator.core.errors import RejectError
+from simulator.core.events import ExitTriggerChanged
 from simulator.exit_triggers import ExitTriggers, ExitTriggerView, Firing
 from simulator.market_data import MarketData
 from simulator.orders import OrderRecord
@@ -152,7 +152,7 @@ class ExitTriggerBridge:
         if anchor_order_id is not None:
             record = self._state.orders.get(anchor_order_id)
             if record is None or record.user_id != user_id or record.ticker != ticker:
-                from simulator.errors import AnchorOrderUnavailableError
+                from simulator.core.errors import AnchorOrderUnavailableError
 
                 raise AnchorOrderUnavailableError()
             anchor_side = record.side.value

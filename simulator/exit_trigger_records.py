@@ -15,7 +15,7 @@ from typing import Final
 from sortedcontainers import SortedKeyList
 
 from simulator import exit_trigger_rules as rules
-from simulator.events import ExitTriggerView, PositionKey
+from simulator.core.events import ExitTriggerView, PositionKey
 from simulator.exit_trigger_rules import Kind, Leg, Reason, Side, Status
 
 __all__ = [

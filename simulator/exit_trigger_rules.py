@@ -3,9 +3,9 @@
 Owns what MECHANICS §8.1 and the openapi request schemas (SetCrossExitTriggerRequest,
 SetIsolatedExitTriggerRequest, UpdateExitTriggerRequest) say a valid trigger is, and the
 per-mark arithmetic of trailing stops. `simulator.exit_triggers` keeps the triggers and calls
-these functions. Imports only `simulator.errors` and `simulator.money`.
+these functions. Imports only `simulator.core.errors` and `simulator.core.money`.
 
-Units as in `simulator.money`: prices and trail amounts in ticks of $0.0001, counts in 1/100
+Units as in `simulator.core.money`: prices and trail amounts in ticks of $0.0001, counts in 1/100
 contract. A direction is +1 for a trigger protecting a long, -1 for one protecting a short.
 
 Assumption: an explicit `count` of 0 is rejected; the request says "omit to cover the whole
@@ -19,18 +19,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from simulator.errors import (
+from simulator.core.errors import (
     InvalidOrderError,
     InvalidParametersError,
     LimitExceededError,
     StopLossPastLiquidationError,
 )
-from simulator.events import TriggerKind as Kind
-from simulator.events import TriggerLeg as Leg
-from simulator.events import TriggerReason as Reason
-from simulator.events import TriggerSide as Side
-from simulator.events import TriggerStatus as Status
-from simulator.money import COUNT_SCALE
+from simulator.core.events import TriggerKind as Kind
+from simulator.core.events import TriggerLeg as Leg
+from simulator.core.events import TriggerReason as Reason
+from simulator.core.events import TriggerSide as Side
+from simulator.core.events import TriggerStatus as Status
+from simulator.core.money import COUNT_SCALE
 
 __all__ = [
     "BPS_SCALE",

@@ -49,7 +49,7 @@ import builtins
 from collections.abc import Callable, Hashable, Iterable
 
 from simulator import exit_trigger_rules as rules
-from simulator.errors import (
+from simulator.core.errors import (
     AnchorOrderUnavailableError,
     ExitTriggerNotFoundError,
     IdempotencyKeyUsedError,

@@ -18,7 +18,7 @@ Every user may act as an FCM (futures commission merchant). The desk is owned by
   usage is within the limit (MECHANICS 3.5 and 9 #20).
 
 Money is integer micro-dollars; caps and limits are whole centicents ($0.0001). Every method
-that changes state is a recorded command (`fcm.<method>`, `simulator.command_log`).
+that changes state is a recorded command (`fcm.<method>`, `simulator.core.command_log`).
 
 Assumption: `current_im` of a cap is the worst-side initial margin (positions plus resting
 orders, MECHANICS 3.4) of the subtrader's positions inside the cap's scope, over all its
@@ -40,10 +40,10 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from matching import Reason, Side
-from simulator import errors
-from simulator.commands import CommandBoundary, command
+from simulator.core import errors
+from simulator.core.commands import CommandBoundary, command
+from simulator.core.money import CENTICENT
 from simulator.ledger import User
-from simulator.money import CENTICENT
 from simulator.orders import OrderRecord
 from simulator.ports import Accounts, OrderEntry
 from simulator.risk import market_usage, position_risk

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from simulator.money import parse_price, round_half_even
+from simulator.core.money import parse_price, round_half_even
 
 __all__ = [
     "RandomWalkFeed",

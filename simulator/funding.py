@@ -1,6 +1,6 @@
 """Funding mechanics: the impact-price premium, its per-second average, the rate, the payment.
 
-Pure integer arithmetic in the units of `simulator.money` (MECHANICS §5.2, §5.3, §9 #9-#13):
+Pure integer arithmetic in the units of `simulator.core.money` (MECHANICS §5.2, §5.3, §9 #9-#13):
 prices in ticks, counts in 1/100 contract, money in micro-dollars, rates and premiums in 1e-12
 (`RATE_SCALE`). Times are integer epoch milliseconds passed in by the caller.
 
@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
 
-from simulator.funding_schedule import SCHEDULE_NAMES
-from simulator.money import (
+from simulator.core.money import (
     MONEY_SCALE,
     PRICE_SCALE,
     RATE_SCALE,
@@ -26,6 +25,7 @@ from simulator.money import (
     round_half_even,
     round_toward_to_centicent,
 )
+from simulator.funding_schedule import SCHEDULE_NAMES
 
 __all__ = [
     "FundingSettings",

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from simulator import errors
-from simulator.events import FundingPaid
+from simulator.core import errors
+from simulator.core.events import FundingPaid
 from simulator.ledger import User
 from simulator.market_data import FundingRecord, MarketData
 from simulator.pricing import Pricing

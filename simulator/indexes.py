@@ -18,7 +18,7 @@ from enum import StrEnum
 from itertools import islice
 from typing import Protocol
 
-from simulator.events import FillRecord
+from simulator.core.events import FillRecord
 from simulator.market_data import MarketData
 from simulator.orders import OrderRecord
 

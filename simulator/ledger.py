@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from simulator.money import CENTICENT
+from simulator.core.money import CENTICENT
 
 __all__ = ["ApiKey", "FillEffect", "Position", "Subaccount", "User"]
 

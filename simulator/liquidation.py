@@ -22,9 +22,9 @@ from __future__ import annotations
 import heapq
 
 from matching import Reason, Side
-from simulator.events import LiquidationStep
+from simulator.core.events import LiquidationStep
+from simulator.core.money import CENTICENT, RATE_SCALE
 from simulator.market_data import MarketData
-from simulator.money import CENTICENT, RATE_SCALE
 from simulator.ports import Accounts, OrderEntry, TriggerScopes
 from simulator.risk import SubaccountRisk, position_risk
 from simulator.state import AccountKey, Effects, ExchangeState

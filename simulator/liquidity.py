@@ -31,9 +31,9 @@ from typing import TYPE_CHECKING, Annotated
 import msgspec
 
 from matching import Side
-from simulator import errors
+from simulator.core import errors
+from simulator.core.money import parse_count, parse_dollars
 from simulator.market_data import MarketData
-from simulator.money import parse_count, parse_dollars
 from simulator.orders import AmendOrder, OrderRecord, PlaceOrder
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from simulator.clock import Timers
+from simulator.core.clock import Timers
 
 __all__ = ["MaintenanceWindow", "Reopener", "arm_maintenance"]
 

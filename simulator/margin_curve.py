@@ -18,7 +18,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from simulator.money import CENTICENT, MONEY_SCALE, RATE_SCALE
+from simulator.core.money import CENTICENT, MONEY_SCALE, RATE_SCALE
 
 __all__ = ["MarginCurve"]
 

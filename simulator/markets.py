@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from simulator.core.money import parse_dollars, parse_price, parse_rate
 from simulator.margin_curve import MarginCurve
-from simulator.money import parse_dollars, parse_price, parse_rate
 
 __all__ = [
     "DEFAULT_MARKETS_FILE",

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from simulator.money import round_half_even
+from simulator.core.money import round_half_even
 
 __all__ = ["SettlementMark", "liquidation_mark"]
 
@@ -30,7 +30,7 @@ def liquidation_mark(
 
     Examples (MECHANICS §11 validation vectors):
 
-    >>> from simulator.money import format_price, parse_price
+    >>> from simulator.core.money import format_price, parse_price
     >>> bid, ask = parse_price("6.3352"), parse_price("6.3556")
     >>> format_price(liquidation_mark(bid, ask, parse_price("6.3324")))
     '6.3352'

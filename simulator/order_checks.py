@@ -8,11 +8,11 @@ from __future__ import annotations
 from typing import Protocol
 
 from matching import SelfTradePrevention, Side, TimeInForce
-from simulator import errors
+from simulator.core import errors
+from simulator.core.money import ceil_div
 from simulator.ledger import User
 from simulator.market_data import MarketData
 from simulator.markets import MarketSpec
-from simulator.money import ceil_div
 from simulator.orders import AmendOrder, OrderRecord, PlaceOrder
 from simulator.ports import Accounts
 from simulator.risk import market_usage, position_risk, worst_im_with

@@ -11,8 +11,8 @@ value for it; FIX reports Text (58) ORDER_GROUP_CANCEL).
 from __future__ import annotations
 
 from matching import Reason
-from simulator.commands import CommandBoundary, command
-from simulator.events import OrderGroupChanged
+from simulator.core.commands import CommandBoundary, command
+from simulator.core.events import OrderGroupChanged
 from simulator.order_groups import OrderGroup, OrderGroups
 from simulator.ports import Accounts, OrderEntry
 from simulator.state import Effects, ExchangeState

@@ -43,13 +43,13 @@ import builtins
 from collections import deque
 from dataclasses import dataclass
 
-from simulator.errors import (
+from simulator.core.errors import (
     InvalidParametersError,
     LimitExceededError,
     OrderGroupNotFoundError,
     OrderGroupTriggeredError,
 )
-from simulator.money import COUNT_SCALE, WireFormatError, parse_count
+from simulator.core.money import COUNT_SCALE, WireFormatError, parse_count
 
 __all__ = [
     "MAX_CONTRACTS_LIMIT",

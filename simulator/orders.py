@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from matching import Reason, SelfTradePrevention, Side, TimeInForce
-from simulator.events import Event, FillExecuted, OrderSnapshot, OrderUpdated
+from simulator.core.events import Event, FillExecuted, OrderSnapshot, OrderUpdated
 
 __all__ = ["AmendOrder", "OrderRecord", "OrderResult", "PlaceOrder", "order_result"]
 

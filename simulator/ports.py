@@ -15,7 +15,7 @@ from typing import Protocol
 
 from matching import Event as BookEvent
 from matching import Reason, Side
-from simulator.events import ExitTriggerView
+from simulator.core.events import ExitTriggerView
 from simulator.ledger import Subaccount, User
 from simulator.market_data import MarketData
 from simulator.orders import OrderRecord, OrderResult

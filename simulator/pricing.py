@@ -13,7 +13,7 @@ from fractions import Fraction
 from functools import partial
 from typing import Any
 
-from simulator.events import FundingPaid, FundingRateSet, TickerChanged
+from simulator.core.events import FundingPaid, FundingRateSet, TickerChanged
 from simulator.funding import funding_payment, impact_prices, premium_at
 from simulator.market_data import FundingRecord, MarketData
 from simulator.marks import liquidation_mark

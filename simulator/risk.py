@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from simulator.core.money import RATE_SCALE
 from simulator.ledger import Position, Subaccount
 from simulator.markets import MarketSpec
-from simulator.money import RATE_SCALE
 
 __all__ = [
     "PositionRisk",

@@ -5,13 +5,13 @@ Transports hold a `Runtime` and always reach the exchange through `runtime.excha
 anything they cached about the old exchange (subscriptions). What the exchange derives from its
 own records (order and fill indexes, loaded public keys) belongs to it and is replaced with it.
 
-Events: the runtime owns the event bus (`runtime.bus`, `simulator.bus`). Every exchange it
+Events: the runtime owns the event bus (`runtime.bus`, `simulator.core.bus`). Every exchange it
 installs publishes to it, so subscribers stay subscribed across `reset` and state import; each
 replacement is announced to them with a `Reset` notice.
 
 Clocks: a manual runtime gives its exchange a `ManualClock`; wall and accelerated runtimes wrap
 their clock in a `HeldClock`, which holds still while a command runs so that the command log
-replays exactly (`simulator.command_log`).
+replays exactly (`simulator.core.command_log`).
 
 Durability (DESIGN.md 6): with a `state_dir`, every recorded command is appended to
 `<state_dir>/journal.jsonl` before it returns (`simulator.snapshots.JournalFile`). A runtime
@@ -27,12 +27,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from simulator import snapshots
-from simulator.bus import EventBus, Reset
-from simulator.clock import AcceleratedClock, Clock, ManualClock, WallClock
-from simulator.command_log import HeldClock
+from simulator.core.bus import EventBus, Reset
+from simulator.core.clock import AcceleratedClock, Clock, ManualClock, WallClock
+from simulator.core.command_log import HeldClock
+from simulator.core.money import MONEY_SCALE
 from simulator.exchange import Exchange
 from simulator.ledger import User
-from simulator.money import MONEY_SCALE
 from simulator.scenarios import Scenario
 from simulator.state_hash import state_hash
 

@@ -17,12 +17,12 @@ from typing import Any
 
 import msgspec
 
-from simulator.clock import Clock
-from simulator.config import ExchangeConfig
+from simulator.core.clock import Clock
+from simulator.core.config import ExchangeConfig
+from simulator.core.money import parse_dollars
 from simulator.exchange import Exchange
 from simulator.liquidity import LiquidityConfig, attach_liquidity
 from simulator.markets import load_markets
-from simulator.money import parse_dollars
 
 __all__ = ["FIXTURES_DIR", "Scenario", "ScenarioUser", "build_exchange", "load_scenario"]
 

@@ -40,7 +40,7 @@ import uvicorn
 
 from api.app import create_app
 from simulator.clock_driver import drive_current
-from simulator.errors import RejectError
+from simulator.core.errors import RejectError
 from simulator.listeners import listen_tcp
 from simulator.runtime import AuthMode, ClockMode, Runtime, ServerSettings
 from simulator.scenarios import FIXTURES_DIR, Scenario, load_scenario

@@ -2,7 +2,7 @@
 
 The exchange is deterministic (DESIGN.md 5), so a snapshot does not copy books, accounts or
 timers: it holds what the exchange was built from (scenario, seed, construction instant) and
-every command it accepted since (`simulator.command_log`), and is restored by replaying them.
+every command it accepted since (`simulator.core.command_log`), and is restored by replaying them.
 
 Snapshot (`export_state`; what `GET /sim/v1/state` returns and `PUT /sim/v1/state` takes)::
 
@@ -39,10 +39,10 @@ from typing import Any, BinaryIO, Protocol
 
 import msgspec
 
-from simulator import errors
-from simulator.clock import Clock, ManualClock
-from simulator.command_log import CommandLog, hold
-from simulator.command_table import canonical, decode_args, resolve
+from simulator.core import errors
+from simulator.core.clock import Clock, ManualClock
+from simulator.core.command_log import CommandLog, hold
+from simulator.core.command_table import canonical, decode_args, resolve
 from simulator.exchange import Exchange
 from simulator.scenarios import Scenario, build_exchange
 from simulator.state_hash import state_hash

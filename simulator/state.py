@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from simulator.clock import Clock, Timers
-from simulator.config import ExchangeConfig
-from simulator.events import Event, FillRecord, Journal, TradeRecord
-from simulator.ids import IdSource
+from simulator.core.clock import Clock, Timers
+from simulator.core.config import ExchangeConfig
+from simulator.core.events import Event, FillRecord, Journal, TradeRecord
+from simulator.core.ids import IdSource
 from simulator.ledger import User
 from simulator.market_data import MarketData
 from simulator.orders import OrderRecord

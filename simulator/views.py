@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from simulator.config import ExchangeConfig
+from simulator.core.config import ExchangeConfig
+from simulator.core.money import RATE_SCALE
 from simulator.market_data import MarketData
-from simulator.money import RATE_SCALE
 from simulator.ports import Accounts
 from simulator.risk import market_usage, position_liquidation_price, position_risk
 

@@ -26,7 +26,7 @@ from api.errors import BadRequestError, undeclared_as_bad_request
 from api.responses import json_response, no_content
 from api.wire import exit_triggers as wire
 from api.wire.portfolio import check_subaccount
-from simulator import errors
+from simulator.core import errors
 
 router = APIRouter()
 

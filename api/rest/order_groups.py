@@ -19,7 +19,7 @@ from api.errors import as_declared
 from api.responses import EMPTY, json_response
 from api.wire import order_groups as wire
 from api.wire.orders import check_id
-from simulator.errors import RejectError
+from simulator.core.errors import RejectError
 
 router = APIRouter()
 

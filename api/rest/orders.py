@@ -23,7 +23,7 @@ from api.bodies import read_json
 from api.errors import as_declared
 from api.responses import json_response, no_content
 from api.wire import orders as wire
-from simulator.errors import RejectError
+from simulator.core.errors import RejectError
 
 router = APIRouter()
 

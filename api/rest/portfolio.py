@@ -19,7 +19,8 @@ from api.bodies import read_json
 from api.errors import undeclared_as_bad_request
 from api.responses import EMPTY, json_response
 from api.wire import portfolio as wire
-from simulator import errors, views
+from simulator import views
+from simulator.core import errors
 
 router = APIRouter()
 

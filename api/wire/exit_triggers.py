@@ -17,8 +17,8 @@ import msgspec
 
 from api.errors import BadRequestError
 from api.wire.common import rfc3339
+from simulator.core.money import format_count, format_price, parse_count, parse_price
 from simulator.exit_triggers import ExitTriggerView
-from simulator.money import format_count, format_price, parse_count, parse_price
 
 __all__ = [
     "Kind",

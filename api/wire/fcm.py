@@ -15,8 +15,8 @@ from typing import Any, Literal
 import msgspec
 
 from api.errors import BadRequestError
+from simulator.core.money import format_dollars, parse_dollars
 from simulator.fcm import RiskControlsView
-from simulator.money import format_dollars, parse_dollars
 
 __all__ = [
     "AssetClass",

@@ -15,9 +15,9 @@ from typing import Any
 
 from api.wire.common import rfc3339
 from api.wire.pages import decode_cursor, page, time_bounds
-from simulator.events import FillRecord
+from simulator.core.events import FillRecord
+from simulator.core.money import format_count, format_dollars, format_price
 from simulator.exchange import Exchange
-from simulator.money import format_count, format_dollars, format_price
 
 __all__ = ["fill_page", "margin_fill"]
 

@@ -17,12 +17,18 @@ from typing import Any
 
 from api.errors import BadRequestError
 from api.wire.common import rfc3339
+from simulator.core.events import FundingPaid
+from simulator.core.money import (
+    format_count,
+    format_dollars,
+    format_price,
+    format_rate,
+    rate_to_float,
+)
 from simulator.corporate_actions import CorporateAction
-from simulator.events import FundingPaid
 from simulator.exchange import Exchange
 from simulator.funding_views import FundingEstimate
 from simulator.market_data import FundingRecord
-from simulator.money import format_count, format_dollars, format_price, format_rate, rate_to_float
 
 __all__ = [
     "MAX_PREMIUM_WINDOW_S",

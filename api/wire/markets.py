@@ -26,10 +26,8 @@ from typing import Any
 from api.errors import BadRequestError
 from api.wire.common import rfc3339
 from simulator.candles import Candle, Ohlc
-from simulator.events import TradeRecord
-from simulator.exchange import Exchange
-from simulator.market_data import MarketData
-from simulator.money import (
+from simulator.core.events import TradeRecord
+from simulator.core.money import (
     WireFormatError,
     format_count,
     format_dollars,
@@ -38,6 +36,8 @@ from simulator.money import (
     parse_price,
     rate_to_float,
 )
+from simulator.exchange import Exchange
+from simulator.market_data import MarketData
 
 __all__ = [
     "MAX_BULK_TICKERS",

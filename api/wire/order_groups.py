@@ -11,7 +11,7 @@ import msgspec
 from starlette.requests import Request
 
 from api.bodies import read_json
-from simulator.money import format_count
+from simulator.core.money import format_count
 from simulator.order_groups import OrderGroup, contracts_limit_from_wire
 
 __all__ = [

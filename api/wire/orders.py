@@ -28,10 +28,8 @@ from api.errors import BadRequestError
 from api.wire.common import rfc3339
 from api.wire.pages import decode_cursor, page, time_bounds
 from matching import SelfTradePrevention, Side, TimeInForce
-from simulator.errors import InvalidOrderError
-from simulator.exchange import Exchange
-from simulator.indexes import OrderStatus, order_status
-from simulator.money import (
+from simulator.core.errors import InvalidOrderError
+from simulator.core.money import (
     WireFormatError,
     format_count,
     format_dollars,
@@ -40,6 +38,8 @@ from simulator.money import (
     parse_price,
     round_half_even,
 )
+from simulator.exchange import Exchange
+from simulator.indexes import OrderStatus, order_status
 from simulator.orders import AmendOrder, OrderRecord, OrderResult, PlaceOrder
 
 __all__ = [

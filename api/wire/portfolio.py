@@ -22,7 +22,7 @@ import msgspec
 
 from api.errors import BadRequestError
 from simulator import views
-from simulator.money import (
+from simulator.core.money import (
     format_count,
     format_dollars,
     format_price,

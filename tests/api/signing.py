@@ -10,7 +10,7 @@ import httpx
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from simulator.clock import WallClock
+from simulator.core.clock import WallClock
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 DEMO_KEY_ID = "729aea2e-28da-532a-8351-72015c9673b0"

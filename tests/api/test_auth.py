@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from api.ratelimit import RateLimiter
-from simulator.clock import WallClock
+from simulator.core.clock import WallClock
 from simulator.runtime import ServerSettings
 from simulator.scenarios import load_scenario
 from tests.api import signing

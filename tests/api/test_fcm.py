@@ -313,7 +313,7 @@ def test_member_limit_shows_in_notional_risk_limit(client: httpx.Client) -> None
 
 
 def test_member_limit_applies_to_new_orders(fresh: LiveServer, client: httpx.Client) -> None:
-    from simulator import errors
+    from simulator.core import errors
 
     client.put(LIMIT, json={"notional_value_risk_limit": "10"})
     _place(fresh, "demo-user", Side.BID, 60000)  # $6.00 of usage

@@ -5,15 +5,15 @@ from __future__ import annotations
 import pytest
 
 from matching import Side
-from simulator import errors
-from simulator.events import FundingPaid, FundingRateSet
+from simulator.core import errors
+from simulator.core.events import FundingPaid, FundingRateSet
+from simulator.core.money import RATE_SCALE
 from simulator.funding_views import (
     funding_estimate,
     funding_history,
     historical_rates,
     premium_index,
 )
-from simulator.money import RATE_SCALE
 from simulator.orders import PlaceOrder
 from tests.simulator.factories import dollars, make_exchange, make_spec
 

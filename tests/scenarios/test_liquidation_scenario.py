@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from matching import Reason, Side
-from simulator.events import FillExecuted, LiquidationStep, OrderUpdated
+from simulator.core.events import FillExecuted, LiquidationStep, OrderUpdated
 from simulator.orders import PlaceOrder
 from simulator.views import positions
 from tests.simulator.factories import dollars, make_exchange, make_spec

@@ -17,14 +17,14 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from matching import SelfTradePrevention, Side, TimeInForce
-from simulator.bus import Batch, Reset
-from simulator.clock import ManualClock
-from simulator.config import ExchangeConfig
-from simulator.errors import RejectError
-from simulator.events import LiquidationStep
+from simulator.core.bus import Batch, Reset
+from simulator.core.clock import ManualClock
+from simulator.core.config import ExchangeConfig
+from simulator.core.errors import RejectError
+from simulator.core.events import LiquidationStep
+from simulator.core.money import MONEY_SCALE
 from simulator.exchange import Exchange
 from simulator.markets import MarketSpec, load_markets
-from simulator.money import MONEY_SCALE
 from simulator.orders import AmendOrder, PlaceOrder
 from simulator.state_hash import state_hash
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from simulator.clock import ManualClock
-from simulator.config import ExchangeConfig
+from simulator.core.clock import ManualClock
+from simulator.core.config import ExchangeConfig
+from simulator.core.money import parse_dollars
 from simulator.exchange import Exchange
 from simulator.margin_curve import MarginCurve
 from simulator.markets import MarketSpec, load_markets
-from simulator.money import parse_dollars
 
 # 2026-06-14 00:00:00 UTC (20:00 EDT the day before); the next crypto funding is 04:00 UTC.
 T0 = 1_781_395_200_000

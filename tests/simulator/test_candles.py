@@ -11,8 +11,8 @@ import itertools
 import pytest
 
 from matching import Side
-from simulator import errors
 from simulator.candles import Candle, Ohlc, QuoteHistory, candles
+from simulator.core import errors
 from simulator.orders import PlaceOrder
 from tests.simulator.factories import T0, dollars, make_exchange
 

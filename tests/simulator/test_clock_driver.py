@@ -8,7 +8,7 @@ import pytest
 
 from matching import Side
 from simulator.clock_driver import drive, fire_due
-from simulator.command_log import HeldClock
+from simulator.core.command_log import HeldClock
 from simulator.exchange import Exchange
 from simulator.orders import PlaceOrder
 from simulator.scenarios import build_exchange, load_scenario

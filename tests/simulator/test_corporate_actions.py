@@ -12,18 +12,18 @@ from typing import Any
 import pytest
 
 from matching import Side
-from simulator.clock import ManualClock
-from simulator.corporate_actions import CorporateActionNotFoundError
-from simulator.errors import (
+from simulator.core.clock import ManualClock
+from simulator.core.errors import (
     InvalidParametersError,
     MarketClosedError,
     MarketNotFoundError,
     MarketVersionMismatchError,
 )
-from simulator.events import BalanceChanged, MarketChanged
+from simulator.core.events import BalanceChanged, MarketChanged
+from simulator.core.money import parse_dollars, parse_price
+from simulator.corporate_actions import CorporateActionNotFoundError
 from simulator.exchange import Exchange
 from simulator.markets import load_markets
-from simulator.money import parse_dollars, parse_price
 from simulator.orders import PlaceOrder
 from tests.simulator.factories import T0
 

@@ -7,8 +7,14 @@ import dataclasses
 import pytest
 
 from matching import Reason, SelfTradePrevention, Side, TimeInForce
-from simulator import errors
-from simulator.events import BookDelta, FillExecuted, OrderUpdated, TickerChanged, TradeExecuted
+from simulator.core import errors
+from simulator.core.events import (
+    BookDelta,
+    FillExecuted,
+    OrderUpdated,
+    TickerChanged,
+    TradeExecuted,
+)
 from simulator.margin_curve import MarginCurve
 from simulator.orders import AmendOrder, PlaceOrder
 from simulator.state_hash import state_hash

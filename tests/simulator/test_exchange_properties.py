@@ -27,8 +27,8 @@ from hypothesis.stateful import (
 )
 
 from matching import SelfTradePrevention, Side, TimeInForce
-from simulator.errors import InvalidPriceError
-from simulator.events import LiquidationStep
+from simulator.core.errors import InvalidPriceError
+from simulator.core.events import LiquidationStep
 from simulator.exchange import Exchange
 from simulator.orders import AmendOrder, OrderRecord, PlaceOrder
 from simulator.state_hash import state_hash

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from matching import Side, TimeInForce
-from simulator import errors, views
+from simulator import views
+from simulator.core import errors
 from simulator.orders import PlaceOrder
 from tests.simulator.factories import dollars, make_exchange, make_spec
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from simulator.errors import (
+from simulator.core.errors import (
     AnchorOrderUnavailableError,
     ExitTriggerNotFoundError,
     IdempotencyKeyUsedError,

@@ -7,7 +7,7 @@ import copy
 import pytest
 
 from matching import Reason, Side, TimeInForce
-from simulator import errors
+from simulator.core import errors
 from simulator.fcm import (
     ImCapView,
     NotionalLimitRow,

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from simulator.core.money import RATE_SCALE, parse_rate
 from simulator.funding import (
     FundingSettings,
     PremiumAccumulator,
@@ -20,7 +21,6 @@ from simulator.funding import (
     funding_payment,
     premium,
 )
-from simulator.money import RATE_SCALE, parse_rate
 
 PERCENT_DEADBAND = parse_rate("0.01")  # wire 0.01 with unit percentage = 0.01%
 PERCENT_CAP = parse_rate("2")  # 2%

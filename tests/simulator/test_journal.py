@@ -14,7 +14,7 @@ import pytest
 
 from matching import Side
 from simulator import snapshots
-from simulator.money import parse_dollars
+from simulator.core.money import parse_dollars
 from simulator.orders import PlaceOrder
 from simulator.runtime import Runtime
 from simulator.scenarios import load_scenario

@@ -7,7 +7,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from simulator import snapshots
-from simulator.clock import ManualClock
+from simulator.core.clock import ManualClock
 from simulator.exchange import Exchange
 from simulator.keys import KeyRegistry, VerificationError, VerificationFailure
 from simulator.ledger import ApiKey

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from matching import Side, TimeInForce
-from simulator.command_log import HeldClock
-from simulator.events import TickerChanged
+from simulator.core.command_log import HeldClock
+from simulator.core.events import TickerChanged
 from simulator.exchange import Exchange
 from simulator.orders import PlaceOrder
 from tests.simulator.factories import T0, dollars, make_spec
@@ -21,7 +21,7 @@ class SteppedWall:
 
 
 def _order(price: str, client_order_id: str) -> PlaceOrder:
-    from simulator.money import parse_count, parse_price
+    from simulator.core.money import parse_count, parse_price
 
     return PlaceOrder(
         "KXBTCPERP",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from matching import Side
-from simulator.events import LiquidationStep
+from simulator.core.events import LiquidationStep
 from simulator.orders import PlaceOrder
 from tests.simulator.factories import dollars, make_exchange, make_spec
 

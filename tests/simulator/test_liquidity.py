@@ -6,7 +6,7 @@ import msgspec
 import pytest
 
 from matching import Side, TimeInForce
-from simulator.clock import ManualClock
+from simulator.core.clock import ManualClock
 from simulator.liquidity import LiquidityConfig, QuoteSettings, attach_liquidity
 from simulator.orders import PlaceOrder
 from simulator.scenarios import build_exchange, load_scenario

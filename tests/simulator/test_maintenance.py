@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from matching import Side
-from simulator import errors
-from simulator.events import ExchangeChanged, FundingRateSet
+from simulator.core import errors
+from simulator.core.events import ExchangeChanged, FundingRateSet
 from simulator.orders import PlaceOrder
 from tests.simulator.factories import dollars, make_exchange, make_spec
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from simulator.core.money import RATE_SCALE
 from simulator.markets import DEFAULT_MARKETS_FILE, load_markets, parse_market_file
-from simulator.money import RATE_SCALE
 
 
 def _raw():

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from simulator.core.money import parse_price
 from simulator.marks import SettlementMark, liquidation_mark
-from simulator.money import parse_price
 
 # ---------------------------------------------------------------- liquidation mark
 

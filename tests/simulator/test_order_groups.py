@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from simulator.errors import (
+from simulator.core.errors import (
     InvalidParametersError,
     LimitExceededError,
     OrderGroupNotFoundError,

@@ -10,10 +10,10 @@ import pytest
 
 from matching import Side, TimeInForce
 from simulator import snapshots
-from simulator.clock import AcceleratedClock, ManualClock, WallClock
-from simulator.command_log import HeldClock
+from simulator.core.clock import AcceleratedClock, ManualClock, WallClock
+from simulator.core.command_log import HeldClock
+from simulator.core.money import parse_dollars
 from simulator.exchange import Exchange
-from simulator.money import parse_dollars
 from simulator.orders import AmendOrder, PlaceOrder
 from simulator.runtime import Runtime
 from simulator.scenarios import load_scenario

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from matching import Side
-from simulator import errors
+from simulator.core import errors
+from simulator.core.money import WireFormatError, parse_price
 from simulator.ledger import Position
 from simulator.margin_curve import MarginCurve
 from simulator.marks import liquidation_mark
-from simulator.money import WireFormatError, parse_price
 from simulator.orders import PlaceOrder
 from simulator.views import balance, positions, risk
 from tests.simulator.factories import dollars, make_exchange, make_spec

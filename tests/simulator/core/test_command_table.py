@@ -6,9 +6,9 @@ import inspect
 
 import pytest
 
-from simulator import command_table
-from simulator.command_table import ALIASES, NAMES, canonical, decode_args, resolve
-from simulator.commands import command_info
+from simulator.core import command_table
+from simulator.core.command_table import ALIASES, NAMES, canonical, decode_args, resolve
+from simulator.core.commands import command_info
 from simulator.exchange import Exchange
 from tests.simulator.factories import make_exchange
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from simulator.events import BalanceChanged, Journal
+from simulator.core.events import BalanceChanged, Journal
 
 
 def _event(i: int) -> BalanceChanged:

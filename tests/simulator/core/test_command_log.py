@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from matching import Side
-from simulator import errors
-from simulator.clock import ManualClock
-from simulator.command_log import HeldClock
-from simulator.command_table import decode_args, resolve
-from simulator.commands import command
+from simulator.core import errors
+from simulator.core.clock import ManualClock
+from simulator.core.command_log import HeldClock
+from simulator.core.command_table import decode_args, resolve
+from simulator.core.commands import command
 from simulator.orders import AmendOrder, PlaceOrder
 from tests.simulator.factories import T0, dollars, make_exchange
 

@@ -5,23 +5,23 @@ transport, the control plane, a test, a replay), it is the unit of change, and t
 does, in order:
 
 1. hold the clock still at the command's start instant (wall and accelerated clocks; see
-   `simulator.command_log.HeldClock`);
+   `simulator.core.command_log.HeldClock`);
 2. fire the timers already due, each at its own instant, each followed by the exchange's
    follow-ups (`advance` and `run_due` are themselves time commands and skip this step);
 3. run the command;
 4. run the follow-ups until the exchange is quiet (book resampling, order-group cancels,
    margin checks, exit-trigger orders);
-5. record it in the command log (`simulator.command_log`);
+5. record it in the command log (`simulator.core.command_log`);
 6. build its result, if the command declared a `finish` (a pure function of what the command
    returned and of the events it produced, so that every transport renders the same facts);
-7. deliver the events it produced, in journal order, to the event bus (`simulator.bus`).
+7. deliver the events it produced, in journal order, to the event bus (`simulator.core.bus`).
 
 Called from inside another command (from follow-ups or a timer callback), a command is plain
 part of the outer one. A `RejectError` means the command changed nothing; the timers fired in
 step 2 did change state, so they are recorded as a `run_due` and their events are delivered.
 
 Names: a command's name is part of the journal format. The names, and what each is called on,
-are listed once in `simulator.command_table`; the decorator only marks the method.
+are listed once in `simulator.core.command_table`; the decorator only marks the method.
 
 Must not import the exchange (the boundary reaches it through the `Host` protocol).
 """
@@ -34,11 +34,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, overload
 
-from simulator.bus import EventBus
-from simulator.clock import Clock
-from simulator.command_log import CommandLog, HeldClock
-from simulator.errors import RejectError
-from simulator.events import Event, Journal
+from simulator.core.bus import EventBus
+from simulator.core.clock import Clock
+from simulator.core.command_log import CommandLog, HeldClock
+from simulator.core.errors import RejectError
+from simulator.core.events import Event, Journal
 
 __all__ = ["CommandBoundary", "CommandInfo", "Finish", "Host", "command", "command_info"]
 
@@ -225,7 +225,7 @@ def command(name: str, *, idle_ok: bool = False, finish: Finish | None = None) -
     them. Read-only methods are never marked.
 
     Args:
-        name: The command's name in the log, as listed in `simulator.command_table`.
+        name: The command's name in the log, as listed in `simulator.core.command_table`.
         idle_ok: Record it only if it fired at least one timer (`run_due`).
         finish: Build the command's result from its return value and its events.
     """

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from matching import Side
-from simulator import errors
-from simulator.clock import AcceleratedClock, ManualClock, Timers, WallClock, make_clock
+from simulator.core import errors
+from simulator.core.clock import AcceleratedClock, ManualClock, Timers, WallClock, make_clock
 from simulator.exchange import Exchange
 from simulator.orders import PlaceOrder
 from tests.simulator.factories import T0, dollars, make_spec

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from simulator.money import MONEY_SCALE, RATE_SCALE
+from simulator.core.money import MONEY_SCALE, RATE_SCALE
 
 __all__ = ["ExchangeConfig"]
 

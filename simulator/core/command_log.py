@@ -6,12 +6,12 @@ exchange's state: `simulator.snapshots` exports it and rebuilds an exchange by r
 and a runtime with a state directory appends it to a journal file.
 
 Each entry is `(ts_ms, name, values, raised)`: the instant the command started, its name (as
-listed in `simulator.command_table`) and the value of each of its parameters (defaults
+listed in `simulator.core.command_table`) and the value of each of its parameters (defaults
 included). Values are kept as the immutable objects the caller passed (ints, strs, enums,
 frozen dataclasses such as `PlaceOrder`), so recording costs a tuple; they are turned into JSON
 builtins only on export or when a sink (the journal file) is attached.
 
-What is recorded (the command boundary, `simulator.commands`, decides):
+What is recorded (the command boundary, `simulator.core.commands`, decides):
 
 - only the outermost command: commands called from inside another command, from follow-ups or
   from timer callbacks are part of what the outer command did;
@@ -39,7 +39,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-from simulator.clock import Clock
+from simulator.core.clock import Clock
 
 __all__ = ["CommandLog", "Entry", "HeldClock", "hold"]
 

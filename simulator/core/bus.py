@@ -29,7 +29,7 @@ from typing import Literal, Protocol
 
 import msgspec
 
-from simulator.events import Event
+from simulator.core.events import Event
 
 __all__ = ["Batch", "EventBus", "Inbox", "Item", "Reset", "Subscriber"]
 

@@ -1,6 +1,6 @@
 """Every command's name, and where on the exchange facade it is called: part of the journal format.
 
-A journal or snapshot names each command it holds (`simulator.command_log`). These names are a
+A journal or snapshot names each command it holds (`simulator.core.command_log`). These names are a
 file format, so they never change with the code: `NAMES` maps each one to the attribute path
 of the method on the `Exchange` facade that runs it today, and `ALIASES` maps names that
 earlier versions wrote to the current ones. Moving a method means editing its path here, never
@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from simulator.commands import CommandInfo, command_info
+from simulator.core.commands import CommandInfo, command_info
 
 __all__ = ["ALIASES", "NAMES", "canonical", "decode_args", "resolve"]
 

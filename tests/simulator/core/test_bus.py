@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from matching import Side, TimeInForce
-from simulator import errors
-from simulator.bus import Batch, EventBus, Inbox, Item, Reset
-from simulator.clock import ManualClock
-from simulator.events import Event, FillExecuted, OrderUpdated, TradeExecuted
+from simulator.core import errors
+from simulator.core.bus import Batch, EventBus, Inbox, Item, Reset
+from simulator.core.clock import ManualClock
+from simulator.core.events import Event, FillExecuted, OrderUpdated, TradeExecuted
 from simulator.exchange import Exchange
 from simulator.orders import AmendOrder, PlaceOrder
 from simulator.runtime import Runtime
@@ -219,7 +219,7 @@ def test_an_inbox_past_its_limit_drops_everything_and_says_so():
 
 
 def _dummy(i: int) -> Event:
-    from simulator.events import BalanceChanged
+    from simulator.core.events import BalanceChanged
 
     return BalanceChanged(i, "u", 0, 1, i, "deposit")
 
