@@ -22,7 +22,7 @@ from starlette.requests import Request
 from api.errors import UnauthorizedError
 from simulator.core.clock import WallClock
 from simulator.keys import VerificationError, VerificationFailure
-from simulator.ledger import User
+from simulator.model.ledger import User
 from simulator.runtime import Runtime
 
 __all__ = ["Authenticator", "signed_path"]

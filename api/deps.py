@@ -9,7 +9,7 @@ from fastapi import Depends
 from starlette.requests import Request
 
 from simulator.exchange import Exchange
-from simulator.ledger import User
+from simulator.model.ledger import User
 from simulator.runtime import Runtime
 
 __all__ = [

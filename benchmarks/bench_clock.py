@@ -53,8 +53,8 @@ from simulator.core.config import ExchangeConfig
 from simulator.core.events import FundingPaid, FundingRateSet
 from simulator.core.money import MONEY_SCALE, RATE_SCALE, ceil_div, parse_price
 from simulator.exchange import Exchange
-from simulator.markets import MarketSpec, load_markets
-from simulator.orders import PlaceOrder
+from simulator.model.markets import MarketSpec, load_markets
+from simulator.model.orders import PlaceOrder
 
 T0 = 1_781_395_200_000  # 2026-06-14 00:00 UTC; the next crypto_8h funding is 04:00 UTC
 MARKETS = 3

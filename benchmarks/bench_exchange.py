@@ -58,8 +58,8 @@ from simulator.core.clock import ManualClock
 from simulator.core.config import ExchangeConfig
 from simulator.core.money import MONEY_SCALE, parse_price
 from simulator.exchange import Exchange
-from simulator.markets import MarketSpec, load_markets
-from simulator.orders import PlaceOrder
+from simulator.model.markets import MarketSpec, load_markets
+from simulator.model.orders import PlaceOrder
 
 T0 = 1_781_395_200_000  # 2026-06-14 00:00 UTC
 MARKETS = 3

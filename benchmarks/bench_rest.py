@@ -90,7 +90,7 @@ from benchmarks.harness import machine_load, percentile, python_version
 from matching import Side
 from simulator.core.clock import WallClock
 from simulator.core.money import format_price, parse_count, parse_price
-from simulator.orders import PlaceOrder
+from simulator.model.orders import PlaceOrder
 from simulator.runtime import Runtime, ServerSettings
 from simulator.scenarios import Scenario, ScenarioUser, load_scenario
 from simulator.server import bind

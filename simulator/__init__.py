@@ -10,8 +10,8 @@ from simulator.core.clock import AcceleratedClock, Clock, ManualClock, WallClock
 from simulator.core.config import ExchangeConfig
 from simulator.core.errors import RejectError
 from simulator.exchange import Exchange
-from simulator.markets import DEFAULT_MARKETS_FILE, MarketSpec, load_markets
-from simulator.orders import AmendOrder, OrderResult, PlaceOrder
+from simulator.model.markets import DEFAULT_MARKETS_FILE, MarketSpec, load_markets
+from simulator.model.orders import AmendOrder, OrderResult, PlaceOrder
 from simulator.state_hash import state_hash
 
 __all__ = [

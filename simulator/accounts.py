@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 from simulator.core import errors
 from simulator.core.commands import command
 from simulator.core.events import BalanceChanged
-from simulator.ledger import ApiKey, Subaccount, User
-from simulator.market_data import MarketData
-from simulator.risk import SubaccountRisk, position_risk
+from simulator.model.ledger import ApiKey, Subaccount, User
+from simulator.model.market_data import MarketData
+from simulator.model.risk import SubaccountRisk, position_risk
 from simulator.state import ExchangeState
 
 if TYPE_CHECKING:

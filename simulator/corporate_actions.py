@@ -69,9 +69,9 @@ from simulator.core.commands import CommandBoundary, command
 from simulator.core.events import BalanceChanged, MarketChanged
 from simulator.core.money import CENTICENT, COUNT_SCALE
 from simulator.indexes import MarketIndex
-from simulator.market_data import MarketData
-from simulator.marks import SettlementMark
-from simulator.orders import OrderRecord
+from simulator.model.market_data import MarketData
+from simulator.model.marks import SettlementMark
+from simulator.model.orders import OrderRecord
 from simulator.ports import Accounts, Holders, MarketRenamer, OrderEntry, Resampler, TriggerScopes
 from simulator.state import AccountKey, Effects, ExchangeState
 

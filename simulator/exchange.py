@@ -45,16 +45,17 @@ from simulator.corporate_actions import CorporateActionPorts, CorporateActions
 from simulator.executions import Executions
 from simulator.exit_trigger_bridge import ExitTriggerBridge
 from simulator.fcm import FcmDesk
-from simulator.feeds import feed_from_config
-from simulator.funding import FundingSettings, PremiumAccumulator
-from simulator.funding_schedule import FundingSchedule
 from simulator.indexes import FillIndex, MarketIndex, OrderIndex
 from simulator.keys import KeyRegistry
-from simulator.ledger import User
 from simulator.liquidation import Liquidator
-from simulator.market_data import MarketData
-from simulator.markets import Market, MarketSpec, MarketStatus
-from simulator.marks import SettlementMark
+from simulator.model.feeds import feed_from_config
+from simulator.model.funding import FundingSettings, PremiumAccumulator
+from simulator.model.funding_schedule import FundingSchedule
+from simulator.model.ledger import User
+from simulator.model.market_data import MarketData
+from simulator.model.markets import Market, MarketSpec, MarketStatus
+from simulator.model.marks import SettlementMark
+from simulator.model.orders import AmendOrder, OrderRecord, OrderResult, PlaceOrder, order_result
 from simulator.order_checks import (
     check_count,
     check_kinds,
@@ -65,7 +66,6 @@ from simulator.order_checks import (
     tradable_market,
 )
 from simulator.order_group_bridge import OrderGroupBridge
-from simulator.orders import AmendOrder, OrderRecord, OrderResult, PlaceOrder, order_result
 from simulator.pricing import Pricing
 from simulator.state import AccountKey, Effects, ExchangeState
 

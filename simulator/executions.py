@@ -20,8 +20,8 @@ from simulator.core.events import (
     TradeRecord,
 )
 from simulator.core.money import CENTICENT, RATE_SCALE
-from simulator.market_data import MarketData
-from simulator.orders import OrderRecord
+from simulator.model.market_data import MarketData
+from simulator.model.orders import OrderRecord
 from simulator.ports import GroupLedger, OrderWatcher
 from simulator.state import AccountKey, Effects, ExchangeState
 

@@ -16,10 +16,10 @@ from simulator.core.commands import CommandBoundary, command
 from simulator.core.errors import RejectError
 from simulator.core.events import ExitTriggerChanged
 from simulator.exit_triggers import ExitTriggers, ExitTriggerView, Firing
-from simulator.market_data import MarketData
-from simulator.orders import OrderRecord
+from simulator.model.market_data import MarketData
+from simulator.model.orders import OrderRecord
+from simulator.model.risk import position_liquidation_price
 from simulator.ports import Accounts, OrderEntry
-from simulator.risk import position_liquidation_price
 from simulator.state import AccountKey, Effects, ExchangeState
 
 __all__ = ["ExitTriggerBridge"]

@@ -43,10 +43,10 @@ from matching import Reason, Side
 from simulator.core import errors
 from simulator.core.commands import CommandBoundary, command
 from simulator.core.money import CENTICENT
-from simulator.ledger import User
-from simulator.orders import OrderRecord
+from simulator.model.ledger import User
+from simulator.model.orders import OrderRecord
+from simulator.model.risk import market_usage, position_risk
 from simulator.ports import Accounts, OrderEntry
-from simulator.risk import market_usage, position_risk
 from simulator.state import Effects, ExchangeState
 
 __all__ = [

@@ -13,8 +13,8 @@ from typing import Protocol
 
 from simulator.core import errors
 from simulator.core.events import FundingPaid
-from simulator.ledger import User
-from simulator.market_data import FundingRecord, MarketData
+from simulator.model.ledger import User
+from simulator.model.market_data import FundingRecord, MarketData
 from simulator.pricing import Pricing
 
 __all__ = [

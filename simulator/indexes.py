@@ -19,8 +19,8 @@ from itertools import islice
 from typing import Protocol
 
 from simulator.core.events import FillRecord
-from simulator.market_data import MarketData
-from simulator.orders import OrderRecord
+from simulator.model.market_data import MarketData
+from simulator.model.orders import OrderRecord
 
 __all__ = [
     "FillIndex",

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-from simulator.ledger import User
+from simulator.model.ledger import User
 
 __all__ = ["KeyRegistry", "KeyStore", "VerificationError", "VerificationFailure"]
 

@@ -24,9 +24,9 @@ import heapq
 from matching import Reason, Side
 from simulator.core.events import LiquidationStep
 from simulator.core.money import CENTICENT, RATE_SCALE
-from simulator.market_data import MarketData
+from simulator.model.market_data import MarketData
+from simulator.model.risk import SubaccountRisk, position_risk
 from simulator.ports import Accounts, OrderEntry, TriggerScopes
-from simulator.risk import SubaccountRisk, position_risk
 from simulator.state import AccountKey, Effects, ExchangeState
 
 __all__ = ["Liquidator"]

@@ -33,8 +33,8 @@ import msgspec
 from matching import Side
 from simulator.core import errors
 from simulator.core.money import parse_count, parse_dollars
-from simulator.market_data import MarketData
-from simulator.orders import AmendOrder, OrderRecord, PlaceOrder
+from simulator.model.market_data import MarketData
+from simulator.model.orders import AmendOrder, OrderRecord, PlaceOrder
 
 if TYPE_CHECKING:
     from simulator.exchange import Exchange

@@ -10,12 +10,12 @@ from typing import Protocol
 from matching import SelfTradePrevention, Side, TimeInForce
 from simulator.core import errors
 from simulator.core.money import ceil_div
-from simulator.ledger import User
-from simulator.market_data import MarketData
-from simulator.markets import MarketSpec
-from simulator.orders import AmendOrder, OrderRecord, PlaceOrder
+from simulator.model.ledger import User
+from simulator.model.market_data import MarketData
+from simulator.model.markets import MarketSpec
+from simulator.model.orders import AmendOrder, OrderRecord, PlaceOrder
+from simulator.model.risk import market_usage, position_risk, worst_im_with
 from simulator.ports import Accounts
-from simulator.risk import market_usage, position_risk, worst_im_with
 from simulator.state import ExchangeState
 
 __all__ = [

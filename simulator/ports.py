@@ -16,10 +16,10 @@ from typing import Protocol
 from matching import Event as BookEvent
 from matching import Reason, Side
 from simulator.core.events import ExitTriggerView
-from simulator.ledger import Subaccount, User
-from simulator.market_data import MarketData
-from simulator.orders import OrderRecord, OrderResult
-from simulator.risk import SubaccountRisk
+from simulator.model.ledger import Subaccount, User
+from simulator.model.market_data import MarketData
+from simulator.model.orders import OrderRecord, OrderResult
+from simulator.model.risk import SubaccountRisk
 
 __all__ = [
     "Accounts",

@@ -14,9 +14,9 @@ from functools import partial
 from typing import Any
 
 from simulator.core.events import FundingPaid, FundingRateSet, TickerChanged
-from simulator.funding import funding_payment, impact_prices, premium_at
-from simulator.market_data import FundingRecord, MarketData
-from simulator.marks import liquidation_mark
+from simulator.model.funding import funding_payment, impact_prices, premium_at
+from simulator.model.market_data import FundingRecord, MarketData
+from simulator.model.marks import liquidation_mark
 from simulator.ports import BookEvents, MarkListener
 from simulator.state import Effects, ExchangeState
 

@@ -32,7 +32,7 @@ from simulator.core.clock import AcceleratedClock, Clock, ManualClock, WallClock
 from simulator.core.command_log import HeldClock
 from simulator.core.money import MONEY_SCALE
 from simulator.exchange import Exchange
-from simulator.ledger import User
+from simulator.model.ledger import User
 from simulator.scenarios import Scenario
 from simulator.state_hash import state_hash
 

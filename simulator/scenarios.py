@@ -22,7 +22,7 @@ from simulator.core.config import ExchangeConfig
 from simulator.core.money import parse_dollars
 from simulator.exchange import Exchange
 from simulator.liquidity import LiquidityConfig, attach_liquidity
-from simulator.markets import load_markets
+from simulator.model.markets import load_markets
 
 __all__ = ["FIXTURES_DIR", "Scenario", "ScenarioUser", "build_exchange", "load_scenario"]
 

@@ -16,9 +16,9 @@ from simulator.core.clock import Clock, Timers
 from simulator.core.config import ExchangeConfig
 from simulator.core.events import Event, FillRecord, Journal, TradeRecord
 from simulator.core.ids import IdSource
-from simulator.ledger import User
-from simulator.market_data import MarketData
-from simulator.orders import OrderRecord
+from simulator.model.ledger import User
+from simulator.model.market_data import MarketData
+from simulator.model.orders import OrderRecord
 
 __all__ = ["AccountKey", "Effects", "ExchangeState"]
 

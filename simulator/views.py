@@ -14,9 +14,9 @@ from typing import Protocol
 
 from simulator.core.config import ExchangeConfig
 from simulator.core.money import RATE_SCALE
-from simulator.market_data import MarketData
+from simulator.model.market_data import MarketData
+from simulator.model.risk import market_usage, position_liquidation_price, position_risk
 from simulator.ports import Accounts
-from simulator.risk import market_usage, position_liquidation_price, position_risk
 
 __all__ = [
     "AccountReader",

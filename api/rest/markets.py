@@ -12,7 +12,7 @@ from api.errors import BadRequestError
 from api.responses import json_response
 from api.wire import markets as wire
 from api.wire.common import parse_bool, split_list
-from simulator import candles
+from simulator.model import candles
 
 router = APIRouter()
 

@@ -28,7 +28,7 @@ from simulator.core.money import (
 from simulator.corporate_actions import CorporateAction
 from simulator.exchange import Exchange
 from simulator.funding_views import FundingEstimate
-from simulator.market_data import FundingRecord
+from simulator.model.market_data import FundingRecord
 
 __all__ = [
     "MAX_PREMIUM_WINDOW_S",

@@ -25,7 +25,6 @@ from typing import Any
 
 from api.errors import BadRequestError
 from api.wire.common import rfc3339
-from simulator.candles import Candle, Ohlc
 from simulator.core.events import TradeRecord
 from simulator.core.money import (
     WireFormatError,
@@ -37,7 +36,8 @@ from simulator.core.money import (
     rate_to_float,
 )
 from simulator.exchange import Exchange
-from simulator.market_data import MarketData
+from simulator.model.candles import Candle, Ohlc
+from simulator.model.market_data import MarketData
 
 __all__ = [
     "MAX_BULK_TICKERS",

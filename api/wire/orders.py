@@ -40,7 +40,7 @@ from simulator.core.money import (
 )
 from simulator.exchange import Exchange
 from simulator.indexes import OrderStatus, order_status
-from simulator.orders import AmendOrder, OrderRecord, OrderResult, PlaceOrder
+from simulator.model.orders import AmendOrder, OrderRecord, OrderResult, PlaceOrder
 
 __all__ = [
     "AmendBody",

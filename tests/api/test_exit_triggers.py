@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from matching import Side, TimeInForce
-from simulator.orders import PlaceOrder
+from simulator.model.orders import PlaceOrder
 from tests.api.live import LiveServer
 
 BTC = "KXBTCPERP"

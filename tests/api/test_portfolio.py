@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from matching import Side, TimeInForce
-from simulator.orders import PlaceOrder
+from simulator.model.orders import PlaceOrder
 from tests.api import signing
 from tests.api.conftest import make_client
 from tests.api.live import LiveServer

@@ -14,7 +14,7 @@ from simulator.funding_views import (
     historical_rates,
     premium_index,
 )
-from simulator.orders import PlaceOrder
+from simulator.model.orders import PlaceOrder
 from tests.simulator.factories import dollars, make_exchange, make_spec
 
 TICKER = "KXBTCPERP"

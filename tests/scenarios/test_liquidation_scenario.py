@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from matching import Reason, Side
 from simulator.core.events import FillExecuted, LiquidationStep, OrderUpdated
-from simulator.orders import PlaceOrder
+from simulator.model.orders import PlaceOrder
 from simulator.views import positions
 from tests.simulator.factories import dollars, make_exchange, make_spec
 

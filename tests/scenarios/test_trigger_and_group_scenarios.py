@@ -7,7 +7,7 @@ import pytest
 from matching import Side, TimeInForce
 from simulator.core import errors
 from simulator.core.events import ExitTriggerChanged, OrderGroupChanged, OrderUpdated
-from simulator.orders import PlaceOrder
+from simulator.model.orders import PlaceOrder
 from tests.simulator.factories import dollars, make_exchange, make_spec
 
 TICKER = "KXBTCPERP"

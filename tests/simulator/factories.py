@@ -9,8 +9,8 @@ from simulator.core.clock import ManualClock
 from simulator.core.config import ExchangeConfig
 from simulator.core.money import parse_dollars
 from simulator.exchange import Exchange
-from simulator.margin_curve import MarginCurve
-from simulator.markets import MarketSpec, load_markets
+from simulator.model.margin_curve import MarginCurve
+from simulator.model.markets import MarketSpec, load_markets
 
 # 2026-06-14 00:00:00 UTC (20:00 EDT the day before); the next crypto funding is 04:00 UTC.
 T0 = 1_781_395_200_000

@@ -23,8 +23,8 @@ from simulator.core.events import BalanceChanged, MarketChanged
 from simulator.core.money import parse_dollars, parse_price
 from simulator.corporate_actions import CorporateActionNotFoundError
 from simulator.exchange import Exchange
-from simulator.markets import load_markets
-from simulator.orders import PlaceOrder
+from simulator.model.markets import load_markets
+from simulator.model.orders import PlaceOrder
 from tests.simulator.factories import T0
 
 AAPL = "TEST-EQUITY-AAPL-PERP"

@@ -15,8 +15,8 @@ from simulator.core.events import (
     TickerChanged,
     TradeExecuted,
 )
-from simulator.margin_curve import MarginCurve
-from simulator.orders import AmendOrder, PlaceOrder
+from simulator.model.margin_curve import MarginCurve
+from simulator.model.orders import AmendOrder, PlaceOrder
 from simulator.state_hash import state_hash
 from tests.simulator.factories import T0, dollars, make_exchange, make_spec
 

@@ -30,7 +30,7 @@ from matching import SelfTradePrevention, Side, TimeInForce
 from simulator.core.errors import InvalidPriceError
 from simulator.core.events import LiquidationStep
 from simulator.exchange import Exchange
-from simulator.orders import AmendOrder, OrderRecord, PlaceOrder
+from simulator.model.orders import AmendOrder, OrderRecord, PlaceOrder
 from simulator.state_hash import state_hash
 from tests.simulator.exchange_strategies import (
     BPS,

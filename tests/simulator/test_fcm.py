@@ -15,7 +15,7 @@ from simulator.fcm import (
     SubtraderNotFoundError,
     risk_control_scope,
 )
-from simulator.orders import PlaceOrder
+from simulator.model.orders import PlaceOrder
 from simulator.state_hash import state_hash
 from tests.simulator.factories import T0, dollars, make_exchange
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from matching import Side
 from simulator.exchange import Exchange
 from simulator.funding_views import funding_estimate
-from simulator.orders import PlaceOrder
+from simulator.model.orders import PlaceOrder
 from simulator.state_hash import state_hash
 from tests.simulator.factories import T0, dollars, make_exchange
 

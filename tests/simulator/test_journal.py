@@ -15,7 +15,7 @@ import pytest
 from matching import Side
 from simulator import snapshots
 from simulator.core.money import parse_dollars
-from simulator.orders import PlaceOrder
+from simulator.model.orders import PlaceOrder
 from simulator.runtime import Runtime
 from simulator.scenarios import load_scenario
 from simulator.state_hash import state_hash

@@ -6,7 +6,7 @@ from matching import Side, TimeInForce
 from simulator.core.command_log import HeldClock
 from simulator.core.events import TickerChanged
 from simulator.exchange import Exchange
-from simulator.orders import PlaceOrder
+from simulator.model.orders import PlaceOrder
 from tests.simulator.factories import T0, dollars, make_spec
 
 

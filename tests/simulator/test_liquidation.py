@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from matching import Side
 from simulator.core.events import LiquidationStep
-from simulator.orders import PlaceOrder
+from simulator.model.orders import PlaceOrder
 from tests.simulator.factories import dollars, make_exchange, make_spec
 
 BTC = "KXBTCPERP"

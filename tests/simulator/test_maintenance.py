@@ -7,7 +7,7 @@ import pytest
 from matching import Side
 from simulator.core import errors
 from simulator.core.events import ExchangeChanged, FundingRateSet
-from simulator.orders import PlaceOrder
+from simulator.model.orders import PlaceOrder
 from tests.simulator.factories import dollars, make_exchange, make_spec
 
 BTC = "KXBTCPERP"

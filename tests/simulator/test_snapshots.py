@@ -14,7 +14,7 @@ from simulator.core.clock import AcceleratedClock, ManualClock, WallClock
 from simulator.core.command_log import HeldClock
 from simulator.core.money import parse_dollars
 from simulator.exchange import Exchange
-from simulator.orders import AmendOrder, PlaceOrder
+from simulator.model.orders import AmendOrder, PlaceOrder
 from simulator.runtime import Runtime
 from simulator.scenarios import load_scenario
 from simulator.state_hash import state_hash

@@ -7,10 +7,10 @@ import pytest
 from matching import Side
 from simulator.core import errors
 from simulator.core.money import WireFormatError, parse_price
-from simulator.ledger import Position
-from simulator.margin_curve import MarginCurve
-from simulator.marks import liquidation_mark
-from simulator.orders import PlaceOrder
+from simulator.model.ledger import Position
+from simulator.model.margin_curve import MarginCurve
+from simulator.model.marks import liquidation_mark
+from simulator.model.orders import PlaceOrder
 from simulator.views import balance, positions, risk
 from tests.simulator.factories import dollars, make_exchange, make_spec
 

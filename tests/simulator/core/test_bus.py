@@ -15,7 +15,7 @@ from simulator.core.bus import Batch, EventBus, Inbox, Item, Reset
 from simulator.core.clock import ManualClock
 from simulator.core.events import Event, FillExecuted, OrderUpdated, TradeExecuted
 from simulator.exchange import Exchange
-from simulator.orders import AmendOrder, PlaceOrder
+from simulator.model.orders import AmendOrder, PlaceOrder
 from simulator.runtime import Runtime
 from simulator.scenarios import load_scenario
 from tests.simulator.factories import dollars, make_exchange

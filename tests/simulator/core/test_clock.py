@@ -8,7 +8,7 @@ from matching import Side
 from simulator.core import errors
 from simulator.core.clock import AcceleratedClock, ManualClock, Timers, WallClock, make_clock
 from simulator.exchange import Exchange
-from simulator.orders import PlaceOrder
+from simulator.model.orders import PlaceOrder
 from tests.simulator.factories import T0, dollars, make_spec
 
 

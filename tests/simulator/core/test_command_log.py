@@ -10,7 +10,7 @@ from simulator.core.clock import ManualClock
 from simulator.core.command_log import HeldClock
 from simulator.core.command_table import decode_args, resolve
 from simulator.core.commands import command
-from simulator.orders import AmendOrder, PlaceOrder
+from simulator.model.orders import AmendOrder, PlaceOrder
 from tests.simulator.factories import T0, dollars, make_exchange
 
 BTC = "KXBTCPERP"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from simulator.market_data import MarketData
+from simulator.model.market_data import MarketData
 from tests.simulator.factories import T0, make_exchange
 
 DAY_MS = 86_400_000

@@ -25,7 +25,7 @@ from simulator.core.money import (
     round_half_even,
     round_toward_to_centicent,
 )
-from simulator.funding_schedule import SCHEDULE_NAMES
+from simulator.model.funding_schedule import SCHEDULE_NAMES
 
 __all__ = [
     "FundingSettings",

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from simulator.core.money import RATE_SCALE
-from simulator.markets import DEFAULT_MARKETS_FILE, load_markets, parse_market_file
+from simulator.model.markets import DEFAULT_MARKETS_FILE, load_markets, parse_market_file
 
 
 def _raw():

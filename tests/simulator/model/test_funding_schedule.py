@@ -1,4 +1,4 @@
-"""Unit and property tests of `simulator.funding_schedule`: ET-anchored funding instants."""
+"""Unit and property tests of `simulator.model.funding_schedule`: ET-anchored funding instants."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.funding_schedule import SCHEDULE_NAMES, FundingSchedule
+from simulator.model.funding_schedule import SCHEDULE_NAMES, FundingSchedule
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _HOUR_MS = 3_600_000

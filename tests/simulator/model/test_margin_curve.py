@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from simulator.margin_curve import MarginCurve
+from simulator.model.margin_curve import MarginCurve
 
 IM_MULT = 1_300_000_000_000
 

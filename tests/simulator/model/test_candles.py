@@ -11,9 +11,9 @@ import itertools
 import pytest
 
 from matching import Side
-from simulator.candles import Candle, Ohlc, QuoteHistory, candles
 from simulator.core import errors
-from simulator.orders import PlaceOrder
+from simulator.model.candles import Candle, Ohlc, QuoteHistory, candles
+from simulator.model.orders import PlaceOrder
 from tests.simulator.factories import T0, dollars, make_exchange
 
 TICKER = "KXBTCPERP"

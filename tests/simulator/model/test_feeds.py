@@ -1,4 +1,4 @@
-"""Tests of the reference-price feeds (simulator/feeds.py)."""
+"""Tests of the reference-price feeds (simulator/model/feeds.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from simulator.feeds import (
+from simulator.model.feeds import (
     RandomWalkFeed,
     ReferenceFeed,
     ReplayFeed,
@@ -18,7 +18,7 @@ from simulator.feeds import (
 
 T0 = 1_781_395_200_000  # 2026-06-14 00:00:00 UTC, on the second grid
 EIGHT_HOURS_MS = 8 * 3_600_000
-SAMPLE = Path(__file__).resolve().parents[2] / "fixtures" / "feeds" / "sample_replay.csv"
+SAMPLE = Path(__file__).resolve().parents[3] / "fixtures" / "feeds" / "sample_replay.csv"
 
 
 # ---------------------------------------------------------------- static

@@ -9,12 +9,12 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from matching import OrderBook
-from simulator.candles import QuoteHistory
-from simulator.feeds import ReferenceFeed
-from simulator.funding import FundingSettings, PremiumAccumulator
-from simulator.funding_schedule import FundingSchedule
-from simulator.markets import Market
-from simulator.marks import SettlementMark
+from simulator.model.candles import QuoteHistory
+from simulator.model.feeds import ReferenceFeed
+from simulator.model.funding import FundingSettings, PremiumAccumulator
+from simulator.model.funding_schedule import FundingSchedule
+from simulator.model.markets import Market
+from simulator.model.marks import SettlementMark
 
 __all__ = ["FundingRecord", "MarketData"]
 

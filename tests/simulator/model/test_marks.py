@@ -1,4 +1,4 @@
-"""Tests of the liquidation and settlement marks (simulator/marks.py)."""
+"""Tests of the liquidation and settlement marks (simulator/model/marks.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from simulator.core.money import parse_price
-from simulator.marks import SettlementMark, liquidation_mark
+from simulator.model.marks import SettlementMark, liquidation_mark
 
 # ---------------------------------------------------------------- liquidation mark
 

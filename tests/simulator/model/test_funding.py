@@ -1,4 +1,4 @@
-"""Unit and property tests of `simulator.funding`: premium, accumulator, rate, payment.
+"""Unit and property tests of `simulator.model.funding`: premium, accumulator, rate, payment.
 
 The accumulator is checked against a naive model that walks every second.
 """
@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulator.core.money import RATE_SCALE, parse_rate
-from simulator.funding import (
+from simulator.model.funding import (
     FundingSettings,
     PremiumAccumulator,
     PremiumHandling,

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import msgspec
 
 from simulator.core.money import parse_dollars, parse_price, parse_rate
-from simulator.margin_curve import MarginCurve
+from simulator.model.margin_curve import MarginCurve
 
 __all__ = [
     "DEFAULT_MARKETS_FILE",
@@ -26,7 +26,7 @@ __all__ = [
     "parse_market_file",
 ]
 
-_ROOT = Path(__file__).resolve().parent.parent
+_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MARKETS_FILE = _ROOT / "fixtures" / "markets" / "default.json"
 
 MarketStatus = Literal["inactive", "active", "closed"]

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from simulator.core.money import RATE_SCALE
-from simulator.ledger import Position, Subaccount
-from simulator.markets import MarketSpec
+from simulator.model.ledger import Position, Subaccount
+from simulator.model.markets import MarketSpec
 
 __all__ = [
     "PositionRisk",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from simulator.ledger import Position, Subaccount
-from simulator.risk import position_liquidation_price
+from simulator.model.ledger import Position, Subaccount
+from simulator.model.risk import position_liquidation_price
 from tests.simulator.factories import dollars, make_spec
 
 BTC = "KXBTCPERP"
