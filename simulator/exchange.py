@@ -42,8 +42,6 @@ from simulator.core.events import (
 )
 from simulator.core.ids import IdSource
 from simulator.corporate_actions import CorporateActionPorts, CorporateActions
-from simulator.executions import Executions
-from simulator.exit_trigger_bridge import ExitTriggerBridge
 from simulator.fcm import FcmDesk
 from simulator.indexes import FillIndex, MarketIndex, OrderIndex
 from simulator.keys import KeyRegistry
@@ -56,7 +54,11 @@ from simulator.model.market_data import MarketData
 from simulator.model.markets import Market, MarketSpec, MarketStatus
 from simulator.model.marks import SettlementMark
 from simulator.model.orders import AmendOrder, OrderRecord, OrderResult, PlaceOrder, order_result
-from simulator.order_checks import (
+from simulator.pricing import Pricing
+from simulator.state import AccountKey, Effects, ExchangeState
+from simulator.trading.executions import Executions
+from simulator.trading.exit_trigger_bridge import ExitTriggerBridge
+from simulator.trading.order_checks import (
     check_count,
     check_kinds,
     check_margin,
@@ -65,9 +67,7 @@ from simulator.order_checks import (
     slippage_cap,
     tradable_market,
 )
-from simulator.order_group_bridge import OrderGroupBridge
-from simulator.pricing import Pricing
-from simulator.state import AccountKey, Effects, ExchangeState
+from simulator.trading.order_group_bridge import OrderGroupBridge
 
 __all__ = ["Exchange"]
 

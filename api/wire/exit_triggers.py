@@ -18,7 +18,7 @@ import msgspec
 from api.errors import BadRequestError
 from api.wire.common import rfc3339
 from simulator.core.money import format_count, format_price, parse_count, parse_price
-from simulator.exit_triggers import ExitTriggerView
+from simulator.trading.exit_triggers import ExitTriggerView
 
 __all__ = [
     "Kind",

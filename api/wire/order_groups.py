@@ -12,7 +12,7 @@ from starlette.requests import Request
 
 from api.bodies import read_json
 from simulator.core.money import format_count
-from simulator.order_groups import OrderGroup, contracts_limit_from_wire
+from simulator.trading.order_groups import OrderGroup, contracts_limit_from_wire
 
 __all__ = [
     "CreateGroupBody",

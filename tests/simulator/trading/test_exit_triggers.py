@@ -1,4 +1,4 @@
-"""Tests of `simulator.exit_triggers`: commands, validation, firing and lifecycle."""
+"""Tests of `simulator.trading.exit_triggers`: commands, validation, firing and lifecycle."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from simulator.core.errors import (
     RejectError,
     StopLossPastLiquidationError,
 )
-from simulator.exit_triggers import ExitTriggers, ExitTriggerView, Firing, Leg, Side
+from simulator.trading.exit_triggers import ExitTriggers, ExitTriggerView, Firing, Leg, Side
 
 KEY = ("alice", 0, "BTC")
 OTHER_KEY = ("alice", 0, "ETH")

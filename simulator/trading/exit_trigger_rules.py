@@ -2,8 +2,9 @@
 
 Owns what MECHANICS §8.1 and the openapi request schemas (SetCrossExitTriggerRequest,
 SetIsolatedExitTriggerRequest, UpdateExitTriggerRequest) say a valid trigger is, and the
-per-mark arithmetic of trailing stops. `simulator.exit_triggers` keeps the triggers and calls
-these functions. Imports only `simulator.core.errors` and `simulator.core.money`.
+per-mark arithmetic of trailing stops. `simulator.trading.exit_triggers` keeps the triggers and
+calls these functions. Imports only `simulator.core` (errors, money and the trigger types of
+the events).
 
 Units as in `simulator.core.money`: prices and trail amounts in ticks of $0.0001, counts in 1/100
 contract. A direction is +1 for a trigger protecting a long, -1 for one protecting a short.

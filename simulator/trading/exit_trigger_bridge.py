@@ -15,12 +15,12 @@ from matching import Side
 from simulator.core.commands import CommandBoundary, command
 from simulator.core.errors import RejectError
 from simulator.core.events import ExitTriggerChanged
-from simulator.exit_triggers import ExitTriggers, ExitTriggerView, Firing
 from simulator.model.market_data import MarketData
 from simulator.model.orders import OrderRecord
 from simulator.model.risk import position_liquidation_price
 from simulator.ports import Accounts, OrderEntry
 from simulator.state import AccountKey, Effects, ExchangeState
+from simulator.trading.exit_triggers import ExitTriggers, ExitTriggerView, Firing
 
 __all__ = ["ExitTriggerBridge"]
 

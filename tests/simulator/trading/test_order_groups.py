@@ -1,4 +1,4 @@
-"""Tests of order-group bookkeeping (simulator/order_groups.py)."""
+"""Tests of order-group bookkeeping (simulator/trading/order_groups.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from simulator.core.errors import (
     OrderGroupNotFoundError,
     OrderGroupTriggeredError,
 )
-from simulator.order_groups import OrderGroups, contracts_limit_from_wire
+from simulator.trading.order_groups import OrderGroups, contracts_limit_from_wire
 
 ALICE = "user-alice"
 BOB = "user-bob"

@@ -13,9 +13,9 @@ from __future__ import annotations
 from matching import Reason
 from simulator.core.commands import CommandBoundary, command
 from simulator.core.events import OrderGroupChanged
-from simulator.order_groups import OrderGroup, OrderGroups
 from simulator.ports import Accounts, OrderEntry
 from simulator.state import Effects, ExchangeState
+from simulator.trading.order_groups import OrderGroup, OrderGroups
 
 __all__ = ["OrderGroupBridge"]
 

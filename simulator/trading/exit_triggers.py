@@ -7,8 +7,8 @@ ExitTrigger). Pure bookkeeping: no I/O, no clock, no orders. The exchange calls 
 (`on_mark`, `on_position`, `on_order_result`, `on_order_rejected`, `on_anchor_fill`,
 `on_anchor_terminal`, `cancel_for_liquidation`) and places the reduce-only system orders
 (`order_reason = take_profit_stop_loss`) that the returned `Firing`s describe. Request rules
-and price arithmetic live in `simulator.exit_trigger_rules`, the records and the per-market
-evaluation index in `simulator.exit_trigger_records`.
+and price arithmetic live in `simulator.trading.exit_trigger_rules`, the records and the per-market
+evaluation index in `simulator.trading.exit_trigger_records`.
 
 A position is `(owner, subaccount, ticker)` plus an isolated flag; cross and isolated positions
 on one ticker are separate. The exchange keeps the positions here current through
@@ -48,14 +48,14 @@ from __future__ import annotations
 import builtins
 from collections.abc import Callable, Hashable, Iterable
 
-from simulator import exit_trigger_rules as rules
 from simulator.core.errors import (
     AnchorOrderUnavailableError,
     ExitTriggerNotFoundError,
     IdempotencyKeyUsedError,
     InvalidParametersError,
 )
-from simulator.exit_trigger_records import (
+from simulator.trading import exit_trigger_rules as rules
+from simulator.trading.exit_trigger_records import (
     LIVE_STATUSES,
     ExitTriggerView,
     Firing,
@@ -64,7 +64,7 @@ from simulator.exit_trigger_records import (
     PositionTriggers,
     TriggerRecord,
 )
-from simulator.exit_trigger_rules import Kind, Leg, Legs, Reason, Side, Sizing, Status
+from simulator.trading.exit_trigger_rules import Kind, Leg, Legs, Reason, Side, Sizing, Status
 
 __all__ = [
     "ExitTriggerView",

@@ -1,8 +1,9 @@
 """Records of exit triggers and the per-market index their evaluation walks.
 
-Owns the mutable trigger record, its immutable view, the firing instruction, the per-position
-trigger list and the per-market structures (sorted bracket thresholds, trailing stops, retries).
-Only `simulator.exit_triggers` mutates them; everyone else sees `ExitTriggerView` and `Firing`.
+Owns the mutable trigger record, the firing instruction, the per-position trigger list and the
+per-market structures (sorted bracket thresholds, trailing stops, retries); the immutable view
+(`ExitTriggerView`) is published with the events. Only `simulator.trading.exit_triggers`
+mutates them; everyone else sees `ExitTriggerView` and `Firing`.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from typing import Final
 
 from sortedcontainers import SortedKeyList
 
-from simulator import exit_trigger_rules as rules
 from simulator.core.events import ExitTriggerView, PositionKey
-from simulator.exit_trigger_rules import Kind, Leg, Reason, Side, Status
+from simulator.trading import exit_trigger_rules as rules
+from simulator.trading.exit_trigger_rules import Kind, Leg, Reason, Side, Status
 
 __all__ = [
     "LIVE_STATUSES",
