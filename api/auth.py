@@ -3,7 +3,7 @@
 A signed request carries `KALSHI-ACCESS-KEY`, `KALSHI-ACCESS-TIMESTAMP` (epoch ms) and
 `KALSHI-ACCESS-SIGNATURE` (base64 RSA-PSS/SHA-256/MGF1-SHA-256 over timestamp + METHOD + path).
 The path is the raw request path as sent (percent-escapes included) without the query string.
-The exchange's `simulator.keys.KeyRegistry` checks the key and the signature; this module keeps
+The exchange's `simulator.risk.keys.KeyRegistry` checks the key and the signature; this module keeps
 the HTTP side: the headers, the wall-clock window of the timestamp, the paths a client may have
 signed, and the 401 messages.
 
@@ -21,8 +21,8 @@ from starlette.requests import Request
 
 from api.errors import UnauthorizedError
 from simulator.core.clock import WallClock
-from simulator.keys import VerificationError, VerificationFailure
 from simulator.model.ledger import User
+from simulator.risk.keys import VerificationError, VerificationFailure
 from simulator.runtime import Runtime
 
 __all__ = ["Authenticator", "signed_path"]

@@ -68,11 +68,11 @@ from simulator.core import errors
 from simulator.core.commands import CommandBoundary, command
 from simulator.core.events import BalanceChanged, MarketChanged
 from simulator.core.money import CENTICENT, COUNT_SCALE
-from simulator.indexes import MarketIndex
 from simulator.model.market_data import MarketData
 from simulator.model.marks import SettlementMark
 from simulator.model.orders import OrderRecord
 from simulator.ports import Accounts, Holders, MarketRenamer, OrderEntry, Resampler, TriggerScopes
+from simulator.risk.indexes import MarketIndex
 from simulator.state import AccountKey, Effects, ExchangeState
 
 __all__ = [

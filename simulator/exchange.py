@@ -24,7 +24,6 @@ from matching import (
     Side,
     TimeInForce,
 )
-from simulator.accounts import AccountCommands
 from simulator.core import errors
 from simulator.core.bus import EventBus
 from simulator.core.clock import Clock, ManualClock, Timers
@@ -42,10 +41,6 @@ from simulator.core.events import (
 )
 from simulator.core.ids import IdSource
 from simulator.corporate_actions import CorporateActionPorts, CorporateActions
-from simulator.fcm import FcmDesk
-from simulator.indexes import FillIndex, MarketIndex, OrderIndex
-from simulator.keys import KeyRegistry
-from simulator.liquidation import Liquidator
 from simulator.model.feeds import feed_from_config
 from simulator.model.funding import FundingSettings, PremiumAccumulator
 from simulator.model.funding_schedule import FundingSchedule
@@ -55,6 +50,11 @@ from simulator.model.markets import Market, MarketSpec, MarketStatus
 from simulator.model.marks import SettlementMark
 from simulator.model.orders import AmendOrder, OrderRecord, OrderResult, PlaceOrder, order_result
 from simulator.pricing import Pricing
+from simulator.risk.accounts import AccountCommands
+from simulator.risk.fcm import FcmDesk
+from simulator.risk.indexes import FillIndex, MarketIndex, OrderIndex
+from simulator.risk.keys import KeyRegistry
+from simulator.risk.liquidation import Liquidator
 from simulator.state import AccountKey, Effects, ExchangeState
 from simulator.trading.executions import Executions
 from simulator.trading.exit_trigger_bridge import ExitTriggerBridge

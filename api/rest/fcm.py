@@ -1,6 +1,6 @@
 """FCM operations: create subtraders, manage their IM caps, set the member notional limit.
 
-Any user may act as an FCM (see `simulator.fcm`). A subtrader is a new account whose id is
+Any user may act as an FCM (see `simulator.risk.fcm`). A subtrader is a new account whose id is
 `{user_id}_{subtrader_suffix}`; only the FCM that created it can read or change its risk
 controls, and any other id is 404.
 

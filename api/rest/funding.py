@@ -11,7 +11,7 @@ from api import deps
 from api.errors import BadRequestError
 from api.responses import json_response
 from api.wire import funding as wire
-from simulator import funding_views
+from simulator.risk import funding_views
 
 router = APIRouter()
 

@@ -19,8 +19,8 @@ from api.bodies import read_json
 from api.errors import undeclared_as_bad_request
 from api.responses import EMPTY, json_response
 from api.wire import portfolio as wire
-from simulator import views
 from simulator.core import errors
+from simulator.risk import views
 
 router = APIRouter()
 

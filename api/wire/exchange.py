@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from simulator import views
 from simulator.exchange import Exchange
+from simulator.risk import views
 
 __all__ = ["exchange_status", "risk_parameters"]
 

@@ -16,7 +16,7 @@ import msgspec
 
 from api.errors import BadRequestError
 from simulator.core.money import format_dollars, parse_dollars
-from simulator.fcm import RiskControlsView
+from simulator.risk.fcm import RiskControlsView
 
 __all__ = [
     "AssetClass",

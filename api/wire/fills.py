@@ -1,5 +1,5 @@
 """Fills on the wire: MarginFill rendering and the pages of `/margin/fills`, cut from the
-exchange's per-user fill index (`simulator.indexes.FillIndex`).
+exchange's per-user fill index (`simulator.risk.indexes.FillIndex`).
 
 Deviation: an omitted `subaccount` lists fills of every subaccount (kalshi-sdk 22.4.0's
 documented behaviour and the other lists' convention) instead of the spec's default 0.

@@ -27,8 +27,8 @@ from simulator.core.money import (
 )
 from simulator.corporate_actions import CorporateAction
 from simulator.exchange import Exchange
-from simulator.funding_views import FundingEstimate
 from simulator.model.market_data import FundingRecord
+from simulator.risk.funding_views import FundingEstimate
 
 __all__ = [
     "MAX_PREMIUM_WINDOW_S",

@@ -1,10 +1,10 @@
 """Orders on the wire: request structs, commands in integer units, and MarginOrder rendering.
 
 Also the pages of `GET /margin/orders`, cut from the exchange's per-user order index
-(`simulator.indexes.OrderIndex`) without scanning every order the exchange ever saw.
+(`simulator.risk.indexes.OrderIndex`) without scanning every order the exchange ever saw.
 
 Assumption: `status` filters take Kalshi's usual values `resting`, `executed` and `canceled`
-(`simulator.indexes.OrderStatus` says which orders each one lists).
+(`simulator.risk.indexes.OrderStatus` says which orders each one lists).
 Assumption: lists are newest first; `min_ts` / `max_ts` (Unix seconds, both inclusive) bound
 the creation time.
 Assumption: a body decimal that is not a number is 400 `invalid_parameters`; a number with
@@ -39,8 +39,8 @@ from simulator.core.money import (
     round_half_even,
 )
 from simulator.exchange import Exchange
-from simulator.indexes import OrderStatus, order_status
 from simulator.model.orders import AmendOrder, OrderRecord, OrderResult, PlaceOrder
+from simulator.risk.indexes import OrderStatus, order_status
 
 __all__ = [
     "AmendBody",

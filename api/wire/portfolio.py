@@ -1,6 +1,6 @@
 """Wire mapping of the account resources: positions, balance, risk, limits, fees, transfers.
 
-Read models come from `simulator.views` in integer units; dollars leave as 4-decimal strings
+Read models come from `simulator.risk.views` in integer units; dollars leave as 4-decimal strings
 (6 when an amount has a finer part), counts as 2-decimal strings, ratios and rates as numbers.
 Transfer amounts arrive as integers: centicents for the intra-exchange transfer, cents for the
 subaccount transfer (REST.md (d)).
@@ -21,7 +21,6 @@ from typing import Any, Literal
 import msgspec
 
 from api.errors import BadRequestError
-from simulator import views
 from simulator.core.money import (
     format_count,
     format_dollars,
@@ -29,6 +28,7 @@ from simulator.core.money import (
     money_from_centicents,
     money_from_cents,
 )
+from simulator.risk import views
 
 __all__ = [
     "InstanceTransferBody",

@@ -8,13 +8,13 @@ from matching import Side
 from simulator.core import errors
 from simulator.core.events import FundingPaid, FundingRateSet
 from simulator.core.money import RATE_SCALE
-from simulator.funding_views import (
+from simulator.model.orders import PlaceOrder
+from simulator.risk.funding_views import (
     funding_estimate,
     funding_history,
     historical_rates,
     premium_index,
 )
-from simulator.model.orders import PlaceOrder
 from tests.simulator.factories import dollars, make_exchange, make_spec
 
 TICKER = "KXBTCPERP"

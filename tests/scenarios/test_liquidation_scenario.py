@@ -5,7 +5,7 @@ from __future__ import annotations
 from matching import Reason, Side
 from simulator.core.events import FillExecuted, LiquidationStep, OrderUpdated
 from simulator.model.orders import PlaceOrder
-from simulator.views import positions
+from simulator.risk.views import positions
 from tests.simulator.factories import dollars, make_exchange, make_spec
 
 TICKER = "KXBTCPERP"

@@ -11,7 +11,7 @@ from simulator.model.ledger import Position
 from simulator.model.margin_curve import MarginCurve
 from simulator.model.marks import liquidation_mark
 from simulator.model.orders import PlaceOrder
-from simulator.views import balance, positions, risk
+from simulator.risk.views import balance, positions, risk
 from tests.simulator.factories import dollars, make_exchange, make_spec
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from matching import Side, TimeInForce
-from simulator import views
 from simulator.core import errors
 from simulator.model.orders import PlaceOrder
+from simulator.risk import views
 from tests.simulator.factories import dollars, make_exchange, make_spec
 
 BTC = "KXBTCPERP"

@@ -8,14 +8,14 @@ import pytest
 
 from matching import Reason, Side, TimeInForce
 from simulator.core import errors
-from simulator.fcm import (
+from simulator.model.orders import PlaceOrder
+from simulator.risk.fcm import (
     ImCapView,
     NotionalLimitRow,
     SubtraderExistsError,
     SubtraderNotFoundError,
     risk_control_scope,
 )
-from simulator.model.orders import PlaceOrder
 from simulator.state_hash import state_hash
 from tests.simulator.factories import T0, dollars, make_exchange
 

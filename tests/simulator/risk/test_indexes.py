@@ -6,8 +6,8 @@ import dataclasses
 
 from matching import Side, TimeInForce
 from simulator.exchange import Exchange
-from simulator.indexes import FillIndex, MarketIndex, OrderIndex, OrderStatus, order_status
 from simulator.model.orders import PlaceOrder
+from simulator.risk.indexes import FillIndex, MarketIndex, OrderIndex, OrderStatus, order_status
 from simulator.runtime import Runtime
 from simulator.scenarios import load_scenario
 from simulator.state_hash import state_hash

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from matching import Side
 from simulator.exchange import Exchange
-from simulator.funding_views import funding_estimate
 from simulator.model.orders import PlaceOrder
+from simulator.risk.funding_views import funding_estimate
 from simulator.state_hash import state_hash
 from tests.simulator.factories import T0, dollars, make_exchange
 

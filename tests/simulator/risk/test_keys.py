@@ -9,8 +9,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from simulator import snapshots
 from simulator.core.clock import ManualClock
 from simulator.exchange import Exchange
-from simulator.keys import KeyRegistry, VerificationError, VerificationFailure
 from simulator.model.ledger import ApiKey
+from simulator.risk.keys import KeyRegistry, VerificationError, VerificationFailure
 from simulator.runtime import Runtime
 from simulator.scenarios import FIXTURES_DIR, load_scenario
 from tests.simulator.factories import make_exchange

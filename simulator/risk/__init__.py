@@ -1,0 +1,1 @@
+"""Accounts and their risk: account commands, liquidation, the FCM desk, read models."""
