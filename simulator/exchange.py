@@ -49,7 +49,7 @@ from simulator.model.market_data import MarketData
 from simulator.model.markets import Market, MarketSpec, MarketStatus
 from simulator.model.marks import SettlementMark
 from simulator.model.orders import AmendOrder, OrderRecord, OrderResult, PlaceOrder, order_result
-from simulator.pricing import Pricing
+from simulator.pricing.desk import Pricing
 from simulator.risk.accounts import AccountCommands
 from simulator.risk.fcm import FcmDesk
 from simulator.risk.indexes import FillIndex, MarketIndex, OrderIndex

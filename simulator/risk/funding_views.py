@@ -15,7 +15,7 @@ from simulator.core import errors
 from simulator.core.events import FundingPaid
 from simulator.model.ledger import User
 from simulator.model.market_data import FundingRecord, MarketData
-from simulator.pricing import Pricing
+from simulator.pricing.desk import Pricing
 
 __all__ = [
     "FundingEstimate",

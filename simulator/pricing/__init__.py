@@ -1,0 +1,1 @@
+"""The timers that move prices: marks, premium, funding, expiry and coalesced tickers."""
