@@ -40,7 +40,7 @@ from simulator.core.events import (
     TradeRecord,
 )
 from simulator.core.ids import IdSource
-from simulator.corporate_actions import CorporateActionPorts, CorporateActions
+from simulator.lifecycle.corporate_actions import CorporateActionPorts, CorporateActions
 from simulator.model.feeds import feed_from_config
 from simulator.model.funding import FundingSettings, PremiumAccumulator
 from simulator.model.funding_schedule import FundingSchedule
@@ -127,7 +127,7 @@ class Exchange(AccountCommands):
         for index, spec in enumerate(specs):
             self._add_market(spec, index, now)
         if self.config.maintenance_window:
-            from simulator.maintenance import MaintenanceWindow, arm_maintenance
+            from simulator.lifecycle.maintenance import MaintenanceWindow, arm_maintenance
 
             arm_maintenance(self, MaintenanceWindow())
 

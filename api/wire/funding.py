@@ -25,8 +25,8 @@ from simulator.core.money import (
     format_rate,
     rate_to_float,
 )
-from simulator.corporate_actions import CorporateAction
 from simulator.exchange import Exchange
+from simulator.lifecycle.corporate_actions import CorporateAction
 from simulator.model.market_data import FundingRecord
 from simulator.risk.funding_views import FundingEstimate
 

@@ -1,4 +1,4 @@
-"""Tests of `simulator.corporate_actions` on a real exchange with a manual clock.
+"""Tests of `simulator.lifecycle.corporate_actions` on a real exchange with a manual clock.
 
 Alice buys 10 AAPL perps from Bob at $228.45 (Bob rests the ask, Alice takes it), so Alice is
 long 10 and Bob short 10 before each action applies.
@@ -21,8 +21,8 @@ from simulator.core.errors import (
 )
 from simulator.core.events import BalanceChanged, MarketChanged
 from simulator.core.money import parse_dollars, parse_price
-from simulator.corporate_actions import CorporateActionNotFoundError
 from simulator.exchange import Exchange
+from simulator.lifecycle.corporate_actions import CorporateActionNotFoundError
 from simulator.model.markets import load_markets
 from simulator.model.orders import PlaceOrder
 from tests.simulator.factories import T0

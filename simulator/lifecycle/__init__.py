@@ -1,0 +1,1 @@
+"""Market lifecycle: corporate actions and the weekly maintenance window."""
