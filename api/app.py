@@ -26,7 +26,7 @@ from api.rest import (
     orders,
     portfolio,
 )
-from simulator.runtime import Runtime
+from simulator.server.runtime import Runtime
 
 __all__ = ["REST_PREFIX", "create_app"]
 

@@ -23,7 +23,7 @@ from api.errors import UnauthorizedError
 from simulator.core.clock import WallClock
 from simulator.model.ledger import User
 from simulator.risk.keys import VerificationError, VerificationFailure
-from simulator.runtime import Runtime
+from simulator.server.runtime import Runtime
 
 __all__ = ["Authenticator", "signed_path"]
 

@@ -4,7 +4,7 @@ JSON in and out, errors in the same envelope as the REST API. Everything here is
 simulator's own: it never appears under `/trade-api`. Handlers only parse, call the runtime or
 the exchange, and render.
 
-`GET /state` exports the snapshot of `simulator.snapshots` (scenario, seed and command log);
+`GET /state` exports the snapshot of `simulator.server.snapshots` (scenario, seed and command log);
 `PUT /state` replays one and installs it, or answers 400 `invalid_parameters` and leaves the
 running exchange alone; `GET /state/hash` is the current `state_hash` (for tests).
 Assumption: a snapshot body may be far larger than an API request, so `PUT /state` has its own
@@ -30,7 +30,7 @@ from api.responses import json_response
 from api.wire.common import rfc3339
 from simulator.core.clock import ManualClock
 from simulator.core.money import parse_dollars, parse_price
-from simulator.runtime import Runtime
+from simulator.server.runtime import Runtime
 
 router = APIRouter()
 

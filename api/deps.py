@@ -10,7 +10,7 @@ from starlette.requests import Request
 
 from simulator.exchange import Exchange
 from simulator.model.ledger import User
-from simulator.runtime import Runtime
+from simulator.server.runtime import Runtime
 
 __all__ = [
     "Authenticated",

@@ -18,7 +18,7 @@ from starlette.requests import Request
 
 from api.errors import RateLimitedError
 from simulator.core.clock import WallClock
-from simulator.runtime import Runtime
+from simulator.server.runtime import Runtime
 
 __all__ = ["TIERS", "RateLimiter", "TierLimits", "UserLimits"]
 

@@ -5,7 +5,7 @@
                                               [--compare-http] [--profile]
 
 The server is the real app (`api.app.create_app`) served as `perps-sim serve` serves it: uvicorn
-(no lifespan, no access log) on a socket from `simulator.server.bind`, 127.0.0.1 port 0, in a
+(no lifespan, no access log) on a socket from `simulator.server.serve.bind`, 127.0.0.1 port 0, in a
 thread of this process with its own event loop; signature checking is on (`verify`). The
 market is the `bare` scenario's three markets on a manual clock (no timer fires while
 measuring), with a maker account resting 3 x 400 orders of 50 contracts each side around each
@@ -91,9 +91,9 @@ from matching import Side
 from simulator.core.clock import WallClock
 from simulator.core.money import format_price, parse_count, parse_price
 from simulator.model.orders import PlaceOrder
-from simulator.runtime import Runtime, ServerSettings
-from simulator.scenarios import Scenario, ScenarioUser, load_scenario
-from simulator.server import bind
+from simulator.server.runtime import Runtime, ServerSettings
+from simulator.server.scenarios import Scenario, ScenarioUser, load_scenario
+from simulator.server.serve import bind
 
 Result = dict[str, Any]
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -219,7 +219,7 @@ def _rest_maker_liquidity(runtime: Runtime) -> None:
 def serve_app(app: Any, http: str, profiler: cProfile.Profile | None = None) -> Iterator[int]:
     """Serve `app` as `perps-sim serve` does, on a thread with its own loop; yields the port.
 
-    The socket comes from `simulator.server.bind` (so accepted connections get TCP_NODELAY as
+    The socket comes from `simulator.server.serve.bind` (so accepted connections get TCP_NODELAY as
     in `perps-sim serve`) and uvicorn is configured as there: no lifespan, no access log.
     """
     config = uvicorn.Config(

@@ -12,7 +12,7 @@ from simulator.core.errors import RejectError
 from simulator.exchange import Exchange
 from simulator.model.markets import DEFAULT_MARKETS_FILE, MarketSpec, load_markets
 from simulator.model.orders import AmendOrder, OrderResult, PlaceOrder
-from simulator.state_hash import state_hash
+from simulator.server.state_hash import state_hash
 
 __all__ = [
     "DEFAULT_MARKETS_FILE",

@@ -1,6 +1,6 @@
 """`python -m simulator`: the `perps-sim` command line."""
 
-from simulator.cli import main
+from simulator.server.cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

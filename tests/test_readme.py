@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from simulator.scenarios import load_scenario
+from simulator.server.scenarios import load_scenario
 from tests.api.live import live_server
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -2,7 +2,7 @@
 
 The exchange is deterministic (DESIGN.md 5): the same scenario, seed and commands at the same
 simulated instants give byte-identical events and the same `state_hash`. So the log is the
-exchange's state: `simulator.snapshots` exports it and rebuilds an exchange by replaying it,
+exchange's state: `simulator.server.snapshots` exports it and rebuilds an exchange by replaying it,
 and a runtime with a state directory appends it to a journal file.
 
 Each entry is `(ts_ms, name, values, raised)`: the instant the command started, its name (as
@@ -73,8 +73,8 @@ class CommandLog:
 
     Attributes:
         entries: The recorded entries, oldest first.
-        origin: What the exchange was built from (a `simulator.snapshots.Origin`, set by
-            `simulator.snapshots.build`); None for an exchange built by hand, which cannot be
+        origin: What the exchange was built from (a `simulator.server.snapshots.Origin`, set by
+            `simulator.server.snapshots.build`); None for an exchange built by hand, which cannot be
             exported.
         sink: Called with each entry as JSON builtins right after it is recorded (the
             journal file of a runtime with a state directory).

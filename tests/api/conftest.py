@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from simulator.scenarios import load_scenario
+from simulator.server.scenarios import load_scenario
 from tests.api import signing, spec
 from tests.api.live import LiveServer, live_server
 

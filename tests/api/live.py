@@ -17,8 +17,8 @@ import uvicorn
 from fastapi import FastAPI
 
 from api.app import create_app
-from simulator.runtime import ClockMode, Runtime, ServerSettings
-from simulator.scenarios import Scenario, load_scenario
+from simulator.server.runtime import ClockMode, Runtime, ServerSettings
+from simulator.server.scenarios import Scenario, load_scenario
 
 
 class LiveServer:

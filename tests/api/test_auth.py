@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from api.ratelimit import RateLimiter
 from simulator.core.clock import WallClock
-from simulator.runtime import ServerSettings
-from simulator.scenarios import load_scenario
+from simulator.server.runtime import ServerSettings
+from simulator.server.scenarios import load_scenario
 from tests.api import signing
 from tests.api.conftest import make_client
 from tests.api.live import LiveServer, live_server

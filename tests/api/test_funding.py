@@ -27,7 +27,7 @@ from kalshi.perps.models.funding import (
 )
 from kalshi.perps.models.margin_account import GetMarginCorporateActionsResponse
 
-from simulator.scenarios import FIXTURES_DIR
+from simulator.server.scenarios import FIXTURES_DIR
 from tests.api import signing
 from tests.api.conftest import make_client
 from tests.api.live import LiveServer, live_server

@@ -28,7 +28,7 @@ from kalshi.perps.models.portfolio import GetMarginTradesResponse
 from matching import Side, TimeInForce
 from simulator.core.money import parse_count, parse_price
 from simulator.model.orders import PlaceOrder
-from simulator.scenarios import FIXTURES_DIR, Scenario, load_scenario
+from simulator.server.scenarios import FIXTURES_DIR, Scenario, load_scenario
 from tests.api.live import LiveServer, live_server
 
 START_MS = 1_781_481_600_000

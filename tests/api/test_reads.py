@@ -15,7 +15,7 @@ import httpx
 import msgspec
 import pytest
 
-from simulator.scenarios import load_scenario
+from simulator.server.scenarios import load_scenario
 from tests.api import signing, spec
 from tests.api.conftest import make_client
 from tests.api.live import LiveServer, live_server

@@ -26,7 +26,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from simulator.scenarios import load_scenario
+from simulator.server.scenarios import load_scenario
 from tests.api import signing, spec
 from tests.api.live import LiveServer, live_server
 

@@ -26,7 +26,7 @@ from kalshi.perps.models.portfolio import (
     UpdateExitTriggerRequest,
 )
 
-from simulator.scenarios import load_scenario
+from simulator.server.scenarios import load_scenario
 from tests.api import signing, spec
 from tests.api.live import LiveServer, live_server
 from tests.e2e.spec_transport import SpecCheckingTransport

@@ -26,7 +26,7 @@ from simulator.core.money import MONEY_SCALE
 from simulator.exchange import Exchange
 from simulator.model.markets import MarketSpec, load_markets
 from simulator.model.orders import AmendOrder, PlaceOrder
-from simulator.state_hash import state_hash
+from simulator.server.state_hash import state_hash
 
 # 2026-06-14 00:00:00 UTC; crypto funding fires at 04:00, 12:00 and 20:00 UTC.
 T0 = 1_781_395_200_000

@@ -17,7 +17,7 @@ from simulator.core.events import (
 )
 from simulator.model.margin_curve import MarginCurve
 from simulator.model.orders import AmendOrder, PlaceOrder
-from simulator.state_hash import state_hash
+from simulator.server.state_hash import state_hash
 from tests.simulator.factories import T0, dollars, make_exchange, make_spec
 
 BTC = "KXBTCPERP"

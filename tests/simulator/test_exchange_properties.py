@@ -31,7 +31,7 @@ from simulator.core.errors import InvalidPriceError
 from simulator.core.events import LiquidationStep
 from simulator.exchange import Exchange
 from simulator.model.orders import AmendOrder, OrderRecord, PlaceOrder
-from simulator.state_hash import state_hash
+from simulator.server.state_hash import state_hash
 from tests.simulator.exchange_strategies import (
     BPS,
     COMMANDS,

@@ -16,8 +16,8 @@ from simulator.core.clock import ManualClock
 from simulator.core.events import Event, FillExecuted, OrderUpdated, TradeExecuted
 from simulator.exchange import Exchange
 from simulator.model.orders import AmendOrder, PlaceOrder
-from simulator.runtime import Runtime
-from simulator.scenarios import load_scenario
+from simulator.server.runtime import Runtime
+from simulator.server.scenarios import load_scenario
 from tests.simulator.factories import dollars, make_exchange
 
 BTC = "KXBTCPERP"

@@ -16,7 +16,7 @@ from simulator.risk.fcm import (
     SubtraderNotFoundError,
     risk_control_scope,
 )
-from simulator.state_hash import state_hash
+from simulator.server.state_hash import state_hash
 from tests.simulator.factories import T0, dollars, make_exchange
 
 BTC = "KXBTCPERP"

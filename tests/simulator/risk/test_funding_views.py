@@ -10,7 +10,7 @@ from matching import Side
 from simulator.exchange import Exchange
 from simulator.model.orders import PlaceOrder
 from simulator.risk.funding_views import funding_estimate
-from simulator.state_hash import state_hash
+from simulator.server.state_hash import state_hash
 from tests.simulator.factories import T0, dollars, make_exchange
 
 BTC = "KXBTCPERP"

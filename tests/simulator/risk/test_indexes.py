@@ -8,9 +8,9 @@ from matching import Side, TimeInForce
 from simulator.exchange import Exchange
 from simulator.model.orders import PlaceOrder
 from simulator.risk.indexes import FillIndex, MarketIndex, OrderIndex, OrderStatus, order_status
-from simulator.runtime import Runtime
-from simulator.scenarios import load_scenario
-from simulator.state_hash import state_hash
+from simulator.server.runtime import Runtime
+from simulator.server.scenarios import load_scenario
+from simulator.server.state_hash import state_hash
 from tests.simulator.factories import dollars, make_exchange, make_spec
 
 BTC, ETH = "KXBTCPERP", "KXETHPERP"

@@ -6,13 +6,13 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
-from simulator import snapshots
 from simulator.core.clock import ManualClock
 from simulator.exchange import Exchange
 from simulator.model.ledger import ApiKey
 from simulator.risk.keys import KeyRegistry, VerificationError, VerificationFailure
-from simulator.runtime import Runtime
-from simulator.scenarios import FIXTURES_DIR, load_scenario
+from simulator.server import snapshots
+from simulator.server.runtime import Runtime
+from simulator.server.scenarios import FIXTURES_DIR, load_scenario
 from tests.simulator.factories import make_exchange
 
 DEMO_KEY_ID = "729aea2e-28da-532a-8351-72015c9673b0"

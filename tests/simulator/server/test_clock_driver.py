@@ -7,11 +7,11 @@ import asyncio
 import pytest
 
 from matching import Side
-from simulator.clock_driver import drive, fire_due
 from simulator.core.command_log import HeldClock
 from simulator.exchange import Exchange
 from simulator.model.orders import PlaceOrder
-from simulator.scenarios import build_exchange, load_scenario
+from simulator.server.clock_driver import drive, fire_due
+from simulator.server.scenarios import build_exchange, load_scenario
 from tests.simulator.factories import T0, dollars, make_spec
 
 

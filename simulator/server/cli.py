@@ -22,8 +22,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from simulator.runtime import AuthMode, ClockMode
-from simulator.server import ServeOptions, StartupError, serve
+from simulator.server.runtime import AuthMode, ClockMode
+from simulator.server.serve import ServeOptions, StartupError, serve
 
 __all__ = ["ENV_PREFIX", "main", "parse_serve_options"]
 

@@ -44,8 +44,8 @@ from simulator.core.clock import Clock, ManualClock
 from simulator.core.command_log import CommandLog, hold
 from simulator.core.command_table import canonical, decode_args, resolve
 from simulator.exchange import Exchange
-from simulator.scenarios import Scenario, build_exchange
-from simulator.state_hash import state_hash
+from simulator.server.scenarios import Scenario, build_exchange
+from simulator.server.state_hash import state_hash
 
 __all__ = [
     "FORMAT",
@@ -216,7 +216,7 @@ def export_state(source: Exchange | HasExchange) -> dict[str, Any]:
     log = exchange.command_log
     origin = origin_of(exchange)
     if origin is None:
-        raise ValueError("the exchange was not built by simulator.snapshots.build")
+        raise ValueError("the exchange was not built by simulator.server.snapshots.build")
     with hold(exchange.clock) as now:
         return {
             "format": FORMAT,
@@ -323,7 +323,7 @@ class JournalFile:
         log = exchange.command_log
         origin = origin_of(exchange)
         if origin is None:
-            raise ValueError("the exchange was not built by simulator.snapshots.build")
+            raise ValueError("the exchange was not built by simulator.server.snapshots.build")
         if rewrite:
             header = {
                 "format": JOURNAL_FORMAT,

@@ -13,12 +13,12 @@ import msgspec
 import pytest
 
 from matching import Side
-from simulator import snapshots
 from simulator.core.money import parse_dollars
 from simulator.model.orders import PlaceOrder
-from simulator.runtime import Runtime
-from simulator.scenarios import load_scenario
-from simulator.state_hash import state_hash
+from simulator.server import snapshots
+from simulator.server.runtime import Runtime
+from simulator.server.scenarios import load_scenario
+from simulator.server.state_hash import state_hash
 
 BARE = load_scenario("bare")
 BTC = "KXBTCPERP"

@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from simulator.listeners import listen_tcp
+from simulator.server.listeners import listen_tcp
 
 
 def _has_ipv6_loopback() -> bool:

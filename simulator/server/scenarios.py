@@ -3,7 +3,7 @@
 A scenario is a JSON file (`fixtures/scenarios/<name>.json`, or any path) decoded strictly with
 msgspec. `load_scenario("default")` is the built-in default. `build_exchange` turns a scenario
 into a fresh `Exchange` on a given clock; `Runtime.reset` calls it again to go back to the
-initial state. A `liquidity` block (`simulator.liquidity.LiquidityConfig`) adds the house
+initial state. A `liquidity` block (`simulator.server.bots.LiquidityConfig`) adds the house
 market maker, which quotes from the first instant and refreshes on the exchange's timers.
 """
 
@@ -21,12 +21,12 @@ from simulator.core.clock import Clock
 from simulator.core.config import ExchangeConfig
 from simulator.core.money import parse_dollars
 from simulator.exchange import Exchange
-from simulator.liquidity import LiquidityConfig, attach_liquidity
 from simulator.model.markets import load_markets
+from simulator.server.bots import LiquidityConfig, attach_liquidity
 
 __all__ = ["FIXTURES_DIR", "Scenario", "ScenarioUser", "build_exchange", "load_scenario"]
 
-FIXTURES_DIR = Path(__file__).resolve().parent.parent / "fixtures"
+FIXTURES_DIR = Path(__file__).resolve().parents[2] / "fixtures"
 _SCENARIOS_DIR = FIXTURES_DIR / "scenarios"
 
 

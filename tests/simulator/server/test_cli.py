@@ -20,11 +20,11 @@ from typing import Any
 import httpx
 import pytest
 
-from simulator.cli import main, parse_serve_options
-from simulator.server import READY_LINE, ServeOptions, advertised_urls, serve
+from simulator.server.cli import main, parse_serve_options
+from simulator.server.serve import READY_LINE, ServeOptions, advertised_urls, serve
 from tests.api import signing
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 _START_TIMEOUT_S = 60.0
 
 

@@ -7,9 +7,9 @@ import pytest
 
 from matching import Side, TimeInForce
 from simulator.core.clock import ManualClock
-from simulator.liquidity import LiquidityConfig, QuoteSettings, attach_liquidity
 from simulator.model.orders import PlaceOrder
-from simulator.scenarios import build_exchange, load_scenario
+from simulator.server.bots import LiquidityConfig, QuoteSettings, attach_liquidity
+from simulator.server.scenarios import build_exchange, load_scenario
 from tests.simulator.factories import dollars, make_exchange
 
 LP = "liquidity-provider"

@@ -2,7 +2,7 @@
 
 This is the one `simulator` module that imports a transport (DESIGN.md, dependency rule; the
 import-linter contract lists it as the single exception). `serve(options)` builds the
-`Runtime`, binds the listening socket itself with `simulator.listeners.listen_tcp` (so port 0
+`Runtime`, binds the listening socket itself with `simulator.server.listeners.listen_tcp` (so port 0
 works, the real port is known before serving and connections skip Nagle's algorithm), serves
 `api.app.create_app(runtime)` with uvicorn on that socket, drives timers for wall and
 accelerated clocks with `clock_driver.drive_current` (always on the current exchange, which a
@@ -39,12 +39,12 @@ import msgspec
 import uvicorn
 
 from api.app import create_app
-from simulator.clock_driver import drive_current
 from simulator.core.errors import RejectError
-from simulator.listeners import listen_tcp
-from simulator.runtime import AuthMode, ClockMode, Runtime, ServerSettings
-from simulator.scenarios import FIXTURES_DIR, Scenario, load_scenario
-from simulator.snapshots import InvalidSnapshotError
+from simulator.server.clock_driver import drive_current
+from simulator.server.listeners import listen_tcp
+from simulator.server.runtime import AuthMode, ClockMode, Runtime, ServerSettings
+from simulator.server.scenarios import FIXTURES_DIR, Scenario, load_scenario
+from simulator.server.snapshots import InvalidSnapshotError
 
 __all__ = ["READY_LINE", "ServeOptions", "StartupError", "advertised_urls", "serve"]
 
@@ -61,7 +61,7 @@ class StartupError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class ServeOptions:
-    """Everything `perps-sim serve` accepts (see `simulator.cli`)."""
+    """Everything `perps-sim serve` accepts (see `simulator.server.cli`)."""
 
     host: str = "127.0.0.1"
     port: int = 8000

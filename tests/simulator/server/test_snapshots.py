@@ -9,15 +9,15 @@ import msgspec
 import pytest
 
 from matching import Side, TimeInForce
-from simulator import snapshots
 from simulator.core.clock import AcceleratedClock, ManualClock, WallClock
 from simulator.core.command_log import HeldClock
 from simulator.core.money import parse_dollars
 from simulator.exchange import Exchange
 from simulator.model.orders import AmendOrder, PlaceOrder
-from simulator.runtime import Runtime
-from simulator.scenarios import load_scenario
-from simulator.state_hash import state_hash
+from simulator.server import snapshots
+from simulator.server.runtime import Runtime
+from simulator.server.scenarios import load_scenario
+from simulator.server.state_hash import state_hash
 
 BARE = load_scenario("bare")
 START = BARE.start_ms
@@ -209,7 +209,7 @@ def test_garbage_bytes_are_refused():
 
 
 def test_an_exchange_built_by_hand_cannot_be_exported():
-    from simulator.scenarios import build_exchange
+    from simulator.server.scenarios import build_exchange
 
     with pytest.raises(ValueError, match="not built"):
         snapshots.export_state(build_exchange(BARE, ManualClock(START)))

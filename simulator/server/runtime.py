@@ -14,7 +14,7 @@ their clock in a `HeldClock`, which holds still while a command runs so that the
 replays exactly (`simulator.core.command_log`).
 
 Durability (DESIGN.md 6): with a `state_dir`, every recorded command is appended to
-`<state_dir>/journal.jsonl` before it returns (`simulator.snapshots.JournalFile`). A runtime
+`<state_dir>/journal.jsonl` before it returns (`simulator.server.snapshots.JournalFile`). A runtime
 started on a directory that holds a journal replays it instead of building fresh: the journal's
 scenario and seed win over the ones passed in. `reset` and `replace` (a state import) rewrite
 the journal from the new exchange.
@@ -26,15 +26,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from simulator import snapshots
 from simulator.core.bus import EventBus, Reset
 from simulator.core.clock import AcceleratedClock, Clock, ManualClock, WallClock
 from simulator.core.command_log import HeldClock
 from simulator.core.money import MONEY_SCALE
 from simulator.exchange import Exchange
 from simulator.model.ledger import User
-from simulator.scenarios import Scenario
-from simulator.state_hash import state_hash
+from simulator.server import snapshots
+from simulator.server.scenarios import Scenario
+from simulator.server.state_hash import state_hash
 
 __all__ = ["AuthMode", "ClockMode", "Runtime", "ServerSettings"]
 
@@ -169,7 +169,7 @@ class Runtime:
         self.bus.announce(notice)
 
     def export_state(self) -> dict[str, Any]:
-        """The current exchange's snapshot (`simulator.snapshots.export_state`)."""
+        """The current exchange's snapshot (`simulator.server.snapshots.export_state`)."""
         return snapshots.export_state(self.exchange)
 
     def import_state(self, data: dict[str, Any] | bytes) -> Exchange:
@@ -183,7 +183,7 @@ class Runtime:
         return exchange
 
     def state_hash(self) -> str:
-        """`simulator.state_hash.state_hash` of the current exchange."""
+        """`simulator.server.state_hash.state_hash` of the current exchange."""
         return state_hash(self.exchange)
 
     def close(self) -> None:
