@@ -49,6 +49,7 @@ from simulator.model.market_data import MarketData
 from simulator.model.markets import Market, MarketSpec, MarketStatus
 from simulator.model.marks import SettlementMark
 from simulator.model.orders import AmendOrder, OrderRecord, OrderResult, PlaceOrder, order_result
+from simulator.ports import Wiring
 from simulator.pricing.desk import Pricing
 from simulator.risk.accounts import AccountCommands
 from simulator.risk.fcm import FcmDesk
@@ -103,18 +104,15 @@ class Exchange(AccountCommands):
         self.fill_index = FillIndex(state)
         self.market_index = MarketIndex(state)
         self.key_registry = KeyRegistry(state)
-        self.groups = OrderGroupBridge(state, effects, boundary, self, self)
-        self.exit_triggers = ExitTriggerBridge(state, effects, boundary, self, self)
+        wiring = Wiring(state, effects, boundary, accounts=self, entry=self)
+        self.groups = OrderGroupBridge(wiring)
+        self.exit_triggers = ExitTriggerBridge(wiring)
         self.executions = Executions(state, effects, self.groups, self.exit_triggers)
         self.liquidator = Liquidator(state, effects, self, self, self.exit_triggers)
         self.pricing = Pricing(state, effects, self, (self.liquidator, self.exit_triggers))
         self.corporate_actions = CorporateActions(
-            state,
-            effects,
-            boundary,
+            wiring,
             CorporateActionPorts(
-                accounts=self,
-                entry=self,
                 holders=self.executions,
                 pricing=self.pricing,
                 triggers=self.exit_triggers,
@@ -122,7 +120,7 @@ class Exchange(AccountCommands):
                 markets=self.market_index,
             ),
         )
-        self.fcm = FcmDesk(state, effects, boundary, self, self)
+        self.fcm = FcmDesk(wiring)
         now = clock.now_ms()
         for index, spec in enumerate(specs):
             self._add_market(spec, index, now)

@@ -11,19 +11,23 @@ Must not import the exchange facade or any component.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Protocol
 
 from matching import Event as BookEvent
 from matching import Reason, Side
+from simulator.core.commands import CommandBoundary
 from simulator.core.events import ExitTriggerView
 from simulator.model.ledger import Subaccount, User
 from simulator.model.market_data import MarketData
 from simulator.model.orders import OrderRecord, OrderResult
 from simulator.model.risk import SubaccountRisk
+from simulator.state import Effects, ExchangeState
 
 __all__ = [
     "Accounts",
     "BookEvents",
+    "Desk",
     "GroupLedger",
     "Holders",
     "MarkListener",
@@ -32,6 +36,7 @@ __all__ = [
     "OrderWatcher",
     "Resampler",
     "TriggerScopes",
+    "Wiring",
 ]
 
 
@@ -132,3 +137,33 @@ class MarketRenamer(Protocol):
     """Renames a market everywhere it is keyed by ticker (a ticker-change corporate action)."""
 
     def rename_market(self, old: str, new: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Wiring:
+    """What a component with commands is built with.
+
+    Attributes:
+        state: The exchange's tables.
+        effects: What the running command reads as its instant, publishes and leaves behind.
+        boundary: The command boundary its `@command` methods run through.
+        accounts: Accounts and their risk.
+        entry: Orders the exchange places or cancels itself.
+    """
+
+    state: ExchangeState
+    effects: Effects
+    boundary: CommandBoundary
+    accounts: Accounts
+    entry: OrderEntry
+
+
+class Desk:
+    """Base of the components with commands: order groups, exit triggers, FCM, corporate actions."""
+
+    def __init__(self, wiring: Wiring) -> None:
+        self._state = wiring.state
+        self._fx = wiring.effects
+        self._boundary = wiring.boundary
+        self._accounts = wiring.accounts
+        self._entry = wiring.entry

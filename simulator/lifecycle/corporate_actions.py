@@ -65,15 +65,15 @@ from typing import ClassVar, Literal, get_args
 
 from matching import Reason
 from simulator.core import errors
-from simulator.core.commands import CommandBoundary, command
+from simulator.core.commands import command
 from simulator.core.events import BalanceChanged, MarketChanged
 from simulator.core.money import CENTICENT, COUNT_SCALE
 from simulator.model.market_data import MarketData
 from simulator.model.marks import SettlementMark
 from simulator.model.orders import OrderRecord
-from simulator.ports import Accounts, Holders, MarketRenamer, OrderEntry, Resampler, TriggerScopes
+from simulator.ports import Desk, Holders, MarketRenamer, Resampler, TriggerScopes, Wiring
 from simulator.risk.indexes import MarketIndex
-from simulator.state import AccountKey, Effects, ExchangeState
+from simulator.state import AccountKey
 
 __all__ = [
     "CASH_TYPES",
@@ -220,8 +220,6 @@ _Payments = list[CorporateActionPayment]
 class CorporateActionPorts:
     """What applying a corporate action calls on the rest of the exchange."""
 
-    accounts: Accounts
-    entry: OrderEntry
     holders: Holders
     pricing: Resampler
     triggers: TriggerScopes
@@ -229,7 +227,7 @@ class CorporateActionPorts:
     markets: MarketIndex
 
 
-class CorporateActions:
+class CorporateActions(Desk):
     """Scheduled corporate actions and their application.
 
     Args:
@@ -238,18 +236,8 @@ class CorporateActions:
 
     _TIMER: ClassVar[str] = "corporate_action"
 
-    def __init__(
-        self,
-        state: ExchangeState,
-        effects: Effects,
-        boundary: CommandBoundary,
-        ports: CorporateActionPorts,
-    ) -> None:
-        self._state = state
-        self._fx = effects
-        self._boundary = boundary
-        self._accounts = ports.accounts
-        self._entry = ports.entry
+    def __init__(self, wiring: Wiring, ports: CorporateActionPorts) -> None:
+        super().__init__(wiring)
         self._executions = ports.holders
         self._pricing = ports.pricing
         self._triggers = ports.triggers

@@ -41,13 +41,12 @@ from typing import Final
 
 from matching import Reason, Side
 from simulator.core import errors
-from simulator.core.commands import CommandBoundary, command
+from simulator.core.commands import command
 from simulator.core.money import CENTICENT
 from simulator.model.ledger import User
 from simulator.model.orders import OrderRecord
 from simulator.model.risk import market_usage, position_risk
-from simulator.ports import Accounts, OrderEntry
-from simulator.state import Effects, ExchangeState
+from simulator.ports import Desk, Wiring
 
 __all__ = [
     "ASSET_CLASSES",
@@ -160,22 +159,11 @@ def _check_amount(value: int, name: str) -> None:
         )
 
 
-class FcmDesk:
+class FcmDesk(Desk):
     """Subtraders, IM caps and notional limits of every FCM on one exchange."""
 
-    def __init__(
-        self,
-        state: ExchangeState,
-        effects: Effects,
-        boundary: CommandBoundary,
-        accounts: Accounts,
-        entry: OrderEntry,
-    ) -> None:
-        self._state = state
-        self._fx = effects
-        self._boundary = boundary
-        self._accounts = accounts
-        self._entry = entry
+    def __init__(self, wiring: Wiring) -> None:
+        super().__init__(wiring)
         self.subtraders: dict[str, Subtrader] = {}
 
     # ------------------------------------------------------------ subtraders

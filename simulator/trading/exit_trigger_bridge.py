@@ -12,14 +12,14 @@ position.
 from __future__ import annotations
 
 from matching import Side
-from simulator.core.commands import CommandBoundary, command
+from simulator.core.commands import command
 from simulator.core.errors import RejectError
 from simulator.core.events import ExitTriggerChanged
 from simulator.model.market_data import MarketData
 from simulator.model.orders import OrderRecord
 from simulator.model.risk import position_liquidation_price
-from simulator.ports import Accounts, OrderEntry
-from simulator.state import AccountKey, Effects, ExchangeState
+from simulator.ports import Desk, Wiring
+from simulator.state import AccountKey
 from simulator.trading.exit_triggers import ExitTriggers, ExitTriggerView, Firing
 
 __all__ = ["ExitTriggerBridge"]
@@ -27,23 +27,12 @@ __all__ = ["ExitTriggerBridge"]
 _REASON = "take_profit_stop_loss"
 
 
-class ExitTriggerBridge:
+class ExitTriggerBridge(Desk):
     """Set, update, delete and list exit triggers; fire them on the liquidation mark."""
 
-    def __init__(
-        self,
-        state: ExchangeState,
-        effects: Effects,
-        boundary: CommandBoundary,
-        accounts: Accounts,
-        entry: OrderEntry,
-    ) -> None:
-        self._state = state
-        self._fx = effects
-        self._boundary = boundary
-        self._accounts = accounts
-        self._entry = entry
-        self.book = ExitTriggers(state.ids.uuid)
+    def __init__(self, wiring: Wiring) -> None:
+        super().__init__(wiring)
+        self.book = ExitTriggers(wiring.state.ids.uuid)
         self._firings: list[Firing] = []
         self._scopes: set[AccountKey] = set()
         self._anchors: set[str] = set()

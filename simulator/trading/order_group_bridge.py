@@ -11,31 +11,19 @@ value for it; FIX reports Text (58) ORDER_GROUP_CANCEL).
 from __future__ import annotations
 
 from matching import Reason
-from simulator.core.commands import CommandBoundary, command
+from simulator.core.commands import command
 from simulator.core.events import OrderGroupChanged
-from simulator.ports import Accounts, OrderEntry
-from simulator.state import Effects, ExchangeState
+from simulator.ports import Desk, Wiring
 from simulator.trading.order_groups import OrderGroup, OrderGroups
 
 __all__ = ["OrderGroupBridge"]
 
 
-class OrderGroupBridge:
+class OrderGroupBridge(Desk):
     """Create, inspect, trigger, reset, resize and delete order groups."""
 
-    def __init__(
-        self,
-        state: ExchangeState,
-        effects: Effects,
-        boundary: CommandBoundary,
-        accounts: Accounts,
-        entry: OrderEntry,
-    ) -> None:
-        self._state = state
-        self._fx = effects
-        self._boundary = boundary
-        self._accounts = accounts
-        self._entry = entry
+    def __init__(self, wiring: Wiring) -> None:
+        super().__init__(wiring)
         self.book = OrderGroups()
         self._to_cancel: dict[str, None] = {}
 
