@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install test lint check bench serve clean
+.PHONY: install test test-contract lint check bench serve clean
 
 # kalshi-sdk (the API tests parse responses with it) declares Python >= 3.12 but runs on 3.11.
 $(BIN)/.installed: pyproject.toml constraints.txt
@@ -15,8 +15,15 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 
 install: $(BIN)/.installed
 
+# The fast suite: everything but tests/contract, property tests with the default profile.
 test: install
 	$(BIN)/pytest
+
+# The slow suite: schemathesis against a live server (tests/contract) and every property test
+# with the thorough Hypothesis profile (tests/conftest.py).
+test-contract: install
+	HYPOTHESIS_PROFILE=thorough $(BIN)/pytest tests/contract
+	HYPOTHESIS_PROFILE=thorough $(BIN)/pytest -m hypothesis
 
 lint: install
 	$(BIN)/ruff check .

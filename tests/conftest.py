@@ -1,12 +1,27 @@
-"""Shared test configuration: Hypothesis profiles.
+"""Shared test configuration: Hypothesis profiles, and the slow suite `make test` leaves out.
 
-`HYPOTHESIS_PROFILE=thorough` runs the property tests with many more examples.
+Profiles (`HYPOTHESIS_PROFILE`, default `default`):
+
+- `default`, for `make test`: Hypothesis's 100 examples, unless a test sets its own count.
+- `thorough`, for `make test-contract`: 1,000 examples for every test that takes its count from
+  the profile (the state machines and the `budget()` tests of tests/simulator), and
+  `SCHEMATHESIS_THOROUGH_EXAMPLES` generated requests per operation in tests/contract.
+
+tests/contract (schemathesis against a live server) is collected only when named on the
+command line, as `make test-contract` does.
 """
 
 import os
 
 from hypothesis import settings
 
+THOROUGH_EXAMPLES = 1_000
+SCHEMATHESIS_THOROUGH_EXAMPLES = 25
+
+collect_ignore = ["contract"]
+
 settings.register_profile("default", deadline=None, print_blob=True)
-settings.register_profile("thorough", deadline=None, print_blob=True, max_examples=2_000)
+settings.register_profile(
+    "thorough", deadline=None, print_blob=True, max_examples=THOROUGH_EXAMPLES
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))

@@ -2,7 +2,8 @@
 
 The server thread owns its event loop, so the exchange is only touched there (DESIGN 1); tests
 talk to it over the socket. Read-only peeks at `server.runtime` from the test thread are fine
-between requests.
+between requests. Most REST tests use `tests.api.in_process` instead; this one is for the tests
+of the wire itself (signing over a socket, the README, kalshi-sdk end to end, schemathesis).
 """
 
 from __future__ import annotations
@@ -15,20 +16,20 @@ from contextlib import contextmanager
 
 import uvicorn
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from api.app import create_app
 from simulator.server.runtime import ClockMode, Runtime, ServerSettings
 from simulator.server.scenarios import Scenario, load_scenario
+from tests.api.served import Served
 
 
-class LiveServer:
-    def __init__(self, runtime: Runtime, port: int, app: FastAPI | None = None) -> None:
-        self.runtime = runtime
-        self.app = app
+class LiveServer(Served):
+    """A `Served` on a real socket: requests go through httpx's default transport."""
+
+    def __init__(self, runtime: Runtime, port: int, app: FastAPI) -> None:
+        super().__init__(runtime, app, f"http://127.0.0.1:{port}", None)
         self.port = port
-        self.base = f"http://127.0.0.1:{port}"
-        self.rest_url = f"{self.base}/trade-api/v2"
-        self.control_url = f"{self.base}/sim/v1"
 
 
 @contextmanager
@@ -44,6 +45,17 @@ def live_server(
         scenario or load_scenario("default"), clock_mode=clock_mode, settings=settings, seed=seed
     )
     app = create_app(runtime)
+    with uvicorn_serving(app) as port:
+        live = LiveServer(runtime, port, app)
+        try:
+            yield live
+        finally:
+            live.close()
+
+
+@contextmanager
+def uvicorn_serving(app: ASGIApp) -> Iterator[int]:
+    """Serve any ASGI app with uvicorn on a free 127.0.0.1 port (yielded) until the block exits."""
     config = uvicorn.Config(
         app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", access_log=False
     )
@@ -56,14 +68,13 @@ def live_server(
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     sock.listen(512)
-    port = sock.getsockname()[1]
     loop = asyncio.new_event_loop()
     thread = threading.Thread(
         target=loop.run_until_complete, args=(server.serve(sockets=[sock]),), daemon=True
     )
     thread.start()
     try:
-        yield LiveServer(runtime, port, app)
+        yield sock.getsockname()[1]
     finally:
         server.should_exit = True
         thread.join(10)

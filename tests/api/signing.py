@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 from collections.abc import Generator
 from pathlib import Path
 
@@ -23,8 +24,26 @@ def load_private_key(pem: str | bytes) -> rsa.RSAPrivateKey:
     return key
 
 
+@functools.cache
 def demo_private_key() -> rsa.RSAPrivateKey:
     return load_private_key((FIXTURES / "keys" / "demo_private.pem").read_bytes())
+
+
+FIXED_KEYS = 8  # fixtures/keys/test_user_{1..8}_*.pem
+
+
+def fixed_private_pem(n: int) -> str:
+    """The private PEM of fixed test key pair `n` (1-8), from fixtures/keys (test only)."""
+    return (FIXTURES / "keys" / f"test_user_{n}_private.pem").read_text()
+
+
+def fixed_public_pem(n: int) -> str:
+    return (FIXTURES / "keys" / f"test_user_{n}_public.pem").read_text()
+
+
+@functools.cache
+def fixed_private_key(n: int) -> rsa.RSAPrivateKey:
+    return load_private_key(fixed_private_pem(n))
 
 
 def sign(key: rsa.RSAPrivateKey, timestamp_ms: int, method: str, path: str) -> str:

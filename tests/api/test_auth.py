@@ -1,5 +1,8 @@
 """Request signing, `open` auth mode and rate limits, over a real socket (REST.md (a), (b)).
 
+Unlike the other REST tests, this module talks to uvicorn on 127.0.0.1: the raw path that the
+signature covers is the one uvicorn reads off the wire.
+
 The signature covers timestamp + METHOD + the raw request path as sent (percent-escapes kept,
 query string excluded). Rate-limit tests swap the app's limiter for one reading a frozen wall
 clock, so bucket refills happen only when a test moves that clock.
@@ -8,7 +11,6 @@ clock, so bucket refills happen only when a test moves that clock.
 from __future__ import annotations
 
 import base64
-import functools
 from collections.abc import Iterator
 
 import httpx
@@ -23,15 +25,23 @@ from simulator.server.scenarios import load_scenario
 from tests.api import signing
 from tests.api.conftest import make_client
 from tests.api.live import LiveServer, live_server
+from tests.api.served import Served
 
 PREFIX = "/trade-api/v2"
 ENABLED = f"{PREFIX}/margin/enabled"
 UNAUTHORIZED = {"code": "unauthorized", "service": "exchange"}
 
 
-@functools.cache
 def _other_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    """A key that is not the demo user's."""
+    return signing.fixed_private_key(signing.FIXED_KEYS)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LiveServer]:
+    """A real socket for this module (the other REST modules run in process)."""
+    with live_server(load_scenario("bare")) as live:
+        yield live
 
 
 def _now_ms() -> int:
@@ -52,7 +62,7 @@ def _assert_unauthorized(response: httpx.Response) -> None:
 
 
 @pytest.fixture
-def raw(fresh: LiveServer) -> Iterator[httpx.Client]:
+def raw(fresh: Served) -> Iterator[httpx.Client]:
     """A client on the server root that sends paths exactly as given, with no credentials."""
     with make_client(fresh) as c:
         c.base_url = httpx.URL(fresh.base)
@@ -196,7 +206,7 @@ def test_escapes_in_a_path_parameter_are_verified_as_sent(raw: httpx.Client) -> 
     assert raw.get(lower, headers=_demo_headers("GET", lower)).status_code == 404
 
 
-def test_pkcs1_public_key_registered_through_the_control_plane(fresh: LiveServer) -> None:
+def test_pkcs1_public_key_registered_through_the_control_plane(fresh: Served) -> None:
     key = _other_key()
     pkcs1 = (
         key.public_key()
@@ -204,10 +214,10 @@ def test_pkcs1_public_key_registered_through_the_control_plane(fresh: LiveServer
         .decode()
     )
     assert pkcs1.startswith("-----BEGIN RSA PUBLIC KEY-----")
-    created = httpx.post(
-        f"{fresh.control_url}/users",
+    created = fresh.control(
+        "POST",
+        "/users",
         json={"balance": "250.0000", "public_key_pem": pkcs1, "api_key_id": "pkcs1-key"},
-        timeout=30,
     )
     assert created.status_code == 201
     assert "private_key_pem" not in created.json()
@@ -219,8 +229,8 @@ def test_pkcs1_public_key_registered_through_the_control_plane(fresh: LiveServer
         _assert_unauthorized(c.get("/margin/enabled"))
 
 
-def test_user_created_with_a_generated_key_can_sign(fresh: LiveServer) -> None:
-    created = httpx.post(f"{fresh.control_url}/users", json={"balance": "5.0000"}, timeout=30)
+def test_user_created_with_a_generated_key_can_sign(fresh: Served) -> None:
+    created = fresh.control("POST", "/users", json={"balance": "5.0000"})  # no public key sent
     assert created.status_code == 201
     body = created.json()
     key = signing.load_private_key(body["private_key_pem"])
@@ -309,9 +319,8 @@ class FrozenWall(WallClock):
 
 
 @pytest.fixture
-def frozen(fresh: LiveServer) -> Iterator[FrozenWall]:
+def frozen(fresh: Served) -> Iterator[FrozenWall]:
     """Swap the app's rate limiter for one on a frozen wall clock (restored afterwards)."""
-    assert fresh.app is not None
     state = fresh.app.state
     original = state.limiter
     wall = FrozenWall(1_781_481_600_000)
@@ -323,15 +332,15 @@ def frozen(fresh: LiveServer) -> Iterator[FrozenWall]:
 
 
 @pytest.fixture
-def plain(fresh: LiveServer) -> Iterator[httpx.Client]:
+def plain(fresh: Served) -> Iterator[httpx.Client]:
     """Signed as the demo user, without spec validation (most operations declare no 429)."""
     auth = signing.KalshiAuth(signing.DEMO_KEY_ID, signing.demo_private_key())
-    with httpx.Client(base_url=fresh.rest_url, auth=auth, timeout=30) as c:
+    with fresh.client(auth) as c:
         yield c
 
 
-def _limit(server: LiveServer, user_id: str, body: dict[str, object]) -> httpx.Response:
-    return httpx.post(f"{server.control_url}/users/{user_id}/rate_limits", json=body, timeout=30)
+def _limit(server: Served, user_id: str, body: dict[str, object]) -> httpx.Response:
+    return server.control("POST", f"/users/{user_id}/rate_limits", json=body)
 
 
 def test_rate_limits_are_off_by_default(plain: httpx.Client, frozen: FrozenWall) -> None:
@@ -339,7 +348,7 @@ def test_rate_limits_are_off_by_default(plain: httpx.Client, frozen: FrozenWall)
 
 
 def test_read_bucket_allows_twenty_requests_then_429(
-    fresh: LiveServer, plain: httpx.Client, frozen: FrozenWall
+    fresh: Served, plain: httpx.Client, frozen: FrozenWall
 ) -> None:
     response = _limit(fresh, signing.DEMO_USER_ID, {"enabled": True, "usage_tier": "basic"})
     assert response.json() == {
@@ -381,7 +390,7 @@ def _order(n: int) -> dict[str, object]:
 
 
 def test_write_bucket_allows_twenty_orders_then_429(
-    fresh: LiveServer, plain: httpx.Client, frozen: FrozenWall
+    fresh: Served, plain: httpx.Client, frozen: FrozenWall
 ) -> None:
     assert _limit(fresh, signing.DEMO_USER_ID, {"enabled": True}).status_code == 200
     # basic: write bucket of 200 tokens (two seconds of 100/s), 10 per order
@@ -401,18 +410,12 @@ def test_write_bucket_allows_twenty_orders_then_429(
     assert plain.post("/margin/orders", json=_order(22)).status_code == 429
 
 
-def test_rate_limits_are_per_user(
-    fresh: LiveServer, plain: httpx.Client, frozen: FrozenWall
-) -> None:
+def test_rate_limits_are_per_user(fresh: Served, plain: httpx.Client, frozen: FrozenWall) -> None:
     assert _limit(fresh, signing.DEMO_USER_ID, {"enabled": True}).status_code == 200
     for _ in range(20):
         plain.get("/margin/enabled")
     assert plain.get("/margin/enabled").status_code == 429
-    created = httpx.post(f"{fresh.control_url}/users", json={"balance": "1.0000"}, timeout=30)
-    body = created.json()
-    other = signing.KalshiAuth(
-        body["api_key_id"], signing.load_private_key(body["private_key_pem"])
-    )
+    other = fresh.new_user("1.0000").auth
     with make_client(fresh, other) as c:
         assert c.get("/margin/enabled").status_code == 200
     # switching limits off again lifts them at once
@@ -421,7 +424,7 @@ def test_rate_limits_are_per_user(
 
 
 def test_limits_endpoint_reflects_the_configured_tier(
-    fresh: LiveServer, plain: httpx.Client, frozen: FrozenWall
+    fresh: Served, plain: httpx.Client, frozen: FrozenWall
 ) -> None:
     response = _limit(fresh, signing.DEMO_USER_ID, {"enabled": True, "usage_tier": "premier"})
     assert response.json()["usage_tier"] == "premier"
@@ -436,7 +439,7 @@ def test_limits_endpoint_reflects_the_configured_tier(
     assert statuses == [200] * 99 + [429]
 
 
-def test_rate_limit_control_rejects_bad_input(fresh: LiveServer, frozen: FrozenWall) -> None:
+def test_rate_limit_control_rejects_bad_input(fresh: Served, frozen: FrozenWall) -> None:
     unknown_tier = _limit(fresh, signing.DEMO_USER_ID, {"usage_tier": "platinum"})
     assert unknown_tier.status_code == 400
     assert unknown_tier.json()["error"]["code"] == "invalid_parameters"
@@ -446,6 +449,6 @@ def test_rate_limit_control_rejects_bad_input(fresh: LiveServer, frozen: FrozenW
     assert wrong_type.status_code == 400
     assert wrong_type.json()["error"]["code"] == "invalid_parameters"
     assert frozen.ms == 1_781_481_600_000
-    limiter = fresh.app.state.limiter if fresh.app is not None else None
-    assert limiter is not None and limiter.limits(signing.DEMO_USER_ID).tier == "basic"
+    limiter = fresh.app.state.limiter
+    assert limiter.limits(signing.DEMO_USER_ID).tier == "basic"
     assert not limiter.enabled_for(signing.DEMO_USER_ID)

@@ -1,4 +1,4 @@
-"""Error shapes over a real socket: routing errors, bad bodies and bad query parameters.
+"""Error shapes: routing errors, bad bodies and bad query parameters.
 
 Every error is Kalshi's envelope `{"error": {"code", "message", "service"}}` (REST.md (b)) with
 a 4xx status, never a 500, and a rejected request changes nothing.
@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.api import signing
-from tests.api.live import LiveServer
+from tests.api.served import Served
 
 MAX_BODY = 1 << 20  # ServerSettings.max_body_bytes
 
@@ -42,9 +42,9 @@ def _error(response: httpx.Response, status: int, code: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def bare(fresh: LiveServer) -> Iterator[httpx.Client]:
+def bare(fresh: Served) -> Iterator[httpx.Client]:
     """No credentials and no spec validation (for routes and methods the spec lacks)."""
-    with httpx.Client(base_url=fresh.base, timeout=30) as c:
+    with fresh.client(base_url=fresh.base) as c:
         yield c
 
 
@@ -54,7 +54,7 @@ def _order_ids(client: httpx.Client) -> list[str]:
     return [order["order_id"] for order in response.json()["orders"]]
 
 
-def _user_count(server: LiveServer) -> int:
+def _user_count(server: Served) -> int:
     return len(server.runtime.exchange.users)
 
 
@@ -228,7 +228,7 @@ def test_authentication_comes_before_the_body(public: httpx.Client, client: http
     ],
 )
 def test_bad_control_plane_bodies_are_400(
-    fresh: LiveServer, bare: httpx.Client, content: bytes, content_type: str, code: str
+    fresh: Served, bare: httpx.Client, content: bytes, content_type: str, code: str
 ) -> None:
     before = _user_count(fresh)
     response = bare.post("/sim/v1/users", content=content, headers={"content-type": content_type})
@@ -236,7 +236,7 @@ def test_bad_control_plane_bodies_are_400(
     assert _user_count(fresh) == before
 
 
-def test_oversized_control_plane_body_is_400(fresh: LiveServer, bare: httpx.Client) -> None:
+def test_oversized_control_plane_body_is_400(fresh: Served, bare: httpx.Client) -> None:
     before = _user_count(fresh)
     body = b'{"balance": "1.0000"}' + b" " * MAX_BODY
     response = bare.post(
@@ -247,19 +247,22 @@ def test_oversized_control_plane_body_is_400(fresh: LiveServer, bare: httpx.Clie
 
 
 def test_control_plane_accepts_a_body_without_content_type(
-    fresh: LiveServer, bare: httpx.Client
+    fresh: Served, bare: httpx.Client
 ) -> None:
     before = _user_count(fresh)
-    response = bare.post("/sim/v1/users", content=b'{"balance": "1.0000"}')
+    body = {"balance": "1.0000", "public_key_pem": signing.fixed_public_pem(1)}
+    response = bare.post("/sim/v1/users", content=json.dumps(body).encode())
     assert response.status_code == 201
     assert _user_count(fresh) == before + 1
 
 
-def test_duplicate_user_is_rejected_without_change(fresh: LiveServer, bare: httpx.Client) -> None:
+def test_duplicate_user_is_rejected_without_change(fresh: Served, bare: httpx.Client) -> None:
     before = _user_count(fresh)
-    response = bare.post("/sim/v1/users", json={"user_id": signing.DEMO_USER_ID})
-    _error(response, 400, "invalid_parameters")
-    response = bare.post("/sim/v1/users", json={"api_key_id": signing.DEMO_KEY_ID})
+    key = signing.fixed_public_pem(1)
+    body = {"user_id": signing.DEMO_USER_ID, "public_key_pem": key}
+    _error(bare.post("/sim/v1/users", json=body), 400, "invalid_parameters")
+    body = {"api_key_id": signing.DEMO_KEY_ID, "public_key_pem": key}
+    response = bare.post("/sim/v1/users", json=body)
     _error(response, 400, "invalid_parameters")
     assert _user_count(fresh) == before
 
@@ -312,16 +315,16 @@ def test_valid_order_list_query_still_works(client: httpx.Client) -> None:
     assert response.json() == {"orders": [], "cursor": ""}
 
 
-def test_clock_advance_is_bounded(fresh: LiveServer) -> None:
+def test_clock_advance_is_bounded(fresh: Served) -> None:
     """A huge jump would fire timers for ages: refused with 400, the clock unmoved."""
-    before = httpx.get(f"{fresh.control_url}/clock", timeout=30).json()["now_ms"]
+    before = fresh.control("GET", "/clock").json()["now_ms"]
     for ms in (-1, 7 * 86_400_000 + 1, 99999999999999999999):
-        response = httpx.post(
-            f"{fresh.control_url}/clock/advance",
+        response = fresh.control(
+            "POST",
+            "/clock/advance",
             content=f'{{"ms": {ms}}}',
             headers={"content-type": "application/json"},
-            timeout=30,
         )
         assert response.status_code == 400, ms
         assert response.json()["error"]["code"] == "invalid_parameters"
-    assert httpx.get(f"{fresh.control_url}/clock", timeout=30).json()["now_ms"] == before
+    assert fresh.control("GET", "/clock").json()["now_ms"] == before

@@ -1,10 +1,10 @@
-"""Exchange-wide operations over a real socket."""
+"""Exchange-wide operations."""
 
 from __future__ import annotations
 
 import httpx
 
-from tests.api.live import LiveServer
+from tests.api.served import Served
 
 
 def test_exchange_status_is_public(public: httpx.Client) -> None:
@@ -39,10 +39,11 @@ def test_api_limits_report_the_basic_tier(client: httpx.Client) -> None:
     }
 
 
-def test_fastapi_openapi_document_and_docs_page_are_served(fresh: LiveServer) -> None:
-    document = httpx.get(f"{fresh.base}/openapi.json", timeout=30)
+def test_fastapi_openapi_document_and_docs_page_are_served(fresh: Served) -> None:
+    with fresh.client(base_url=fresh.base) as bare:
+        document = bare.get("/openapi.json")
+        page = bare.get("/docs")
     assert document.status_code == 200
     paths = document.json()["paths"]
     assert "/trade-api/v2/margin/balance" in paths and "/sim/v1/health" in paths
-    page = httpx.get(f"{fresh.base}/docs", timeout=30)
     assert page.status_code == 200 and "swagger" in page.text.lower()

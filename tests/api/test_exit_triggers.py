@@ -1,4 +1,4 @@
-"""Exit triggers over a real socket: set, list, update, delete, errors, and a trigger firing.
+"""Exit triggers: set, list, update, delete, errors, and a trigger firing.
 
 Setup: demo-user moves $2.00 to subaccount 1 and buys 1 KXBTCPERP there at $6.3587 (taker fee
 $0.0077, cash 1.9923) with the mark at $6.3587. The estimated liquidation price is
@@ -16,7 +16,8 @@ import pytest
 
 from matching import Side, TimeInForce
 from simulator.model.orders import PlaceOrder
-from tests.api.live import LiveServer
+from tests.api.conftest import demo_sdk_client
+from tests.api.served import Served
 
 BTC = "KXBTCPERP"
 CROSS = f"/margin/cross/positions/{BTC}/exit_trigger"
@@ -25,26 +26,25 @@ SUB1 = {"subaccount": 1}
 T0 = "2026-06-15T00:00:00.000Z"
 
 
-def _control(server: LiveServer, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    response = httpx.post(f"{server.control_url}{path}", json=body, timeout=30)
+def _control(server: Served, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    response = server.control("POST", path, json=body)
     response.raise_for_status()
     found: dict[str, Any] = response.json()
     return found
 
 
-def _place(server: LiveServer, user_id: str, side: Side, price: int, **kw: Any) -> None:
+def _place(server: Served, user_id: str, side: Side, price: int, **kw: Any) -> None:
     order = PlaceOrder(BTC, side, price, 100, str(uuid.uuid4()), **kw)
     server.runtime.exchange.place_order(user_id, order)
 
 
 @pytest.fixture
-def seller(fresh: LiveServer) -> str:
-    user_id: str = _control(fresh, "/users", {"balance": "10000.0000"})["user_id"]
-    return user_id
+def seller(fresh: Served) -> str:
+    return fresh.new_user("10000.0000").user_id
 
 
 @pytest.fixture
-def long_in_sub1(fresh: LiveServer, client: httpx.Client, seller: str) -> None:
+def long_in_sub1(fresh: Served, client: httpx.Client, seller: str) -> None:
     _control(fresh, f"/markets/{BTC}/reference_price", {"price": "6.3587"})
     assert client.post("/portfolio/margin/subaccounts", json={}).status_code == 201
     transfer = {
@@ -172,7 +172,7 @@ def test_delete_all_is_idempotent(client: httpx.Client, long_in_sub1: None) -> N
 
 
 def test_take_profit_fires_and_closes_the_position(
-    fresh: LiveServer, client: httpx.Client, seller: str, long_in_sub1: None
+    fresh: Served, client: httpx.Client, seller: str, long_in_sub1: None
 ) -> None:
     client.put(CROSS, params=SUB1, json={"take_profit_price": "6.5000"})
     _place(fresh, seller, Side.BID, 65000)  # liquidity for the closing order
@@ -334,16 +334,12 @@ def test_isolated_triggers(client: httpx.Client, long_in_sub1: None) -> None:
 # ------------------------------------------------------------------ kalshi-sdk
 
 
-def test_kalshi_sdk_round_trip(fresh: LiveServer, long_in_sub1: None) -> None:
+def test_kalshi_sdk_round_trip(fresh: Served, long_in_sub1: None) -> None:
     from decimal import Decimal
 
-    from kalshi.perps.client import PerpsClient
     from kalshi.perps.models.portfolio import SetCrossExitTriggerRequest, UpdateExitTriggerRequest
 
-    from tests.api import signing
-
-    pem = (signing.FIXTURES / "keys" / "demo_private.pem").read_text()
-    with PerpsClient(key_id=signing.DEMO_KEY_ID, private_key=pem, base_url=fresh.rest_url) as sdk:
+    with demo_sdk_client(fresh) as sdk:
         created = sdk.portfolio.set_cross_exit_trigger(
             BTC,
             subaccount=1,

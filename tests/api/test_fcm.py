@@ -1,4 +1,4 @@
-"""FCM operations over a real socket: subtraders, IM caps, admin and member notional limits."""
+"""FCM operations: subtraders, IM caps, admin and member notional limits."""
 
 from __future__ import annotations
 
@@ -11,9 +11,8 @@ import pytest
 
 from matching import Side, TimeInForce
 from simulator.model.orders import PlaceOrder
-from tests.api import signing
-from tests.api.conftest import make_client
-from tests.api.live import LiveServer
+from tests.api.conftest import demo_sdk_client, make_client
+from tests.api.served import Served
 
 BTC = "KXBTCPERP"
 SUBTRADER = "demo-user_desk1"
@@ -21,14 +20,14 @@ CONTROLS = "/margin/fcm/subtraders/risk_controls"
 LIMIT = "/margin/fcm/notional_risk_limit"
 
 
-def _control(server: LiveServer, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    response = httpx.post(f"{server.control_url}{path}", json=body, timeout=30)
+def _control(server: Served, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    response = server.control("POST", path, json=body)
     response.raise_for_status()
     found: dict[str, Any] = response.json()
     return found
 
 
-def _place(server: LiveServer, user_id: str, side: Side, price: int, **kw: Any) -> str:
+def _place(server: Served, user_id: str, side: Side, price: int, **kw: Any) -> str:
     order = PlaceOrder(BTC, side, price, 100, str(uuid.uuid4()), **kw)
     return server.runtime.exchange.place_order(user_id, order).order.order_id
 
@@ -43,10 +42,8 @@ def desk(client: httpx.Client) -> str:
 
 
 @pytest.fixture
-def other_fcm(fresh: LiveServer) -> Iterator[httpx.Client]:
-    created = _control(fresh, "/users", {"balance": "100.0000"})
-    key = signing.load_private_key(created["private_key_pem"])
-    with make_client(fresh, signing.KalshiAuth(created["api_key_id"], key)) as other:
+def other_fcm(fresh: Served) -> Iterator[httpx.Client]:
+    with make_client(fresh, fresh.new_user("100.0000").auth) as other:
         yield other
 
 
@@ -60,7 +57,7 @@ def _controls(client: httpx.Client, **params: Any) -> dict[str, Any]:
 # ------------------------------------------------------------------ subtraders
 
 
-def test_create_subtrader_opens_an_account(fresh: LiveServer, desk: str) -> None:
+def test_create_subtrader_opens_an_account(fresh: Served, desk: str) -> None:
     user = fresh.runtime.exchange.user(desk)
 
     assert list(user.subaccounts) == [0]
@@ -93,7 +90,7 @@ def test_create_subtrader_opens_an_account(fresh: LiveServer, desk: str) -> None
     ],
 )
 def test_create_subtrader_refusals(
-    fresh: LiveServer,
+    fresh: Served,
     client: httpx.Client,
     desk: str,
     body: dict[str, Any],
@@ -123,7 +120,7 @@ def test_risk_controls_start_empty(client: httpx.Client, desk: str) -> None:
     assert _controls(client) == {"risk_controls": [], "notional_limits": []}
 
 
-def test_im_caps_round_trip(fresh: LiveServer, client: httpx.Client, desk: str) -> None:
+def test_im_caps_round_trip(fresh: Served, client: httpx.Client, desk: str) -> None:
     puts = [
         {"subtrader_id": desk, "im_cap": "25.1234", "market_ticker": BTC},
         {"subtrader_id": desk, "im_cap": "50.5", "asset_class": "Crypto"},
@@ -136,7 +133,7 @@ def test_im_caps_round_trip(fresh: LiveServer, client: httpx.Client, desk: str) 
     # the subtrader buys 1 BTC at 6.3587: IM ceil(1.3 x ceil(6.3587 x 0.1270766)) = 1.0506
     _control(fresh, f"/markets/{BTC}/reference_price", {"price": "6.3587"})
     _control(fresh, f"/users/{desk}/deposit", {"amount": "10.0000"})
-    seller = _control(fresh, "/users", {"balance": "100.0000"})["user_id"]
+    seller = fresh.new_user("100.0000").user_id
     _place(fresh, seller, Side.ASK, 63587)
     _place(fresh, desk, Side.BID, 63587, time_in_force=TimeInForce.IMMEDIATE_OR_CANCEL)
 
@@ -269,9 +266,7 @@ def test_another_fcm_cannot_see_the_subtrader(other_fcm: httpx.Client, desk: str
     assert write.status_code == 404
 
 
-def test_admin_notional_limits_are_listed(
-    fresh: LiveServer, client: httpx.Client, desk: str
-) -> None:
+def test_admin_notional_limits_are_listed(fresh: Served, client: httpx.Client, desk: str) -> None:
     fcm = fresh.runtime.exchange.fcm
     fcm.set_admin_notional_limit(desk, 1_000_000_000)  # $1,000
     fcm.set_admin_notional_limit(desk, 250_000_000, market_ticker=BTC)
@@ -312,7 +307,7 @@ def test_member_limit_shows_in_notional_risk_limit(client: httpx.Client) -> None
     assert "effective_account_notional_value_risk_limit" not in body
 
 
-def test_member_limit_applies_to_new_orders(fresh: LiveServer, client: httpx.Client) -> None:
+def test_member_limit_applies_to_new_orders(fresh: Served, client: httpx.Client) -> None:
     from simulator.core import errors
 
     client.put(LIMIT, json={"notional_value_risk_limit": "10"})
@@ -327,7 +322,7 @@ def test_member_limit_applies_to_new_orders(fresh: LiveServer, client: httpx.Cli
 
 
 def test_lowering_the_member_limit_cancels_newest_orders(
-    fresh: LiveServer, client: httpx.Client
+    fresh: Served, client: httpx.Client
 ) -> None:
     first = _place(fresh, "demo-user", Side.BID, 60000)
     second = _place(fresh, "demo-user", Side.BID, 55000)
@@ -375,13 +370,10 @@ def test_fcm_operations_need_a_signature(public: httpx.Client) -> None:
 # ------------------------------------------------------------------ kalshi-sdk
 
 
-def test_kalshi_sdk_round_trip(fresh: LiveServer) -> None:
+def test_kalshi_sdk_round_trip(fresh: Served) -> None:
     from decimal import Decimal
 
-    from kalshi.perps.client import PerpsClient
-
-    pem = (signing.FIXTURES / "keys" / "demo_private.pem").read_text()
-    with PerpsClient(key_id=signing.DEMO_KEY_ID, private_key=pem, base_url=fresh.rest_url) as sdk:
+    with demo_sdk_client(fresh) as sdk:
         created = sdk.fcm.create_subtrader(subtrader_suffix="sdk1", require_category_cap=True)
         sdk.fcm.update_risk_controls(
             subtrader_id=created.subtrader_id, im_cap=Decimal("12.5"), asset_class="Crypto"

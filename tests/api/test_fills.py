@@ -1,4 +1,4 @@
-"""`GET /margin/fills` over a real socket: exact fill values, PnL on close, pagination, errors.
+"""`GET /margin/fills`: exact fill values, PnL on close, pagination, errors.
 
 KXBTCPERP: maker fee 5 bps, taker fee 12 bps of notional, each rounded up to $0.0001.
 """
@@ -11,12 +11,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.live import LiveServer
+from tests.api.served import Served
 from tests.api.test_orders import START, START_S, advance, new_user, place
 
 
 @pytest.fixture
-def other(fresh: LiveServer) -> Iterator[httpx.Client]:
+def other(fresh: Served) -> Iterator[httpx.Client]:
     with new_user(fresh) as c:
         yield c
 
@@ -60,7 +60,7 @@ def test_both_sides_of_a_trade(client: httpx.Client, other: httpx.Client) -> Non
 
 
 def test_closing_fill_realizes_pnl(
-    fresh: LiveServer, client: httpx.Client, other: httpx.Client
+    fresh: Served, client: httpx.Client, other: httpx.Client
 ) -> None:
     place(client, client_order_id="open")
     place(other, client_order_id="sell", side="ask", count="4", price="6.2590")
@@ -87,7 +87,7 @@ def test_closing_fill_realizes_pnl(
 
 
 def test_pagination_and_time_bounds(
-    fresh: LiveServer, client: httpx.Client, other: httpx.Client
+    fresh: Served, client: httpx.Client, other: httpx.Client
 ) -> None:
     place(client, client_order_id="bid", count="5")
     for n in range(5):

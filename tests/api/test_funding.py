@@ -18,7 +18,6 @@ from typing import Any
 
 import httpx
 import pytest
-from kalshi.perps.client import PerpsClient
 from kalshi.perps.models.funding import (
     GetMarginFundingHistoryResponse,
     GetMarginHistoricalFundingRatesResponse,
@@ -27,10 +26,9 @@ from kalshi.perps.models.funding import (
 )
 from kalshi.perps.models.margin_account import GetMarginCorporateActionsResponse
 
-from simulator.server.scenarios import FIXTURES_DIR
-from tests.api import signing
-from tests.api.conftest import make_client
-from tests.api.live import LiveServer, live_server
+from tests.api.conftest import demo_sdk_client, make_client
+from tests.api.in_process import in_process_server
+from tests.api.served import Served
 from tests.api.test_markets import DEMO, advance, new_user, place, static_scenario
 
 START_MS = 1_781_481_600_000
@@ -46,21 +44,19 @@ IDS = {
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     scenario = static_scenario(tmp_path_factory.mktemp("funding"), {SOL: "10.0000"})
-    with live_server(scenario) as live:
-        yield live
+    with in_process_server(scenario) as served:
+        yield served
 
 
-def _new_client(server: LiveServer, balance: str) -> tuple[str, httpx.Client]:
-    created = httpx.post(f"{server.control_url}/users", json={"balance": balance}, timeout=30)
-    user = created.json()
-    key = signing.load_private_key(user["private_key_pem"])
-    return user["user_id"], make_client(server, signing.KalshiAuth(user["api_key_id"], key))
+def _new_client(server: Served, balance: str) -> tuple[str, httpx.Client]:
+    user = server.new_user(balance)
+    return user.user_id, make_client(server, user.auth)
 
 
 @pytest.fixture
-def funded(fresh: LiveServer) -> Iterator[httpx.Client]:
+def funded(fresh: Served) -> Iterator[httpx.Client]:
     """The trades and quotes of the module docstring; yields a client signed as `short`."""
     maker = new_user(fresh, "10000.0000")
     short_id, short = _new_client(fresh, "1000.0000")
@@ -76,7 +72,7 @@ def funded(fresh: LiveServer) -> Iterator[httpx.Client]:
 
 
 def test_funding_history_lists_the_callers_payments(
-    fresh: LiveServer, funded: httpx.Client, client: httpx.Client
+    fresh: Served, funded: httpx.Client, client: httpx.Client
 ) -> None:
     advance(fresh, 4 * HOUR_MS)
 
@@ -118,7 +114,7 @@ def test_funding_history_lists_the_callers_payments(
     ],
 )
 def test_funding_history_filters(
-    fresh: LiveServer, funded: httpx.Client, client: httpx.Client, params: Any
+    fresh: Served, funded: httpx.Client, client: httpx.Client, params: Any
 ) -> None:
     advance(fresh, 4 * HOUR_MS)
 
@@ -158,7 +154,7 @@ def test_funding_history_needs_a_signature(public: httpx.Client) -> None:
 
 
 def test_historical_rates_of_every_market(
-    fresh: LiveServer, funded: httpx.Client, public: httpx.Client
+    fresh: Served, funded: httpx.Client, public: httpx.Client
 ) -> None:
     advance(fresh, 4 * HOUR_MS)
 
@@ -192,7 +188,7 @@ def test_historical_rates_of_every_market(
 
 
 def test_historical_rates_filter_by_ticker_and_time(
-    fresh: LiveServer, funded: httpx.Client, public: httpx.Client
+    fresh: Served, funded: httpx.Client, public: httpx.Client
 ) -> None:
     advance(fresh, 12 * HOUR_MS)
     four = START_S + 4 * 3_600
@@ -230,7 +226,7 @@ def test_historical_rates_bad_parameters_are_rejected(public: httpx.Client, para
 
 
 def test_estimate_reports_the_running_rate_and_the_last_premium(
-    fresh: LiveServer, funded: httpx.Client, public: httpx.Client
+    fresh: Served, funded: httpx.Client, public: httpx.Client
 ) -> None:
     advance(fresh, 5 * HOUR_MS)
 
@@ -273,7 +269,7 @@ def test_estimate_bad_ticker_is_rejected(public: httpx.Client, params: Any) -> N
 
 
 def test_premium_index_points_per_second(
-    fresh: LiveServer, funded: httpx.Client, public: httpx.Client
+    fresh: Served, funded: httpx.Client, public: httpx.Client
 ) -> None:
     advance(fresh, 3_000)
 
@@ -336,7 +332,7 @@ def test_premium_index_bad_parameters_are_rejected(public: httpx.Client, params:
 DAY_MS = 86_400_000
 
 
-def _announce(fresh: LiveServer) -> list[str]:
+def _announce(fresh: Served) -> list[str]:
     actions = fresh.runtime.exchange.corporate_actions
     dividend = actions.schedule(
         SOL,
@@ -361,7 +357,7 @@ def _announce(fresh: LiveServer) -> list[str]:
     return [dividend.id, split.id, settlement.id, change.id]
 
 
-def test_corporate_actions_render_their_terms(fresh: LiveServer, public: httpx.Client) -> None:
+def test_corporate_actions_render_their_terms(fresh: Served, public: httpx.Client) -> None:
     dividend, split, settlement, change = _announce(fresh)
 
     response = public.get("/margin/corporate_actions")
@@ -425,7 +421,7 @@ def test_corporate_actions_render_their_terms(fresh: LiveServer, public: httpx.C
 
 
 def test_corporate_actions_filter_and_show_cancelled_and_applied(
-    fresh: LiveServer, public: httpx.Client
+    fresh: Served, public: httpx.Client
 ) -> None:
     dividend, split, _, change = _announce(fresh)
     advance(fresh, 1_000)
@@ -461,11 +457,9 @@ def test_corporate_actions_filter_and_show_cancelled_and_applied(
 # ----------------------------------------------------------------------- SDK
 
 
-def test_sdk_reads_funding_and_corporate_actions(fresh: LiveServer, funded: httpx.Client) -> None:
+def test_sdk_reads_funding_and_corporate_actions(fresh: Served, funded: httpx.Client) -> None:
     advance(fresh, 4 * HOUR_MS + 10_000)
-    pem = (FIXTURES_DIR / "keys" / "demo_private.pem").read_bytes()
-
-    with PerpsClient(base_url=fresh.rest_url, key_id=signing.DEMO_KEY_ID, private_key=pem) as sdk:
+    with demo_sdk_client(fresh) as sdk:
         history = sdk.funding.history(start_date="2026-06-15", end_date="2026-06-15")
         rates = sdk.funding.historical_rates(ticker=SOL)
         estimate = sdk.funding.rate_estimate(SOL)

@@ -1,4 +1,4 @@
-"""Markets, order books, candlesticks and public trades over a real socket.
+"""Markets, order books, candlesticks and public trades.
 
 The server runs the bare scenario's markets with constant reference prices (KXBTCPERP 6.2590,
 KXETHPERP 3.4120, KXSOLPERP 14.8350) so marks are exact; the manual clock starts at
@@ -17,7 +17,6 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
-from kalshi.perps.client import PerpsClient
 from kalshi.perps.models.markets import (
     GetMarginMarketCandlesticksResponse,
     GetMarginMarketsResponse,
@@ -29,7 +28,9 @@ from matching import Side, TimeInForce
 from simulator.core.money import parse_count, parse_price
 from simulator.model.orders import PlaceOrder
 from simulator.server.scenarios import FIXTURES_DIR, Scenario, load_scenario
-from tests.api.live import LiveServer, live_server
+from tests.api.conftest import sdk_client
+from tests.api.in_process import in_process_server
+from tests.api.served import Served
 
 START_MS = 1_781_481_600_000
 START_S = START_MS // 1000
@@ -50,25 +51,21 @@ def static_scenario(directory: Path, prices: dict[str, str] | None = None) -> Sc
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with live_server(static_scenario(tmp_path_factory.mktemp("markets"))) as live:
-        yield live
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    with in_process_server(static_scenario(tmp_path_factory.mktemp("markets"))) as served:
+        yield served
 
 
-def new_user(server: LiveServer, balance: str = "1000.0000") -> str:
-    created = httpx.post(f"{server.control_url}/users", json={"balance": balance}, timeout=30)
-    assert created.status_code == 201, created.text
-    user_id: str = created.json()["user_id"]
-    return user_id
+def new_user(server: Served, balance: str = "1000.0000") -> str:
+    return server.new_user(balance).user_id
 
 
-def advance(server: LiveServer, ms: int) -> None:
-    response = httpx.post(f"{server.control_url}/clock/advance", json={"ms": ms}, timeout=30)
-    response.raise_for_status()
+def advance(server: Served, ms: int) -> None:
+    server.control("POST", "/clock/advance", json={"ms": ms}).raise_for_status()
 
 
 def place(
-    server: LiveServer,
+    server: Served,
     user_id: str,
     side: str,
     price: str,
@@ -83,11 +80,11 @@ def place(
 
 
 @pytest.fixture
-def maker(fresh: LiveServer) -> str:
+def maker(fresh: Served) -> str:
     return new_user(fresh)
 
 
-def _book(fresh: LiveServer, maker: str) -> None:
+def _book(fresh: Served, maker: str) -> None:
     # asks 6.2600 x 3, 6.2650 x 2; bids 6.2500 x 4, 6.2480 x 1; then demo buys 1 @ 6.2600
     place(fresh, maker, "ask", "6.2600", "3")
     place(fresh, maker, "ask", "6.2650", "2")
@@ -143,11 +140,11 @@ def test_markets_list_every_market_with_its_terms_and_prices(public: httpx.Clien
     assert [m.market_version for m in parsed] == [1, 1, 1]
 
 
-def test_market_shows_trading_stats_after_a_trade(fresh: LiveServer, maker: str) -> None:
+def test_market_shows_trading_stats_after_a_trade(fresh: Served, maker: str) -> None:
     _book(fresh, maker)
     advance(fresh, 1_000)
 
-    with httpx.Client(base_url=fresh.rest_url) as plain:
+    with fresh.client() as plain:
         body = plain.get(f"/margin/markets/{BTC}").json()
 
     market = body["market"]
@@ -173,20 +170,20 @@ def test_market_shows_trading_stats_after_a_trade(fresh: LiveServer, maker: str)
     assert (str(sdk.bid_size), str(sdk.price)) == ("4.00", "6.2600")
 
 
-def test_rolling_volume_forgets_trades_after_a_day(fresh: LiveServer, maker: str) -> None:
+def test_rolling_volume_forgets_trades_after_a_day(fresh: Served, maker: str) -> None:
     _book(fresh, maker)
     advance(fresh, 86_400_000)
 
-    with httpx.Client(base_url=fresh.rest_url) as plain:
+    with fresh.client() as plain:
         market = plain.get(f"/margin/markets/{BTC}").json()["market"]
 
     assert (market["volume"], market["volume_24h"]) == ("1.00", "0.00")
     assert market["volume_24h_notional_value_dollars"] == "0.0000"
 
 
-def test_markets_filter_by_status(fresh: LiveServer, public: httpx.Client) -> None:
-    httpx.post(
-        f"{fresh.control_url}/markets/KXETHPERP/status", json={"status": "inactive"}, timeout=30
+def test_markets_filter_by_status(fresh: Served, public: httpx.Client) -> None:
+    fresh.control(
+        "POST", "/markets/KXETHPERP/status", json={"status": "inactive"}
     ).raise_for_status()
 
     inactive = public.get("/margin/markets", params={"status": "inactive"}).json()["markets"]
@@ -215,7 +212,7 @@ def test_unknown_market_is_not_found(public: httpx.Client) -> None:
 # ---------------------------------------------------------------- orderbook
 
 
-def test_orderbook_lists_levels_best_first(fresh: LiveServer, maker: str, public: httpx.Client):
+def test_orderbook_lists_levels_best_first(fresh: Served, maker: str, public: httpx.Client):
     _book(fresh, maker)
 
     full = public.get(f"/margin/markets/{BTC}/orderbook").json()
@@ -247,7 +244,7 @@ def test_orderbook_lists_levels_best_first(fresh: LiveServer, maker: str, public
     ],
 )
 def test_orderbook_aggregates_bids_down_and_asks_up(
-    fresh: LiveServer, maker: str, public: httpx.Client, size: str, bids: Any, asks: Any
+    fresh: Served, maker: str, public: httpx.Client, size: str, bids: Any, asks: Any
 ) -> None:
     _book(fresh, maker)
 
@@ -284,7 +281,7 @@ def test_orderbook_of_unknown_market_is_not_found(public: httpx.Client) -> None:
 
 
 def test_bulk_orderbooks_come_in_request_order(
-    fresh: LiveServer, maker: str, public: httpx.Client
+    fresh: Served, maker: str, public: httpx.Client
 ) -> None:
     _book(fresh, maker)
     place(fresh, maker, "ask", "14.9000", "1", ticker="KXSOLPERP")
@@ -335,7 +332,7 @@ def test_bulk_orderbooks_accept_a_hundred_tickers(public: httpx.Client) -> None:
 # -------------------------------------------------------------- candlesticks
 
 
-def _candle_trades(fresh: LiveServer, maker: str) -> None:
+def _candle_trades(fresh: Served, maker: str) -> None:
     # +10 s: ask 6.2600 x 5, bid 6.2500 x 4; +30 s: demo buys 1 @ 6.2600;
     # +90 s: ask 6.2700 x 1, then demo's IOC bid 6.2700 x 5 buys 4 @ 6.2600 and 1 @ 6.2700
     advance(fresh, 10_000)
@@ -352,7 +349,7 @@ def _ohlc(price: str) -> dict[str, str]:
     return {"open": price, "low": price, "high": price, "close": price}
 
 
-def test_minute_candlesticks(fresh: LiveServer, maker: str, public: httpx.Client) -> None:
+def test_minute_candlesticks(fresh: Served, maker: str, public: httpx.Client) -> None:
     _candle_trades(fresh, maker)
 
     response = public.get(
@@ -405,7 +402,7 @@ def test_minute_candlesticks(fresh: LiveServer, maker: str, public: httpx.Client
 
 
 def test_hour_candlestick_and_synthetic_first_candle(
-    fresh: LiveServer, maker: str, public: httpx.Client
+    fresh: Served, maker: str, public: httpx.Client
 ) -> None:
     _candle_trades(fresh, maker)
     path = f"/margin/markets/{BTC}/candlesticks"
@@ -482,7 +479,7 @@ def test_candlesticks_of_unknown_market_are_not_found(public: httpx.Client) -> N
 # -------------------------------------------------------------------- trades
 
 
-def _four_trades(fresh: LiveServer, maker: str) -> None:
+def _four_trades(fresh: Served, maker: str) -> None:
     # A: BTC at +0 s; B: BTC and C: ETH at +1.5 s; D: BTC at +3.5 s
     place(fresh, maker, "ask", "6.2600", "5")
     place(fresh, maker, "ask", "3.4120", "1", ticker="KXETHPERP")
@@ -505,7 +502,7 @@ D = (BTC, "1.00", "2026-06-15T00:00:03.500Z")
 
 
 def test_trades_page_newest_first_across_markets(
-    fresh: LiveServer, maker: str, public: httpx.Client
+    fresh: Served, maker: str, public: httpx.Client
 ) -> None:
     _four_trades(fresh, maker)
 
@@ -525,7 +522,7 @@ def test_trades_page_newest_first_across_markets(
 
 
 def test_trades_cursor_is_stable_when_new_trades_arrive(
-    fresh: LiveServer, maker: str, public: httpx.Client
+    fresh: Served, maker: str, public: httpx.Client
 ) -> None:
     _four_trades(fresh, maker)
     first = public.get("/margin/trades", params={"ticker": BTC, "limit": 1}).json()
@@ -540,9 +537,7 @@ def test_trades_cursor_is_stable_when_new_trades_arrive(
     assert rest["cursor"] == ""
 
 
-def test_trades_filter_by_ticker_and_time(
-    fresh: LiveServer, maker: str, public: httpx.Client
-) -> None:
+def test_trades_filter_by_ticker_and_time(fresh: Served, maker: str, public: httpx.Client) -> None:
     _four_trades(fresh, maker)
 
     btc = public.get("/margin/trades", params={"ticker": BTC}).json()
@@ -587,10 +582,10 @@ def test_trades_empty_market(public: httpx.Client) -> None:
 # ----------------------------------------------------------------------- SDK
 
 
-def test_sdk_reads_markets_books_candles_and_trades(fresh: LiveServer, maker: str) -> None:
+def test_sdk_reads_markets_books_candles_and_trades(fresh: Served, maker: str) -> None:
     _candle_trades(fresh, maker)
 
-    with PerpsClient(base_url=fresh.rest_url) as sdk:
+    with sdk_client(fresh) as sdk:
         listed = sdk.markets.list(status="active")
         market = sdk.markets.get(BTC)
         book = sdk.markets.orderbook(BTC, depth=1, aggregation_tick_size="0.01")

@@ -1,4 +1,4 @@
-"""Order groups over a real socket: create/list/get, the rolling fill limit, trigger, reset,
+"""Order groups: create/list/get, the rolling fill limit, trigger, reset,
 limit updates and delete.
 """
 
@@ -10,14 +10,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.live import LiveServer
+from tests.api.served import Served
 from tests.api.test_orders import get_order, new_user, place, unchecked
 
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
 
 
 @pytest.fixture
-def other(fresh: LiveServer) -> Iterator[httpx.Client]:
+def other(fresh: Served) -> Iterator[httpx.Client]:
     with new_user(fresh) as c:
         yield c
 
@@ -122,7 +122,7 @@ def _order() -> dict[str, Any]:
 
 
 def test_trigger_cancels_members_and_reset_accepts_no_body(
-    fresh: LiveServer, client: httpx.Client
+    fresh: Served, client: httpx.Client
 ) -> None:
     group = create_group(client)
     first = place(client, order_group_id=group)

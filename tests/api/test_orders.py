@@ -1,4 +1,4 @@
-"""Orders over a real socket: create, get, list, amend, decrease, cancel, cancel-all, FCM list.
+"""Orders: create, get, list, amend, decrease, cancel, cancel-all, FCM list.
 
 Prices in the bare scenario: KXBTCPERP trades in $0.0001 ticks, maker fee 5 bps, taker 12 bps,
 fees rounded up to $0.0001 per fill. The manual clock starts at 2026-06-15T00:00:00Z.
@@ -14,7 +14,7 @@ import pytest
 
 from tests.api import signing
 from tests.api.conftest import make_client
-from tests.api.live import LiveServer
+from tests.api.served import Served
 
 START = "2026-06-15T00:00:00.000Z"
 START_S = 1_781_481_600
@@ -34,28 +34,21 @@ def order_body(**fields: Any) -> dict[str, Any]:
     return body
 
 
-def new_user(server: LiveServer, balance: str = "1000.0000") -> httpx.Client:
-    created = httpx.post(f"{server.control_url}/users", json={"balance": balance}, timeout=30)
-    assert created.status_code == 201
-    user = created.json()
-    key = signing.load_private_key(user["private_key_pem"])
-    return make_client(server, signing.KalshiAuth(user["api_key_id"], key))
+def new_user(server: Served, balance: str = "1000.0000") -> httpx.Client:
+    return make_client(server, server.new_user(balance).auth)
 
 
-def advance(server: LiveServer, ms: int) -> None:
-    httpx.post(
-        f"{server.control_url}/clock/advance", json={"ms": ms}, timeout=30
-    ).raise_for_status()
+def advance(server: Served, ms: int) -> None:
+    server.control("POST", "/clock/advance", json={"ms": ms}).raise_for_status()
 
 
-def unchecked(server: LiveServer) -> httpx.Client:
+def unchecked(server: Served) -> httpx.Client:
     """A demo-user client without the spec check, for statuses an operation does not declare."""
-    auth = signing.KalshiAuth(signing.DEMO_KEY_ID, signing.demo_private_key())
-    return httpx.Client(base_url=server.rest_url, auth=auth, timeout=30)
+    return server.client(signing.KalshiAuth(signing.DEMO_KEY_ID, signing.demo_private_key()))
 
 
 @pytest.fixture
-def other(fresh: LiveServer) -> Iterator[httpx.Client]:
+def other(fresh: Served) -> Iterator[httpx.Client]:
     """A second user with $1,000."""
     with new_user(fresh) as c:
         yield c
@@ -160,7 +153,7 @@ def test_optional_fields_are_rendered(client: httpx.Client) -> None:
     assert order["self_trade_prevention_type"] == "maker"
 
 
-def test_expiry_cancels_the_order(fresh: LiveServer, client: httpx.Client) -> None:
+def test_expiry_cancels_the_order(fresh: Served, client: httpx.Client) -> None:
     created = place(client, expiration_time=START_S + 10)
     advance(fresh, 10_000)
     order = get_order(client, created["order_id"])
@@ -234,7 +227,7 @@ def test_malformed_json_and_content_type(client: httpx.Client) -> None:
     assert list_ids(client) == []
 
 
-def test_insufficient_balance(fresh: LiveServer) -> None:
+def test_insufficient_balance(fresh: Served) -> None:
     with new_user(fresh, balance="1.0000") as poor:
         response = poor.post("/margin/orders", json=order_body(count="10"))
         assert (response.status_code, error_code(response)) == (400, "insufficient_balance")
@@ -256,7 +249,7 @@ def test_create_needs_a_signature(public: httpx.Client) -> None:
 
 
 def test_unknown_and_foreign_orders_are_not_found(
-    client: httpx.Client, other: httpx.Client, fresh: LiveServer
+    client: httpx.Client, other: httpx.Client, fresh: Served
 ) -> None:
     mine = place(client)
     response = other.get(f"/margin/orders/{mine['order_id']}")
@@ -323,7 +316,7 @@ def test_bad_list_parameters(client: httpx.Client, params: dict[str, Any]) -> No
     assert (response.status_code, error_code(response)) == (400, "invalid_parameters")
 
 
-def test_list_filters(fresh: LiveServer, client: httpx.Client, other: httpx.Client) -> None:
+def test_list_filters(fresh: Served, client: httpx.Client, other: httpx.Client) -> None:
     place(client, client_order_id="btc")
     advance(fresh, 2_000)
     place(client, client_order_id="eth", ticker="KXETHPERP", price="3.4120")
@@ -366,7 +359,7 @@ def test_fcm_orders_list_own_and_subtrader_orders(client: httpx.Client) -> None:
 # ---------------------------------------------------------- amend / decrease
 
 
-def test_amend_price_and_size(fresh: LiveServer, client: httpx.Client) -> None:
+def test_amend_price_and_size(fresh: Served, client: httpx.Client) -> None:
     created = place(client, price="6.2000")
     advance(fresh, 1_500)
     response = client.post(

@@ -1,4 +1,4 @@
-"""Positions, balance, risk, notional limits, fees, subaccounts and transfers over a real socket.
+"""Positions, balance, risk, notional limits, fees, subaccounts and transfers.
 
 Hand-computed numbers: demo-user buys 1 KXBTCPERP from a second user at $6.3587 (demo-user takes:
 fee ceil(6.3587 x 0.0012) = $0.0077; the maker pays ceil(6.3587 x 0.0005) = $0.0032), then the
@@ -18,49 +18,44 @@ import pytest
 
 from matching import Side, TimeInForce
 from simulator.model.orders import PlaceOrder
-from tests.api import signing
-from tests.api.conftest import make_client
-from tests.api.live import LiveServer
+from tests.api.conftest import demo_sdk_client, make_client
+from tests.api.served import NewUser, Served
 
 BTC = "KXBTCPERP"
 IOC = TimeInForce.IMMEDIATE_OR_CANCEL
 
 
-_KEYS: dict[str, tuple[str, str]] = {}
+_USERS: dict[str, NewUser] = {}
 
 
-def _new_user(server: LiveServer, balance: str = "10000.0000") -> str:
-    response = httpx.post(f"{server.control_url}/users", json={"balance": balance}, timeout=30)
-    response.raise_for_status()
-    created = response.json()
-    _KEYS[created["user_id"]] = (created["api_key_id"], created["private_key_pem"])
-    user_id: str = created["user_id"]
-    return user_id
+def _new_user(server: Served, balance: str = "10000.0000") -> str:
+    user = server.new_user(balance)
+    _USERS[user.user_id] = user
+    return user.user_id
 
 
-def _client_for(server: LiveServer, user_id: str) -> httpx.Client:
-    key_id, pem = _KEYS[user_id]
-    return make_client(server, signing.KalshiAuth(key_id, signing.load_private_key(pem)))
+def _client_for(server: Served, user_id: str) -> httpx.Client:
+    return make_client(server, _USERS[user_id].auth)
 
 
-def _reference(server: LiveServer, price: str, ticker: str = BTC) -> None:
-    url = f"{server.control_url}/markets/{ticker}/reference_price"
-    httpx.post(url, json={"price": price}, timeout=30).raise_for_status()
+def _reference(server: Served, price: str, ticker: str = BTC) -> None:
+    path = f"/markets/{ticker}/reference_price"
+    server.control("POST", path, json={"price": price}).raise_for_status()
 
 
-def _place(server: LiveServer, user_id: str, side: Side, price: int, count: int, **kw: Any) -> None:
+def _place(server: Served, user_id: str, side: Side, price: int, count: int, **kw: Any) -> None:
     order = PlaceOrder(BTC, side, price, count, str(uuid.uuid4()), **kw)
     server.runtime.exchange.place_order(user_id, order)
 
 
-def _trade(server: LiveServer, buyer: str, seller: str, price: int = 63587, **kw: Any) -> None:
+def _trade(server: Served, buyer: str, seller: str, price: int = 63587, **kw: Any) -> None:
     """`seller` rests an ask, `buyer` lifts it with an IOC bid (1 contract)."""
     _place(server, seller, Side.ASK, price, 100)
     _place(server, buyer, Side.BID, price, 100, time_in_force=IOC, **kw)
 
 
 @pytest.fixture
-def traded(fresh: LiveServer) -> str:
+def traded(fresh: Served) -> str:
     """demo-user long 1 @ 6.3587 against a second user, mark 6.3329; returns the seller."""
     seller = _new_user(fresh)
     _reference(fresh, "6.3587")
@@ -92,7 +87,7 @@ def test_positions_after_a_trade(client: httpx.Client, traded: str) -> None:
     }
 
 
-def test_positions_of_the_short_side(fresh: LiveServer, traded: str) -> None:
+def test_positions_of_the_short_side(fresh: Served, traded: str) -> None:
     with _client_for(fresh, traded) as seller:
         body = seller.get("/margin/positions").json()
 
@@ -171,7 +166,7 @@ def test_balance_without_and_with_available(client: httpx.Client, traded: str) -
 
 
 def test_balance_counts_resting_order_margin(
-    fresh: LiveServer, client: httpx.Client, traded: str
+    fresh: Served, client: httpx.Client, traded: str
 ) -> None:
     _place(fresh, "demo-user", Side.BID, 60000, 100)  # resting bid 1 @ 6.0000
 
@@ -223,7 +218,7 @@ def test_risk_after_a_trade(client: httpx.Client, traded: str) -> None:
 
 
 def test_risk_of_a_leveraged_long_has_a_liquidation_price(
-    fresh: LiveServer, client: httpx.Client
+    fresh: Served, client: httpx.Client
 ) -> None:
     seller = _new_user(fresh)
     _reference(fresh, "6.3587")
@@ -266,7 +261,7 @@ def test_notional_risk_limit_defaults(client: httpx.Client) -> None:
     }
 
 
-def test_notional_risk_limit_usage(fresh: LiveServer, client: httpx.Client, traded: str) -> None:
+def test_notional_risk_limit_usage(fresh: Served, client: httpx.Client, traded: str) -> None:
     _place(fresh, "demo-user", Side.BID, 60000, 100)
     fresh.runtime.exchange.user("demo-user").notional_limit_overrides[BTC] = 50_000_000_000
 
@@ -319,7 +314,7 @@ def test_create_subaccounts(client: httpx.Client) -> None:
     assert (second.status_code, second.json()) == (201, {"subaccount_number": 2})
 
 
-def test_create_subaccount_bad_bodies(fresh: LiveServer, client: httpx.Client) -> None:
+def test_create_subaccount_bad_bodies(fresh: Served, client: httpx.Client) -> None:
     malformed = client.post(
         "/portfolio/margin/subaccounts",
         content=b"{",
@@ -336,7 +331,7 @@ def test_create_subaccount_bad_bodies(fresh: LiveServer, client: httpx.Client) -
     assert list(fresh.runtime.exchange.user("demo-user").subaccounts) == [0]
 
 
-def test_create_subaccount_past_the_last(fresh: LiveServer, client: httpx.Client) -> None:
+def test_create_subaccount_past_the_last(fresh: Served, client: httpx.Client) -> None:
     exchange = fresh.runtime.exchange
     for _ in range(62):
         exchange.create_subaccount("demo-user")
@@ -431,7 +426,7 @@ def _instance(client: httpx.Client, **overrides: Any) -> httpx.Response:
     return client.post("/portfolio/intra_exchange_instance_transfer", json=body)
 
 
-def test_instance_transfer_round_trip(fresh: LiveServer, client: httpx.Client) -> None:
+def test_instance_transfer_round_trip(fresh: Served, client: httpx.Client) -> None:
     user = fresh.runtime.exchange.user("demo-user")
 
     out = _instance(client)
@@ -443,7 +438,7 @@ def test_instance_transfer_round_trip(fresh: LiveServer, client: httpx.Client) -
     assert user.event_contract_cash == 7_500_000  # $7.50 in micro-dollars
 
 
-def test_instance_transfer_is_idempotent(fresh: LiveServer, client: httpx.Client) -> None:
+def test_instance_transfer_is_idempotent(fresh: Served, client: httpx.Client) -> None:
     fresh.runtime.exchange.deposit_event_contract("demo-user", 50_000_000)
     key = str(uuid.uuid4())
     args = {"source": "event_contract", "destination": "margined", "client_transfer_id": key}
@@ -472,7 +467,7 @@ def test_instance_transfer_is_idempotent(fresh: LiveServer, client: httpx.Client
     ],
 )
 def test_instance_transfer_refusals_change_nothing(
-    fresh: LiveServer, client: httpx.Client, overrides: dict[str, Any], code: str
+    fresh: Served, client: httpx.Client, overrides: dict[str, Any], code: str
 ) -> None:
     response = _instance(client, **overrides)
 
@@ -498,13 +493,10 @@ def test_instance_transfer_accepts_zero_shards_and_subaccounts(client: httpx.Cli
 # ------------------------------------------------------------------ kalshi-sdk
 
 
-def test_kalshi_sdk_parses_every_account_response(fresh: LiveServer, traded: str) -> None:
+def test_kalshi_sdk_parses_every_account_response(fresh: Served, traded: str) -> None:
     from decimal import Decimal
 
-    from kalshi.perps.client import PerpsClient
-
-    pem = (signing.FIXTURES / "keys" / "demo_private.pem").read_text()
-    with PerpsClient(key_id=signing.DEMO_KEY_ID, private_key=pem, base_url=fresh.rest_url) as sdk:
+    with demo_sdk_client(fresh) as sdk:
         (position,) = sdk.portfolio.positions().positions
         balance = sdk.margin.balance(compute_available_balance=True)
         risk = sdk.margin.risk()

@@ -1,4 +1,4 @@
-"""State export and import over a real socket: `GET/PUT /sim/v1/state`, `GET /sim/v1/state/hash`.
+"""State export and import: `GET/PUT /sim/v1/state`, `GET /sim/v1/state/hash`.
 
 The bare scenario: KXBTCPERP, KXETHPERP and KXSOLPERP with empty books, a manual clock at
 2026-06-15T00:00:00Z and `demo-user` with $10,000.
@@ -11,18 +11,17 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api import signing
 from tests.api.conftest import make_client
-from tests.api.live import LiveServer
+from tests.api.served import Served
 
 START_MS = 1_781_481_600_000
 
 
-def control(server: LiveServer, method: str, path: str, **kwargs: Any) -> httpx.Response:
-    return httpx.request(method, f"{server.control_url}{path}", timeout=30, **kwargs)
+def control(server: Served, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    return server.control(method, path, **kwargs)
 
 
-def state_hash(server: LiveServer) -> str:
+def state_hash(server: Served) -> str:
     response = control(server, "GET", "/state/hash")
     assert response.status_code == 200
     found: str = response.json()["state_hash"]
@@ -47,18 +46,11 @@ def order(client: httpx.Client, side: str, count: str, cid: str) -> dict[str, An
     return body
 
 
-def activity(server: LiveServer, client: httpx.Client) -> httpx.Client:
+def activity(server: Served, client: httpx.Client) -> httpx.Client:
     """A second user, a deposit, a trade, a reference price and time; returns the user."""
-    created = control(server, "POST", "/users", json={"balance": "2000.0000"})
-    assert created.status_code == 201
-    user = created.json()
-    other = make_client(
-        server,
-        signing.KalshiAuth(user["api_key_id"], signing.load_private_key(user["private_key_pem"])),
-    )
-    deposit = control(
-        server, "POST", f"/users/{user['user_id']}/deposit", json={"amount": "500.0000"}
-    )
+    user = server.new_user("2000.0000")
+    other = make_client(server, user.auth)
+    deposit = control(server, "POST", f"/users/{user.user_id}/deposit", json={"amount": "500.0000"})
     assert deposit.status_code == 200
     order(client, "ask", "30", "d-1")
     order(other, "bid", "10", "o-1")
@@ -68,7 +60,7 @@ def activity(server: LiveServer, client: httpx.Client) -> httpx.Client:
     return other
 
 
-def test_export_reset_import_restores_the_same_state(fresh: LiveServer, client: httpx.Client):
+def test_export_reset_import_restores_the_same_state(fresh: Served, client: httpx.Client):
     other = activity(fresh, client)
     balance = client.get("/margin/balance").json()
     other_balance = other.get("/margin/balance").json()
@@ -98,7 +90,7 @@ def test_export_reset_import_restores_the_same_state(fresh: LiveServer, client: 
     other.close()
 
 
-def test_the_snapshot_lists_the_commands(fresh: LiveServer, client: httpx.Client):
+def test_the_snapshot_lists_the_commands(fresh: Served, client: httpx.Client):
     activity(fresh, client).close()
 
     snapshot = control(fresh, "GET", "/state").json()
@@ -134,9 +126,7 @@ def _tamper(snapshot: dict[str, Any]) -> dict[str, Any]:
         "unknown-command",
     ],
 )
-def test_a_bad_snapshot_is_400_and_changes_nothing(
-    fresh: LiveServer, client: httpx.Client, body: Any
-):
+def test_a_bad_snapshot_is_400_and_changes_nothing(fresh: Served, client: httpx.Client, body: Any):
     activity(fresh, client).close()
     snapshot = control(fresh, "GET", "/state").json()
     if body == "other-format":
@@ -162,7 +152,7 @@ def test_a_bad_snapshot_is_400_and_changes_nothing(
     assert fresh.runtime.generation == generation
 
 
-def test_a_snapshot_must_be_sent_as_json(fresh: LiveServer):
+def test_a_snapshot_must_be_sent_as_json(fresh: Served):
     snapshot = control(fresh, "GET", "/state").content
 
     response = control(

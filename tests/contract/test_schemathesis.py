@@ -3,8 +3,9 @@
 Every operation of the vendored spec gets generated requests (valid and, through the negative
 data generation, some invalid ones) sent to a live server over a real socket, signed as the demo
 user. Checks: no 5xx, and every response conforms to the spec (status code declared, body
-matches its schema, content type). `SCHEMATHESIS_EXAMPLES` raises the bound for a deeper run.
-The server is reset before each operation's examples.
+matches its schema, content type). Generated examples per operation: 5, or more under the
+`thorough` Hypothesis profile that `make test-contract` uses (tests/conftest.py);
+`SCHEMATHESIS_EXAMPLES` sets the number for a deeper run. One server serves the whole module.
 """
 
 from __future__ import annotations
@@ -29,8 +30,14 @@ from schemathesis.specs.openapi.checks import (
 from simulator.server.scenarios import load_scenario
 from tests.api import signing, spec
 from tests.api.live import LiveServer, live_server
+from tests.conftest import SCHEMATHESIS_THOROUGH_EXAMPLES
 
-EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "5"))
+pytestmark = pytest.mark.contract
+
+_THOROUGH = os.environ.get("HYPOTHESIS_PROFILE") == "thorough"
+EXAMPLES = int(
+    os.environ.get("SCHEMATHESIS_EXAMPLES", SCHEMATHESIS_THOROUGH_EXAMPLES if _THOROUGH else 5)
+)
 
 
 def _document() -> dict[str, Any]:

@@ -10,16 +10,17 @@ from tests.api import spec
 _PREFIX = "/trade-api/v2"
 
 
-class SpecCheckingTransport(httpx.HTTPTransport):
-    """A real HTTP transport; each `/trade-api/v2` response is validated on the way back."""
+class SpecCheckingTransport(httpx.BaseTransport):
+    """Wraps a transport (a real socket by default); each `/trade-api/v2` response is validated
+    on the way back."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, inner: httpx.BaseTransport | None = None) -> None:
+        self._inner = httpx.HTTPTransport() if inner is None else inner
         self.called: set[tuple[str, str]] = set()
         self.statuses: list[tuple[str, str, int]] = []
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        response = super().handle_request(request)
+        response = self._inner.handle_request(request)
         path = request.url.path
         if path.startswith(_PREFIX):
             response.read()
@@ -29,3 +30,6 @@ class SpecCheckingTransport(httpx.HTTPTransport):
             self.called.add((request.method, template))
             self.statuses.append((request.method, template, response.status_code))
         return response
+
+    def close(self) -> None:
+        self._inner.close()

@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
-import httpx
 import pytest
 from kalshi.errors import KalshiError
 from kalshi.perps import PerpsClient
@@ -44,7 +43,7 @@ def server() -> Iterator[LiveServer]:
 
 @pytest.fixture
 def fresh(server: LiveServer) -> LiveServer:
-    httpx.post(f"{server.control_url}/reset", timeout=30).raise_for_status()
+    server.control("POST", "/reset").raise_for_status()
     return server
 
 
@@ -60,11 +59,9 @@ def _demo(server: LiveServer) -> tuple[PerpsClient, SpecCheckingTransport]:
 
 
 def _new_user(server: LiveServer, balance: str) -> tuple[str, PerpsClient]:
-    created = httpx.post(f"{server.control_url}/users", json={"balance": balance}, timeout=30)
-    created.raise_for_status()
-    body = created.json()
-    sdk, _ = _client(server, body["api_key_id"], body["private_key_pem"])
-    return body["user_id"], sdk
+    user = server.new_user(balance)
+    sdk, _ = _client(server, user.api_key_id, user.private_key_pem)
+    return user.user_id, sdk
 
 
 def _order(sdk: PerpsClient, ticker: str, side: str, count: str, price: str, **extra: Any) -> Any:
