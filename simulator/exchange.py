@@ -294,7 +294,7 @@ class Exchange(AccountCommands):
 
     # ----------------------------------------------------------------- orders
 
-    @command("place_order", finish=order_result)
+    @command("place_order", fires_due_nested=True, finish=order_result)
     def place_order(self, user_id: str, command: PlaceOrder) -> str:
         """Validate (MECHANICS 3.4-3.6, in the documented order), then match.
 
@@ -436,7 +436,7 @@ class Exchange(AccountCommands):
             if record.expiration_ms is not None:
                 self.pricing.arm_expiry(data)
 
-    @command("amend_order", finish=order_result)
+    @command("amend_order", fires_due_nested=True, finish=order_result)
     def amend_order(self, user_id: str, order_id: str, command: AmendOrder) -> str:
         """Amend price, total count and/or expiry (count includes what already filled).
 
@@ -505,7 +505,7 @@ class Exchange(AccountCommands):
             self.pricing.arm_expiry(data)
         return order_id
 
-    @command("decrease_order")
+    @command("decrease_order", fires_due_nested=True)
     def decrease_order(
         self,
         user_id: str,
@@ -537,7 +537,7 @@ class Exchange(AccountCommands):
         self.apply_book_events(data, events)
         return record
 
-    @command("cancel_order")
+    @command("cancel_order", fires_due_nested=True)
     def cancel_order(
         self, user_id: str, order_id: str, subaccount: int = 0
     ) -> tuple[OrderRecord, int]:
@@ -551,7 +551,7 @@ class Exchange(AccountCommands):
         self.cancel_orders([record], Reason.DECREASE)
         return record, reduced
 
-    @command("cancel_all")
+    @command("cancel_all", fires_due_nested=True)
     def cancel_all(
         self, user_id: str, subaccount: int | None = None, ticker: str | None = None
     ) -> list[str]:
@@ -664,7 +664,7 @@ class Exchange(AccountCommands):
 
     # --------------------------------------------------------------- control
 
-    @command("set_reference_price")
+    @command("set_reference_price", fires_due_nested=True)
     def set_reference_price(self, ticker: str, price: int) -> None:
         """Set the index of a market now (control plane)."""
         data = self.state.markets.get(ticker)
@@ -675,7 +675,7 @@ class Exchange(AccountCommands):
         data.feed.set_price(self.now(), price)
         self.pricing.sample_now(data)
 
-    @command("set_market_status")
+    @command("set_market_status", fires_due_nested=True)
     def set_market_status(
         self, ticker: str, status: MarketStatus, halt_sources: list[str] | None = None
     ) -> None:
@@ -707,12 +707,12 @@ class Exchange(AccountCommands):
             )
         )
 
-    @command("set_trading_active")
+    @command("set_trading_active", fires_due_nested=True)
     def set_trading_active(self, active: bool, reason: str = "manual") -> None:
         """Pause or resume trading on every market (cancels `cancel_order_on_pause` orders)."""
         self._set_status(self.state.exchange_active, active, reason)
 
-    @command("set_exchange_active")
+    @command("set_exchange_active", fires_due_nested=True)
     def set_exchange_active(self, active: bool, reason: str = "maintenance") -> None:
         """Close or reopen the exchange (MECHANICS 1.4 maintenance).
 

@@ -16,9 +16,15 @@ does, in order:
    returned and of the events it produced, so that every transport renders the same facts);
 7. deliver the events it produced, in journal order, to the event bus (`simulator.core.bus`).
 
-Called from inside another command (from follow-ups or a timer callback), a command is plain
-part of the outer one. A `RejectError` means the command changed nothing; the timers fired in
-step 2 did change state, so they are recorded as a `run_due` and their events are delivered.
+Called from inside another command (from follow-ups or a timer callback), a command is part of
+the outer one: not recorded, its events delivered with the outer batch. It still ends with the
+follow-ups it caused, and the order and account commands marked `fires_due_nested` first fire
+the timers due at that instant, as they did in 0.1 (the house market maker re-quoting from a
+timer fires the marks and tickers due at the same instant between its orders; journals and
+recorded sessions depend on that order, `tests/simulator/server/test_journal_compat.py`).
+
+A `RejectError` means the command changed nothing; the timers fired in step 2 did change
+state, so they are recorded as a `run_due` and their events are delivered.
 
 Names: a command's name is part of the journal format. The names, and what each is called on,
 are listed once in `simulator.core.command_table`; the decorator only marks the method.
@@ -64,6 +70,7 @@ class CommandInfo:
         defaults: Default values of the parameters that have one.
         idle_ok: Recorded only if it fired a timer (`run_due`).
         fires_due: Fires due timers before it runs (every command but `advance` and `run_due`).
+        fires_due_nested: Fires due timers before it runs even inside another command.
         finish: Builds the result from the command's return value and events, or None.
         function: The undecorated method.
     """
@@ -73,6 +80,7 @@ class CommandInfo:
     defaults: dict[str, Any]
     idle_ok: bool
     fires_due: bool
+    fires_due_nested: bool
     finish: Finish | None
     function: Callable[..., Any]
 
@@ -172,6 +180,8 @@ class CommandBoundary:
         what runs next see a quiet exchange (a no-op inside a running follow-up pass).
         """
         host = self.host
+        if info.fires_due_nested:
+            host.fire_due()
         if info.finish is None:
             result = info.function(target, *args, **kwargs)
             host.settle()
@@ -207,16 +217,27 @@ def _values(info: CommandInfo, args: tuple[Any, ...], kwargs: dict[str, Any]) ->
 
 
 @overload
-def command(name: str, *, idle_ok: bool = False) -> Callable[[F], F]: ...
+def command(
+    name: str, *, idle_ok: bool = False, fires_due_nested: bool = False
+) -> Callable[[F], F]: ...
 
 
 @overload
 def command(
-    name: str, *, finish: Callable[[R, list[tuple[int, Event]]], T]
+    name: str,
+    *,
+    fires_due_nested: bool = False,
+    finish: Callable[[R, list[tuple[int, Event]]], T],
 ) -> Callable[[Callable[Concatenate[S, P], R]], Callable[Concatenate[S, P], T]]: ...
 
 
-def command(name: str, *, idle_ok: bool = False, finish: Finish | None = None) -> Any:
+def command(
+    name: str,
+    *,
+    idle_ok: bool = False,
+    fires_due_nested: bool = False,
+    finish: Finish | None = None,
+) -> Any:
     """Mark a method as a command (see the module docstring).
 
     The object the method is called on must have a `_boundary` (`CommandBoundary`) attribute.
@@ -227,6 +248,8 @@ def command(name: str, *, idle_ok: bool = False, finish: Finish | None = None) -
     Args:
         name: The command's name in the log, as listed in `simulator.core.command_table`.
         idle_ok: Record it only if it fired at least one timer (`run_due`).
+        fires_due_nested: Fire the due timers first even when called inside another command
+            (see the module docstring; the commands that did so in 0.1).
         finish: Build the command's result from its return value and its events.
     """
 
@@ -244,6 +267,7 @@ def command(name: str, *, idle_ok: bool = False, finish: Finish | None = None) -
             defaults={p.name: p.default for p in params if p.default is not p.empty},
             idle_ok=idle_ok,
             fires_due=name not in _TIME_COMMANDS,
+            fires_due_nested=fires_due_nested,
             finish=finish,
             function=fn,
         )

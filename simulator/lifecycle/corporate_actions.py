@@ -248,7 +248,7 @@ class CorporateActions(Desk):
 
     # ------------------------------------------------------------------ commands
 
-    @command("corporate_actions.schedule")
+    @command("corporate_actions.schedule", fires_due_nested=True)
     def schedule(
         self,
         ticker: str,
@@ -352,7 +352,7 @@ class CorporateActions(Desk):
         )
         return action
 
-    @command("corporate_actions.cancel")
+    @command("corporate_actions.cancel", fires_due_nested=True)
     def cancel(self, action_id: str) -> CorporateAction:
         """Withdraw a scheduled notice: it becomes `cancelled` and never applies.
 

@@ -295,7 +295,7 @@ class FcmDesk(Desk):
 
     # -------------------------------------------------------- notional limits
 
-    @command("fcm.set_member_notional_limit")
+    @command("fcm.set_member_notional_limit", fires_due_nested=True)
     def set_member_notional_limit(self, user_id: str, limit: int) -> list[str]:
         """PUT /margin/fcm/notional_risk_limit: the member-set limit of `user_id`'s account.
 

@@ -117,7 +117,7 @@ class ExitTriggerBridge(Desk):
         spec = self._state.markets[ticker].market.spec
         return position_liquidation_price(spec, sub, ticker, self._accounts.mark)
 
-    @command("exit_triggers.set_cross")
+    @command("exit_triggers.set_cross", fires_due_nested=True)
     def set_cross(
         self,
         user_id: str,
@@ -199,7 +199,7 @@ class ExitTriggerBridge(Desk):
         self._publish(views)
         return views
 
-    @command("exit_triggers.update")
+    @command("exit_triggers.update", fires_due_nested=True)
     def update(
         self,
         user_id: str,

@@ -72,7 +72,7 @@ class OrderGroupBridge(Desk):
         )
 
     # commands
-    @command("groups.create")
+    @command("groups.create", fires_due_nested=True)
     def create(
         self, user_id: str, subaccount: int, limit: int, exchange_index: int = 0
     ) -> OrderGroup:
@@ -87,17 +87,17 @@ class OrderGroupBridge(Desk):
     def list(self, user_id: str, subaccount: int | None = None) -> list[OrderGroup]:
         return self.book.list(user_id, subaccount)
 
-    @command("groups.trigger")
+    @command("groups.trigger", fires_due_nested=True)
     def trigger(self, user_id: str, group_id: str, subaccount: int | None = None) -> None:
         self.book.trigger(user_id, group_id, subaccount)
         self._triggered(group_id)
 
-    @command("groups.reset")
+    @command("groups.reset", fires_due_nested=True)
     def reset(self, user_id: str, group_id: str, subaccount: int | None = None) -> None:
         self.book.reset(user_id, group_id, subaccount)
         self._emit(self.book.view_of(group_id), "reset")
 
-    @command("groups.update_limit")
+    @command("groups.update_limit", fires_due_nested=True)
     def update_limit(
         self, user_id: str, group_id: str, limit: int, subaccount: int | None = None
     ) -> None:
@@ -106,7 +106,7 @@ class OrderGroupBridge(Desk):
         if tripped:
             self._triggered(group_id)
 
-    @command("groups.delete")
+    @command("groups.delete", fires_due_nested=True)
     def delete(self, user_id: str, group_id: str, subaccount: int | None = None) -> None:
         group = self.book.get(user_id, group_id, subaccount)
         members = self.book.delete(user_id, group_id, subaccount)
