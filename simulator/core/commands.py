@@ -203,16 +203,18 @@ def _values(info: CommandInfo, args: tuple[Any, ...], kwargs: dict[str, Any]) ->
         return args
     values = list(args)
     defaults = info.defaults
+    used = 0
     for name in params[len(args) :]:
         if name in kwargs:
             values.append(kwargs[name])
+            used += 1
         elif name in defaults:
             values.append(defaults[name])
         else:
             raise TypeError(f"command {info.name!r} is missing argument {name!r}")
-    unknown = set(kwargs) - set(params[len(args) :])
-    if unknown:
-        raise TypeError(f"command {info.name!r} got unexpected arguments {sorted(unknown)}")
+    if used != len(kwargs):
+        unknown = sorted(set(kwargs) - set(params[len(args) :]))
+        raise TypeError(f"command {info.name!r} got unexpected arguments {unknown}")
     return tuple(values)
 
 

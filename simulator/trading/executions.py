@@ -55,6 +55,7 @@ class Executions:
         changed; that order's update event carries the old one.
         """
         state, fx = self._state, self._fx
+        emit = fx.journal.append  # Effects.emit without the extra call: this is the hot path
         now = fx.now()
         ticker = data.ticker
         for event in events:
@@ -86,10 +87,10 @@ class Executions:
                 if event.remaining == 0:
                     self._done(record)
                 if not unchanged:  # a new order that just rests: its created event says it all
-                    fx.emit(OrderUpdated(now, record.snapshot(), False, previous_client_order_id))
+                    emit(OrderUpdated(now, record.snapshot(), False, previous_client_order_id))
             elif type(event) is LevelChange:
                 record = state.orders[cast(str, event.order_id)]
-                fx.emit(
+                emit(
                     BookDelta(
                         now,
                         ticker,
@@ -117,6 +118,7 @@ class Executions:
 
     def _apply_fill(self, data: MarketData, fill: Fill, now: int) -> None:
         state, fx = self._state, self._fx
+        emit = fx.journal.append
         spec = data.market.spec
         ticker = data.ticker
         price, count = fill.price, fill.count
@@ -173,8 +175,8 @@ class Executions:
         state.trades[ticker].append(trade)
         data.record_trade(now, price, count)
         for fill_record in records:
-            fx.emit(FillExecuted(now, fill_record))
-        fx.emit(TradeExecuted(now, trade))
+            emit(FillExecuted(now, fill_record))
+        emit(TradeExecuted(now, trade))
 
     def update_open_interest(self, data: MarketData, before: int, after: int) -> None:
         """Open interest follows the sum of long positions."""
