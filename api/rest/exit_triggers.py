@@ -47,13 +47,7 @@ def _trigger_id(value: str) -> str:
 async def set_isolated(ticker: str, request: Request, caller: deps.Authenticated) -> Response:
     body = await read_json(request, wire.SetIsolatedBody)
     views = caller.exchange.exit_triggers.set_isolated(
-        caller.user_id,
-        ticker,
-        kind=body.kind,
-        stop_loss_price=wire.price(body.stop_loss_price, "stop_loss_price"),
-        take_profit_price=wire.price(body.take_profit_price, "take_profit_price"),
-        trail_amount=wire.price(body.trail_amount, "trail_amount"),
-        trail_bps=body.trail_bps,
+        caller.user_id, ticker, **wire.command_args(body)
     )
     return json_response(wire.exit_trigger(views[-1]))
 
@@ -87,17 +81,7 @@ async def set_cross(
     check_subaccount(subaccount)
     body = await read_json(request, wire.SetCrossBody)
     views = caller.exchange.exit_triggers.set_cross(
-        caller.user_id,
-        subaccount,
-        ticker,
-        kind=body.kind,
-        stop_loss_price=wire.price(body.stop_loss_price, "stop_loss_price"),
-        take_profit_price=wire.price(body.take_profit_price, "take_profit_price"),
-        trail_amount=wire.price(body.trail_amount, "trail_amount"),
-        trail_bps=body.trail_bps,
-        count=wire.count(body.count),
-        anchor_order_id=body.anchor_order_id,
-        client_trigger_id=body.client_trigger_id,
+        caller.user_id, subaccount, ticker, **wire.command_args(body)
     )
     return json_response(wire.exit_trigger(views[-1]))
 
@@ -140,12 +124,7 @@ async def update_cross(
     _trigger_id(trigger_id)
     body = await read_json(request, wire.UpdateBody)
     view = caller.exchange.exit_triggers.update(
-        caller.user_id,
-        subaccount,
-        ticker,
-        trigger_id,
-        stop_loss_price=wire.price(body.stop_loss_price, "stop_loss_price"),
-        take_profit_price=wire.price(body.take_profit_price, "take_profit_price"),
+        caller.user_id, subaccount, ticker, trigger_id, **wire.command_args(body)
     )
     return json_response(wire.exit_trigger(view))
 

@@ -25,6 +25,7 @@ __all__ = [
     "SetCrossBody",
     "SetIsolatedBody",
     "UpdateBody",
+    "command_args",
     "count",
     "exit_trigger",
     "exit_triggers",
@@ -34,34 +35,47 @@ __all__ = [
 Kind = Literal["bracket", "trailing"]
 
 
-class SetCrossBody(msgspec.Struct, forbid_unknown_fields=True):
-    """SetCrossExitTriggerRequest."""
-
-    count: str | None = None
-    anchor_order_id: str | None = None
-    client_trigger_id: str | None = None
-    kind: Kind = "bracket"
-    stop_loss_price: str | None = None
-    take_profit_price: str | None = None
-    trail_amount: str | None = None
-    trail_bps: int | None = None
-
-
-class SetIsolatedBody(msgspec.Struct, forbid_unknown_fields=True):
-    """SetIsolatedExitTriggerRequest (no count, anchor or client id)."""
-
-    kind: Kind = "bracket"
-    stop_loss_price: str | None = None
-    take_profit_price: str | None = None
-    trail_amount: str | None = None
-    trail_bps: int | None = None
-
-
 class UpdateBody(msgspec.Struct, forbid_unknown_fields=True):
     """UpdateExitTriggerRequest: an omitted leg is cleared."""
 
     stop_loss_price: str | None = None
     take_profit_price: str | None = None
+
+
+class SetIsolatedBody(UpdateBody, forbid_unknown_fields=True):
+    """SetIsolatedExitTriggerRequest: the legs of any kind (no count, anchor or client id)."""
+
+    kind: Kind = "bracket"
+    trail_amount: str | None = None
+    trail_bps: int | None = None
+
+
+class SetCrossBody(SetIsolatedBody, forbid_unknown_fields=True):
+    """SetCrossExitTriggerRequest: the legs and the sizing."""
+
+    count: str | None = None
+    anchor_order_id: str | None = None
+    client_trigger_id: str | None = None
+
+
+_PRICES = frozenset({"stop_loss_price", "take_profit_price", "trail_amount"})
+
+
+def command_args(body: UpdateBody) -> dict[str, Any]:
+    """The keyword arguments of the exit-trigger command a request body asks for.
+
+    Prices and counts become integers (`price`, `count`); the rest passes as sent. Fields are
+    converted in declaration order, so the first malformed one is the one reported.
+    """
+    args: dict[str, Any] = {}
+    for name in body.__struct_fields__:
+        value = getattr(body, name)
+        if name in _PRICES:
+            value = price(value, name)
+        elif name == "count":
+            value = count(value)
+        args[name] = value
+    return args
 
 
 def price(value: str | None, name: str) -> int | None:
