@@ -1,4 +1,4 @@
-"""Reads never change state: every GET of the REST API and the control plane, over a socket.
+"""Reads never change state: every GET of the REST API and the control plane.
 
 The bare scenario starts half a second off the ticker grid, so right after start its markets
 have a liquidation mark but no stored settlement mark and no funding estimate yet, the state
@@ -18,7 +18,8 @@ import pytest
 from simulator.server.scenarios import load_scenario
 from tests.api import signing, spec
 from tests.api.conftest import make_client
-from tests.api.live import LiveServer, live_server
+from tests.api.in_process import in_process_server
+from tests.api.served import Served
 
 BTC = "KXBTCPERP"
 START_S = 1_781_481_600
@@ -28,14 +29,14 @@ CONTROL_READS = ("/health", "/clock", "/events", "/state", "/state/hash")
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[LiveServer]:
+def server() -> Iterator[Served]:
     scenario = msgspec.structs.replace(load_scenario("bare"), start_time="2026-06-15T00:00:00.500Z")
-    with live_server(scenario) as live:
-        yield live
+    with in_process_server(scenario) as served:
+        yield served
 
 
-def control(server: LiveServer, method: str, path: str, **kwargs: Any) -> httpx.Response:
-    response = httpx.request(method, f"{server.control_url}{path}", timeout=30, **kwargs)
+def control(server: Served, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    response = server.control(method, path, **kwargs)
     assert response.status_code in (200, 201), response.text
     return response
 
@@ -60,11 +61,9 @@ def order(client: httpx.Client, side: str, count: str, cid: str, price: str = "6
     return order_id
 
 
-def activity(server: LiveServer, client: httpx.Client) -> dict[str, str]:
+def activity(server: Served, client: httpx.Client) -> dict[str, str]:
     """A trade, a resting order, a group, an exit trigger, a subaccount and a subtrader."""
-    created = ok(control(server, "POST", "/users", json={"balance": "2000.0000"}))
-    key = signing.load_private_key(created["private_key_pem"])
-    with make_client(server, signing.KalshiAuth(created["api_key_id"], key)) as other:
+    with make_client(server, server.new_user("2000.0000").auth) as other:
         order(client, "ask", "30", "d-1")
         order(other, "bid", "10", "o-1")
     group = ok(client.post("/margin/order_groups/create", json={"contracts_limit": 50}))
@@ -132,7 +131,7 @@ def test_the_read_list_covers_every_get_of_the_spec() -> None:
 
 @pytest.mark.parametrize("later_ms", [0, DAY_MS + 60_000], ids=["at_start", "a_day_later"])
 def test_reads_change_neither_state_nor_what_happens_next(
-    fresh: LiveServer, client: httpx.Client, public: httpx.Client, later_ms: int
+    fresh: Served, client: httpx.Client, public: httpx.Client, later_ms: int
 ) -> None:
     ids = activity(fresh, client)
     if later_ms:

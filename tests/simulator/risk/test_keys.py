@@ -32,7 +32,8 @@ DEMO_KEY = _load_private((FIXTURES_DIR / "keys" / "demo_private.pem").read_bytes
 
 @pytest.fixture(scope="module")
 def other_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    """A key that is not the demo user's: a fixed test key (fixtures/keys, test only)."""
+    return _load_private((FIXTURES_DIR / "keys" / "test_user_1_private.pem").read_bytes())
 
 
 def public_pem(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> str:
