@@ -20,7 +20,7 @@ What it writes (run from the project root, with the project's virtualenv):
   notional limits, corporate actions, a market rename, timers fired by `run_due`).
 - `fixtures/journals/state-0.1.json`: the snapshot (`GET /sim/v1/state`) of that final state.
 - `fixtures/journals/journal-0.1.json`: the state hash the journal replays to, the snapshot's
-  own hash and the command names used. `tests/simulator/test_journal_compat.py` checks them.
+  own hash and the command names used. `tests/simulator/server/test_journal_compat.py` checks them.
 
 The fixtures capture what version 0.1 answers and journals. Regenerate them only on purpose
 (a deliberate change of wire output or of the journal format), and review the diff: the tests
@@ -36,7 +36,6 @@ import json
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -52,9 +51,8 @@ from simulator.server.snapshots import JOURNAL_NAME, import_state
 from simulator.server.state_hash import state_hash
 from tests.recordings import harness
 
-__all__ = ["JOURNALS", "Recorder", "main", "record", "session", "tail"]
+__all__ = ["Recorder", "main", "record", "session", "tail"]
 
-JOURNALS = harness.FIXTURES / "journals"
 JOURNAL = "journal-0.1.jsonl"
 SIDECAR = "journal-0.1.json"
 STATE = "state-0.1.json"
@@ -678,6 +676,14 @@ def _exit_triggers(s: Recorder) -> None:
     )
     s.get(None, f"{T}/margin/cross/positions/{BTC}/exit_trigger", expect=401)
     s.get("demo", f"{T}/margin/cross/positions/KXNOPEPERP/exit_trigger", expect=400)
+    sol = f"{T}/margin/cross/positions/{SOL}/exit_trigger"
+    s.put("demo", sol, {"stop_loss_price": _price(_mark(s, SOL) - 900 * TICK)})
+    s.put("demo", sol, {"kind": "trailing", "trail_bps": 300})
+    s.delete("demo", sol, query={"kind": "trailing"}, expect=204)
+    s.get("demo", sol)
+    s.delete("demo", sol, expect=204)
+    s.get("demo", sol)
+    s.delete("demo", f"{T}/margin/cross/positions/KXNOPEPERP/exit_trigger", expect=400)
     isolated = f"{T}/margin/isolated/positions/{BTC}/exit_trigger"
     s.get("demo", isolated)
     s.put("demo", isolated, {"stop_loss_price": _price(mark - 300 * TICK)}, expect=400)
@@ -951,7 +957,12 @@ def _closing_reads(s: Recorder) -> None:
 
 
 def tail(exchange: SimExchange) -> None:
-    """Commands no transport reaches, called on the exchange after the session (journaled)."""
+    """Commands no transport reaches, called on the exchange after the session (journaled).
+
+    A predictions deposit (and a transfer of it), Kalshi-set notional limits of subtraders,
+    corporate actions (a dividend and a split that apply, a ticker change withdrawn), timers
+    fired by `run_due` as the wall-clock driver does, a market rename, then more time.
+    """
     now = exchange.now()
     exchange.deposit_event_contract("demo-user", 250 * MONEY_SCALE)
     exchange.instance_transfer("demo-user", "event_contract", "margined", 50 * MONEY_SCALE)
@@ -961,7 +972,7 @@ def tail(exchange: SimExchange) -> None:
     dividend = exchange.corporate_actions.schedule(
         ETH, "cash_dividend", execution_ms=now + MINUTE_MS, cash_per_contract=1_000
     )
-    exchange.corporate_actions.schedule(
+    split = exchange.corporate_actions.schedule(
         SOL, "stock_split", execution_ms=now + 2 * MINUTE_MS, ratio_old=1, ratio_new=2
     )
     withdrawn = exchange.corporate_actions.schedule(
@@ -969,7 +980,8 @@ def tail(exchange: SimExchange) -> None:
     )
     exchange.corporate_actions.cancel(withdrawn.id)
     exchange.advance(3 * MINUTE_MS)
-    assert exchange.corporate_actions.get(dividend.id).status == "applied"
+    for action in (dividend, split):
+        assert exchange.corporate_actions.get(action.id).status == "applied"
     # what the clock driver does in wall-clock mode: time moves, then due timers fire
     clock = exchange.clock
     assert isinstance(clock, ManualClock)
@@ -1056,7 +1068,7 @@ def _compare(written: list[str], fresh: Path, kept: Path) -> list[str]:
     return problems
 
 
-def main(argv: list[str] | None = None, run: Callable[[Path], list[str]] = record) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument(
         "--check",
@@ -1065,11 +1077,11 @@ def main(argv: list[str] | None = None, run: Callable[[Path], list[str]] = recor
     )
     args = parser.parse_args(argv)
     if not args.check:
-        for name in run(harness.FIXTURES):
+        for name in record(harness.FIXTURES):
             print(f"wrote fixtures/{name}")
         return 0
     with tempfile.TemporaryDirectory() as scratch:
-        written = run(Path(scratch))
+        written = record(Path(scratch))
         problems = _compare(written, Path(scratch), harness.FIXTURES)
     for problem in problems:
         print(problem, file=sys.stderr)
