@@ -20,7 +20,7 @@ from simulator.model.orders import OrderRecord
 from simulator.model.risk import position_liquidation_price
 from simulator.ports import Desk, Wiring
 from simulator.state import AccountKey
-from simulator.trading.exit_triggers import ExitTriggers, ExitTriggerView, Firing
+from simulator.trading.exit_triggers import ExitTriggers, ExitTriggerView, Firing, TriggerTerms
 
 __all__ = ["ExitTriggerBridge"]
 
@@ -146,16 +146,19 @@ class ExitTriggerBridge(Desk):
                 raise AnchorOrderUnavailableError()
             anchor_side = record.side.value
             anchor_filled = record.fill_count
+        terms = TriggerTerms(
+            kind,
+            stop_loss_price,
+            take_profit_price,
+            trail_amount,
+            trail_bps,
+            count,
+            anchor_order_id,
+            client_trigger_id,
+        )
         views = self.book.set_cross(
             (user_id, subaccount, ticker),
-            kind=kind,
-            stop_loss_price=stop_loss_price,
-            take_profit_price=take_profit_price,
-            trail_amount=trail_amount,
-            trail_bps=trail_bps,
-            count=count,
-            anchor_order_id=anchor_order_id,
-            client_trigger_id=client_trigger_id,
+            terms,
             anchor_side=anchor_side,  # type: ignore[arg-type]
             anchor_filled=anchor_filled,
             position=sub.position(ticker).qty,
@@ -186,13 +189,10 @@ class ExitTriggerBridge(Desk):
         """PUT /margin/isolated/positions/{ticker}/exit_trigger (no isolated positions exist)."""
         self._accounts.market_data(ticker)
         self._accounts.user(user_id)
+        terms = TriggerTerms(kind, stop_loss_price, take_profit_price, trail_amount, trail_bps)
         views = self.book.set_isolated(
             (user_id, 0, ticker),
-            kind=kind,
-            stop_loss_price=stop_loss_price,
-            take_profit_price=take_profit_price,
-            trail_amount=trail_amount,
-            trail_bps=trail_bps,
+            terms,
             position=0,
             now_ms=self._fx.now(),
         )
@@ -215,8 +215,7 @@ class ExitTriggerBridge(Desk):
         view = self.book.update(
             (user_id, subaccount, ticker),
             trigger_id,
-            stop_loss_price=stop_loss_price,
-            take_profit_price=take_profit_price,
+            TriggerTerms("bracket", stop_loss_price, take_profit_price),
             liquidation_price=self._liquidation_price(user_id, subaccount, ticker),
             now_ms=self._fx.now(),
         )

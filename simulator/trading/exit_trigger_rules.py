@@ -47,6 +47,7 @@ __all__ = [
     "Side",
     "Sizing",
     "Status",
+    "TriggerTerms",
     "check_fit",
     "check_room",
     "check_stop_loss",
@@ -54,6 +55,7 @@ __all__ = [
     "direction_of_side",
     "effective_stop",
     "favourable",
+    "require_no_sizing",
     "require_open_position",
     "stop_crossed",
     "validate_legs",
@@ -99,19 +101,51 @@ class Sizing:
     client_trigger_id: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class TriggerTerms:
+    """What a set or update request asks for, as sent and not yet validated.
+
+    The one list of a trigger request's parameters below the command layer: the commands take
+    them flat (their journal records name each one) and pass this value on.
+
+    Attributes:
+        kind: "bracket" or "trailing" as sent.
+        stop_loss_price: Stop-loss leg in ticks.
+        take_profit_price: Take-profit leg in ticks.
+        trail_amount: Trail distance in ticks.
+        trail_bps: Trail distance in basis points of the watermark.
+        count: Fixed count in 1/100 contract, None for the whole position.
+        anchor_order_id: Entry order whose cumulative fill sizes the trigger.
+        client_trigger_id: Idempotency key of an appending request.
+    """
+
+    kind: str = "bracket"
+    stop_loss_price: int | None = None
+    take_profit_price: int | None = None
+    trail_amount: int | None = None
+    trail_bps: int | None = None
+    count: int | None = None
+    anchor_order_id: str | None = None
+    client_trigger_id: str | None = None
+
+
+def require_no_sizing(terms: TriggerTerms, request: str) -> None:
+    """Refuse count, anchor and client id on a request that always covers the whole position.
+
+    Raises:
+        InvalidParametersError: One of them is given.
+    """
+    for name in ("count", "anchor_order_id", "client_trigger_id"):
+        if getattr(terms, name) is not None:
+            raise InvalidParametersError(f"{name} is not accepted for {request}")
+
+
 def _require_positive(name: str, value: int | None) -> None:
     if value is not None and (type(value) is not int or value <= 0):
         raise InvalidParametersError(f"{name} must be a positive integer, was {value!r}")
 
 
-def validate_legs(
-    kind: str,
-    *,
-    stop_loss_price: int | None = None,
-    take_profit_price: int | None = None,
-    trail_amount: int | None = None,
-    trail_bps: int | None = None,
-) -> Legs:
+def validate_legs(terms: TriggerTerms) -> Legs:
     """Check the leg rules shared by the set and update requests.
 
     A bracket needs `stop_loss_price` and/or `take_profit_price`; a trailing stop needs exactly
@@ -119,11 +153,7 @@ def validate_legs(
     prices must be strictly positive (MECHANICS §8.1).
 
     Args:
-        kind: "bracket" or "trailing" as sent.
-        stop_loss_price: Stop-loss leg in ticks.
-        take_profit_price: Take-profit leg in ticks.
-        trail_amount: Trail distance in ticks.
-        trail_bps: Trail distance in basis points of the watermark.
+        terms: The request as sent; its sizing fields are not looked at.
 
     Returns:
         The legs with the request's kind.
@@ -131,6 +161,9 @@ def validate_legs(
     Raises:
         InvalidParametersError: Any rule above is broken.
     """
+    kind = terms.kind
+    stop_loss_price, take_profit_price = terms.stop_loss_price, terms.take_profit_price
+    trail_amount, trail_bps = terms.trail_amount, terms.trail_bps
     if kind == "bracket":
         if trail_amount is not None or trail_bps is not None:
             raise InvalidParametersError(
@@ -159,20 +192,15 @@ def validate_legs(
     raise InvalidParametersError(f"kind must be bracket or trailing, was {kind!r}")
 
 
-def validate_sizing(
-    kind: Kind,
-    *,
-    count: int | None,
-    anchor_order_id: str | None,
-    client_trigger_id: str | None,
-) -> Sizing:
+def validate_sizing(kind: Kind, terms: TriggerTerms) -> Sizing:
     """Check the count / anchor / client id rules of SetCrossExitTriggerRequest.
 
     Args:
         kind: The validated kind.
-        count: Whole contracts in 1/100 contract, or None for the whole position.
-        anchor_order_id: Entry order whose cumulative fill sizes the trigger (brackets only).
-        client_trigger_id: Idempotency key, required with count or anchor and refused without.
+        terms: The request as sent; `count` is whole contracts in 1/100 contract or None for
+            the whole position, `anchor_order_id` an entry order whose cumulative fill sizes the
+            trigger (brackets only), `client_trigger_id` the idempotency key, required with
+            count or anchor and refused without.
 
     Returns:
         The sizing.
@@ -182,6 +210,8 @@ def validate_sizing(
             unexpected, empty or over-long client_trigger_id, an empty anchor_order_id.
         InvalidOrderError: count is not a positive whole number of contracts.
     """
+    count, anchor_order_id = terms.count, terms.anchor_order_id
+    client_trigger_id = terms.client_trigger_id
     if count is not None and anchor_order_id is not None:
         raise InvalidParametersError("count and anchor_order_id are mutually exclusive")
     if anchor_order_id is not None:

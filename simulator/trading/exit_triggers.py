@@ -64,7 +64,16 @@ from simulator.trading.exit_trigger_records import (
     PositionTriggers,
     TriggerRecord,
 )
-from simulator.trading.exit_trigger_rules import Kind, Leg, Legs, Reason, Side, Sizing, Status
+from simulator.trading.exit_trigger_rules import (
+    Kind,
+    Leg,
+    Legs,
+    Reason,
+    Side,
+    Sizing,
+    Status,
+    TriggerTerms,
+)
 
 __all__ = [
     "ExitTriggerView",
@@ -76,6 +85,7 @@ __all__ = [
     "Reason",
     "Side",
     "Status",
+    "TriggerTerms",
 ]
 
 _BookKey = tuple[Hashable, int, str, bool]
@@ -111,15 +121,8 @@ class ExitTriggers:
     def set_cross(
         self,
         key: PositionKey,
+        terms: TriggerTerms,
         *,
-        kind: str = "bracket",
-        stop_loss_price: int | None = None,
-        take_profit_price: int | None = None,
-        trail_amount: int | None = None,
-        trail_bps: int | None = None,
-        count: int | None = None,
-        anchor_order_id: str | None = None,
-        client_trigger_id: str | None = None,
         anchor_side: Side | None = None,
         anchor_filled: int = 0,
         position: int,
@@ -134,14 +137,7 @@ class ExitTriggers:
 
         Args:
             key: The position.
-            kind: "bracket" or "trailing".
-            stop_loss_price: Bracket stop-loss leg (ticks).
-            take_profit_price: Bracket take-profit leg (ticks).
-            trail_amount: Trailing distance in ticks.
-            trail_bps: Trailing distance in basis points of the watermark.
-            count: Fixed count (1/100 contract, whole contracts) or None for the whole position.
-            anchor_order_id: Entry order whose cumulative fill sizes the trigger.
-            client_trigger_id: Idempotency key of an appending request.
+            terms: The request's legs and sizing as sent.
             anchor_side: Side of the anchor order; None when the exchange cannot find it live.
             anchor_filled: The anchor's cumulative fill so far.
             position: The current signed position.
@@ -159,19 +155,8 @@ class ExitTriggers:
             StopLossPastLiquidationError: Stop at or beyond the liquidation price.
             LimitExceededError: More than 20 brackets or 1 trailing stop on the position.
         """
-        legs = rules.validate_legs(
-            kind,
-            stop_loss_price=stop_loss_price,
-            take_profit_price=take_profit_price,
-            trail_amount=trail_amount,
-            trail_bps=trail_bps,
-        )
-        sizing = rules.validate_sizing(
-            legs.kind,
-            count=count,
-            anchor_order_id=anchor_order_id,
-            client_trigger_id=client_trigger_id,
-        )
+        legs = rules.validate_legs(terms)
+        sizing = rules.validate_sizing(legs.kind, terms)
         if sizing.client_trigger_id in self._client_ids.get(key[0], ()):
             raise IdempotencyKeyUsedError(details=f"client_trigger_id {sizing.client_trigger_id}")
         if sizing.anchor_order_id is None:
@@ -197,12 +182,8 @@ class ExitTriggers:
     def set_isolated(
         self,
         key: PositionKey,
+        terms: TriggerTerms,
         *,
-        kind: str = "bracket",
-        stop_loss_price: int | None = None,
-        take_profit_price: int | None = None,
-        trail_amount: int | None = None,
-        trail_bps: int | None = None,
         position: int,
         liquidation_price: int | None = None,
         now_ms: int,
@@ -215,17 +196,12 @@ class ExitTriggers:
             Every trigger the command changed (a replaced one is canceled), the new one last.
 
         Raises:
-            InvalidParametersError: Malformed legs.
+            InvalidParametersError: Malformed legs, or a count, anchor or client id.
             InvalidOrderError: No open position.
             StopLossPastLiquidationError: Stop at or beyond the liquidation price.
         """
-        legs = rules.validate_legs(
-            kind,
-            stop_loss_price=stop_loss_price,
-            take_profit_price=take_profit_price,
-            trail_amount=trail_amount,
-            trail_bps=trail_bps,
-        )
+        rules.require_no_sizing(terms, "an isolated position")
+        legs = rules.validate_legs(terms)
         direction = rules.require_open_position(position)
         rules.check_stop_loss(direction, legs.stop_loss_price, liquidation_price)
         book = self._books.get((*key, True))
@@ -237,25 +213,30 @@ class ExitTriggers:
         self,
         key: PositionKey,
         trigger_id: str,
+        terms: TriggerTerms,
         *,
-        stop_loss_price: int | None = None,
-        take_profit_price: int | None = None,
         liquidation_price: int | None = None,
         now_ms: int,
     ) -> ExitTriggerView:
         """Change a live cross bracket's legs; an omitted leg is cleared.
 
+        Args:
+            key: The position.
+            trigger_id: The bracket to change.
+            terms: The new legs (kind "bracket"; no sizing).
+            liquidation_price: Estimated liquidation price, None when there is none.
+            now_ms: Current time.
+
         Raises:
             ExitTriggerNotFoundError: No live cross trigger with that id on the position.
-            InvalidParametersError: Not a bracket, no leg, or a non-positive price.
+            InvalidParametersError: Not a bracket, no leg, a non-positive price, or sizing.
             StopLossPastLiquidationError: Stop at or beyond the liquidation price.
         """
         t = self._live(key, False, trigger_id)
         if t.kind != "bracket":
             raise InvalidParametersError("only brackets can be updated by id")
-        legs = rules.validate_legs(
-            "bracket", stop_loss_price=stop_loss_price, take_profit_price=take_profit_price
-        )
+        rules.require_no_sizing(terms, "an update")
+        legs = rules.validate_legs(terms)
         rules.check_stop_loss(t.direction, legs.stop_loss_price, liquidation_price)
         evaluated = bool(t.entries)  # else pending or already fired
         if evaluated:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import fields
 from typing import Any
 
 import pytest
@@ -19,12 +20,42 @@ from simulator.core.errors import (
     RejectError,
     StopLossPastLiquidationError,
 )
-from simulator.trading.exit_triggers import ExitTriggers, ExitTriggerView, Firing, Leg, Side
+from simulator.trading.exit_triggers import (
+    ExitTriggers,
+    ExitTriggerView,
+    Firing,
+    Leg,
+    Side,
+    TriggerTerms,
+)
 
 KEY = ("alice", 0, "BTC")
 OTHER_KEY = ("alice", 0, "ETH")
 LONG = 500  # 5 contracts
 SHORT = -500
+
+
+_TERMS = {f.name for f in fields(TriggerTerms)}
+
+
+def _split(kw: dict[str, Any]) -> tuple[TriggerTerms, dict[str, Any]]:
+    terms = TriggerTerms(**{k: v for k, v in kw.items() if k in _TERMS})
+    return terms, {k: v for k, v in kw.items() if k not in _TERMS}
+
+
+def set_cross(triggers: ExitTriggers, key: Any, **kw: Any) -> list[ExitTriggerView]:
+    terms, rest = _split(kw)
+    return triggers.set_cross(key, terms, **rest)
+
+
+def set_isolated(triggers: ExitTriggers, key: Any, **kw: Any) -> list[ExitTriggerView]:
+    terms, rest = _split(kw)
+    return triggers.set_isolated(key, terms, **rest)
+
+
+def update(triggers: ExitTriggers, key: Any, trigger_id: str, **kw: Any) -> ExitTriggerView:
+    terms, rest = _split(kw)
+    return triggers.update(key, trigger_id, terms, **rest)
 
 
 def make(position: int = 0, key: tuple[str, int, str] = KEY) -> ExitTriggers:
@@ -38,7 +69,7 @@ def make(position: int = 0, key: tuple[str, int, str] = KEY) -> ExitTriggers:
 def bracket(
     triggers: ExitTriggers, position: int = LONG, *, key: tuple[str, int, str] = KEY, **kw: Any
 ) -> ExitTriggerView:
-    return triggers.set_cross(key, position=position, now_ms=1, **kw)[-1]
+    return set_cross(triggers, key, position=position, now_ms=1, **kw)[-1]
 
 
 def snapshot(triggers: ExitTriggers) -> list[list[ExitTriggerView]]:
@@ -108,7 +139,7 @@ def test_set_cross_invalid_request_rejected_and_changes_nothing(
     before = snapshot(triggers)
 
     with pytest.raises(error):
-        triggers.set_cross(KEY, position=LONG, now_ms=5, **kwargs)
+        set_cross(triggers, KEY, position=LONG, now_ms=5, **kwargs)
 
     assert snapshot(triggers) == before
 
@@ -117,7 +148,7 @@ def test_set_cross_flat_position_without_anchor_rejected() -> None:
     triggers = make()
 
     with pytest.raises(InvalidOrderError, match="no open position"):
-        triggers.set_cross(KEY, stop_loss_price=9_000, position=0, now_ms=1)
+        set_cross(triggers, KEY, stop_loss_price=9_000, position=0, now_ms=1)
 
     assert triggers.list(KEY) == []
 
@@ -214,7 +245,7 @@ def test_set_cross_without_count_replaces_whole_position_bracket() -> None:
     triggers = make(LONG)
     first = bracket(triggers, stop_loss_price=9_000, take_profit_price=11_000)
 
-    views = triggers.set_cross(KEY, take_profit_price=12_000, position=LONG, now_ms=7)
+    views = set_cross(triggers, KEY, take_profit_price=12_000, position=LONG, now_ms=7)
 
     old, new = views
     assert (old.id, old.status, old.status_reason) == (first.id, "canceled", "user_canceled")
@@ -228,7 +259,7 @@ def test_set_cross_with_count_appends_bracket() -> None:
     whole = bracket(triggers, stop_loss_price=9_000)
 
     appended = bracket(triggers, stop_loss_price=9_500, count=100, client_trigger_id="c1")
-    replaced = triggers.set_cross(KEY, stop_loss_price=8_500, position=LONG, now_ms=9)
+    replaced = set_cross(triggers, KEY, stop_loss_price=8_500, position=LONG, now_ms=9)
 
     assert appended.count == 100
     assert replaced[0].id == whole.id
@@ -240,7 +271,7 @@ def test_set_cross_replace_of_trailing_keeps_brackets() -> None:
     kept = bracket(triggers, stop_loss_price=9_000)
     bracket(triggers, kind="trailing", trail_amount=100)
 
-    views = triggers.set_cross(KEY, kind="trailing", trail_bps=25, position=LONG, now_ms=2)
+    views = set_cross(triggers, KEY, kind="trailing", trail_bps=25, position=LONG, now_ms=2)
 
     assert [v.status for v in views] == ["canceled", "active"]
     assert triggers.list(KEY, kind="bracket") == [kept]
@@ -250,11 +281,27 @@ def test_set_cross_replace_of_trailing_keeps_brackets() -> None:
 # Isolated
 
 
+@pytest.mark.parametrize(
+    "sizing", [{"count": 100}, {"anchor_order_id": "o-1"}, {"client_trigger_id": "c-1"}]
+)
+def test_isolated_set_and_update_refuse_sizing_and_change_nothing(sizing: dict[str, Any]) -> None:
+    triggers = make(LONG)
+    view = bracket(triggers, stop_loss_price=9_000)
+    before = snapshot(triggers)
+
+    with pytest.raises(InvalidParametersError, match=next(iter(sizing))):
+        set_isolated(triggers, KEY, stop_loss_price=9_000, position=LONG, now_ms=2, **sizing)
+    with pytest.raises(InvalidParametersError, match=next(iter(sizing))):
+        update(triggers, KEY, view.id, stop_loss_price=9_100, now_ms=2, **sizing)
+
+    assert snapshot(triggers) == before
+
+
 def test_set_isolated_without_position_rejected() -> None:
     triggers = make(LONG)
 
     with pytest.raises(InvalidOrderError):
-        triggers.set_isolated(KEY, stop_loss_price=9_000, position=0, now_ms=1)
+        set_isolated(triggers, KEY, stop_loss_price=9_000, position=0, now_ms=1)
 
     assert triggers.list(KEY, isolated=True) == []
 
@@ -264,8 +311,8 @@ def test_set_isolated_replaces_and_stays_apart_from_cross() -> None:
     triggers.on_position(KEY, SHORT, 0, isolated=True)
     cross = bracket(triggers, stop_loss_price=9_000)
 
-    triggers.set_isolated(KEY, stop_loss_price=11_000, position=SHORT, now_ms=1)
-    old, new = triggers.set_isolated(KEY, take_profit_price=9_000, position=SHORT, now_ms=2)
+    set_isolated(triggers, KEY, stop_loss_price=11_000, position=SHORT, now_ms=1)
+    old, new = set_isolated(triggers, KEY, take_profit_price=9_000, position=SHORT, now_ms=2)
 
     assert old.status == "canceled"
     assert new.isolated and new.count == 0 and new.stop_loss_price is None
@@ -283,8 +330,8 @@ def test_set_isolated_stop_beyond_liquidation_rejected() -> None:
     triggers = make()
 
     with pytest.raises(StopLossPastLiquidationError):
-        triggers.set_isolated(
-            KEY, stop_loss_price=9_000, position=LONG, liquidation_price=9_000, now_ms=1
+        set_isolated(
+            triggers, KEY, stop_loss_price=9_000, position=LONG, liquidation_price=9_000, now_ms=1
         )
 
 
@@ -295,7 +342,7 @@ def test_update_omitted_leg_cleared() -> None:
     triggers = make(LONG)
     view = bracket(triggers, stop_loss_price=9_000, take_profit_price=11_000)
 
-    updated = triggers.update(KEY, view.id, stop_loss_price=9_500, now_ms=5)
+    updated = update(triggers, KEY, view.id, stop_loss_price=9_500, now_ms=5)
 
     assert (updated.id, updated.stop_loss_price, updated.take_profit_price) == (
         view.id,
@@ -311,7 +358,7 @@ def test_update_moves_threshold_in_index() -> None:
     triggers = make(LONG)
     view = bracket(triggers, stop_loss_price=9_000)
 
-    triggers.update(KEY, view.id, stop_loss_price=8_000, now_ms=2)
+    update(triggers, KEY, view.id, stop_loss_price=8_000, now_ms=2)
 
     assert triggers.on_mark("BTC", 8_500, 3) == []
     assert len(triggers.on_mark("BTC", 8_000, 4)) == 1
@@ -333,7 +380,7 @@ def test_update_invalid_request_rejected_and_changes_nothing(
     before = snapshot(triggers)
 
     with pytest.raises(error):
-        triggers.update(KEY, view.id, now_ms=5, **kwargs)
+        update(triggers, KEY, view.id, now_ms=5, **kwargs)
 
     assert snapshot(triggers) == before
 
@@ -343,7 +390,7 @@ def test_update_trailing_rejected() -> None:
     view = bracket(triggers, kind="trailing", trail_amount=100)
 
     with pytest.raises(InvalidParametersError):
-        triggers.update(KEY, view.id, stop_loss_price=9_000, now_ms=2)
+        update(triggers, KEY, view.id, stop_loss_price=9_000, now_ms=2)
 
 
 def test_update_unknown_foreign_or_terminal_trigger_not_found() -> None:
@@ -355,7 +402,7 @@ def test_update_unknown_foreign_or_terminal_trigger_not_found() -> None:
 
     for trigger_id, key in [("nope", KEY), (view.id, KEY), (other.id, KEY)]:
         with pytest.raises(ExitTriggerNotFoundError):
-            triggers.update(key, trigger_id, stop_loss_price=9_100, now_ms=3)
+            update(triggers, key, trigger_id, stop_loss_price=9_100, now_ms=3)
         with pytest.raises(ExitTriggerNotFoundError):
             triggers.delete(key, trigger_id, now_ms=3)
 
@@ -421,7 +468,7 @@ def test_list_terminal_retention_drops_oldest() -> None:
     triggers = ExitTriggers(lambda: f"t{next(counter)}", terminal_retention=2)
     triggers.on_position(KEY, LONG, 0)
     for price in (9_000, 9_100, 9_200, 9_300):
-        triggers.set_cross(KEY, stop_loss_price=price, position=LONG, now_ms=1)
+        set_cross(triggers, KEY, stop_loss_price=price, position=LONG, now_ms=1)
 
     assert [v.id for v in triggers.list(KEY, include_terminal=True)] == ["t2", "t3", "t4"]
 
@@ -742,7 +789,7 @@ def test_cancel_for_liquidation_cancels_cross_scope_only() -> None:
     triggers.on_position(("alice", 1, "BTC"), LONG, 0)
     a = bracket(triggers, stop_loss_price=9_000)
     b = bracket(triggers, SHORT, key=OTHER_KEY, stop_loss_price=11_000)
-    iso = triggers.set_isolated(KEY, stop_loss_price=9_000, position=LONG, now_ms=1)[-1]
+    iso = set_isolated(triggers, KEY, stop_loss_price=9_000, position=LONG, now_ms=1)[-1]
     sub1 = bracket(triggers, key=("alice", 1, "BTC"), stop_loss_price=9_000)
 
     views = triggers.cancel_for_liquidation("alice", 0, now_ms=2)
@@ -763,7 +810,8 @@ def test_cancel_for_liquidation_cancels_cross_scope_only() -> None:
 def anchored(triggers: ExitTriggers, position: int = 0, **kw: Any) -> ExitTriggerView:
     kw.setdefault("stop_loss_price", 9_000)
     kw.setdefault("anchor_side", "bid")
-    return triggers.set_cross(
+    return set_cross(
+        triggers,
         KEY,
         anchor_order_id="entry-1",
         client_trigger_id=kw.pop("client_trigger_id", "a1"),
@@ -921,13 +969,18 @@ def test_on_mark_random_paths_fire_at_first_crossing_once(
         key = (f"user-{n}", 0, "BTC")
         triggers.on_position(key, 100 * direction, 0)
         if kind == "bracket":
-            view = triggers.set_cross(
+            view = set_cross(triggers,
                 key, stop_loss_price=first, take_profit_price=second, position=100 * direction,
                 now_ms=0,
             )[-1]  # fmt: skip
         else:
-            view = triggers.set_cross(
-                key, kind="trailing", trail_amount=first, position=100 * direction, now_ms=0
+            view = set_cross(
+                triggers,
+                key,
+                kind="trailing",
+                trail_amount=first,
+                position=100 * direction,
+                now_ms=0,
             )[-1]
         hit = _naive_first_fire(direction, kind, (first, second), marks)
         if hit is not None:
