@@ -1,4 +1,5 @@
-"""The FastAPI application: REST under `/trade-api/v2`, control plane under `/sim/v1`.
+"""The FastAPI application: REST under `/trade-api/v2`, the margin WebSocket at
+`/trade-api/ws/v2/margin`, control plane under `/sim/v1`.
 
 `create_app(runtime)` is the only constructor; all state lives on `app.state` (the runtime,
 the authenticator, the rate limiter), never in module globals. FastAPI's own OpenAPI document
@@ -9,7 +10,7 @@ spec vendored in `fixtures/reference/perps_openapi.yaml`.
 from __future__ import annotations
 
 from fastapi import FastAPI
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from api import control
 from api.auth import Authenticator
@@ -26,9 +27,11 @@ from api.rest import (
     orders,
     portfolio,
 )
+from api.ws.endpoint import WS_PATH, margin_socket, uvicorn_options
+from api.ws.hub import Hub
 from simulator.server.runtime import Runtime
 
-__all__ = ["REST_PREFIX", "create_app"]
+__all__ = ["REST_PREFIX", "create_app", "uvicorn_options"]
 
 REST_PREFIX = "/trade-api/v2"
 CONTROL_PREFIX = "/sim/v1"
@@ -44,6 +47,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.runtime = runtime
     app.state.authenticator = Authenticator(runtime)
     app.state.limiter = RateLimiter(runtime)
+    app.state.ws_hub = Hub(runtime)
     install_error_handlers(app)
     for index, route in enumerate(orders.HOT_ROUTES):  # matched before every other route
         app.router.routes.insert(
@@ -64,4 +68,5 @@ def create_app(runtime: Runtime) -> FastAPI:
     ):
         app.include_router(module.router, prefix=REST_PREFIX)
     app.include_router(control.router, prefix=CONTROL_PREFIX)
+    app.router.routes.append(WebSocketRoute(WS_PATH, margin_socket))
     return app

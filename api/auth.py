@@ -17,7 +17,7 @@ import base64
 import binascii
 import re
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection
 
 from api.errors import UnauthorizedError
 from simulator.core.clock import WallClock
@@ -41,7 +41,7 @@ _MESSAGES = {
 }
 
 
-def signed_path(request: Request) -> str:
+def signed_path(request: HTTPConnection) -> str:
     """The path exactly as the client sent it, without the query string."""
     raw = request.scope.get("raw_path")
     if raw:
@@ -56,8 +56,13 @@ class Authenticator:
         self._runtime = runtime
         self._wall = wall_clock or WallClock()
 
-    def authenticate(self, request: Request) -> User:
-        """The calling user, or `UnauthorizedError`."""
+    def authenticate(self, request: HTTPConnection, method: str | None = None) -> User:
+        """The calling user, or `UnauthorizedError`.
+
+        Args:
+            request: A request, or a WebSocket upgrade (then `method` is "GET", §2).
+            method: The signed method; None takes the request's.
+        """
         headers = request.headers
         key_id = headers.get(_KEY)
         if not key_id:
@@ -85,7 +90,8 @@ class Authenticator:
             if raw_signature is None:
                 registry.user(key_id)  # a problem with the key is reported first
                 raise UnauthorizedError("KALSHI-ACCESS-SIGNATURE is not base64")
-            prefix = timestamp + request.method.upper()
+            verb = method if method is not None else request.scope.get("method", "GET")
+            prefix = timestamp + str(verb).upper()
             messages = ((prefix + path).encode() for path in _candidates(signed_path(request)))
             return registry.verify_any(key_id, messages, raw_signature)
         except VerificationError as exc:

@@ -219,6 +219,7 @@ class TickerChanged(msgspec.Struct, frozen=True, gc=False, tag=True):
     funding_rate: int
     next_funding_time_ms: int
     funding_rate_ts_ms: int
+    last_trade_size: int = 0
 
 
 class FundingRateSet(msgspec.Struct, frozen=True, gc=False, tag=True):

@@ -49,6 +49,7 @@ class MarketData:
     mark_ts_ms: int = 0
     mark_path: int = 0
     last_price: int | None = None
+    last_trade_size: int = 0
     volume: int = 0
     volume_notional: int = 0
     open_interest: int = 0
@@ -64,6 +65,7 @@ class MarketData:
         """Count a trade into the lifetime and rolling 24-hour volume."""
         value = price * count
         self.last_price = price
+        self.last_trade_size = count
         self.volume += count
         self.volume_notional += value
         self.recent_trades.append((ts_ms, count, value))

@@ -231,7 +231,11 @@ class Pricing:
         if self._published.get(data.ticker) == fields:
             return
         self._published[data.ticker] = fields
-        self._fx.emit(TickerChanged(due, data.ticker, *fields, estimate[1]))
+        self._fx.emit(
+            TickerChanged(
+                due, data.ticker, *fields, estimate[1], last_trade_size=data.last_trade_size
+            )
+        )
 
     # -------------------------------------------------------------- funding
 

@@ -8,6 +8,9 @@ line wins over the environment, which wins over the default. Bad values, from ei
 exit with status 2 and a message naming the flag or variable; a server that cannot start
 (unreadable scenario, address in use) exits with status 1.
 
+`--ws NAME=VALUE` (repeatable; `PERPS_SIM_WS=NAME=VALUE,NAME=VALUE`) sets one of the WebSocket
+API's switches and limits (`simulator.server.ws_settings.WsSettings`).
+
 FIX listeners (8228 KalshiNR, 8229 KalshiDC, 8230 KalshiRT, 8233 KalshiMD) do not exist yet:
 there are no FIX flags, and the ready file has no `fix` key until the FIX acceptor adds it.
 """
@@ -24,6 +27,7 @@ from typing import Any
 
 from simulator.server.runtime import AuthMode, ClockMode
 from simulator.server.serve import ServeOptions, StartupError, serve
+from simulator.server.ws_settings import parse_ws_settings
 
 __all__ = ["ENV_PREFIX", "main", "parse_serve_options"]
 
@@ -171,6 +175,16 @@ def _parser() -> argparse.ArgumentParser:
             serve_parser.add_argument(
                 flag, dest=name, metavar=_METAVARS[name], help=f"{_HELP[name]} [{env}]"
             )
+    serve_parser.add_argument(
+        "--ws",
+        dest="ws",
+        action="append",
+        metavar="NAME=VALUE",
+        help=(
+            "a WebSocket switch or limit, e.g. get_snapshot_reply=snapshot_only or "
+            f"max_markets_per_subscription=50; repeatable [{ENV_PREFIX}WS, comma-separated]"
+        ),
+    )
     return parser
 
 
@@ -203,7 +217,16 @@ def parse_serve_options(
             raise ValueError(f"{source} {exc}") from None
     clock: ClockMode = resolved.pop("clock")
     auth: AuthMode = resolved.pop("auth")
-    return ServeOptions(clock=clock, auth=auth, **resolved)
+    ws_items = values.get("ws")
+    source = "--ws"
+    if not ws_items and ENV_PREFIX + "WS" in env:
+        source = ENV_PREFIX + "WS"
+        ws_items = [item for item in env[ENV_PREFIX + "WS"].split(",") if item.strip()]
+    try:
+        ws = parse_ws_settings(ws_items or ())
+    except ValueError as exc:
+        raise ValueError(f"{source}: {exc}") from None
+    return ServeOptions(clock=clock, auth=auth, ws=ws, **resolved)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

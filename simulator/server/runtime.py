@@ -22,7 +22,7 @@ the journal from the new exchange.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,6 +35,7 @@ from simulator.model.ledger import User
 from simulator.server import snapshots
 from simulator.server.scenarios import Scenario
 from simulator.server.state_hash import state_hash
+from simulator.server.ws_settings import WsSettings
 
 __all__ = ["AuthMode", "ClockMode", "Runtime", "ServerSettings"]
 
@@ -56,6 +57,7 @@ class ServerSettings:
         rate_limits: enforce the documented token buckets for every user (each user can also
             be switched on or off through the control plane).
         max_body_bytes: request bodies above this size get 400 without being parsed.
+        ws: the WebSocket API's switches and limits (`simulator.server.ws_settings`).
     """
 
     auth: AuthMode = "verify"
@@ -63,6 +65,7 @@ class ServerSettings:
     open_balance: int = 10_000 * MONEY_SCALE
     rate_limits: bool = False
     max_body_bytes: int = 1 << 20
+    ws: WsSettings = field(default_factory=WsSettings)
 
 
 class Runtime:

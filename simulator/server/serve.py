@@ -4,7 +4,8 @@ This is the one `simulator` module that imports a transport (DESIGN.md, dependen
 import-linter contract lists it as the single exception). `serve(options)` builds the
 `Runtime`, binds the listening socket itself with `simulator.server.listeners.listen_tcp` (so port 0
 works, the real port is known before serving and connections skip Nagle's algorithm), serves
-`api.app.create_app(runtime)` with uvicorn on that socket, drives timers for wall and
+`api.app.create_app(runtime)` (REST, the margin WebSocket and the control plane) with uvicorn
+on that socket, drives timers for wall and
 accelerated clocks with `clock_driver.drive_current` (always on the current exchange, which a
 reset replaces), and once the socket is served:
 
@@ -31,20 +32,21 @@ import signal
 import socket
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
 import msgspec
 import uvicorn
 
-from api.app import create_app
+from api.app import create_app, uvicorn_options
 from simulator.core.errors import RejectError
 from simulator.server.clock_driver import drive_current
 from simulator.server.listeners import listen_tcp
 from simulator.server.runtime import AuthMode, ClockMode, Runtime, ServerSettings
 from simulator.server.scenarios import FIXTURES_DIR, Scenario, load_scenario
 from simulator.server.snapshots import InvalidSnapshotError
+from simulator.server.ws_settings import WsSettings
 
 __all__ = ["READY_LINE", "ServeOptions", "StartupError", "advertised_urls", "serve"]
 
@@ -75,6 +77,7 @@ class ServeOptions:
     rate_limits: bool = False
     ready_file: Path | None = None
     log_level: str = "info"
+    ws: WsSettings = field(default_factory=WsSettings)
 
 
 def advertised_urls(host: str, port: int) -> dict[str, str]:
@@ -100,6 +103,7 @@ def build_runtime(options: ServeOptions) -> Runtime:
         auth=options.auth,
         auth_window_ms=options.auth_window_ms,
         rate_limits=options.rate_limits,
+        ws=options.ws,
     )
     try:
         return Runtime(
@@ -149,7 +153,7 @@ def banner(options: ServeOptions, runtime: Runtime, urls: dict[str, str]) -> str
         f"  clock       {clock}, seed {seed}",
         f"  auth        {auth}, rate limits {'on' if runtime.settings.rate_limits else 'off'}",
         f"  REST        {urls['rest_url']}",
-        f"  WebSocket   {urls['ws_url']}  (not served yet)",
+        f"  WebSocket   {urls['ws_url']}",
         f"  control     {urls['control_url']}",
     ]
     lines += _key_lines(scenario)
@@ -226,6 +230,7 @@ async def _serve(options: ServeOptions, runtime: Runtime, stream: TextIO) -> int
         # One access-log line per request costs more than a signature check and floods the
         # terminal of a trading bot's run: only at debug level.
         access_log=options.log_level in ("debug", "trace"),
+        **uvicorn_options(runtime.settings.ws),
     )
 
     def started() -> None:

@@ -13,12 +13,14 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from api.app import create_app
+from api.ws.endpoint import uvicorn_options
 from simulator.server.runtime import ClockMode, Runtime, ServerSettings
 from simulator.server.scenarios import Scenario, load_scenario
 from tests.api.served import Served
@@ -45,7 +47,7 @@ def live_server(
         scenario or load_scenario("default"), clock_mode=clock_mode, settings=settings, seed=seed
     )
     app = create_app(runtime)
-    with uvicorn_serving(app) as port:
+    with uvicorn_serving(app, **uvicorn_options(runtime.settings.ws)) as port:
         live = LiveServer(runtime, port, app)
         try:
             yield live
@@ -54,10 +56,19 @@ def live_server(
 
 
 @contextmanager
-def uvicorn_serving(app: ASGIApp) -> Iterator[int]:
-    """Serve any ASGI app with uvicorn on a free 127.0.0.1 port (yielded) until the block exits."""
+def uvicorn_serving(app: ASGIApp, **options: Any) -> Iterator[int]:
+    """Serve any ASGI app with uvicorn on a free 127.0.0.1 port (yielded) until the block exits.
+
+    `options` go to `uvicorn.Config` (the WebSocket limits and pings, say).
+    """
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", access_log=False
+        app,
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        lifespan="off",
+        access_log=False,
+        **options,
     )
     server = uvicorn.Server(config)
     # The socket listens before the thread starts, so clients can connect at once (the

@@ -1,0 +1,1 @@
+"""The margin WebSocket API (WEBSOCKET.md): endpoint, sessions and the fan-out hub."""
