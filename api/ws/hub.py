@@ -153,10 +153,18 @@ class Hub:
     async def _run(self, inbox: Inbox) -> None:
         while True:
             await inbox.wait()
-            try:
-                self.deliver(inbox.drain())
-            except Exception:  # a rendering bug must not stop every stream
-                _LOG.exception("WebSocket delivery failed")
+            self._drain(inbox)
+
+    def pump(self) -> None:
+        """Deliver what the inbox holds now, without waiting for the task's turn."""
+        if self._inbox is not None:
+            self._drain(self._inbox)
+
+    def _drain(self, inbox: Inbox) -> None:
+        try:
+            self.deliver(inbox.drain())
+        except Exception:  # a rendering bug must not stop every stream
+            _LOG.exception("WebSocket delivery failed")
 
     def deliver(self, items: list[tuple[int, Event] | Reset]) -> None:
         """Render and queue the frames of `items` (events with their journal seq, resets)."""
