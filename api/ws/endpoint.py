@@ -32,6 +32,7 @@ from simulator.server.ws_settings import WsSettings
 __all__ = ["WS_PATH", "margin_socket", "uvicorn_options"]
 
 WS_PATH = "/trade-api/ws/v2/margin"
+_LAST_FRAMES_S = 1.0
 
 
 class _RefusedHandshakeNoise(logging.Filter):
@@ -73,8 +74,11 @@ async def margin_socket(websocket: WebSocket) -> None:
         return
     await websocket.accept()
     wake = asyncio.Event()
-    session = hub.open(user.user_id, key_id, wake.set)
-    writer = asyncio.get_running_loop().create_task(_write(websocket, session, wake))
+    closing = asyncio.Event()
+    session = hub.open(user.user_id, key_id, wake.set, closing.set)
+    loop = asyncio.get_running_loop()
+    writer = loop.create_task(_write(websocket, session, wake))
+    closer = loop.create_task(_close_when_asked(websocket, session, closing, writer))
     try:
         while True:
             message = await websocket.receive()
@@ -89,10 +93,11 @@ async def margin_socket(websocket: WebSocket) -> None:
         pass
     finally:
         hub.close(session)
-        if not writer.done():
-            writer.cancel()
+        for task in (writer, closer):
+            if not task.done():
+                task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
-            await writer
+            await asyncio.gather(writer, closer)
 
 
 async def _write(websocket: WebSocket, session: Session, wake: asyncio.Event) -> None:
@@ -101,11 +106,25 @@ async def _write(websocket: WebSocket, session: Session, wake: asyncio.Event) ->
     while True:
         await wake.wait()
         wake.clear()
-        while outbox:
+        while outbox and session.close_code is None:
             await send({"type": "websocket.send", "text": outbox.popleft()})
-        if session.close_code is not None:
-            code, reason = session.close_code
-            if websocket.application_state == WebSocketState.CONNECTED:
-                with contextlib.suppress(Exception):
-                    await websocket.close(code, reason)
-            return
+
+
+async def _close_when_asked(
+    websocket: WebSocket, session: Session, closing: asyncio.Event, writer: asyncio.Task[None]
+) -> None:
+    # the writer may be blocked on a socket the client stopped reading: stop it, give the last
+    # frames (an error 25, say) a moment to go out, then close with the session's code
+    await closing.wait()
+    writer.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await writer
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(_LAST_FRAMES_S):
+            while session.outbox:
+                await websocket.send({"type": "websocket.send", "text": session.outbox.popleft()})
+    assert session.close_code is not None
+    code, reason = session.close_code
+    if websocket.application_state == WebSocketState.CONNECTED:
+        with contextlib.suppress(Exception):
+            await websocket.close(code, reason)

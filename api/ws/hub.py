@@ -73,9 +73,17 @@ class Hub:
     def can_open(self, key_id: str) -> bool:
         return self._by_key[key_id] < self.runtime.settings.ws.max_connections_per_key
 
-    def open(self, user_id: str, key_id: str, on_output: Callable[[], None]) -> Session:
+    def open(
+        self,
+        user_id: str,
+        key_id: str,
+        on_output: Callable[[], None] = lambda: None,
+        on_close: Callable[[], None] = lambda: None,
+    ) -> Session:
         """A new session for an authenticated connection."""
-        session = Session(self, self.runtime, user_id, key_id, self.runtime.generation, on_output)
+        session = Session(
+            self, self.runtime, user_id, key_id, self.runtime.generation, on_output, on_close
+        )
         self.sessions.add(session)
         self._by_key[key_id] += 1
         self._by_user[user_id].add(session)

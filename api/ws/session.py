@@ -90,6 +90,8 @@ class Session:
         user_id: The authenticated user; private channels carry only its data.
         generation: The runtime generation the connection was opened in.
         on_output: Called whenever frames were queued (the endpoint wakes its writer).
+        on_close: Called once when the session asks for the connection to be closed (the
+            endpoint then stops its writer, which may be blocked on a full socket).
     """
 
     def __init__(
@@ -100,6 +102,7 @@ class Session:
         key_id: str,
         generation: int,
         on_output: Callable[[], None] = lambda: None,
+        on_close: Callable[[], None] = lambda: None,
     ) -> None:
         self.hub = hub
         self.runtime = runtime
@@ -111,6 +114,7 @@ class Session:
         self.outbox: deque[str] = deque()
         self.close_code: tuple[int, str] | None = None
         self._on_output = on_output
+        self._on_close = on_close
         self._next_sid = 1
 
     # ------------------------------------------------------------ output
@@ -128,7 +132,7 @@ class Session:
         """Ask the endpoint to close the connection after what is queued."""
         if self.close_code is None:
             self.close_code = (code, reason)
-            self._on_output()
+            self._on_close()
 
     def data(self, sub: Subscription, kind: str, msg: str, sending_ts_ms: int | None) -> None:
         """Queue one data frame of `sub` (its seq counted if the channel is sequenced)."""
@@ -151,6 +155,7 @@ class Session:
             self.outbox.append(self._error_frame(None, CommandError(25), ts))
         self.close_code = (1013, "subscription buffer overflow")
         self.hub.drop_all(self)
+        self._on_close()
 
     def _sending_ts(self) -> int | None:
         return self.runtime.exchange.now() if self.settings.sending_ts_ms else None
