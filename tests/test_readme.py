@@ -20,7 +20,9 @@ README = ROOT / "README.md"
 TEXT = README.read_text()
 BLOCKS = re.findall(r"```python\n(.*?)```", TEXT, flags=re.DOTALL)
 SERVER_BLOCKS = re.findall(r"```python server\n(.*?)```", TEXT, flags=re.DOTALL)
+WS_BLOCKS = re.findall(r"```python ws-server\n(.*?)```", TEXT, flags=re.DOTALL)
 _URL = "http://127.0.0.1:8000"
+_WS_URL = "ws://127.0.0.1:8000"
 
 
 @pytest.mark.parametrize("source", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
@@ -40,5 +42,19 @@ def test_readme_server_block_runs_against_a_live_server(source, monkeypatch):
     assert demo.positions["KXBTCPERP"].qty == 200  # the example bought 2 contracts
 
 
+@pytest.mark.parametrize("source", WS_BLOCKS, ids=[f"ws_block{i}" for i in range(len(WS_BLOCKS))])
+def test_readme_websocket_block_runs_against_a_live_server(source, monkeypatch, capsys):
+    assert _WS_URL in source
+    monkeypatch.chdir(ROOT)
+    with live_server(load_scenario("default")) as server:
+        ws_base = server.base.replace("http://", "ws://")
+        exec(
+            compile(source.replace(_URL, server.base).replace(_WS_URL, ws_base), "README", "exec"),
+            {},
+        )
+    assert capsys.readouterr().out == "KXBTCPERP 6.2600\n"
+
+
 def test_the_readme_has_a_server_example():
     assert len(SERVER_BLOCKS) == 1
+    assert len(WS_BLOCKS) == 1

@@ -19,9 +19,11 @@ from typing import Any
 
 import httpx
 import pytest
+from websockets.asyncio.client import connect
 
 from simulator.server.cli import main, parse_serve_options
-from simulator.server.serve import READY_LINE, ServeOptions, advertised_urls, serve
+from simulator.server.serve import READY_LINE, ServeOptions, advertised_urls, build_runtime, serve
+from simulator.server.ws_settings import WsSettings
 from tests.api import signing
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -81,6 +83,15 @@ def _stop(process: _Process, signum: int) -> int:
     return process.popen.returncode
 
 
+async def _ws_subscribe(url: str) -> dict[str, Any]:
+    path = "/trade-api/ws/v2/margin"
+    headers = signing.headers(signing.DEMO_KEY_ID, signing.demo_private_key(), "GET", path)
+    async with connect(url, additional_headers=headers) as ws:
+        await ws.send(json.dumps({"id": 1, "cmd": "subscribe", "params": {"channels": ["trade"]}}))
+        reply: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 30))
+        return reply
+
+
 def test_serve_writes_the_ready_file_serves_and_stops_cleanly(tmp_path):
     ready = tmp_path / "ready.json"
     with _serve(
@@ -112,6 +123,13 @@ def test_serve_writes_the_ready_file_serves_and_stops_cleanly(tmp_path):
         assert primary["account_equity"] == "10000.0000"
         unsigned = httpx.get(f"{urls['rest_url']}/margin/balance", timeout=30)
         assert unsigned.status_code == 401
+        assert asyncio.run(_ws_subscribe(urls["ws_url"])) == {
+            "type": "subscribed",
+            "id": 1,
+            "msg": {"channel": "trade", "sid": 1},
+            "sending_ts_ms": 1_781_481_600_000,
+        }
+        assert f"WebSocket   {urls['ws_url']}" in banner
 
         assert _stop(process, signal.SIGTERM) == 0
     assert not ready.exists()  # removed on a clean stop
@@ -194,6 +212,8 @@ def test_options_resolve_flag_then_environment_then_default():
         ([], {"PERPS_SIM_AUTH": "maybe"}, "PERPS_SIM_AUTH must be one of verify, open"),
         ([], {"PERPS_SIM_RATE_LIMITS": "2"}, "PERPS_SIM_RATE_LIMITS must be true or false"),
         ([], {"PERPS_SIM_AUTH_WINDOW_MS": "-1"}, "PERPS_SIM_AUTH_WINDOW_MS must not be negative"),
+        (["--ws", "nonsense=1"], {}, "--ws: 'nonsense=1' is not NAME=VALUE"),
+        ([], {"PERPS_SIM_WS": "get_snapshot_reply=never"}, "PERPS_SIM_WS: get_snapshot_reply must"),
     ],
 )
 def test_bad_values_exit_with_status_2_and_name_the_source(argv, env, message, monkeypatch, capsys):
@@ -205,6 +225,19 @@ def test_bad_values_exit_with_status_2_and_name_the_source(argv, env, message, m
 
     assert exited.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_ws_settings_come_from_repeated_flags_or_the_environment():
+    flags = parse_serve_options(
+        {"ws": ["get_snapshot_reply=snapshot_only", "max_subscriptions=5"]},
+        {"PERPS_SIM_WS": "sending_ts_ms=false"},
+    )
+    assert flags.ws == WsSettings(get_snapshot_reply="snapshot_only", max_subscriptions=5)
+    env = parse_serve_options(
+        {}, {"PERPS_SIM_WS": "sending_ts_ms=false, repeat_subscribe=ok_merge"}
+    )
+    assert env.ws == WsSettings(sending_ts_ms=False, repeat_subscribe="ok_merge")
+    assert build_runtime(env).settings.ws == env.ws
 
 
 def test_unknown_flags_and_missing_command_exit_with_status_2(capsys):
