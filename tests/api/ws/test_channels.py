@@ -320,13 +320,20 @@ def test_sids_count_per_connection_and_unsubscribe_and_list(server: LiveServer) 
     run(test)
 
 
-def test_reset_closes_every_connection_with_1012(server: LiveServer) -> None:
+@pytest.mark.parametrize("replacement", ["reset", "import"])
+def test_reset_and_state_import_close_every_connection_with_1012(
+    server: LiveServer, replacement: str
+) -> None:
     alice = server.new_user()
 
     async def test() -> None:
         async with connected(server, alice) as ws:
             await ws.subscribe("trade")
-            server.control("POST", "/reset").raise_for_status()
+            if replacement == "reset":
+                server.control("POST", "/reset").raise_for_status()
+            else:
+                state = server.control("GET", "/state").json()
+                server.control("PUT", "/state", json=state).raise_for_status()
             with pytest.raises(ConnectionClosed) as closed:
                 while True:
                     await ws.recv()
