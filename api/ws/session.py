@@ -32,6 +32,7 @@ import msgspec
 
 from api.wire import ws as wire
 from api.ws.errors import MESSAGES, CommandError
+from simulator.core.clock import WallClock
 from simulator.server.runtime import Runtime
 from simulator.server.ws_settings import WsSettings
 
@@ -92,6 +93,8 @@ class Session:
         on_output: Called whenever frames were queued (the endpoint wakes its writer).
         on_close: Called once when the session asks for the connection to be closed (the
             endpoint then stops its writer, which may be blocked on a full socket).
+        wall_ms: Real time, for the command rate limit (a transport concern: never the
+            simulated clock).
     """
 
     def __init__(
@@ -103,6 +106,7 @@ class Session:
         generation: int,
         on_output: Callable[[], None] = lambda: None,
         on_close: Callable[[], None] = lambda: None,
+        wall_ms: Callable[[], int] | None = None,
     ) -> None:
         self.hub = hub
         self.runtime = runtime
@@ -115,6 +119,9 @@ class Session:
         self.close_code: tuple[int, str] | None = None
         self._on_output = on_output
         self._on_close = on_close
+        self._wall_ms = wall_ms if wall_ms is not None else WallClock().now_ms
+        self._tokens = float(self.settings.commands_per_second)
+        self._refilled_ms = self._wall_ms()
         self._next_sid = 1
 
     # ------------------------------------------------------------ output
@@ -164,10 +171,24 @@ class Session:
 
     def receive_binary(self) -> None:
         """A binary frame: not a command (§1: text frames only)."""
-        self._reply_error(None, CommandError(1))
+        self._reply_error(None, CommandError(1 if self._take_token() else 27))
+
+    def _take_token(self) -> bool:
+        rate = self.settings.commands_per_second
+        now = self._wall_ms()
+        elapsed = max(now - self._refilled_ms, 0)
+        self._refilled_ms = now
+        self._tokens = min(float(rate), self._tokens + elapsed * rate / 1000)
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
 
     def receive_text(self, text: str) -> None:
         """Handle one command frame."""
+        if not self._take_token():
+            self._reply_error(_command_id(text), CommandError(27))
+            return
         if len(text) > self.settings.max_command_bytes:
             self._reply_error(None, CommandError(1))
             return
@@ -448,6 +469,18 @@ class Session:
 
     def _reply_error(self, command_id: int | None, error: CommandError) -> None:
         self.send(self._error_frame(command_id, error, self._sending_ts()))
+
+
+def _command_id(text: str) -> int | None:
+    # the id of a refused command when it is cheap to find (a small, well-formed frame)
+    if len(text) > 4096:
+        return None
+    try:
+        command = _decoder.decode(text)
+    except (msgspec.DecodeError, RecursionError, ValueError):
+        return None
+    command_id = command.get("id") if isinstance(command, dict) else None
+    return command_id if type(command_id) is int and 0 <= command_id < 1 << 63 else None
 
 
 def _markets(params: dict[str, Any]) -> list[str]:

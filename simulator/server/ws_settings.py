@@ -58,6 +58,10 @@ class WsSettings:
             handshake with HTTP 429.
         max_subscriptions: subscriptions per connection; one more gets error 11.
         max_markets_per_subscription: markets per subscription; past it error 26.
+        commands_per_second: client frames (commands) a connection may send per second of
+            wall-clock time, with a burst of as many; past it a command gets error 27 and is
+            not run. Assumption: Kalshi caps the command rate per subscription at an
+            unpublished value; a per-connection bucket is what a client can observe.
         send_queue_frames: frames queued for one connection; past it the connection gets the
             terminal error 25 and is closed with 1013 (try again later).
         reset_close_code: close code sent to every connection when the exchange is reset or
@@ -80,6 +84,7 @@ class WsSettings:
     max_connections_per_key: int = 64
     max_subscriptions: int = 256
     max_markets_per_subscription: int = 500
+    commands_per_second: int = 100
     send_queue_frames: int = 100_000
     reset_close_code: int = 1012
 

@@ -163,6 +163,29 @@ def test_send_queue_overflow_ends_the_connection_with_error_25(unsubscribed: boo
     assert len(s.outbox) == len(frames)
 
 
+def test_commands_past_the_rate_get_error_27_and_do_not_run() -> None:
+    runtime = Runtime(
+        load_scenario("default"),
+        clock_mode="manual",
+        settings=ServerSettings(ws=WsSettings(commands_per_second=3)),
+    )
+    wall = [1_000_000]
+    s = Session(Index(), runtime, "alice", "key", runtime.generation, wall_ms=lambda: wall[0])
+    for n in range(3):
+        (reply,) = command(s, "subscribe", {"channels": ["trade"]}, cid=n)
+        assert reply["type"] == "subscribed"
+
+    (refused,) = command(s, "subscribe", {"channels": ["trade"]}, cid=7)
+    assert (refused["type"], refused["id"], refused["msg"]["code"]) == ("error", 7, 27)
+    assert refused["msg"]["msg"] == "Too many requests"
+    assert list(s.subscriptions) == [1, 2, 3]
+    wall[0] += 340  # one more token
+    (reply,) = command(s, "subscribe", {"channels": ["trade"]}, cid=8)
+    assert reply["type"] == "subscribed"
+    (refused,) = command(s, "subscribe", {"channels": ["trade"]}, cid=9)
+    assert refused["msg"]["code"] == 27
+
+
 def test_too_many_subscriptions_get_error_11() -> None:
     s = session(max_subscriptions=2)
     command(s, "subscribe", {"channels": ["trade", "fill"]})
