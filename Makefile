@@ -37,6 +37,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_exchange.py
 	$(BIN)/python benchmarks/bench_clock.py
 	$(BIN)/python benchmarks/bench_rest.py
+	$(BIN)/python benchmarks/bench_ws.py
 
 serve: install
 	$(BIN)/perps-sim serve

@@ -27,7 +27,7 @@ from api.rest import (
     orders,
     portfolio,
 )
-from api.ws.endpoint import WS_PATH, margin_socket, uvicorn_options
+from api.ws.endpoint import WS_PATH, MarginSocket, uvicorn_options
 from api.ws.hub import Hub
 from simulator.server.runtime import Runtime
 
@@ -68,5 +68,5 @@ def create_app(runtime: Runtime) -> FastAPI:
     ):
         app.include_router(module.router, prefix=REST_PREFIX)
     app.include_router(control.router, prefix=CONTROL_PREFIX)
-    app.router.routes.append(WebSocketRoute(WS_PATH, margin_socket))
+    app.router.routes.append(WebSocketRoute(WS_PATH, MarginSocket()))
     return app

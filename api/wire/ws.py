@@ -48,6 +48,7 @@ __all__ = [
     "encode",
     "fill_msg",
     "frame",
+    "frame_tail",
     "order_group_msg",
     "ticker_msg",
     "ticker_now",
@@ -117,6 +118,11 @@ def frame(
         parts += [',"sending_ts_ms":', str(sending_ts_ms)]
     parts.append("}")
     return "".join(parts)
+
+
+def frame_tail(sending_ts_ms: int | None) -> str:
+    """What follows `msg` in a data frame: `sending_ts_ms` if given, and the closing brace."""
+    return "}" if sending_ts_ms is None else f',"sending_ts_ms":{sending_ts_ms}}}'
 
 
 # ------------------------------------------------------------------ orderbook_delta

@@ -20,16 +20,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from api.errors import UnauthorizedError, error_response
 from api.ws.hub import Hub
 from api.ws.session import Session
+from api.ws.transport import SEND_TEXTS, BatchingWebSocketProtocol
 from simulator.server.ws_settings import WsSettings
 
-__all__ = ["WS_PATH", "margin_socket", "uvicorn_options"]
+__all__ = ["WS_PATH", "MarginSocket", "uvicorn_options"]
 
 WS_PATH = "/trade-api/ws/v2/margin"
 _LAST_FRAMES_S = 1.0
@@ -51,7 +54,7 @@ def uvicorn_options(settings: WsSettings) -> dict[str, Any]:
     if not any(isinstance(f, _RefusedHandshakeNoise) for f in errors.filters):
         errors.addFilter(_RefusedHandshakeNoise())
     return {
-        "ws": "websockets-sansio",
+        "ws": BatchingWebSocketProtocol,
         "ws_max_size": settings.max_frame_bytes,
         "ws_ping_interval": settings.ping_interval_s,
         "ws_ping_timeout": settings.ping_timeout_s,
@@ -59,8 +62,19 @@ def uvicorn_options(settings: WsSettings) -> dict[str, Any]:
     }
 
 
-async def margin_socket(websocket: WebSocket) -> None:
-    """Serve one margin WebSocket connection."""
+class MarginSocket:
+    """The ASGI app of the route: one call per connection.
+
+    A plain ASGI app rather than a Starlette WebSocket endpoint, so that the writer can use the
+    server's `perps_sim.send_texts` extension (`api.ws.transport`): Starlette's `WebSocket.send`
+    refuses message types it does not know.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await _serve(WebSocket(scope, receive, send), send)
+
+
+async def _serve(websocket: WebSocket, raw_send: Send) -> None:
     state = websocket.app.state
     hub: Hub = state.ws_hub
     try:
@@ -73,12 +87,16 @@ async def margin_socket(websocket: WebSocket) -> None:
         await websocket.send_denial_response(error_response(429, "too_many_requests", ""))
         return
     await websocket.accept()
-    wake = asyncio.Event()
+    extension = websocket.scope.get("extensions", {}).get(SEND_TEXTS)
+    writer = _Writer(websocket, raw_send if extension is not None else None)
     closing = asyncio.Event()
-    session = hub.open(user.user_id, key_id, wake.set, closing.set)
+    session = hub.open(user.user_id, key_id, writer.flush, closing.set)
+    writer.session = session
+    if extension is not None:
+        writer.direct = extension.get("write")
     loop = asyncio.get_running_loop()
-    writer = loop.create_task(_write(websocket, session, wake))
-    closer = loop.create_task(_close_when_asked(websocket, session, closing, writer))
+    task = loop.create_task(writer.run())
+    closer = loop.create_task(_close_when_asked(websocket, session, closing, task))
     try:
         while True:
             message = await websocket.receive()
@@ -89,25 +107,68 @@ async def margin_socket(websocket: WebSocket) -> None:
                 session.receive_text(text)
             else:
                 session.receive_binary()
+            session.flush()
     except WebSocketDisconnect:
         pass
     finally:
         hub.close(session)
-        for task in (writer, closer):
-            if not task.done():
-                task.cancel()
+        for running in (task, closer):
+            if not running.done():
+                running.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
-            await asyncio.gather(writer, closer)
+            await asyncio.gather(task, closer)
 
 
-async def _write(websocket: WebSocket, session: Session, wake: asyncio.Event) -> None:
-    outbox = session.outbox
-    send = websocket.send
-    while True:
-        await wake.wait()
-        wake.clear()
-        while outbox and session.close_code is None:
-            await send({"type": "websocket.send", "text": outbox.popleft()})
+class _Writer:
+    """Sends a session's outbox: at once when the socket can take it, else from a task.
+
+    `flush` writes everything queued in one call of the server's `write` (no task switch) when
+    nothing is waiting already; when the socket's buffer is full, or the server lacks the
+    batch extension, the task sends instead, awaiting backpressure, and later flushes wait
+    for it so that frames keep their order.
+    """
+
+    def __init__(self, websocket: WebSocket, batch_send: Send | None) -> None:
+        self.websocket = websocket
+        self.batch_send = batch_send
+        self.direct: Callable[[list[str]], bool] | None = None
+        self.session: Session | None = None
+        self.wake = asyncio.Event()
+        self.draining = False
+
+    def flush(self) -> None:
+        session = self.session
+        if session is None or session.close_code is not None:
+            return
+        outbox = session.outbox
+        if self.draining or self.direct is None:
+            self.wake.set()
+            return
+        texts = list(outbox)
+        outbox.clear()
+        if not self.direct(texts):
+            outbox.extendleft(reversed(texts))
+            self.wake.set()
+
+    async def run(self) -> None:
+        send = self.websocket.send
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            session = self.session
+            assert session is not None
+            outbox = session.outbox
+            self.draining = True
+            try:
+                while outbox and session.close_code is None:
+                    if self.batch_send is not None:
+                        texts = list(outbox)
+                        outbox.clear()
+                        await self.batch_send({"type": SEND_TEXTS, "texts": texts})
+                    else:
+                        await send({"type": "websocket.send", "text": outbox.popleft()})
+            finally:
+                self.draining = False
 
 
 async def _close_when_asked(

@@ -67,6 +67,7 @@ class Hub:
         self._unsubscribe: Callable[[], None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._generation = runtime.generation
+        self._touched: dict[Session, None] = {}
 
     # ------------------------------------------------------------ connections
 
@@ -77,12 +78,12 @@ class Hub:
         self,
         user_id: str,
         key_id: str,
-        on_output: Callable[[], None] = lambda: None,
+        flusher: Callable[[], None] = lambda: None,
         on_close: Callable[[], None] = lambda: None,
     ) -> Session:
         """A new session for an authenticated connection."""
         session = Session(
-            self, self.runtime, user_id, key_id, self.runtime.generation, on_output, on_close
+            self, self.runtime, user_id, key_id, self.runtime.generation, flusher, on_close
         )
         self.sessions.add(session)
         self._by_key[key_id] += 1
@@ -177,7 +178,7 @@ class Hub:
     def deliver(self, items: list[tuple[int, Event] | Reset]) -> None:
         """Render and queue the frames of `items` (events with their journal seq, resets)."""
         settings = self.runtime.settings.ws
-        ts = self.runtime.exchange.now() if settings.sending_ts_ms else None
+        ts = wire.frame_tail(self.runtime.exchange.now() if settings.sending_ts_ms else None)
         for item in items:
             if isinstance(item, Reset):
                 self._reset(item)
@@ -204,6 +205,10 @@ class Hub:
             elif isinstance(event, OrderGroupChanged) and event.user_id in self._by_user:
                 msg = wire.encode(wire.order_group_msg(event))
                 self._private(seq, "order_group_updates", event.user_id, None, msg, ts)
+        touched = self._touched
+        self._touched = {}
+        for session in touched:
+            session.flush()
 
     def _live(self, sub: Subscription, seq: int, ticker: str | None) -> bool:
         session = sub.session
@@ -218,7 +223,7 @@ class Hub:
             return list(subs) if subs else []
         return [*(subs or ()), *everywhere]
 
-    def _book_delta(self, seq: int, event: BookDelta, ts: int | None) -> None:
+    def _book_delta(self, seq: int, event: BookDelta, ts: str) -> None:
         subs = self._targets("orderbook_delta", event.ticker)
         if not subs:
             return
@@ -236,6 +241,7 @@ class Hub:
                     public = wire.encode(wire.book_delta_msg(event, own=False))
                 msg = public
             sub.session.data(sub, "orderbook_delta", msg, ts)
+            self._touched[sub.session] = None
 
     def _public(
         self,
@@ -243,7 +249,7 @@ class Hub:
         channel: str,
         ticker: str,
         build: Callable[[], dict[str, Any]],
-        ts: int | None,
+        ts: str,
     ) -> None:
         subs = self._targets(channel, ticker)
         if not subs:
@@ -255,6 +261,7 @@ class Hub:
                 if msg is None:
                     msg = wire.encode(build())
                 sub.session.data(sub, kind, msg, ts)
+                self._touched[sub.session] = None
 
     def _private(
         self,
@@ -263,7 +270,7 @@ class Hub:
         user_id: str,
         ticker: str | None,
         msg: str,
-        ts: int | None,
+        ts: str,
     ) -> None:
         sessions = self._by_user.get(user_id)
         if not sessions:
@@ -276,6 +283,7 @@ class Hub:
                 if ticker is not None and not sub.covers(ticker):
                     continue
                 session.data(sub, kind, msg, ts)
+                self._touched[session] = None
 
     def _reset(self, notice: Reset) -> None:
         self._generation = notice.generation

@@ -90,7 +90,9 @@ class Session:
         runtime: The running simulator (the exchange is read through it at each use).
         user_id: The authenticated user; private channels carry only its data.
         generation: The runtime generation the connection was opened in.
-        on_output: Called whenever frames were queued (the endpoint wakes its writer).
+        flusher: Sends what `outbox` holds; `flush` calls it (the endpoint's writer; the hub
+            flushes each session it queued frames for once per batch of events, the endpoint
+            after each command).
         on_close: Called once when the session asks for the connection to be closed (the
             endpoint then stops its writer, which may be blocked on a full socket).
         wall_ms: Real time, for the command rate limit (a transport concern: never the
@@ -104,7 +106,7 @@ class Session:
         user_id: str,
         key_id: str,
         generation: int,
-        on_output: Callable[[], None] = lambda: None,
+        flusher: Callable[[], None] = lambda: None,
         on_close: Callable[[], None] = lambda: None,
         wall_ms: Callable[[], int] | None = None,
     ) -> None:
@@ -117,7 +119,7 @@ class Session:
         self.subscriptions: dict[int, Subscription] = {}
         self.outbox: deque[str] = deque()
         self.close_code: tuple[int, str] | None = None
-        self._on_output = on_output
+        self._flusher = flusher
         self._on_close = on_close
         self._wall_ms = wall_ms if wall_ms is not None else WallClock().now_ms
         self._tokens = float(self.settings.commands_per_second)
@@ -133,7 +135,11 @@ class Session:
         self.outbox.append(frame)
         if len(self.outbox) > self.settings.send_queue_frames:
             self._overflow()
-        self._on_output()
+
+    def flush(self) -> None:
+        """Hand what is queued to the connection's writer."""
+        if self.outbox:
+            self._flusher()
 
     def close(self, code: int, reason: str) -> None:
         """Ask the endpoint to close the connection after what is queued."""
@@ -141,13 +147,16 @@ class Session:
             self.close_code = (code, reason)
             self._on_close()
 
-    def data(self, sub: Subscription, kind: str, msg: str, sending_ts_ms: int | None) -> None:
-        """Queue one data frame of `sub` (its seq counted if the channel is sequenced)."""
+    def data(self, sub: Subscription, kind: str, msg: str, tail: str) -> None:
+        """Queue one data frame of `sub` (its seq counted if the channel is sequenced).
+
+        `tail` is the frame's end after `msg` (`wire.frame_tail`), the same for a whole batch.
+        """
         if sub.channel in wire.SEQUENCED:
             sub.seq += 1
-            self.send(wire.frame(kind, msg, sid=sub.sid, seq=sub.seq, sending_ts_ms=sending_ts_ms))
+            self.send(f'{{"type":"{kind}","sid":{sub.sid},"seq":{sub.seq},"msg":{msg}{tail}')
         else:
-            self.send(wire.frame(kind, msg, sid=sub.sid, sending_ts_ms=sending_ts_ms))
+            self.send(f'{{"type":"{kind}","sid":{sub.sid},"msg":{msg}{tail}')
 
     def _overflow(self) -> None:
         self.outbox.clear()

@@ -152,14 +152,14 @@ def test_send_queue_overflow_ends_the_connection_with_error_25(unsubscribed: boo
     sub = s.subscriptions[1]
 
     for n in range(4):
-        s.data(sub, "trade", json.dumps({"n": n}), None)
+        s.data(sub, "trade", json.dumps({"n": n}), "}")
 
     frames = [json.loads(f) for f in s.outbox]
     assert frames[0]["type"] == "error" and frames[0]["msg"]["code"] == 25
     assert frames[0]["sid"] == 1
     assert kinds(frames[1:]) == (["unsubscribed"] if unsubscribed else [])
     assert s.close_code == (1013, "subscription buffer overflow")
-    s.data(sub, "trade", "{}", None)  # nothing more is queued once closing
+    s.data(sub, "trade", "{}", "}")  # nothing more is queued once closing
     assert len(s.outbox) == len(frames)
 
 
