@@ -38,6 +38,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_clock.py
 	$(BIN)/python benchmarks/bench_rest.py
 	$(BIN)/python benchmarks/bench_ws.py
+	$(BIN)/python benchmarks/bench_fix.py
 
 serve: install
 	$(BIN)/perps-sim serve

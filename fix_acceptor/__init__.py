@@ -1,3 +1,1 @@
-"""asyncio FIX acceptor for the NR, RT, DC and MD sessions: codec, session layer, application
-mapping, drop copy and market data. Imports `simulator` and `matching`, never `api`.
-"""
+"""The FIX acceptor: FIXT.1.1 / FIX50SP2 sessions KalshiNR, KalshiRT, KalshiDC and KalshiMD."""

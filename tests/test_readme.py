@@ -14,6 +14,7 @@ import pytest
 
 from simulator.server.scenarios import load_scenario
 from tests.api.live import live_server
+from tests.e2e.fix_helpers import fix_live_server
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -21,6 +22,7 @@ TEXT = README.read_text()
 BLOCKS = re.findall(r"```python\n(.*?)```", TEXT, flags=re.DOTALL)
 SERVER_BLOCKS = re.findall(r"```python server\n(.*?)```", TEXT, flags=re.DOTALL)
 WS_BLOCKS = re.findall(r"```python ws-server\n(.*?)```", TEXT, flags=re.DOTALL)
+FIX_BLOCKS = re.findall(r"```python fix-server\n(.*?)```", TEXT, flags=re.DOTALL)
 _URL = "http://127.0.0.1:8000"
 _WS_URL = "ws://127.0.0.1:8000"
 
@@ -55,6 +57,19 @@ def test_readme_websocket_block_runs_against_a_live_server(source, monkeypatch, 
     assert capsys.readouterr().out == "KXBTCPERP 6.2600\n"
 
 
+@pytest.mark.parametrize(
+    "source", FIX_BLOCKS, ids=[f"fix_block{i}" for i in range(len(FIX_BLOCKS))]
+)
+def test_readme_fix_block_runs_against_a_live_server(source, monkeypatch, capsys):
+    assert "port=8228" in source
+    monkeypatch.chdir(ROOT)
+    with fix_live_server(load_scenario("default")) as server:
+        code = source.replace("port=8228", f"port={server.fix_port}")
+        exec(compile(code, "README", "exec"), {})
+    assert capsys.readouterr().out == "0 F 2.00\n"
+
+
 def test_the_readme_has_a_server_example():
     assert len(SERVER_BLOCKS) == 1
     assert len(WS_BLOCKS) == 1
+    assert len(FIX_BLOCKS) == 1

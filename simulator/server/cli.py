@@ -11,8 +11,9 @@ exit with status 2 and a message naming the flag or variable; a server that cann
 `--ws NAME=VALUE` (repeatable; `PERPS_SIM_WS=NAME=VALUE,NAME=VALUE`) sets one of the WebSocket
 API's switches and limits (`simulator.server.ws_settings.WsSettings`).
 
-FIX listeners (8228 KalshiNR, 8229 KalshiDC, 8230 KalshiRT, 8233 KalshiMD) do not exist yet:
-there are no FIX flags, and the ready file has no `fix` key until the FIX acceptor adds it.
+FIX listeners: `--fix-host` (default: `--host`), `--fix-ports NR,DC,RT,MD` (default
+8228,8229,8230,8233; with `--port 0` all four are 0 unless given; 0 = a free port), `--no-fix`,
+and TLS with `--fix-tls-cert` and `--fix-tls-key` (PEM files; both or neither).
 """
 
 from __future__ import annotations
@@ -99,6 +100,14 @@ def _path(text: str) -> Path:
     return Path(_text(text))
 
 
+def _fix_ports(text: str) -> tuple[int, int, int, int]:
+    parts = [part.strip() for part in text.split(",")]
+    if len(parts) != 4:
+        raise ValueError(f"must be four ports NR,DC,RT,MD, was {text!r}")
+    ports = tuple(_port(part) for part in parts)
+    return ports[0], ports[1], ports[2], ports[3]
+
+
 # flag name -> (parser, default)
 _OPTIONS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "host": (_text, "127.0.0.1"),
@@ -113,6 +122,11 @@ _OPTIONS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "rate_limits": (_flag, False),
     "ready_file": (_path, None),
     "log_level": (_choice(_LOG_LEVELS), "info"),
+    "fix_host": (_text, None),
+    "fix_ports": (_fix_ports, None),
+    "no_fix": (_flag, False),
+    "fix_tls_cert": (_path, None),
+    "fix_tls_key": (_path, None),
 }
 
 _HELP = {
@@ -128,6 +142,12 @@ _HELP = {
     "rate_limits": "enforce Kalshi's token-bucket rate limits for every user (default off)",
     "ready_file": "write the server's URLs as JSON to this path once it is listening",
     "log_level": "critical, error, warning, info (default), debug (logs each request), trace",
+    "fix_host": "address of the FIX listeners (default: --host)",
+    "fix_ports": "FIX ports of KalshiNR,KalshiDC,KalshiRT,KalshiMD (default 8228,8229,8230,8233;"
+    " 0 = any free; all 0 with --port 0)",
+    "no_fix": "do not start the FIX acceptor",
+    "fix_tls_cert": "PEM certificate (chain) for TLS on the FIX listeners",
+    "fix_tls_key": "PEM private key for --fix-tls-cert",
 }
 
 _METAVARS = {
@@ -142,6 +162,10 @@ _METAVARS = {
     "auth_window_ms": "MS",
     "ready_file": "PATH",
     "log_level": "LEVEL",
+    "fix_host": "HOST",
+    "fix_ports": "NR,DC,RT,MD",
+    "fix_tls_cert": "PEM",
+    "fix_tls_key": "PEM",
 }
 
 
@@ -153,6 +177,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve_parser = commands.add_parser(
         "serve",
+        allow_abbrev=False,
         help="run the simulator's REST, WebSocket and control-plane server",
         description=(
             "Run the simulator. Every option can also be set by an environment variable "
@@ -163,7 +188,11 @@ def _parser() -> argparse.ArgumentParser:
     for name in _OPTIONS:
         flag = "--" + name.replace("_", "-")
         env = ENV_PREFIX + name.upper()
-        if name == "rate_limits":
+        if name == "no_fix":
+            serve_parser.add_argument(
+                flag, dest=name, action="store_true", default=None, help=f"{_HELP[name]} [{env}]"
+            )
+        elif name == "rate_limits":
             serve_parser.add_argument(
                 flag,
                 dest=name,

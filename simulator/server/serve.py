@@ -9,8 +9,8 @@ on that socket, drives timers for wall and
 accelerated clocks with `clock_driver.drive_current` (always on the current exchange, which a
 reset replaces), and once the socket is served:
 
-- writes the ready file atomically (temporary file, then rename) with exactly `rest_url`,
-  `ws_url` and `control_url`. The FIX acceptor adds its `fix` key when it exists;
+- writes the ready file atomically (temporary file, then rename) with `rest_url`, `ws_url`,
+  `control_url` and, unless `--no-fix`, `fix` (`host` and the `ports` by session type);
 - prints a startup banner ending with the line `perps-sim ready: <base url>`.
 
 SIGINT and SIGTERM stop it cleanly: uvicorn finishes open requests, the driver task is
@@ -30,16 +30,18 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import msgspec
 import uvicorn
 
 from api.app import create_app, uvicorn_options
+from fix_acceptor.server import SESSION_PORTS, FixServer
 from simulator.core.errors import RejectError
 from simulator.server.clock_driver import drive_current
 from simulator.server.listeners import listen_tcp
@@ -78,6 +80,19 @@ class ServeOptions:
     ready_file: Path | None = None
     log_level: str = "info"
     ws: WsSettings = field(default_factory=WsSettings)
+    fix_host: str | None = None
+    fix_ports: tuple[int, int, int, int] | None = None
+    no_fix: bool = False
+    fix_tls_cert: Path | None = None
+    fix_tls_key: Path | None = None
+
+    def fix_port_map(self) -> dict[str, int]:
+        """The FIX port of each session type: given, else 0 with `--port 0`, else the defaults."""
+        if self.fix_ports is not None:
+            return dict(zip(SESSION_PORTS, self.fix_ports, strict=True))
+        if self.port == 0:
+            return dict.fromkeys(SESSION_PORTS, 0)
+        return dict(SESSION_PORTS)
 
 
 def advertised_urls(host: str, port: int) -> dict[str, str]:
@@ -130,14 +145,14 @@ def bind(host: str, port: int) -> socket.socket:
         raise StartupError(f"cannot listen on {host}:{port}: {exc}") from None
 
 
-def write_ready_file(path: Path, urls: dict[str, str]) -> None:
+def write_ready_file(path: Path, urls: dict[str, Any]) -> None:
     """Write `urls` as JSON to `path` atomically (readers never see a partial file)."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     temporary.write_text(json.dumps(urls, indent=2) + "\n")
     os.replace(temporary, path)
 
 
-def banner(options: ServeOptions, runtime: Runtime, urls: dict[str, str]) -> str:
+def banner(options: ServeOptions, runtime: Runtime, urls: dict[str, Any]) -> str:
     """The startup banner; its last line starts with `READY_LINE`."""
     scenario = runtime.scenario
     seed = f"{runtime.seed}" + (" (the scenario's)" if options.seed is None else "")
@@ -156,6 +171,13 @@ def banner(options: ServeOptions, runtime: Runtime, urls: dict[str, str]) -> str
         f"  WebSocket   {urls['ws_url']}",
         f"  control     {urls['control_url']}",
     ]
+    fix = urls.get("fix")
+    if isinstance(fix, dict):
+        tls = " (TLS)" if options.fix_tls_cert is not None else ""
+        ports = ", ".join(f"{name} {port}" for name, port in fix["ports"].items())
+        lines.append(f"  FIX{tls}        {fix['host']}: {ports}")
+    else:
+        lines.append("  FIX         off (--no-fix)")
     lines += _key_lines(scenario)
     state = "in memory only" if options.state_dir is None else f"journaled in {options.state_dir}"
     lines.append(f"  state       {state}")
@@ -218,9 +240,22 @@ async def _serve(options: ServeOptions, runtime: Runtime, stream: TextIO) -> int
     ready_file = options.ready_file
     if ready_file is not None and not ready_file.parent.is_dir():
         raise StartupError(f"ready file {ready_file}: {ready_file.parent} is not a directory")
+    tls = _fix_tls(options)
     sock = bind(options.host, options.port)
     port = sock.getsockname()[1]
-    urls = advertised_urls(options.host, port)
+    urls: dict[str, Any] = dict(advertised_urls(options.host, port))
+    fix: FixServer | None = None
+    if not options.no_fix:
+        fix = FixServer(runtime)
+        fix_host = options.fix_host or options.host
+        try:
+            ports = await fix.start(fix_host, options.fix_port_map(), tls)
+        except OSError as exc:
+            sock.close()
+            await fix.close()
+            raise StartupError(f"cannot listen for FIX on {fix_host}: {exc}") from None
+        shown = _WILDCARDS.get(fix_host, fix_host)
+        urls["fix"] = {"host": shown, "ports": ports}
     config = uvicorn.Config(
         create_app(runtime),
         host=options.host,
@@ -272,7 +307,24 @@ async def _serve(options: ServeOptions, runtime: Runtime, stream: TextIO) -> int
             driver.cancel()
             await asyncio.gather(driver, return_exceptions=True)
         sock.close()
+        if fix is not None:
+            await fix.close()
         if ready_file is not None:
             with contextlib.suppress(FileNotFoundError):
                 ready_file.unlink()
     return 1 if failed else 0
+
+
+def _fix_tls(options: ServeOptions) -> ssl.SSLContext | None:
+    cert, key = options.fix_tls_cert, options.fix_tls_key
+    if options.no_fix or (cert is None and key is None):
+        return None
+    if cert is None or key is None:
+        raise StartupError("--fix-tls-cert and --fix-tls-key go together")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise StartupError(f"FIX TLS certificate {cert} / key {key}: {exc}") from None
+    return context

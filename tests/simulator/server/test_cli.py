@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import io
 import json
 import os
@@ -10,6 +12,7 @@ import re
 import select
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,8 +22,13 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
 from websockets.asyncio.client import connect
 
+from fix_acceptor import codec
+from fix_acceptor.message import Message
+from simulator.core.clock import WallClock
 from simulator.server.cli import main, parse_serve_options
 from simulator.server.serve import READY_LINE, ServeOptions, advertised_urls, build_runtime, serve
 from simulator.server.ws_settings import WsSettings
@@ -83,6 +91,49 @@ def _stop(process: _Process, signum: int) -> int:
     return process.popen.returncode
 
 
+async def _fix_logon(port: int, tls: ssl.SSLContext | None = None) -> tuple[str, str]:
+    # a hand-built Logon with the demo key, on the NR listener; the reply's 35 and 49
+    key = signing.demo_private_key()
+    sending = codec.timestamp(WallClock().now_ms())
+    pre = "\x01".join([sending, "A", "1", signing.DEMO_KEY_ID, "KalshiNR"]).encode()
+    signature = base64.b64encode(
+        key.sign(
+            pre,
+            padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32),
+            hashes.SHA256(),
+        )
+    ).decode()
+    logon = Message(
+        [
+            (35, "A"),
+            (49, signing.DEMO_KEY_ID),
+            (56, "KalshiNR"),
+            (34, "1"),
+            (52, sending),
+            (98, "0"),
+            (108, "30"),
+            (95, str(len(signature))),
+            (96, signature),
+            (141, "Y"),
+            (1137, "9"),
+        ]
+    )
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=tls)
+    writer.write(codec.encode(logon))
+    decoder = codec.FrameDecoder()
+    try:
+        while True:
+            data = await asyncio.wait_for(reader.read(65536), 30)
+            assert data, "the acceptor closed the connection"
+            for item in decoder.feed(data):
+                assert isinstance(item, Message), item
+                return item.get(35) or "", item.get(49) or ""
+    finally:
+        writer.close()
+        with contextlib.suppress(Exception):
+            await writer.wait_closed()
+
+
 async def _ws_subscribe(url: str) -> dict[str, Any]:
     path = "/trade-api/ws/v2/margin"
     headers = signing.headers(signing.DEMO_KEY_ID, signing.demo_private_key(), "GET", path)
@@ -99,11 +150,16 @@ def test_serve_writes_the_ready_file_serves_and_stops_cleanly(tmp_path):
     ) as process:
         urls = json.loads(ready.read_text())
         port = int(urls["rest_url"].rsplit(":", 1)[1].split("/", 1)[0])
+        fix_ports = urls["fix"]["ports"]
         assert urls == {
             "rest_url": f"http://127.0.0.1:{port}/trade-api/v2",
             "ws_url": f"ws://127.0.0.1:{port}/trade-api/ws/v2/margin",
             "control_url": f"http://127.0.0.1:{port}/sim/v1",
+            "fix": {"host": "127.0.0.1", "ports": fix_ports},
         }
+        assert list(fix_ports) == ["KalshiNR", "KalshiDC", "KalshiRT", "KalshiMD"]
+        assert all(p > 0 for p in fix_ports.values())  # --port 0: every FIX port free too
+        assert asyncio.run(_fix_logon(fix_ports["KalshiNR"]))[:2] == ("A", "KalshiNR")
         assert process.banner[-1].startswith(f"{READY_LINE} http://127.0.0.1:{port}")
         banner = "\n".join(process.banner)
         assert signing.DEMO_KEY_ID in banner
@@ -238,6 +294,87 @@ def test_ws_settings_come_from_repeated_flags_or_the_environment():
     )
     assert env.ws == WsSettings(sending_ts_ms=False, repeat_subscribe="ok_merge")
     assert build_runtime(env).settings.ws == env.ws
+
+
+def test_fix_options_resolve_and_port_zero_frees_every_fix_port():
+    options = parse_serve_options(
+        {"fix_ports": "1,2,3,4", "fix_host": "::1"}, {"PERPS_SIM_NO_FIX": "yes"}
+    )
+    assert (options.fix_ports, options.fix_host, options.no_fix) == ((1, 2, 3, 4), "::1", True)
+    assert options.fix_port_map() == {"KalshiNR": 1, "KalshiDC": 2, "KalshiRT": 3, "KalshiMD": 4}
+    assert ServeOptions().fix_port_map() == {
+        "KalshiNR": 8228,
+        "KalshiDC": 8229,
+        "KalshiRT": 8230,
+        "KalshiMD": 8233,
+    }
+    assert set(ServeOptions(port=0).fix_port_map().values()) == {0}
+    assert parse_serve_options({"no_fix": True}, {}).no_fix is True
+    with pytest.raises(ValueError, match="--fix-ports must be four ports"):
+        parse_serve_options({"fix_ports": "1,2"}, {})
+    with pytest.raises(ValueError, match="PERPS_SIM_FIX_PORTS must be a port number"):
+        parse_serve_options({}, {"PERPS_SIM_FIX_PORTS": "1,2,3,99999"})
+
+
+def test_no_fix_leaves_fix_out_of_the_ready_file_and_banner(tmp_path):
+    ready = tmp_path / "ready.json"
+    with _serve("--port", "0", "--clock", "manual", "--no-fix", "--ready-file", str(ready)) as p:
+        assert "fix" not in json.loads(ready.read_text())
+        assert "FIX         off (--no-fix)" in "\n".join(p.banner)
+        assert _stop(p, signal.SIGINT) == 0
+
+
+def test_fix_over_tls_with_a_given_certificate(tmp_path):
+    cert, key = _self_signed(tmp_path)
+    ready = tmp_path / "ready.json"
+    args = ["--port", "0", "--clock", "manual", "--ready-file", str(ready)]
+    with _serve(*args, "--fix-tls-cert", str(cert), "--fix-tls-key", str(key)) as process:
+        urls = json.loads(ready.read_text())
+        assert "FIX (TLS)" in "\n".join(process.banner)
+        context = ssl.create_default_context(cafile=str(cert))
+        context.check_hostname = False
+        reply = asyncio.run(_fix_logon(urls["fix"]["ports"]["KalshiRT"], context))
+        assert reply == ("A", "KalshiNR")  # any listener takes any session type
+        assert _stop(process, signal.SIGTERM) == 0
+
+
+def test_a_fix_certificate_without_its_key_exits_with_status_1(tmp_path, capsys):
+    cert, _ = _self_signed(tmp_path)
+    assert main(["serve", "--port", "0", "--fix-tls-cert", str(cert)]) == 1
+    assert "--fix-tls-cert and --fix-tls-key go together" in capsys.readouterr().err
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.fromtimestamp(WallClock().now_ms() / 1000, datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "fix.crt", directory / "fix.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
 
 
 def test_unknown_flags_and_missing_command_exit_with_status_2(capsys):

@@ -1,0 +1,237 @@
+"""Market data on KalshiMD (FIX.md §3.11): MarketDataRequest V, snapshot W, incremental X, reject Y.
+
+Subscriptions are keyed by Symbol (no MDReqID). `263=0` gets one W per symbol; `263=1` gets the
+W and then an X for every change: the book changes of one exchange command for one symbol in one
+X (`279=0` a new level, `1` a changed one, `2` a deleted one; 271 the level's new absolute
+size), and each trade in an X of its own (`279=0`, `269=2`, 2446 the aggressor side), after the
+book changes. Trade entries travel alone because kalshi-sdk's positional group parser stops at
+2446 and would drop the entries after it (FIX.md "Things that will break the SDK", §5.5).
+`263=2` cancels the listed symbols, or every subscription when 146 is absent.
+
+An unknown symbol is not rejected: it gets a W with `268=0` (the documented behaviour).
+Refused: an unsupported 263 (`Y 281=4`), more than `max_symbols` per session (`Y 281=2`).
+Events from before a symbol's snapshot are never applied on top of it (each subscription keeps
+the journal seq its snapshot was read at).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from fix_acceptor.message import Field, Message, Tag
+from matching import Side
+from simulator.core.bus import Inbox, Reset
+from simulator.core.events import BookDelta, Event, TradeExecuted
+from simulator.core.money import format_count, format_price
+from simulator.server.runtime import Runtime
+
+__all__ = ["MarketDataFeed", "MarketDataSession"]
+
+_LOG = logging.getLogger("perps_sim.fix")
+_ENTRY_TYPES = {Side.BID: "0", Side.ASK: "1"}
+_AGGRESSOR = {Side.BID: "1", Side.ASK: "2"}
+
+
+def _wanted(event: Event) -> bool:
+    return isinstance(event, BookDelta | TradeExecuted)
+
+
+@dataclass(eq=False)
+class MarketDataSession:
+    """One KalshiMD session: its symbols and the journal seq each snapshot was read at."""
+
+    feed: MarketDataFeed
+    send: Callable[[Message], None]
+    symbols: dict[str, int] = field(default_factory=dict)
+
+    def handle(self, message: Message, ref_seq: int) -> None:
+        """Answer one application message of the session."""
+        if message.msg_type != "V":
+            reply = Message(
+                [
+                    (Tag.MsgType, "j"),
+                    (Tag.RefSeqNum, str(ref_seq)),
+                    (Tag.RefMsgType, message.msg_type),
+                    (Tag.BusinessRejectReason, "3"),
+                    (Tag.Text, "Unsupported Message Type"),
+                ]
+            )
+            self.send(reply)
+            return
+        request = message.get(Tag.SubscriptionRequestType)
+        symbols = list(dict.fromkeys(message.get_all(Tag.Symbol)))
+        if request == "2":
+            for symbol in symbols or list(self.symbols):
+                self.feed.unwatch(self, symbol)
+            return
+        if request not in ("0", "1") or not symbols:
+            self.send(_reject(4 if request not in ("0", "1") else 2, "Invalid request"))
+            return
+        added = [s for s in symbols if s not in self.symbols]
+        if request == "1" and len(self.symbols) + len(added) > self.feed.max_symbols:
+            self.send(_reject(2, f"at most {self.feed.max_symbols} symbols per session"))
+            return
+        for symbol in symbols:
+            seq = self.feed.runtime.exchange.journal.last_seq
+            self.send(self.feed.snapshot(symbol))
+            if request == "1":
+                self.symbols[symbol] = seq
+                self.feed.watch(self, symbol)
+
+
+def _reject(reason: int, text: str) -> Message:
+    return Message([(Tag.MsgType, "Y"), (Tag.MDReqRejReason, str(reason)), (Tag.Text, text)])
+
+
+class MarketDataFeed:
+    """The KalshiMD sessions of a server and the book and trade events they follow."""
+
+    def __init__(self, runtime: Runtime, max_symbols: int = 500) -> None:
+        self.runtime = runtime
+        self.max_symbols = max_symbols
+        self._watchers: dict[str, dict[MarketDataSession, None]] = defaultdict(dict)
+        self._sessions: set[MarketDataSession] = set()
+        self._inbox: Inbox | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def open(self, send: Callable[[Message], None]) -> MarketDataSession:
+        session = MarketDataSession(self, send)
+        self._sessions.add(session)
+        if self._inbox is None:
+            self._inbox = Inbox(_wanted)
+            self._unsubscribe = self.runtime.bus.subscribe(self._inbox)
+            self._task = asyncio.get_running_loop().create_task(self._run(self._inbox))
+        return session
+
+    def close(self, session: MarketDataSession) -> None:
+        self._sessions.discard(session)
+        for symbol in list(session.symbols):
+            self.unwatch(session, symbol)
+        if not self._sessions:
+            if self._unsubscribe is not None:
+                self._unsubscribe()
+            self._unsubscribe = None
+            self._inbox = None
+            if self._task is not None:
+                self._task.cancel()
+            self._task = None
+
+    async def aclose(self) -> None:
+        task = self._task
+        for session in list(self._sessions):
+            self.close(session)
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def watch(self, session: MarketDataSession, symbol: str) -> None:
+        self._watchers[symbol][session] = None
+
+    def unwatch(self, session: MarketDataSession, symbol: str) -> None:
+        session.symbols.pop(symbol, None)
+        watchers = self._watchers.get(symbol)
+        if watchers is not None:
+            watchers.pop(session, None)
+            if not watchers:
+                del self._watchers[symbol]
+
+    def snapshot(self, symbol: str) -> Message:
+        """The W of `symbol` now (268=0 for an empty book or an unknown symbol)."""
+        data = self.runtime.exchange.markets.get(symbol)
+        entries: list[Field] = []
+        if data is not None:
+            depth = data.book.depth(0, 1)
+            for entry_type, levels in (("0", depth.bids), ("1", depth.asks)):
+                for price, count in levels:
+                    entries += [
+                        (Tag.MDEntryType, entry_type),
+                        (Tag.MDEntryPx, format_price(price)),
+                        (Tag.MDEntrySize, format_count(count)),
+                    ]
+        return Message(
+            [
+                (Tag.MsgType, "W"),
+                (Tag.Symbol, symbol),
+                (Tag.NoMDEntries, str(len(entries) // 3)),
+                *entries,
+            ]
+        )
+
+    async def _run(self, inbox: Inbox) -> None:
+        while True:
+            await inbox.wait()
+            self.pump(inbox)
+
+    def pump(self, inbox: Inbox | None = None) -> None:
+        source = inbox or self._inbox
+        if source is None:
+            return
+        try:
+            self.deliver(source.drain())
+        except Exception:  # a rendering bug must not stop the feed
+            _LOG.exception("FIX market data delivery failed")
+
+    def deliver(self, items: list[tuple[int, Event] | Reset]) -> None:
+        """Send the X messages of `items`: book changes per symbol, then each trade."""
+        book: dict[str, list[tuple[int, BookDelta]]] = defaultdict(list)
+        trades: list[tuple[int, TradeExecuted]] = []
+        for item in items:
+            if isinstance(item, Reset):
+                for session in list(self._sessions):
+                    for symbol in list(session.symbols):
+                        session.symbols[symbol] = -1  # new exchange: every seq is newer
+                continue
+            seq, event = item
+            if isinstance(event, BookDelta):
+                if event.ticker in self._watchers:
+                    book[event.ticker].append((seq, event))
+            elif isinstance(event, TradeExecuted) and event.trade.ticker in self._watchers:
+                trades.append((seq, event))
+        for symbol, deltas in book.items():
+            for session in list(self._watchers.get(symbol, ())):
+                since = session.symbols.get(symbol, 0)
+                entries = [_level_entry(d) for s, d in deltas if s > since]
+                if entries:
+                    fields: list[Field] = [(Tag.MsgType, "X"), (Tag.NoMDEntries, str(len(entries)))]
+                    for entry in entries:
+                        fields += entry
+                    session.send(Message(fields))
+        for seq, trade_event in trades:
+            trade = trade_event.trade
+            message = Message(
+                [
+                    (Tag.MsgType, "X"),
+                    (Tag.NoMDEntries, "1"),
+                    (Tag.MDUpdateAction, "0"),
+                    (Tag.Symbol, trade.ticker),
+                    (Tag.MDEntryType, "2"),
+                    (Tag.MDEntryPx, format_price(trade.price)),
+                    (Tag.MDEntrySize, format_count(trade.count)),
+                    (Tag.AggressorSide, _AGGRESSOR[trade.taker_side]),
+                ]
+            )
+            for session in list(self._watchers.get(trade.ticker, ())):
+                if seq > session.symbols.get(trade.ticker, 0):
+                    session.send(message)
+
+
+def _level_entry(delta: BookDelta) -> list[Field]:
+    if delta.count <= 0:
+        action = "2"
+    elif delta.count == delta.delta:
+        action = "0"
+    else:
+        action = "1"
+    return [
+        (Tag.MDUpdateAction, action),
+        (Tag.Symbol, delta.ticker),
+        (Tag.MDEntryType, _ENTRY_TYPES[delta.side]),
+        (Tag.MDEntryPx, format_price(delta.price)),
+        (Tag.MDEntrySize, format_count(max(delta.count, 0))),
+    ]

@@ -1,0 +1,326 @@
+"""The FIX listeners on the server's event loop: bytes in and out, nothing else.
+
+One listener per session type's port (KalshiNR 8228, KalshiDC 8229, KalshiRT 8230, KalshiMD 8233
+by default); each accepts every session type, routed by TargetCompID (56), because clients such
+as kalshi-sdk use one port for all. Optional TLS with a user-supplied certificate and key.
+
+Per connection: the codec (`fix_acceptor.codec.FrameDecoder`) turns bytes into messages, the
+sans-I/O session layer (`fix_acceptor.session.FixSession`) decides what the session does, and
+the application layer answers what it delivers (`application.OrderEntry` on KalshiNR/KalshiRT,
+`market_data.MarketDataSession` on KalshiMD, `drop_copy.replay` on KalshiDC). This module only
+moves bytes, reads the wall clock for the session layer, and runs its timers.
+
+Bounds: `FixSettings.max_sessions_per_key` live sessions per API key; frames above the codec's
+cap are dropped; each KalshiRT session keeps at most `SessionSettings.rt_store_messages`
+outbound messages for resends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Final
+
+from fix_acceptor import drop_copy
+from fix_acceptor.application import FixApplication, OrderEntry, SessionKey
+from fix_acceptor.codec import DecodeError, FrameDecoder, encode
+from fix_acceptor.market_data import MarketDataFeed, MarketDataSession
+from fix_acceptor.message import Message, Tag
+from fix_acceptor.session import (
+    Close,
+    Deliver,
+    FixSession,
+    LoggedOn,
+    Output,
+    Send,
+    SessionSettings,
+    SessionStore,
+)
+from simulator.core.clock import WallClock
+from simulator.risk.keys import VerificationError
+from simulator.server.listeners import listen_tcp
+from simulator.server.runtime import Runtime
+
+__all__ = ["SESSION_PORTS", "FixServer", "FixSettings"]
+
+_LOG = logging.getLogger("perps_sim.fix")
+
+SESSION_PORTS: Final = {"KalshiNR": 8228, "KalshiDC": 8229, "KalshiRT": 8230, "KalshiMD": 8233}
+"""Default port of each session type (FIX.md §1.1)."""
+
+_READ_BYTES = 65_536
+_TICK_S = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class FixSettings:
+    """Settings of the FIX acceptor.
+
+    Attributes:
+        session: The session layer's (SendingTime tolerance, heartbeat bounds, RT store size).
+        max_sessions_per_key: Live FIX sessions of one API key across session types; one more
+            gets Logout "too many sessions".
+        max_md_symbols: Symbols one KalshiMD session may subscribe to.
+    """
+
+    session: SessionSettings = field(default_factory=SessionSettings)
+    max_sessions_per_key: int = 8
+    max_md_symbols: int = 500
+
+
+class _Authenticator:
+    """The session layer's view of the key registry and of who is logged on."""
+
+    def __init__(self, server: FixServer) -> None:
+        self._server = server
+
+    def verify_logon(self, key_id: str, payload: bytes, signature: bytes) -> str | None:
+        runtime = self._server.runtime
+        try:
+            if runtime.settings.auth == "open":
+                runtime.open_user(key_id)
+                return None
+            runtime.exchange.key_registry.verify(key_id, payload, signature)
+        except VerificationError as exc:
+            return f"signature error: {exc.reason.value}"
+        return None
+
+    def claim(self, key_id: str, session_type: str) -> bool:
+        live = self._server.live
+        if (key_id, session_type) in live:
+            return False
+        if sum(1 for k, _ in live if k == key_id) >= self._server.settings.max_sessions_per_key:
+            return False
+        live.add((key_id, session_type))
+        return True
+
+    def release(self, key_id: str, session_type: str) -> None:
+        self._server.live.discard((key_id, session_type))
+
+
+class FixServer:
+    """The acceptor: listeners, connections, and the application state they share."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        settings: FixSettings | None = None,
+        wall_clock: WallClock | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.settings = settings or FixSettings()
+        self.wall = wall_clock or WallClock()
+        self.live: set[SessionKey] = set()
+        self.stores: dict[SessionKey, SessionStore] = {}
+        self.application = FixApplication(runtime, self._offline)
+        self.market_data = MarketDataFeed(runtime, self.settings.max_md_symbols)
+        self.auth = _Authenticator(self)
+        self._servers: list[asyncio.Server] = []
+        self._connections: set[_Connection] = set()
+
+    def store(self, key: SessionKey) -> SessionStore:
+        """The KalshiRT store of a key (created on first use; kept across reconnects)."""
+        store = self.stores.get(key)
+        if store is None:
+            store = SessionStore()
+            self.stores[key] = store
+        return store
+
+    def _offline(self, key: SessionKey, report: Message) -> None:
+        self.store(key).queue(report)
+
+    async def start(
+        self, host: str, ports: dict[str, int], tls: ssl.SSLContext | None = None
+    ) -> dict[str, int]:
+        """Listen on `ports` (0 = a free port); returns the ports bound, by session type."""
+        bound: dict[str, int] = {}
+        for session_type, port in ports.items():
+            sock = listen_tcp(host, port)
+            server = await asyncio.start_server(self._accept, sock=sock, ssl=tls)
+            self._servers.append(server)
+            bound[session_type] = sock.getsockname()[1]
+        return bound
+
+    async def close(self) -> None:
+        """Stop listening and drop every connection."""
+        for server in self._servers:
+            server.close()
+        for connection in list(self._connections):
+            connection.abort()
+        for server in self._servers:
+            with contextlib.suppress(Exception):
+                await server.wait_closed()
+        self._servers.clear()
+        await self.application.aclose()
+        await self.market_data.aclose()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connection = _Connection(self, reader, writer)
+        self._connections.add(connection)
+        try:
+            await connection.run()
+        finally:
+            self._connections.discard(connection)
+
+
+class _Connection:
+    """One TCP connection: feeds bytes to the codec and session, writes what they produce."""
+
+    def __init__(
+        self, server: FixServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self.server = server
+        self.reader = reader
+        self.writer = writer
+        self.decoder = FrameDecoder()
+        self.session = FixSession(server.settings.session, server.auth, server.store)
+        self.closing = False
+        self.entry: OrderEntry | None = None
+        self.md: MarketDataSession | None = None
+        self.user_id: str | None = None
+        self._batch: list[bytes] | None = None
+
+    def now(self) -> int:
+        return self.server.wall.now_ms()
+
+    def abort(self) -> None:
+        self.closing = True
+        self.writer.transport.abort()
+
+    async def run(self) -> None:
+        ticker = asyncio.get_running_loop().create_task(self._tick())
+        try:
+            while not self.closing:
+                try:
+                    data = await self.reader.read(_READ_BYTES)
+                except (ConnectionError, OSError):
+                    break
+                if not data:
+                    break
+                # everything the messages of one read produce goes out in one write
+                self._batch = []
+                try:
+                    for item in self.decoder.feed(data):
+                        if self.closing:
+                            break
+                        if isinstance(item, DecodeError):
+                            self._apply(self.session.receive_error(item.reason, self.now()))
+                            if item.fatal:
+                                self.closing = True
+                        else:
+                            self._apply(self.session.receive(item, self.now()))
+                finally:
+                    self._flush()
+                await self._drain()
+        finally:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+            self._apply(self.session.connection_lost(self.now()))
+            self._detach()
+            with contextlib.suppress(Exception):
+                self.writer.close()
+
+    def _flush(self) -> None:
+        batch, self._batch = self._batch, None
+        if batch and not self.writer.is_closing():
+            self.writer.write(b"".join(batch))
+
+    async def _drain(self) -> None:
+        with contextlib.suppress(ConnectionError, OSError):
+            await self.writer.drain()
+
+    async def _tick(self) -> None:
+        while not self.closing:
+            await asyncio.sleep(_TICK_S)
+            self._apply(self.session.tick(self.now()))
+            await self._drain()
+
+    def send_application(self, message: Message) -> None:
+        """An application message for the client (numbered and stamped by the session)."""
+        if not self.closing:
+            self._apply(self.session.send_application(message, self.now()))
+
+    def _apply(self, outputs: list[Output]) -> None:
+        for output in outputs:
+            if isinstance(output, Send):
+                if self._batch is not None:
+                    self._batch.append(encode(output.message))
+                elif not self.writer.is_closing():
+                    self.writer.write(encode(output.message))
+            elif isinstance(output, Deliver):
+                self._deliver(output.message)
+            elif isinstance(output, LoggedOn):
+                self._attach(output)
+            elif isinstance(output, Close):
+                self._flush()
+                self.closing = True
+                _LOG.debug("closing FIX connection: %s", output.reason)
+                if not self.writer.is_closing():
+                    self.writer.close()
+
+    def _attach(self, output: LoggedOn) -> None:
+        logon = output.logon
+        runtime = self.server.runtime
+        user = runtime.exchange.user_for_key(logon.key_id)
+        if user is None:  # open auth made it at verification; verify mode has a user
+            self._apply([Close("unknown key")])
+            return
+        self.user_id = user.user_id
+        key = (logon.key_id, logon.session_type)
+        if logon.session_type in ("KalshiNR", "KalshiRT"):
+            self.entry = self.server.application.open(
+                key,
+                user.user_id,
+                self.send_application,
+                listener=logon.listener,
+                cancel_on_disconnect=logon.cancel_on_disconnect,
+                use_expired_status=logon.use_expired_status,
+            )
+        elif logon.session_type == "KalshiMD":
+            self.md = self.server.market_data.open(self.send_application)
+
+    def _detach(self) -> None:
+        if self.entry is not None:
+            self.server.application.close(self.entry)
+            self.entry = None
+        if self.md is not None:
+            self.server.market_data.close(self.md)
+            self.md = None
+
+    def _deliver(self, message: Message) -> None:
+        ref_seq = int(message.get(Tag.MsgSeqNum) or 0)
+        if self.entry is not None:
+            self.entry.handle(message, ref_seq)
+            # the command's reports now, before the next request's answers: replies keep the
+            # order of the requests, and no event-loop turn separates a request from its report
+            self.server.application.pump()
+        elif self.md is not None:
+            self.md.handle(message, ref_seq)
+        elif message.msg_type == "U1" and self.user_id is not None:
+            for reply in drop_copy.replay(
+                self.server.runtime.exchange,
+                self.user_id,
+                message,
+                ref_seq,
+                self.server.application.cancel_ids,
+            ):
+                self.send_application(reply)
+        else:
+            reject = Message(
+                [
+                    (Tag.MsgType, "j"),
+                    (Tag.RefSeqNum, str(ref_seq)),
+                    (Tag.RefMsgType, message.msg_type),
+                    (Tag.BusinessRejectReason, "3"),
+                    (Tag.Text, "Unsupported Message Type"),
+                ]
+            )
+            self.send_application(reject)
+
+
+Listener = Callable[[], None]

@@ -1,0 +1,225 @@
+"""QuickFIX (the quickfix-py wheel) as the client: a standard FIX engine logs on, trades, logs out.
+
+QuickFIX checks what kalshi-sdk does not: that the acceptor's SenderCompID (49) is the
+TargetCompID it logged on to, that the Logon reply is a valid FIXT.1.1 Logon, and that every
+message it receives validates against the FIXT11/FIX50SP2 dictionaries shipped in the wheel
+(unknown tags allowed, as Kalshi's custom tags are not in them). The FIX50SP2 dictionary is
+cut down to the application messages this test exchanges (D, 8, 9, j) with every component
+they use and every field: the wheel takes seconds to load the whole of it. The Kalshi
+signature is added in `toAdmin` (FIX.md §2.3): RSA-PSS/SHA-256, salt 32, over
+`52 SOH A SOH 34 SOH 49 SOH 56`, in 95/96, with 141=Y (ResetOnLogon) and 1137=9
+(DefaultApplVerID FIX.5.0SP2).
+
+Skipped when quickfix-py is not installed.
+"""
+
+from __future__ import annotations
+
+import base64
+import queue
+import sysconfig
+import threading
+import uuid
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import quickfix as fix  # type: ignore[import-untyped]
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from tests.api.served import NewUser
+from tests.e2e.fix_helpers import TIMEOUT, FixLiveServer, fix_live_server
+
+BTC = "KXBTCPERP"
+DICTIONARIES = Path(sysconfig.get_path("data")) / "share" / "quickfix"
+SOH = "\x01"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FixLiveServer]:
+    with fix_live_server() as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def app_dictionary(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """FIX50SP2.xml with only the messages D, 8, 9 and j (and all they need)."""
+    tree = ET.parse(DICTIONARIES / "FIX50SP2.xml")
+    root = tree.getroot()
+    messages, components = root.find("messages"), root.find("components")
+    assert messages is not None and components is not None
+    by_name = {c.get("name"): c for c in components}
+    needed: set[str] = set()
+
+    def walk(element: ET.Element) -> None:
+        for child in element:
+            name = child.get("name")
+            if child.tag == "component" and name not in needed:
+                needed.add(name or "")
+                walk(by_name[name])
+            elif child.tag == "group":
+                walk(child)
+
+    for message in list(messages):
+        if message.get("msgtype") in ("D", "8", "9", "j"):
+            walk(message)
+        else:
+            messages.remove(message)
+    for component in list(components):
+        if component.get("name") not in needed:
+            components.remove(component)
+    path = tmp_path_factory.mktemp("quickfix") / "FIX50SP2-trimmed.xml"
+    tree.write(path)
+    return path
+
+
+def sign_logon(key: rsa.RSAPrivateKey, message: Any) -> str:
+    header = message.getHeader()
+    pre_hash = SOH.join(
+        [header.getField(52), "A", header.getField(34), header.getField(49), header.getField(56)]
+    )
+    signature = key.sign(
+        pre_hash.encode(),
+        padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH),
+        hashes.SHA256(),
+    )
+    return base64.b64encode(signature).decode()
+
+
+class Client(fix.Application):  # type: ignore[misc]
+    """Signs the Logon; hands every message it receives to the test thread."""
+
+    def __init__(self, key: rsa.RSAPrivateKey) -> None:
+        super().__init__()
+        self.key = key
+        self.logged_on = threading.Event()
+        self.logged_out = threading.Event()
+        self.app: queue.Queue[str] = queue.Queue()
+        self.admin: list[str] = []
+        self.sent_admin: list[str] = []
+        self.session_id: Any = None
+
+    def onCreate(self, session_id: Any) -> None:
+        self.session_id = session_id
+
+    def onLogon(self, session_id: Any) -> None:
+        self.logged_on.set()
+
+    def onLogout(self, session_id: Any) -> None:
+        self.logged_out.set()
+
+    def toAdmin(self, message: Any, session_id: Any) -> None:
+        if message.getHeader().getField(35) == "A":
+            signature = sign_logon(self.key, message)
+            message.setField(fix.RawDataLength(len(signature)))
+            message.setField(fix.RawData(signature))
+            message.setField(fix.ResetSeqNumFlag(True))
+        self.sent_admin.append(message.toString())
+
+    def fromAdmin(self, message: Any, session_id: Any) -> None:
+        self.admin.append(message.toString())
+
+    def toApp(self, message: Any, session_id: Any) -> None:
+        pass
+
+    def fromApp(self, message: Any, session_id: Any) -> None:
+        self.app.put(message.toString())
+
+
+def settings_file(tmp_path: Path, port: int, user: NewUser, app_dictionary: Path) -> Path:
+    path = tmp_path / "initiator.cfg"
+    path.write_text(
+        "\n".join(
+            [
+                "[DEFAULT]",
+                "ConnectionType=initiator",
+                "ReconnectInterval=60",
+                f"FileStorePath={tmp_path / 'store'}",
+                f"FileLogPath={tmp_path / 'log'}",
+                "StartTime=00:00:00",
+                "EndTime=00:00:00",
+                "UseDataDictionary=Y",
+                f"TransportDataDictionary={DICTIONARIES / 'FIXT11.xml'}",
+                f"AppDataDictionary={app_dictionary}",
+                "AllowUnknownMsgFields=Y",
+                "ValidateUserDefinedFields=N",
+                "ResetOnLogon=Y",
+                "HeartBtInt=30",
+                "SocketConnectHost=127.0.0.1",
+                f"SocketConnectPort={port}",
+                "",
+                "[SESSION]",
+                "BeginString=FIXT.1.1",
+                "DefaultApplVerID=FIX.5.0SP2",
+                f"SenderCompID={user.api_key_id}",
+                "TargetCompID=KalshiNR",
+                "",
+            ]
+        )
+    )
+    return path
+
+
+def fields(text: str) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for part in text.split(SOH):
+        if part:
+            tag, _, value = part.partition("=")
+            out.setdefault(int(tag), value)
+    return out
+
+
+def test_quickfix_logon_order_logout(
+    server: FixLiveServer, tmp_path: Path, app_dictionary: Path
+) -> None:
+    server.control("POST", "/reset").raise_for_status()
+    alice = server.new_user("1000.0000")
+    client = Client(alice.key)
+    settings = fix.SessionSettings(
+        str(settings_file(tmp_path, server.fix_port, alice, app_dictionary))
+    )
+    initiator = fix.SocketInitiator(
+        client, fix.FileStoreFactory(settings), settings, fix.FileLogFactory(settings)
+    )
+    initiator.start()
+    try:
+        assert client.logged_on.wait(TIMEOUT), f"no Logon; admin messages: {client.admin}"
+        (reply,) = [fields(m) for m in client.admin if fields(m)[35] == "A"]
+        assert (reply[49], reply[56], reply[34]) == ("KalshiNR", alice.api_key_id, "1")
+        assert (reply[141], reply[1137]) == ("Y", "9")
+
+        cl_ord_id = str(uuid.uuid4())
+        nos = fix.Message()
+        nos.getHeader().setField(fix.MsgType("D"))
+        nos.setField(fix.ClOrdID(cl_ord_id))
+        nos.setField(fix.Side(fix.Side_BUY))
+        nos.setField(fix.TransactTime())
+        nos.setField(fix.OrdType(fix.OrdType_LIMIT))
+        nos.setField(fix.OrderQty(5))
+        nos.setField(fix.Price(6.25))
+        nos.setField(fix.Symbol(BTC))
+        nos.setField(fix.TimeInForce(fix.TimeInForce_GOOD_TILL_CANCEL))
+        assert fix.Session.sendToTarget(nos, client.session_id)
+
+        try:
+            report = fields(client.app.get(timeout=TIMEOUT))
+        except queue.Empty:
+            raise AssertionError(f"no ExecutionReport; admin messages: {client.admin}") from None
+        assert (report[35], report[150], report[39], report[11]) == ("8", "0", "0", cl_ord_id)
+        assert (report[55], report[54], report[44], report[38]) == (BTC, "1", "6.2500", "5.00")
+        # QuickFIX rejected nothing it received (35=3 from it), nor did the acceptor
+        assert [m for m in client.sent_admin if fields(m)[35] == "3"] == []
+        assert [m for m in client.admin if fields(m)[35] == "3"] == []
+        with server.client(alice.auth) as rest:
+            order = rest.get(f"/margin/orders/{report[37]}").json()["order"]
+        assert (order["client_order_id"], order["remaining_count"]) == (cl_ord_id, "5.00")
+        # Logout: QuickFIX sends it from its timer (within a second), the acceptor answers
+        fix.Session.lookupSession(client.session_id).logout()
+        assert client.logged_out.wait(TIMEOUT), f"no Logout; admin messages: {client.admin}"
+    finally:
+        initiator.stop(True)
+    # the acceptor answered QuickFIX's Logout
+    assert [fields(m)[35] for m in client.admin][-1] == "5"
