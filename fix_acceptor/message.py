@@ -136,11 +136,12 @@ class Message:
         fields: `(tag, value)` pairs in wire order.
     """
 
-    __slots__ = ("_index", "fields")
+    __slots__ = ("_index", "_indexed", "fields")
 
     def __init__(self, fields: Iterable[Field] = ()) -> None:
-        self.fields: list[Field] = list(fields)
-        self._index: tuple[int, dict[int, str]] | None = None
+        self.fields: list[Field] = fields if type(fields) is list else list(fields)
+        self._index: dict[int, str] | None = None
+        self._indexed = 0
 
     def __iter__(self) -> Iterator[Field]:
         return iter(self.fields)
@@ -157,20 +158,29 @@ class Message:
     @property
     def msg_type(self) -> str:
         """MsgType (35), or "" when absent."""
+        fields = self.fields
+        # 35 comes first in a message being built and third in a decoded one (after 8 and 9)
+        for position in (0, 2):
+            if len(fields) > position and fields[position][0] == 35:
+                return fields[position][1]
         return self.get(Tag.MsgType) or ""
 
     def get(self, tag: int, default: str | None = None) -> str | None:
         """The first value of `tag`."""
         # an index of first values, rebuilt when fields were added (lookups dominate: a
         # request is read field by field, and its fields are never edited in place)
-        fields = self.fields
         index = self._index
-        if index is None or index[0] != len(fields):
-            first: dict[int, str] = {}
-            for t, value in fields:
-                first.setdefault(t, value)
-            index = self._index = (len(fields), first)
-        return index[1].get(tag, default)
+        if index is None or self._indexed != len(self.fields):
+            index = self._reindex()
+        return index.get(tag, default)
+
+    def _reindex(self) -> dict[int, str]:
+        index: dict[int, str] = {}
+        for t, value in reversed(self.fields):
+            index[t] = value
+        self._index = index
+        self._indexed = len(self.fields)
+        return index
 
     def get_all(self, tag: int) -> list[str]:
         """Every value of `tag`, in order (members of a repeating group)."""

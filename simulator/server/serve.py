@@ -173,9 +173,9 @@ def banner(options: ServeOptions, runtime: Runtime, urls: dict[str, Any]) -> str
     ]
     fix = urls.get("fix")
     if isinstance(fix, dict):
-        tls = " (TLS)" if options.fix_tls_cert is not None else ""
+        tls = ", TLS" if options.fix_tls_cert is not None else ""
         ports = ", ".join(f"{name} {port}" for name, port in fix["ports"].items())
-        lines.append(f"  FIX{tls}        {fix['host']}: {ports}")
+        lines.append(f"  FIX         {fix['host']}: {ports}{tls}")
     else:
         lines.append("  FIX         off (--no-fix)")
     lines += _key_lines(scenario)

@@ -330,7 +330,7 @@ def test_fix_over_tls_with_a_given_certificate(tmp_path):
     args = ["--port", "0", "--clock", "manual", "--ready-file", str(ready)]
     with _serve(*args, "--fix-tls-cert", str(cert), "--fix-tls-key", str(key)) as process:
         urls = json.loads(ready.read_text())
-        assert "FIX (TLS)" in "\n".join(process.banner)
+        assert ", TLS" in "\n".join(process.banner)
         context = ssl.create_default_context(cafile=str(cert))
         context.check_hostname = False
         reply = asyncio.run(_fix_logon(urls["fix"]["ports"]["KalshiRT"], context))

@@ -1,0 +1,131 @@
+"""The acceptor over real sockets under garbage: clean errors only, and it keeps serving.
+
+Random bytes, truncated and mutated Logons, oversized frames and a valid session that turns to
+garbage; after each, a fresh connection still logs on, and nothing raised inside the server
+(an exception escaping a connection handler is logged by asyncio at ERROR level).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import random
+
+import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+
+from fix_acceptor import codec
+from fix_acceptor.message import Message
+from fix_acceptor.server import FixServer
+from simulator.core.clock import WallClock
+from simulator.server.runtime import Runtime
+from simulator.server.scenarios import load_scenario
+from tests.api import signing
+
+KEY_ID = signing.DEMO_KEY_ID
+
+
+def logon(seq: int = 1) -> bytes:
+    sending = codec.timestamp(WallClock().now_ms())
+    pre = "\x01".join([sending, "A", str(seq), KEY_ID, "KalshiNR"]).encode()
+    signature = base64.b64encode(
+        signing.demo_private_key().sign(
+            pre, padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32), hashes.SHA256()
+        )
+    ).decode()
+    message = Message(
+        [
+            (35, "A"),
+            (49, KEY_ID),
+            (56, "KalshiNR"),
+            (34, str(seq)),
+            (52, sending),
+            (98, "0"),
+            (108, "30"),
+            (95, str(len(signature))),
+            (96, signature),
+            (141, "Y"),
+            (1137, "9"),
+        ]
+    )
+    return codec.encode(message)
+
+
+async def _first_reply(port: int, payload: bytes) -> list[Message]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(payload)
+    decoder = codec.FrameDecoder()
+    found: list[Message] = []
+    try:
+        while not found:
+            data = await asyncio.wait_for(reader.read(65536), 10)
+            if not data:
+                break
+            found = [m for m in decoder.feed(data) if isinstance(m, Message)]
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    return found
+
+
+def _garbage() -> list[bytes]:
+    rng = random.Random(20261203)
+    frame = logon()
+    blobs = [rng.randbytes(rng.randint(1, 5000)) for _ in range(20)]
+    for _ in range(20):
+        mutated = bytearray(frame)
+        mutated[rng.randrange(len(mutated))] = rng.randrange(256)
+        blobs.append(bytes(mutated))
+    blobs += [frame[:n] for n in (1, 10, 50, len(frame) - 1)]
+    blobs.append(b"8=FIXT.1.1\x019=99999999\x01" + b"x" * 70_000)
+    blobs.append(b"\x01" * 10_000 + b"8=FIX.4.4\x019=5\x0135=0\x0110=000\x01")
+    blobs.append(frame + rng.randbytes(3000))  # a valid Logon, then garbage
+    return blobs
+
+
+def test_garbage_gets_clean_errors_and_the_acceptor_keeps_serving(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    runtime = Runtime(load_scenario("default"), clock_mode="manual")
+
+    async def run() -> None:
+        server = FixServer(runtime)
+        port = (await server.start("127.0.0.1", {"KalshiNR": 0}))["KalshiNR"]
+        try:
+            for blob in _garbage():
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.write(blob)
+                await writer.drain()
+                writer.write_eof()
+                # the acceptor answers (a Logout) or closes; it never hangs on garbage
+                while await asyncio.wait_for(reader.read(65536), 10):
+                    pass
+                writer.close()
+                await writer.wait_closed()
+            (reply,) = await _first_reply(port, logon())
+            assert (reply.msg_type, reply.get(49), reply.get(34)) == ("A", "KalshiNR", "1")
+        finally:
+            await server.close()
+
+    with caplog.at_level(logging.ERROR):
+        asyncio.run(run())
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+def test_a_garbled_first_frame_never_uses_a_sequence_number() -> None:
+    runtime = Runtime(load_scenario("default"), clock_mode="manual")
+
+    async def run() -> list[Message]:
+        server = FixServer(runtime)
+        port = (await server.start("127.0.0.1", {"KalshiNR": 0}))["KalshiNR"]
+        try:
+            bad = bytearray(logon())
+            bad[-3] = ord("9") if bad[-3] != ord("9") else ord("8")  # wrong CheckSum
+            return await _first_reply(port, bytes(bad) + b"garbage" + logon())
+        finally:
+            await server.close()
+
+    (reply,) = asyncio.run(run())
+    assert (reply.msg_type, reply.get(34)) == ("A", "1")  # the dropped frame was not counted
