@@ -20,7 +20,6 @@ those the session entered (Kalshi: "cancels all open orders on any disconnect").
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections import defaultdict
@@ -30,7 +29,7 @@ from functools import partial
 
 from fix_acceptor import wire
 from fix_acceptor.message import Message, Tag
-from simulator.core.bus import Inbox, Reset
+from simulator.core.bus import Feed, Reset
 from simulator.core.errors import RejectError
 from simulator.core.events import Event, FillExecuted, FillRecord, OrderSnapshot, OrderUpdated
 from simulator.core.money import parse_count
@@ -324,9 +323,7 @@ class FixApplication:
         self._generation = runtime.generation
         self._reports: dict[SessionKey, wire.Reports] = {}
         self._rt_users: dict[SessionKey, str] = {}
-        self._inbox: Inbox | None = None
-        self._unsubscribe: Callable[[], None] | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._feed = Feed(runtime.bus, self.deliver, _wanted, "FIX reports")
 
     def open(
         self,
@@ -383,44 +380,21 @@ class FixApplication:
         self._origins[order_id] = key
 
     def _start(self) -> None:
-        if self._inbox is not None:
+        if self._feed.active:
             return
         if self._generation != self.runtime.generation:  # reset while nobody listened
             self._forget(self.runtime.generation)
-        self._inbox = Inbox(_wanted)
-        self._unsubscribe = self.runtime.bus.subscribe(self._inbox)
-        self._task = asyncio.get_running_loop().create_task(self._run(self._inbox))
+        self._feed.start()
 
     def _stop(self) -> None:
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-        self._unsubscribe = None
-        self._inbox = None
-        if self._task is not None:
-            self._task.cancel()
-        self._task = None
+        self._feed.stop()
 
     async def aclose(self) -> None:
-        task = self._task
-        self._stop()
-        if task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._feed.aclose()
 
-    async def _run(self, inbox: Inbox) -> None:
-        while True:
-            await inbox.wait()
-            self.pump(inbox)
-
-    def pump(self, inbox: Inbox | None = None) -> None:
+    def pump(self) -> None:
         """Deliver the reports of what the inbox holds now."""
-        source = inbox or self._inbox
-        if source is None:
-            return
-        try:
-            self.deliver(source.drain())
-        except Exception:  # a rendering bug must not stop every session
-            _LOG.exception("FIX report delivery failed")
+        self._feed.pump()
 
     def deliver(self, items: list[tuple[int, Event] | Reset]) -> None:
         """Render and route the reports of `items`."""

@@ -16,23 +16,19 @@ the journal seq its snapshot was read at).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from fix_acceptor.message import Field, Message, Tag
 from matching import Side
-from simulator.core.bus import Inbox, Reset
+from simulator.core.bus import Feed, Reset
 from simulator.core.events import BookDelta, Event, TradeExecuted
 from simulator.core.money import format_count, format_price
 from simulator.server.runtime import Runtime
 
 __all__ = ["MarketDataFeed", "MarketDataSession"]
 
-_LOG = logging.getLogger("perps_sim.fix")
 _ENTRY_TYPES = {Side.BID: "0", Side.ASK: "1"}
 _AGGRESSOR = {Side.BID: "1", Side.ASK: "2"}
 
@@ -96,17 +92,12 @@ class MarketDataFeed:
         self.max_symbols = max_symbols
         self._watchers: dict[str, dict[MarketDataSession, None]] = defaultdict(dict)
         self._sessions: set[MarketDataSession] = set()
-        self._inbox: Inbox | None = None
-        self._unsubscribe: Callable[[], None] | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._feed = Feed(runtime.bus, self.deliver, _wanted, "FIX market data")
 
     def open(self, send: Callable[[Message], None]) -> MarketDataSession:
         session = MarketDataSession(self, send)
         self._sessions.add(session)
-        if self._inbox is None:
-            self._inbox = Inbox(_wanted)
-            self._unsubscribe = self.runtime.bus.subscribe(self._inbox)
-            self._task = asyncio.get_running_loop().create_task(self._run(self._inbox))
+        self._feed.start()
         return session
 
     def close(self, session: MarketDataSession) -> None:
@@ -114,21 +105,12 @@ class MarketDataFeed:
         for symbol in list(session.symbols):
             self.unwatch(session, symbol)
         if not self._sessions:
-            if self._unsubscribe is not None:
-                self._unsubscribe()
-            self._unsubscribe = None
-            self._inbox = None
-            if self._task is not None:
-                self._task.cancel()
-            self._task = None
+            self._feed.stop()
 
     async def aclose(self) -> None:
-        task = self._task
         for session in list(self._sessions):
             self.close(session)
-        if task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._feed.aclose()
 
     def watch(self, session: MarketDataSession, symbol: str) -> None:
         self._watchers[symbol][session] = None
@@ -163,19 +145,8 @@ class MarketDataFeed:
             ]
         )
 
-    async def _run(self, inbox: Inbox) -> None:
-        while True:
-            await inbox.wait()
-            self.pump(inbox)
-
-    def pump(self, inbox: Inbox | None = None) -> None:
-        source = inbox or self._inbox
-        if source is None:
-            return
-        try:
-            self.deliver(source.drain())
-        except Exception:  # a rendering bug must not stop the feed
-            _LOG.exception("FIX market data delivery failed")
+    def pump(self) -> None:
+        self._feed.pump()
 
     def deliver(self, items: list[tuple[int, Event] | Reset]) -> None:
         """Send the X messages of `items`: book changes per symbol, then each trade."""

@@ -17,9 +17,6 @@ snapshots; kalshi-sdk does so by itself.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 from collections import defaultdict
 from collections.abc import Callable
 from functools import partial
@@ -27,7 +24,7 @@ from typing import Any
 
 from api.wire import ws as wire
 from api.ws.session import Session, Subscription
-from simulator.core.bus import Inbox, Reset
+from simulator.core.bus import Feed, Reset
 from simulator.core.events import (
     BookDelta,
     Event,
@@ -41,7 +38,6 @@ from simulator.server.runtime import Runtime
 
 __all__ = ["Hub"]
 
-_LOG = logging.getLogger("perps_sim.ws")
 _PUBLIC = ("orderbook_delta", "ticker", "trade")
 _WANTED = (BookDelta, TickerChanged, TradeExecuted, FillExecuted, OrderUpdated, OrderGroupChanged)
 
@@ -63,9 +59,7 @@ class Hub:
             c: defaultdict(dict) for c in _PUBLIC
         }
         self._everywhere: dict[str, dict[Subscription, None]] = {c: {} for c in _PUBLIC}
-        self._inbox: Inbox | None = None
-        self._unsubscribe: Callable[[], None] | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._feed = Feed(runtime.bus, self.deliver, _wanted, "WebSocket")
         self._generation = runtime.generation
         self._touched: dict[Session, None] = {}
 
@@ -88,11 +82,9 @@ class Hub:
         self.sessions.add(session)
         self._by_key[key_id] += 1
         self._by_user[user_id].add(session)
-        if self._inbox is None:
-            self._inbox = Inbox(_wanted)
-            self._unsubscribe = self.runtime.bus.subscribe(self._inbox)
+        if not self._feed.active:
             self._generation = self.runtime.generation
-            self._task = asyncio.get_running_loop().create_task(self._run(self._inbox))
+            self._feed.start()
         return session
 
     def close(self, session: Session) -> None:
@@ -109,24 +101,11 @@ class Hub:
         if not users:
             del self._by_user[session.user_id]
         if not self.sessions:
-            self._stop()
-
-    def _stop(self) -> None:
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-        self._unsubscribe = None
-        self._inbox = None
-        if self._task is not None:
-            self._task.cancel()
-        self._task = None
+            self._feed.stop()
 
     async def aclose(self) -> None:
         """Stop the delivery task (server shutdown)."""
-        task = self._task
-        self._stop()
-        if task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._feed.aclose()
 
     # ------------------------------------------------------------ index
 
@@ -159,21 +138,9 @@ class Hub:
 
     # ------------------------------------------------------------ delivery
 
-    async def _run(self, inbox: Inbox) -> None:
-        while True:
-            await inbox.wait()
-            self._drain(inbox)
-
     def pump(self) -> None:
         """Deliver what the inbox holds now, without waiting for the task's turn."""
-        if self._inbox is not None:
-            self._drain(self._inbox)
-
-    def _drain(self, inbox: Inbox) -> None:
-        try:
-            self.deliver(inbox.drain())
-        except Exception:  # a rendering bug must not stop every stream
-            _LOG.exception("WebSocket delivery failed")
+        self._feed.pump()
 
     def deliver(self, items: list[tuple[int, Event] | Reset]) -> None:
         """Render and queue the frames of `items` (events with their journal seq, resets)."""

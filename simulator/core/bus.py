@@ -31,7 +31,7 @@ import msgspec
 
 from simulator.core.events import Event
 
-__all__ = ["Batch", "EventBus", "Inbox", "Item", "Reset", "Subscriber"]
+__all__ = ["Batch", "EventBus", "Feed", "Inbox", "Item", "Reset", "Subscriber"]
 
 _LOG = logging.getLogger("perps_sim.bus")
 
@@ -186,3 +186,78 @@ class Inbox:
     def _wake(self) -> None:
         if self._ready is not None and (self._items or self.overflowed):
             self._ready.set()
+
+
+class Feed:
+    """An `Inbox` on a bus while a transport has listeners, drained on a task into `deliver`.
+
+    `start` subscribes a fresh inbox and starts the task on the running loop (a no-op while
+    started); `stop` unsubscribes and cancels it, so a transport with no listener costs the
+    exchange nothing. `pump` delivers what is waiting at once, without waiting for the task's
+    turn. An exception from `deliver` is logged and the feed carries on.
+
+    Args:
+        bus: Where the events come from.
+        deliver: Called with each drained list of items, in order.
+        accept: The inbox's filter (None keeps every event).
+        name: What the log calls the feed.
+    """
+
+    def __init__(
+        self,
+        bus: EventBus,
+        deliver: Callable[[list[Item]], None],
+        accept: Callable[[Event], bool] | None = None,
+        name: str = "feed",
+    ) -> None:
+        self._bus = bus
+        self._deliver = deliver
+        self._accept = accept
+        self._name = name
+        self._inbox: Inbox | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def active(self) -> bool:
+        return self._inbox is not None
+
+    def start(self) -> None:
+        if self._inbox is not None:
+            return
+        inbox = Inbox(self._accept)
+        self._inbox = inbox
+        self._unsubscribe = self._bus.subscribe(inbox)
+        self._task = asyncio.get_running_loop().create_task(self._run(inbox))
+
+    def stop(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        self._unsubscribe = None
+        self._inbox = None
+        if self._task is not None:
+            self._task.cancel()
+        self._task = None
+
+    async def aclose(self) -> None:
+        """Stop, and wait for the task to end."""
+        task = self._task
+        self.stop()
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def pump(self) -> None:
+        if self._inbox is not None:
+            self._drain(self._inbox)
+
+    async def _run(self, inbox: Inbox) -> None:
+        while True:
+            await inbox.wait()
+            self._drain(inbox)
+
+    def _drain(self, inbox: Inbox) -> None:
+        try:
+            self._deliver(inbox.drain())
+        except Exception:  # a rendering bug must not stop every listener
+            _LOG.exception("%s delivery failed", self._name)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from matching import Side, TimeInForce
 from simulator.core import errors
-from simulator.core.bus import Batch, EventBus, Inbox, Item, Reset
+from simulator.core.bus import Batch, EventBus, Feed, Inbox, Item, Reset
 from simulator.core.clock import ManualClock
 from simulator.core.events import Event, FillExecuted, OrderUpdated, TradeExecuted
 from simulator.exchange import Exchange
@@ -269,3 +269,35 @@ def test_no_event_is_lost_or_reordered(actions):
     assert recorder.events == ex.events_since(start)
     assert [seq for seq, _ in recorder.events] == list(range(start + 1, ex.journal.last_seq + 1))
     assert all(depth == 0 for depth in recorder.depth_seen)
+
+
+def test_a_feed_listens_only_while_started_and_survives_a_failing_delivery(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    bus = EventBus()
+    seen: list[list[Item]] = []
+
+    def deliver(items: list[Item]) -> None:
+        seen.append(items)
+        if len(seen) == 1:
+            raise RuntimeError("boom")
+
+    async def run() -> None:
+        feed = Feed(bus, deliver, name="test feed")
+        assert len(bus) == 0
+        feed.start()
+        feed.start()  # idempotent
+        assert feed.active and len(bus) == 1
+        notice = Reset("reset", 1, 0)
+        bus.announce(notice)
+        feed.pump()  # delivered at once; it raises and is logged
+        bus.announce(notice)
+        await asyncio.sleep(0)  # the feed's task turn
+        await asyncio.sleep(0)
+        await feed.aclose()
+        assert len(bus) == 0
+        bus.announce(notice)  # nobody listens now
+
+    asyncio.run(run())
+    assert seen == [[Reset("reset", 1, 0)], [Reset("reset", 1, 0)]]
+    assert "test feed delivery failed" in caplog.text
