@@ -86,14 +86,10 @@ import gc
 import io
 import json
 import multiprocessing
-import os
 import pstats
-import resource
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import zlib
 from collections import Counter, deque
@@ -111,6 +107,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from benchmarks.harness import machine_load, percentile, python_version
+from benchmarks.served import cpu_s, process_cpu_s, serve_subprocess
 from fix_acceptor.codec import DecodeError, FrameDecoder, encode, timestamp
 from fix_acceptor.message import Message, Tag
 from simulator.core.clock import WallClock
@@ -118,7 +115,6 @@ from simulator.core.config import ExchangeConfig
 from simulator.core.money import COUNT_SCALE, format_price, notional, parse_price
 from simulator.server.listeners import listen_tcp
 from simulator.server.scenarios import load_scenario
-from simulator.server.serve import READY_LINE
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -194,20 +190,6 @@ _WALL = WallClock()
 _wall_ms = _WALL.now_ms  # the session layer checks SendingTime (52) against the wall clock
 
 
-def _cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _process_cpu_s(pid: int) -> float | None:
-    """User + system CPU seconds of process `pid` (Linux /proc), None where unreadable."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _run_queue_s(pid: int) -> float | None:
     """Seconds process `pid`'s main thread waited runnable for a CPU (/proc schedstat)."""
     try:
@@ -253,88 +235,18 @@ class ServerProcess:
     log: list[str] = field(default_factory=list)  # what the server printed after its banner
 
 
-_PROFILED = """
-import cProfile, gc, json, sys, time
-from simulator.server.cli import main
-pauses = {0: [], 1: [], 2: []}
-started = [0]
-def on_gc(phase, info):
-    if phase == "start":
-        started[0] = time.perf_counter_ns()
-    else:
-        pauses[info["generation"]].append(time.perf_counter_ns() - started[0])
-gc.callbacks.append(on_gc)
-profiler = cProfile.Profile(time.process_time)
-profiler.enable()
-try:
-    code = main(sys.argv[2:])
-finally:
-    profiler.disable()
-    profiler.dump_stats(sys.argv[1])
-    with open(sys.argv[1] + ".gc.json", "w") as out:
-        json.dump(pauses, out)
-raise SystemExit(code)
-"""
-
-
 @contextmanager
 def perps_sim(profile_path: Path | None) -> Iterator[ServerProcess]:
     """`perps-sim serve` (FIX on) on free ports in a subprocess until the block exits (SIGINT)."""
-    with tempfile.TemporaryDirectory(prefix="bench-fix-") as tmp:
-        ready = Path(tmp) / "ready.json"
-        serve_args = [
-            "serve",
-            "--port", "0",
-            "--clock", "manual",
-            "--scenario", SCENARIO,
-            "--ready-file", str(ready),
-            "--log-level", "warning",
-        ]  # fmt: skip
-        if profile_path is None:
-            command = [sys.executable, "-m", "simulator", *serve_args]
-        else:
-            command = [sys.executable, "-c", _PROFILED, str(profile_path), *serve_args]
-        process = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            text=True,
-        )
-        output: list[str] = []
-        log: list[str] = []
-        assert process.stdout is not None
-        stdout = process.stdout
-        drain: threading.Thread | None = None
-        try:
-            for line in stdout:  # blocks until the banner's last line (or exit)
-                output.append(line)
-                if line.startswith(READY_LINE):
-                    break
-            else:
-                raise RuntimeError("perps-sim serve exited:\n" + "".join(output))
-            drain = threading.Thread(target=lambda: log.extend(stdout), daemon=True)
-            drain.start()
-            urls = json.loads(ready.read_text())
-            fix = urls.get("fix")
-            if not isinstance(fix, dict) or SESSION_TYPE not in fix.get("ports", {}):
-                raise RuntimeError(f"the ready file has no FIX {SESSION_TYPE} port: {urls}")
-            base_url = urls["control_url"].removesuffix("/sim/v1")
-            yield ServerProcess(
-                process, base_url, fix["host"], int(fix["ports"][SESSION_TYPE]), log
-            )
-        finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGINT)
-                try:
-                    process.wait(TIMEOUT_S)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
-            if drain is not None:
-                drain.join(TIMEOUT_S)
-            stdout.close()
+    with serve_subprocess(
+        ["--clock", "manual", "--scenario", SCENARIO], profile_path, "bench-fix-"
+    ) as served:
+        urls = served.urls
+        fix = urls.get("fix")
+        if not isinstance(fix, dict) or SESSION_TYPE not in fix.get("ports", {}):
+            raise RuntimeError(f"the ready file has no FIX {SESSION_TYPE} port: {urls}")
+        port = int(fix["ports"][SESSION_TYPE])
+        yield ServerProcess(served.process, served.base_url, fix["host"], port, served.log)
 
 
 # ------------------------------------------------------------------ the order plan
@@ -782,9 +694,9 @@ async def _phase(
     """Run one phase; its figures, with both processes' CPU time over it."""
     phase = Phase(clients, orders, window, record)
     with _no_gc():
-        server_cpu = _process_cpu_s(server_pid)
+        server_cpu = process_cpu_s(server_pid)
         server_wait = _run_queue_s(server_pid)
-        client_cpu = _cpu_s()
+        client_cpu = cpu_s()
         phase.begin()
         try:
             await asyncio.wait_for(asyncio.shield(phase.done), TIMEOUT_S + len(orders) / 500)
@@ -796,8 +708,8 @@ async def _phase(
         finally:
             for client in clients:
                 client.phase = None
-        client_cpu = _cpu_s() - client_cpu
-        server_cpu = _delta(server_cpu, _process_cpu_s(server_pid))
+        client_cpu = cpu_s() - client_cpu
+        server_cpu = _delta(server_cpu, process_cpu_s(server_pid))
         server_wait = _delta(server_wait, _run_queue_s(server_pid))
     phase.latencies.sort()
     seconds = (phase.end_ns - phase.start_ns) / 1e9

@@ -99,14 +99,10 @@ import gc
 import io
 import json
 import multiprocessing
-import os
 import pstats
-import resource
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -127,11 +123,11 @@ from websockets.asyncio.server import ServerConnection, broadcast, serve
 
 from benchmarks.bench_rest import sign
 from benchmarks.harness import machine_load, percentile, python_version
+from benchmarks.served import cpu_s, process_cpu_s, serve_subprocess
 from simulator.core.clock import WallClock
 from simulator.core.money import format_price, parse_price
 from simulator.server.listeners import listen_tcp
 from simulator.server.scenarios import load_scenario
-from simulator.server.serve import READY_LINE
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -206,20 +202,6 @@ def _now_ns() -> int:
     return time.monotonic_ns()
 
 
-def _cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _process_cpu_s(pid: int) -> float | None:
-    """User + system CPU seconds of process `pid` (Linux /proc), None where unreadable."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _private_key() -> rsa.RSAPrivateKey:
     key = serialization.load_pem_private_key(
         (FIXTURES / "keys" / "demo_private.pem").read_bytes(), None
@@ -256,85 +238,15 @@ class ServerProcess:
     log: list[str] = field(default_factory=list)  # what the server printed after its banner
 
 
-_PROFILED = """
-import cProfile, gc, json, sys, time
-from simulator.server.cli import main
-pauses = {0: [], 1: [], 2: []}
-started = [0]
-def on_gc(phase, info):
-    if phase == "start":
-        started[0] = time.perf_counter_ns()
-    else:
-        pauses[info["generation"]].append(time.perf_counter_ns() - started[0])
-gc.callbacks.append(on_gc)
-profiler = cProfile.Profile(time.process_time)
-profiler.enable()
-try:
-    code = main(sys.argv[2:])
-finally:
-    profiler.disable()
-    profiler.dump_stats(sys.argv[1])
-    with open(sys.argv[1] + ".gc.json", "w") as out:
-        json.dump(pauses, out)
-raise SystemExit(code)
-"""
-
-
 @contextmanager
 def perps_sim(profile_path: Path | None) -> Iterator[ServerProcess]:
     """`perps-sim serve` on a free port in a subprocess until the block exits (SIGINT)."""
-    with tempfile.TemporaryDirectory(prefix="bench-ws-") as tmp:
-        ready = Path(tmp) / "ready.json"
-        serve_args = [
-            "serve",
-            "--port", "0",
-            "--clock", "manual",
-            "--scenario", "bare",
-            "--ready-file", str(ready),
-            "--auth-window-ms", str(AUTH_WINDOW_MS),
-            "--log-level", "warning",
-        ]  # fmt: skip
-        if profile_path is None:
-            command = [sys.executable, "-m", "simulator", *serve_args]
-        else:
-            command = [sys.executable, "-c", _PROFILED, str(profile_path), *serve_args]
-        process = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            text=True,
-        )
-        output: list[str] = []
-        log: list[str] = []
-        assert process.stdout is not None
-        stdout = process.stdout
-        drain: threading.Thread | None = None
-        try:
-            for line in stdout:  # blocks until the banner's last line (or exit)
-                output.append(line)
-                if line.startswith(READY_LINE):
-                    break
-            else:
-                raise RuntimeError("perps-sim serve exited:\n" + "".join(output))
-            drain = threading.Thread(target=lambda: log.extend(stdout), daemon=True)
-            drain.start()
-            urls = json.loads(ready.read_text())
-            base_url = urls["rest_url"].removesuffix("/trade-api/v2")
-            port = int(base_url.rsplit(":", 1)[1])
-            yield ServerProcess(process, base_url, urls["ws_url"], port, log)
-        finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGINT)
-                try:
-                    process.wait(TIMEOUT_S)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
-            if drain is not None:
-                drain.join(TIMEOUT_S)
-            stdout.close()
+    args = ["--clock", "manual", "--scenario", "bare", "--auth-window-ms", str(AUTH_WINDOW_MS)]
+    with serve_subprocess(args, profile_path, "bench-ws-") as served:
+        urls = served.urls
+        base_url = urls["rest_url"].removesuffix("/trade-api/v2")
+        port = int(base_url.rsplit(":", 1)[1])
+        yield ServerProcess(served.process, base_url, urls["ws_url"], port, served.log)
 
 
 @dataclass(frozen=True)
@@ -528,9 +440,9 @@ async def _send_all(
 
 def _sender_entry(conn: Any, port: int, steps: list[bytes], rate: float) -> None:
     try:
-        cpu = _cpu_s()
+        cpu = cpu_s()
         sent, answered, statuses, first_error = asyncio.run(_send_all(port, steps, rate, conn))
-        conn.send(("ok", (sent, answered, statuses, first_error, _cpu_s() - cpu)))
+        conn.send(("ok", (sent, answered, statuses, first_error, cpu_s() - cpu)))
     except BaseException as exc:  # report, do not hang the parent
         conn.send(("error", repr(exc)))
     finally:
@@ -716,9 +628,9 @@ async def _run_simulator(args: argparse.Namespace, server: ServerProcess) -> Res
         if kind != "ready":
             raise RuntimeError(f"order sender failed: {payload}")
         tasks = _start_receiving(clients, plan.final_key, 0)
-        server_cpu = _process_cpu_s(server.process.pid)
+        server_cpu = process_cpu_s(server.process.pid)
         with _no_client_gc():
-            client_cpu = _cpu_s()
+            client_cpu = cpu_s()
             parent.send("go")
             report = asyncio.ensure_future(asyncio.to_thread(parent.recv))
             receiving = asyncio.ensure_future(asyncio.wait(tasks))  # never raises
@@ -744,8 +656,8 @@ async def _run_simulator(args: argparse.Namespace, server: ServerProcess) -> Res
                 kind, payload = await asyncio.wait_for(report, TIMEOUT_S)
                 if kind != "ok":
                     raise RuntimeError(f"order sender failed: {payload}")
-            client_cpu = _cpu_s() - client_cpu
-        server_end = _process_cpu_s(server.process.pid)
+            client_cpu = cpu_s() - client_cpu
+        server_end = process_cpu_s(server.process.pid)
     finally:
         await _close_all(clients)
         sender.join(TIMEOUT_S)
@@ -921,11 +833,11 @@ async def _baseline_phase(
     try:
         tasks = _start_receiving(clients, None, count)
         with _no_client_gc():
-            client_cpu = _cpu_s()
+            client_cpu = cpu_s()
             start = _now_ns()
             parent.send(("go", mode, frame, count, clients_n))
             await _await_clients(clients, tasks, _timeout(count * clients_n))
-            client_cpu = _cpu_s() - client_cpu
+            client_cpu = cpu_s() - client_cpu
         kind, payload = await asyncio.wait_for(asyncio.to_thread(parent.recv), TIMEOUT_S)
         if kind != "sent":
             raise RuntimeError(f"baseline server failed: {payload}")
@@ -958,9 +870,9 @@ async def _run_baseline(clients_n: int, frame: str, count: int) -> dict[str, Res
             raise RuntimeError(f"baseline server failed: {port}")
         url = f"ws://127.0.0.1:{port}/"
         for mode in ("rounds", "burst"):
-            server_cpu = _process_cpu_s(process.pid or 0)
+            server_cpu = process_cpu_s(process.pid or 0)
             result = await _baseline_phase(parent, url, mode, clients_n, frame, count)
-            server_end = _process_cpu_s(process.pid or 0)
+            server_end = process_cpu_s(process.pid or 0)
             if server_cpu is not None and server_end is not None:
                 result["server_cpu_s"] = server_end - server_cpu
             results[mode] = result
