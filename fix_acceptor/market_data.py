@@ -1,10 +1,10 @@
 """Market data on KalshiMD (FIX.md §3.11): MarketDataRequest V, snapshot W, incremental X, reject Y.
 
 Subscriptions are keyed by Symbol (no MDReqID). `263=0` gets one W per symbol; `263=1` gets the
-W and then an X for every change: the book changes of one exchange command for one symbol in one
-X (`279=0` a new level, `1` a changed one, `2` a deleted one; 271 the level's new absolute
-size), and each trade in an X of its own (`279=0`, `269=2`, 2446 the aggressor side), after the
-book changes. Trade entries travel alone because kalshi-sdk's positional group parser stops at
+W and then X messages in event order: each run of book changes between two trades, per
+symbol, in one X (`279=0` a new level, `1` a changed one, `2` a deleted one; 271 the level's
+new absolute size), and each trade in an X of its own (`279=0`, `269=2`, 2446 the aggressor
+side). Trade entries travel alone because kalshi-sdk's positional group parser stops at
 2446 and would drop the entries after it (FIX.md "Things that will break the SDK", §5.5).
 `263=2` cancels the listed symbols, or every subscription when 146 is absent.
 
@@ -149,11 +149,11 @@ class MarketDataFeed:
         self._feed.pump()
 
     def deliver(self, items: list[tuple[int, Event] | Reset]) -> None:
-        """Send the X messages of `items`: book changes per symbol, then each trade."""
-        book: dict[str, list[tuple[int, BookDelta]]] = defaultdict(list)
-        trades: list[tuple[int, TradeExecuted]] = []
+        """Send the X messages of `items` in event order (module docstring)."""
+        pending: dict[str, list[tuple[int, BookDelta]]] = defaultdict(list)
         for item in items:
             if isinstance(item, Reset):
+                self._send_book(pending)
                 for session in list(self._sessions):
                     for symbol in list(session.symbols):
                         session.symbols[symbol] = -1  # new exchange: every seq is newer
@@ -161,10 +161,14 @@ class MarketDataFeed:
             seq, event = item
             if isinstance(event, BookDelta):
                 if event.ticker in self._watchers:
-                    book[event.ticker].append((seq, event))
+                    pending[event.ticker].append((seq, event))
             elif isinstance(event, TradeExecuted) and event.trade.ticker in self._watchers:
-                trades.append((seq, event))
-        for symbol, deltas in book.items():
+                self._send_book(pending)  # what changed before the trade goes first
+                self._send_trade(seq, event)
+        self._send_book(pending)
+
+    def _send_book(self, pending: dict[str, list[tuple[int, BookDelta]]]) -> None:
+        for symbol, deltas in pending.items():
             for session in list(self._watchers.get(symbol, ())):
                 since = session.symbols.get(symbol, 0)
                 entries = [_level_entry(d) for s, d in deltas if s > since]
@@ -173,23 +177,25 @@ class MarketDataFeed:
                     for entry in entries:
                         fields += entry
                     session.send(Message(fields))
-        for seq, trade_event in trades:
-            trade = trade_event.trade
-            message = Message(
-                [
-                    (Tag.MsgType, "X"),
-                    (Tag.NoMDEntries, "1"),
-                    (Tag.MDUpdateAction, "0"),
-                    (Tag.Symbol, trade.ticker),
-                    (Tag.MDEntryType, "2"),
-                    (Tag.MDEntryPx, format_price(trade.price)),
-                    (Tag.MDEntrySize, format_count(trade.count)),
-                    (Tag.AggressorSide, _AGGRESSOR[trade.taker_side]),
-                ]
-            )
-            for session in list(self._watchers.get(trade.ticker, ())):
-                if seq > session.symbols.get(trade.ticker, 0):
-                    session.send(message)
+        pending.clear()
+
+    def _send_trade(self, seq: int, event: TradeExecuted) -> None:
+        trade = event.trade
+        message = Message(
+            [
+                (Tag.MsgType, "X"),
+                (Tag.NoMDEntries, "1"),
+                (Tag.MDUpdateAction, "0"),
+                (Tag.Symbol, trade.ticker),
+                (Tag.MDEntryType, "2"),
+                (Tag.MDEntryPx, format_price(trade.price)),
+                (Tag.MDEntrySize, format_count(trade.count)),
+                (Tag.AggressorSide, _AGGRESSOR[trade.taker_side]),
+            ]
+        )
+        for session in list(self._watchers.get(trade.ticker, ())):
+            if seq > session.symbols.get(trade.ticker, 0):
+                session.send(message)
 
 
 def _level_entry(delta: BookDelta) -> list[Field]:

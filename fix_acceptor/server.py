@@ -116,6 +116,7 @@ class FixServer:
         self.wall = wall_clock or WallClock()
         self.live: set[SessionKey] = set()
         self.stores: dict[SessionKey, SessionStore] = {}
+        self._generations: dict[SessionKey, int] = {}
         self.application = FixApplication(runtime, self._offline)
         self.market_data = MarketDataFeed(runtime, self.settings.max_md_symbols)
         self.auth = _Authenticator(self)
@@ -123,11 +124,20 @@ class FixServer:
         self._connections: set[_Connection] = set()
 
     def store(self, key: SessionKey) -> SessionStore:
-        """The KalshiRT store of a key (created on first use; kept across reconnects)."""
+        """The KalshiRT store of a key (created on first use; kept across reconnects).
+
+        Reports queued for a client that was away are dropped once the exchange they came from
+        was replaced (reset, state import): they describe orders that no longer exist. The
+        session's sequence numbers carry on.
+        """
         store = self.stores.get(key)
         if store is None:
             store = SessionStore()
             self.stores[key] = store
+        generation = self.runtime.generation
+        if self._generations.get(key) != generation:
+            store.take_queued()
+            self._generations[key] = generation
         return store
 
     def _offline(self, key: SessionKey, report: Message) -> None:

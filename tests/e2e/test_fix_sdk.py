@@ -747,15 +747,15 @@ def test_market_data_snapshot_updates_trades_and_unsubscribe(fresh: FixLiveServe
                 ("0", BTC, "0", Decimal("6.25"), Decimal(10))
             ]
 
-            # a trade: the level changes, then the trade in an X of its own
+            # a trade, in an X of its own, then the level it took from, in event order
             await rest_order(fresh, bob, BTC, "ask", "4", "6.2500", client_order_id="md-2")
-            _, changed = await md.expect("X")
-            assert [entry_tuple(e) for e in changed.entries] == [
-                ("1", BTC, "0", Decimal("6.25"), Decimal(6))
-            ]
             _, traded = await md.expect("X", t269="2", t2446="2")
             assert [entry_tuple(e) for e in traded.entries] == [
                 ("0", BTC, "2", Decimal("6.25"), Decimal(4))
+            ]
+            _, changed = await md.expect("X")
+            assert [entry_tuple(e) for e in changed.entries] == [
+                ("1", BTC, "0", Decimal("6.25"), Decimal(6))
             ]
 
             # an unknown symbol is not refused: an empty snapshot

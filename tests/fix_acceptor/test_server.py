@@ -129,3 +129,18 @@ def test_a_garbled_first_frame_never_uses_a_sequence_number() -> None:
 
     (reply,) = asyncio.run(run())
     assert (reply.msg_type, reply.get(34)) == ("A", "1")  # the dropped frame was not counted
+
+
+def test_reports_queued_for_an_absent_rt_client_do_not_outlive_a_reset() -> None:
+    runtime = Runtime(load_scenario("default"), clock_mode="manual")
+    server = FixServer(runtime)
+    key = (KEY_ID, "KalshiRT")
+    store = server.store(key)
+    store.next_out_seq = 7
+    store.queue(Message([(35, "8"), (37, "old-order")]))
+    assert server.store(key).queued == 1  # the same exchange: kept
+
+    runtime.reset()
+
+    assert server.store(key).queued == 0
+    assert server.store(key).next_out_seq == 7  # the session's numbering carries on
