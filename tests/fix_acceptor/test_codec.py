@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import quickfix  # type: ignore[import-untyped]
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 from kalshi.fix import codec as sdk_codec
@@ -176,7 +177,6 @@ def test_frames_the_sdk_encodes_decode(message: Message) -> None:
 @given(messages(data_fields=False))
 def test_body_length_and_checksum_agree_with_quickfix(message: Message) -> None:
     """quickfix orders the fields its own way; written in that order, our frame is its frame."""
-    quickfix = pytest.importorskip("quickfix")
     assume(all(value for _, value in message.fields))
     qf = quickfix.Message()
     qf.getHeader().setField(quickfix.BeginString("FIXT.1.1"))
