@@ -9,11 +9,13 @@ of the wire itself (signing over a socket, the README, kalshi-sdk end to end, sc
 from __future__ import annotations
 
 import asyncio
-import socket
+import concurrent.futures
+import contextlib
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import AbstractAsyncContextManager, contextmanager
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import uvicorn
 from fastapi import FastAPI
@@ -21,9 +23,12 @@ from starlette.types import ASGIApp
 
 from api.app import create_app
 from api.ws.endpoint import uvicorn_options
+from simulator.server.listeners import listen_tcp
 from simulator.server.runtime import ClockMode, Runtime, ServerSettings
 from simulator.server.scenarios import Scenario, load_scenario
 from tests.api.served import Served
+
+T = TypeVar("T")
 
 
 class LiveServer(Served):
@@ -55,10 +60,25 @@ def live_server(
             live.close()
 
 
-@contextmanager
-def uvicorn_serving(app: ASGIApp, **options: Any) -> Iterator[int]:
-    """Serve any ASGI app with uvicorn on a free 127.0.0.1 port (yielded) until the block exits.
+@dataclass(frozen=True)
+class Serving(Generic[T]):
+    """A uvicorn server running in its own thread: its port, its loop, and its companion."""
 
+    port: int
+    loop: asyncio.AbstractEventLoop
+    companion: T
+
+
+@contextmanager
+def serving(
+    app: ASGIApp,
+    companion: Callable[[], AbstractAsyncContextManager[T]] | None = None,
+    **options: Any,
+) -> Iterator[Serving[T | None]]:
+    """Serve any ASGI app with uvicorn on a free 127.0.0.1 port until the block exits.
+
+    `companion` is entered on the server's loop before uvicorn serves and left after (another
+    listener sharing the loop, such as the FIX acceptor); what it yields is `companion`.
     `options` go to `uvicorn.Config` (the WebSocket limits and pings, say).
     """
     config = uvicorn.Config(
@@ -72,22 +92,35 @@ def uvicorn_serving(app: ASGIApp, **options: Any) -> Iterator[int]:
     )
     server = uvicorn.Server(config)
     # The socket listens before the thread starts, so clients can connect at once (the
-    # kernel queues them until uvicorn accepts): no waiting for start-up.
-    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP,
-    # and without it every response written in two parts waits ~40 ms for a delayed ACK.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(512)
+    # kernel queues them until uvicorn accepts): no waiting for start-up; `listen_tcp` gives
+    # accepted connections TCP_NODELAY, as the real server has.
+    sock = listen_tcp("127.0.0.1", 0)
     loop = asyncio.new_event_loop()
-    thread = threading.Thread(
-        target=loop.run_until_complete, args=(server.serve(sockets=[sock]),), daemon=True
-    )
+    started: concurrent.futures.Future[T | None] = concurrent.futures.Future()
+
+    async def serve() -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                value = None if companion is None else await stack.enter_async_context(companion())
+            except BaseException as exc:
+                started.set_exception(exc)
+                raise
+            started.set_result(value)
+            await server.serve(sockets=[sock])
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
     thread.start()
     try:
-        yield sock.getsockname()[1]
+        yield Serving(sock.getsockname()[1], loop, started.result(30))
     finally:
         server.should_exit = True
         thread.join(10)
         loop.close()
         sock.close()
+
+
+@contextmanager
+def uvicorn_serving(app: ASGIApp, **options: Any) -> Iterator[int]:
+    """`serving` without a companion: yields the port."""
+    with serving(app, **options) as served:
+        yield served.port

@@ -24,17 +24,13 @@ wrong, and the failure then shows the frames the tap saw.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import logging
-import socket
-import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx
-import uvicorn
 from cryptography.hazmat.primitives.asymmetric import rsa
 from kalshi.fix.auth import FixSigner
 from kalshi.fix.codec import FixParser, RawMessage
@@ -50,7 +46,7 @@ from api.ws.endpoint import uvicorn_options
 from fix_acceptor.server import FixServer
 from simulator.server.runtime import ClockMode, Runtime, ServerSettings
 from simulator.server.scenarios import Scenario, load_scenario
-from tests.api.live import LiveServer
+from tests.api.live import LiveServer, serving
 from tests.api.served import NewUser
 
 TIMEOUT = 10.0
@@ -156,52 +152,24 @@ def fix_live_server(
     exits."""
     runtime = Runtime(scenario or load_scenario("bare"), clock_mode=clock_mode, settings=settings)
     app = create_app(runtime)
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=0,
-        log_level="warning",
-        lifespan="off",
-        access_log=False,
-        **uvicorn_options(runtime.settings.ws),
-    )
-    server = uvicorn.Server(config)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(512)
-    loop = asyncio.new_event_loop()
-    fix_holder: list[FixServer] = []
-    started: concurrent.futures.Future[int] = concurrent.futures.Future()
 
-    async def serve() -> None:
+    @asynccontextmanager
+    async def acceptor() -> AsyncIterator[tuple[FixServer, int]]:
         fix = FixServer(runtime)
-        fix_holder.append(fix)
         try:
             ports = await fix.start("127.0.0.1", {"KalshiNR": 0})
-        except BaseException as exc:
-            started.set_exception(exc)
-            raise
-        started.set_result(ports["KalshiNR"])
-        try:
-            await server.serve(sockets=[sock])
+            yield fix, ports["KalshiNR"]
         finally:
             await fix.close()
 
-    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
-    thread.start()
-    try:
-        fix_port = started.result(TIMEOUT)
-        live = FixLiveServer(runtime, sock.getsockname()[1], app, fix_holder[0], fix_port, loop)
+    with serving(app, acceptor, **uvicorn_options(runtime.settings.ws)) as served:
+        assert served.companion is not None
+        fix, fix_port = served.companion
+        live = FixLiveServer(runtime, served.port, app, fix, fix_port, served.loop)
         try:
             yield live
         finally:
             live.close()
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        loop.close()
-        sock.close()
 
 
 # ------------------------------------------------------------------ the wire tap
