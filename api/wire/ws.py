@@ -165,113 +165,43 @@ def _price_at(value: tuple[int, int]) -> dict[str, Any]:
 
 
 def ticker_msg(event: TickerChanged, *, no_trade_price: str = "0.0000") -> dict[str, Any]:
-    """`ticker.msg` of a published ticker event."""
-    return _ticker(
-        ticker=event.ticker,
-        price=event.price,
-        bid=event.bid,
-        bid_size=event.bid_size,
-        ask=event.ask,
-        ask_size=event.ask_size,
-        last_trade_size=event.last_trade_size,
-        volume=event.volume,
-        volume_notional=event.volume_notional,
-        volume_24h=event.volume_24h,
-        volume_24h_notional=event.volume_24h_notional,
-        open_interest=event.open_interest,
-        open_interest_notional=event.open_interest_notional,
-        reference=event.reference_price,
-        settlement=event.settlement_mark_price,
-        liquidation=event.liquidation_mark_price,
-        funding=(event.funding_rate, event.next_funding_time_ms, event.funding_rate_ts_ms),
-        ts_ms=event.ts_ms,
-        no_trade_price=no_trade_price,
-    )
+    """`ticker.msg` of a ticker event (published, or `PricingDesk.peek_ticker`'s)."""
+    out: dict[str, Any] = {
+        "market_ticker": event.ticker,
+        "price": no_trade_price if event.price is None else format_price(event.price),
+        "bid": no_trade_price if event.bid is None else format_price(event.bid),
+        "ask": no_trade_price if event.ask is None else format_price(event.ask),
+        "bid_size_fp": format_count(event.bid_size),
+        "ask_size_fp": format_count(event.ask_size),
+        "last_trade_size_fp": format_count(event.last_trade_size),
+        "volume": format_count(event.volume),
+        "volume_notional_value_dollars": format_dollars(event.volume_notional),
+        "volume_24h": format_count(event.volume_24h),
+        "volume_24h_notional_value_dollars": format_dollars(event.volume_24h_notional),
+        "open_interest": format_count(event.open_interest),
+        "open_interest_notional_value_dollars": format_dollars(event.open_interest_notional),
+    }
+    for key, value in (
+        ("reference_price", event.reference_price),
+        ("settlement_mark_price", event.settlement_mark_price),
+        ("liquidation_mark_price", event.liquidation_mark_price),
+    ):
+        if value is not None:
+            out[key] = _price_at(value)
+    out["funding_rate"] = {
+        "rate": rate_to_float(event.funding_rate),
+        "next_funding_time_ms": event.next_funding_time_ms,
+        "ts_ms": event.funding_rate_ts_ms,
+    }
+    out["ts_ms"] = event.ts_ms
+    return out
 
 
 def ticker_now(
     exchange: Exchange, data: MarketData, *, no_trade_price: str = "0.0000"
 ) -> dict[str, Any]:
     """`ticker.msg` of the market as it is now (`send_initial_snapshot`); changes nothing."""
-    now = exchange.now()
-    best_bid, best_ask = data.book.best_bid(), data.book.best_ask()
-    volume_24h, volume_24h_notional = data.volume_24h_at(now)
-    pricing = exchange.pricing
-    rate, rate_ts = pricing.peek_funding_estimate(data)
-    return _ticker(
-        ticker=data.ticker,
-        price=data.last_price,
-        bid=best_bid[0] if best_bid else None,
-        bid_size=best_bid[1] if best_bid else 0,
-        ask=best_ask[0] if best_ask else None,
-        ask_size=best_ask[1] if best_ask else 0,
-        last_trade_size=data.last_trade_size,
-        volume=data.volume,
-        volume_notional=data.volume_notional,
-        volume_24h=volume_24h,
-        volume_24h_notional=volume_24h_notional,
-        open_interest=data.open_interest,
-        open_interest_notional=data.open_interest * (data.mark or 0),
-        reference=data.reference,
-        settlement=pricing.peek_settlement_mark(data),
-        liquidation=(data.mark, data.mark_ts_ms) if data.mark is not None else None,
-        funding=(rate, pricing.next_funding_ms(data), rate_ts),
-        ts_ms=now,
-        no_trade_price=no_trade_price,
-    )
-
-
-def _ticker(
-    *,
-    ticker: str,
-    price: int | None,
-    bid: int | None,
-    bid_size: int,
-    ask: int | None,
-    ask_size: int,
-    last_trade_size: int,
-    volume: int,
-    volume_notional: int,
-    volume_24h: int,
-    volume_24h_notional: int,
-    open_interest: int,
-    open_interest_notional: int,
-    reference: tuple[int, int] | None,
-    settlement: tuple[int, int] | None,
-    liquidation: tuple[int, int] | None,
-    funding: tuple[int, int, int],
-    ts_ms: int,
-    no_trade_price: str,
-) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "market_ticker": ticker,
-        "price": no_trade_price if price is None else format_price(price),
-        "bid": no_trade_price if bid is None else format_price(bid),
-        "ask": no_trade_price if ask is None else format_price(ask),
-        "bid_size_fp": format_count(bid_size),
-        "ask_size_fp": format_count(ask_size),
-        "last_trade_size_fp": format_count(last_trade_size),
-        "volume": format_count(volume),
-        "volume_notional_value_dollars": format_dollars(volume_notional),
-        "volume_24h": format_count(volume_24h),
-        "volume_24h_notional_value_dollars": format_dollars(volume_24h_notional),
-        "open_interest": format_count(open_interest),
-        "open_interest_notional_value_dollars": format_dollars(open_interest_notional),
-    }
-    if reference is not None:
-        out["reference_price"] = _price_at(reference)
-    if settlement is not None:
-        out["settlement_mark_price"] = _price_at(settlement)
-    if liquidation is not None:
-        out["liquidation_mark_price"] = _price_at(liquidation)
-    rate, next_funding_ms, rate_ts_ms = funding
-    out["funding_rate"] = {
-        "rate": rate_to_float(rate),
-        "next_funding_time_ms": next_funding_ms,
-        "ts_ms": rate_ts_ms,
-    }
-    out["ts_ms"] = ts_ms
-    return out
+    return ticker_msg(exchange.pricing.peek_ticker(data), no_trade_price=no_trade_price)
 
 
 # ------------------------------------------------------------------ trade, fill, orders

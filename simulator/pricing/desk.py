@@ -13,6 +13,8 @@ from fractions import Fraction
 from functools import partial
 from typing import Any
 
+import msgspec
+
 from simulator.core.events import FundingPaid, FundingRateSet, TickerChanged
 from simulator.model.funding import funding_payment, impact_prices, premium_at
 from simulator.model.market_data import FundingRecord, MarketData
@@ -206,10 +208,37 @@ class Pricing:
     def _publish_ticker(self, data: MarketData, due: int) -> None:
         # coalesced: publish the latest state, and nothing when it did not change
         data.expire_volume(due)
+        estimate = self.funding_estimate(data)
+        volume_24h = (data.volume_24h, data.volume_24h_notional)
+        event = self._ticker(data, due, volume_24h, self.settlement_mark(data), estimate)
+        # what a subscriber sees change: every field but the times and the last trade's size
+        fields = msgspec.structs.astuple(event)[2:-2]
+        self._published_at[data.ticker] = due
+        if self._published.get(data.ticker) == fields:
+            return
+        self._published[data.ticker] = fields
+        self._fx.emit(event)
+
+    def peek_ticker(self, data: MarketData) -> TickerChanged:
+        """The ticker of `data` as it stands now, changing nothing (for reads and snapshots)."""
+        now = self._fx.now()
+        estimate = self.peek_funding_estimate(data)
+        settlement = self.peek_settlement_mark(data)
+        return self._ticker(data, now, data.volume_24h_at(now), settlement, estimate)
+
+    def _ticker(
+        self,
+        data: MarketData,
+        ts_ms: int,
+        volume_24h: tuple[int, int],
+        settlement: tuple[int, int] | None,
+        estimate: tuple[int, int],
+    ) -> TickerChanged:
         best_bid = data.book.best_bid()
         best_ask = data.book.best_ask()
-        estimate = self.funding_estimate(data)
-        fields = (
+        return TickerChanged(
+            ts_ms,
+            data.ticker,
             data.last_price,
             best_bid[0] if best_bid else None,
             best_bid[1] if best_bid else 0,
@@ -217,24 +246,17 @@ class Pricing:
             best_ask[1] if best_ask else 0,
             data.volume,
             data.volume_notional,
-            data.volume_24h,
-            data.volume_24h_notional,
+            volume_24h[0],
+            volume_24h[1],
             data.open_interest,
             data.open_interest * (data.mark or 0),
             data.reference,
             (data.mark, data.mark_ts_ms) if data.mark is not None else None,
-            self.settlement_mark(data),
+            settlement,
             estimate[0],
             self.next_funding_ms(data),
-        )
-        self._published_at[data.ticker] = due
-        if self._published.get(data.ticker) == fields:
-            return
-        self._published[data.ticker] = fields
-        self._fx.emit(
-            TickerChanged(
-                due, data.ticker, *fields, estimate[1], last_trade_size=data.last_trade_size
-            )
+            estimate[1],
+            last_trade_size=data.last_trade_size,
         )
 
     # -------------------------------------------------------------- funding
