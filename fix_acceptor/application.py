@@ -50,6 +50,16 @@ _NOT_ON_MARGIN = frozenset(
 )
 
 
+_HANDLERS = {
+    "D": "_new_order",
+    "F": "_cancel",
+    "G": "_replace",
+    "q": "_mass_cancel",
+    "UOG": "_order_group",
+}
+"""MsgType -> the `OrderEntry` method that runs it."""
+
+
 def _wanted(event: Event) -> bool:
     return isinstance(event, OrderUpdated | FillExecuted)
 
@@ -80,14 +90,8 @@ class OrderEntry:
         if kind in _NOT_ON_MARGIN:
             self._business_reject(message, ref_seq, 3, "Unsupported Message Type")
             return
-        handler = {
-            "D": self._new_order,
-            "F": self._cancel,
-            "G": self._replace,
-            "q": self._mass_cancel,
-            "UOG": self._order_group,
-        }.get(kind)
-        if handler is None or session_type not in _ORDER_ENTRY:
+        name = _HANDLERS.get(kind)
+        if name is None or session_type not in _ORDER_ENTRY:
             self._business_reject(message, ref_seq, 3, "Unsupported Message Type")
             return
         if self.listener:
@@ -97,7 +101,7 @@ class OrderEntry:
             self._business_reject(message, ref_seq, 3, "Unsupported Message Type")
             return
         try:
-            handler(message, ref_seq)
+            getattr(self, name)(message, ref_seq)
         except wire.FieldError as error:
             self.send(_session_reject(ref_seq, kind, error))
 

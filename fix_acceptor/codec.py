@@ -316,6 +316,7 @@ def _byte_sum(data: bytes | bytearray, start: int, stop: int) -> int:
 
 def _message(text: str, checksum: bytes | bytearray) -> Message:
     """The message of a checked frame: `text` is 8=... through the SOH before 10=."""
+    well_formed = False
     if "\x0195=" in text or "\x0193=" in text:
         fields = _fields_with_data(text)
     else:
@@ -324,15 +325,19 @@ def _message(text: str, checksum: bytes | bytearray) -> Message:
         fields = []
         append = fields.append
         cached = _TAG_CACHE.get
+        odd = False
         for part in parts:
             tag_text, eq, value = part.partition("=")
             tag = cached(tag_text)
             if tag is None or not eq:
+                odd = True
                 append(_odd_field(part))
             else:
                 append((tag, value))
+        # every tag valid and every value non-empty ("=" then SOH is the only empty value)
+        well_formed = not odd and "=\x01" not in text
     fields.append((Tag.CheckSum, checksum.decode("ascii")))
-    return Message(fields)
+    return Message(fields, well_formed=well_formed)
 
 
 def _fields_with_data(text: str) -> list[Field]:

@@ -134,12 +134,16 @@ class Message:
 
     Args:
         fields: `(tag, value)` pairs in wire order.
+        well_formed: The maker vouches that every tag is positive and every value non-empty
+            (the codec, which checks that for the whole frame at once); the session layer then
+            skips its own field-by-field check.
     """
 
-    __slots__ = ("_index", "_indexed", "fields")
+    __slots__ = ("_index", "_indexed", "fields", "well_formed")
 
-    def __init__(self, fields: Iterable[Field] = ()) -> None:
+    def __init__(self, fields: Iterable[Field] = (), *, well_formed: bool = False) -> None:
         self.fields: list[Field] = fields if type(fields) is list else list(fields)
+        self.well_formed = well_formed
         self._index: dict[int, str] | None = None
         self._indexed = 0
 
@@ -167,19 +171,19 @@ class Message:
 
     def get(self, tag: int, default: str | None = None) -> str | None:
         """The first value of `tag`."""
-        # an index of first values, rebuilt when fields were added (lookups dominate: a
-        # request is read field by field, and its fields are never edited in place)
+        return self.index().get(tag, default)
+
+    def index(self) -> dict[int, str]:
+        """Tag -> first value, for reading a request field by field (do not modify it).
+
+        Rebuilt when fields were added (lookups dominate: a request is read field by field, and
+        its fields are never edited in place).
+        """
         index = self._index
         if index is None or self._indexed != len(self.fields):
-            index = self._reindex()
-        return index.get(tag, default)
-
-    def _reindex(self) -> dict[int, str]:
-        index: dict[int, str] = {}
-        for t, value in reversed(self.fields):
-            index[t] = value
-        self._index = index
-        self._indexed = len(self.fields)
+            index = dict(reversed(self.fields))  # the first value of a tag wins
+            self._index = index
+            self._indexed = len(self.fields)
         return index
 
     def get_all(self, tag: int) -> list[str]:
@@ -190,4 +194,6 @@ class Message:
         return any(t == tag for t, _ in self.fields)
 
     def append(self, tag: int, value: str) -> None:
+        if tag <= 0 or not value:
+            self.well_formed = False
         self.fields.append((tag, value))

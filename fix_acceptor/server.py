@@ -257,12 +257,12 @@ class _Connection:
 
     def _apply(self, outputs: list[Output]) -> None:
         for output in outputs:
-            if isinstance(output, Send):
+            if type(output) is Send:
                 if self._batch is not None:
                     self._batch.append(encode(output.message))
                 elif not self.writer.is_closing():
                     self.writer.write(encode(output.message))
-            elif isinstance(output, Deliver):
+            elif type(output) is Deliver:
                 self._deliver(output.message)
             elif isinstance(output, LoggedOn):
                 self._attach(output)

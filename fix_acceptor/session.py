@@ -153,6 +153,7 @@ import re
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Final, Literal, Protocol
 
 from fix_acceptor.codec import parse_timestamp, timestamp
@@ -225,6 +226,7 @@ _BAD_MSG_TYPE: Final = 11
 SessionState = Literal["awaiting_logon", "active", "closing", "closed"]
 
 
+@lru_cache(maxsize=256)
 def is_known_msg_type(msg_type: str) -> bool:
     """Whether `msg_type` is a FIX / Kalshi MsgType (else a session Reject 373=11)."""
     return (
@@ -408,6 +410,8 @@ def _int(value: str | None) -> int | None:
 
 def _field_problem(message: Message) -> tuple[int, int, str] | None:
     """(373 reason, tag, text) of the first malformed field."""
+    if message.well_formed:
+        return None
     for tag, value in message.fields:
         if tag <= 0:
             return _INVALID_TAG, tag, f"Invalid tag number {tag}"
@@ -470,6 +474,9 @@ class FixSession:
         self._test_requests = 0
         self._buffer: dict[int, Message | None] = {}
         self._resend_requested = False
+        # the last SendingTime read and its value (a client stamps many messages alike)
+        self._sending_time: tuple[str, int] = ("", 0)
+        self._retransmission = False  # a KalshiRT session is logged on
 
     # -- inspection --------------------------------------------------------------------------
 
@@ -488,10 +495,6 @@ class FixSession:
     @property
     def next_in_seq(self) -> int:
         return self._store.next_in_seq
-
-    @property
-    def _retransmission(self) -> bool:
-        return self.logon is not None and self.logon.session_type == RETRANSMISSION
 
     def next_timer_ms(self) -> int | None:
         """When `tick` next has something to do; None when no timer runs."""
@@ -601,11 +604,13 @@ class FixSession:
     def _send(
         self, msg_type: str, body: Iterable[Field], now_ms: int, *, keep: bool = False
     ) -> Send:
-        seq = self._store.next_out_seq
-        self._store.next_out_seq = seq + 1
-        message = Message(self._header(msg_type, seq))
-        message.append(Tag.SendingTime, timestamp(now_ms))
-        message.fields.extend(body)
+        store = self._store
+        seq = store.next_out_seq
+        store.next_out_seq = seq + 1
+        fields = self._header(msg_type, seq)
+        fields.append((Tag.SendingTime, timestamp(now_ms)))
+        fields += body
+        message = Message(fields)
         if keep:
             self._store.remember(seq, message)
         self._last_sent_ms = now_ms
@@ -763,6 +768,7 @@ class FixSession:
             message=message,
         )
         self.logon = logon
+        self._retransmission = logon.session_type == RETRANSMISSION
         self.state = "active"
         self._heartbeat_ms = heartbeat * 1000
         self._last_received_ms = now_ms
@@ -785,7 +791,8 @@ class FixSession:
         logon = self.logon
         assert logon is not None
         kind = message.msg_type
-        seq = _int(message.get(Tag.MsgSeqNum))
+        fields = message.index()
+        seq = _int(fields.get(Tag.MsgSeqNum))
         if kind == "5":
             if seq is not None and seq == self._store.next_in_seq:
                 self._store.next_in_seq = seq + 1
@@ -794,8 +801,8 @@ class FixSession:
         if seq is None or seq < 1:
             return self._terminate("MsgSeqNum (34) missing or invalid", now_ms)
         if (
-            message.get(Tag.SenderCompID) != logon.key_id
-            or message.get(Tag.TargetCompID) != logon.session_type
+            fields.get(Tag.SenderCompID) != logon.key_id
+            or fields.get(Tag.TargetCompID) != logon.session_type
         ):
             text = "CompID problem"
             wrong_sender = message.get(Tag.SenderCompID) != logon.key_id
@@ -803,7 +810,7 @@ class FixSession:
             reject = self._reject(message, seq, _COMP_ID, tag, text, now_ms)
             return [reject, *self._terminate(text, now_ms)]
         expected = self._store.next_in_seq
-        reset_mode = kind == "4" and message.get(Tag.GapFillFlag) != "Y"
+        reset_mode = kind == "4" and fields.get(Tag.GapFillFlag) != "Y"
         if seq < expected:
             if reset_mode:
                 return self._process_and_drain(message, seq, now_ms)
@@ -849,7 +856,10 @@ class FixSession:
 
     def _process_and_drain(self, message: Message, seq: int, now_ms: int) -> list[Output]:
         out = self._process(message, seq, now_ms)
-        out += self._drain(now_ms)
+        if self._buffer:
+            out += self._drain(now_ms)
+        else:
+            self._resend_requested = False
         return out
 
     def _drain(self, now_ms: int) -> list[Output]:
@@ -869,20 +879,20 @@ class FixSession:
 
     def _process(self, message: Message, seq: int, now_ms: int) -> list[Output]:
         """Validate and act on one message; a message at the expected seq consumes it."""
-        reset_mode = message.msg_type == "4" and message.get(Tag.GapFillFlag) != "Y"
+        kind = message.msg_type
+        reset_mode = kind == "4" and message.get(Tag.GapFillFlag) != "Y"
         if seq == self._store.next_in_seq and not reset_mode:  # reset mode ignores 34
             self._store.next_in_seq = seq + 1
         try:
-            return self._act(message, seq, now_ms)
+            return self._act(message, kind, seq, now_ms)
         except _Problem as problem:
             reason, tag, text = problem.reason, problem.tag, problem.text
             return [self._reject(message, seq, reason, tag, text, now_ms)]
 
-    def _act(self, message: Message, seq: int, now_ms: int) -> list[Output]:
+    def _act(self, message: Message, kind: str, seq: int, now_ms: int) -> list[Output]:
         problem = _field_problem(message)
         if problem is not None:
             raise _Problem(*problem)
-        kind = message.msg_type
         if not kind:
             raise _Problem(_REQUIRED_MISSING, Tag.MsgType, "Required tag missing: MsgType (35)")
         if not is_known_msg_type(kind):
@@ -914,10 +924,13 @@ class FixSession:
         text = message.get(Tag.SendingTime)
         if text is None:
             raise _Problem(_REQUIRED_MISSING, Tag.SendingTime, "SendingTime (52) missing")
-        try:
-            sent_ms = parse_timestamp(text)
-        except ValueError:
-            raise _Problem(_BAD_FORMAT, Tag.SendingTime, "SendingTime (52) invalid") from None
+        last_text, sent_ms = self._sending_time
+        if text != last_text:
+            try:
+                sent_ms = parse_timestamp(text)
+            except ValueError:
+                raise _Problem(_BAD_FORMAT, Tag.SendingTime, "SendingTime (52) invalid") from None
+            self._sending_time = (text, sent_ms)
         if abs(now_ms - sent_ms) > self.settings.sending_time_tolerance_ms:
             raise _Problem(_SENDING_TIME, Tag.SendingTime, "SendingTime accuracy problem")
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from fix_acceptor.codec import parse_timestamp, timestamp
@@ -52,10 +53,13 @@ __all__ = [
     "place_command",
 ]
 
+Fields = Mapping[int, str]
+"""A request's fields by tag (`Message.index`)."""
+
 _SIDES = {"1": Side.BID, "2": Side.ASK}
 _SIDE_CODES = {Side.BID: "1", Side.ASK: "2"}
 _STP = {"1": SelfTradePrevention.TAKER_AT_CROSS, "2": SelfTradePrevention.MAKER}
-_STP_CODES = {v: k for k, v in _STP.items()}
+_STP_VALUE_CODES: dict[str | None, str] = {v.value: k for k, v in _STP.items()}  # by enum value
 _EASTERN = ZoneInfo("America/New_York")
 _CANCEL_TEXT = {
     Reason.SELF_TRADE_CANCEL: "SELF_CROSS_ATTEMPT",
@@ -82,36 +86,36 @@ class FieldError(Exception):
         self.text = text
 
 
-def _required(message: Message, tag: int) -> str:
-    value = message.get(tag)
-    if value is None or value == "":
+def _required(fields: Fields, tag: int) -> str:
+    value = fields.get(tag)
+    if not value:
         raise FieldError(tag, 1, f"Required tag missing: {tag}")
     return value
 
 
-def _price(message: Message, tag: int = Tag.Price) -> int:
+def _price(fields: Fields, tag: int = Tag.Price) -> int:
     try:
-        return parse_price(_required(message, tag))
+        return parse_price(_required(fields, tag))
     except ValueError:
         raise FieldError(tag, 6, f"Incorrect data format for value: {tag}") from None
 
 
-def _quantity(message: Message, tag: int = Tag.OrderQty) -> int:
+def _quantity(fields: Fields, tag: int = Tag.OrderQty) -> int:
     try:
-        return parse_count(_required(message, tag))
+        return parse_count(_required(fields, tag))
     except ValueError:
         raise FieldError(tag, 6, f"Incorrect data format for value: {tag}") from None
 
 
-def _side(message: Message) -> Side:
-    side = _SIDES.get(_required(message, Tag.Side))
+def _side(fields: Fields) -> Side:
+    side = _SIDES.get(_required(fields, Tag.Side))
     if side is None:
         raise FieldError(Tag.Side, 5, "Value is incorrect (out of range) for this tag: 54")
     return side
 
 
-def _subaccount(message: Message) -> int:
-    text = message.get(Tag.AllocAccount)
+def _subaccount(fields: Fields) -> int:
+    text = fields.get(Tag.AllocAccount)
     if text is None:
         return 0
     if not text.isdigit() or int(text) > 63:
@@ -119,18 +123,40 @@ def _subaccount(message: Message) -> int:
     return int(text)
 
 
-def _expiry(message: Message, now_ms: int, tif_code: str) -> int | None:
+def _expiry(fields: Fields, now_ms: int, tif_code: str) -> int | None:
     if tif_code == "0":  # Day: ends 11:59:59.999 pm Eastern
         moment = datetime.fromtimestamp(now_ms / 1000, _EASTERN)
         end = datetime.combine(moment.date(), time(23, 59, 59, 999_000), _EASTERN)
         return int(end.astimezone(UTC).timestamp() * 1000)
     if tif_code == "6":
-        text = _required(message, Tag.ExpireTime)
+        text = _required(fields, Tag.ExpireTime)
         try:
             return parse_timestamp(text)
         except ValueError:
             raise FieldError(Tag.ExpireTime, 6, "Incorrect data format for value: 126") from None
     return None
+
+
+_TIFS = {
+    "0": TimeInForce.GOOD_TILL_CANCELED,
+    "1": TimeInForce.GOOD_TILL_CANCELED,
+    "6": TimeInForce.GOOD_TILL_CANCELED,
+    "3": TimeInForce.IMMEDIATE_OR_CANCEL,
+    "4": TimeInForce.FILL_OR_KILL,
+}
+# ExecInst (18): space-separated flags; the usual values looked up at once
+_EXEC_INST = {"": (False, False), "6": (True, False), "E": (False, True), "6 E": (True, True)}
+
+
+def _exec_inst(text: str) -> tuple[bool, bool]:
+    """(post only, reduce only) of ExecInst (18)."""
+    known = _EXEC_INST.get(text)
+    if known is not None:
+        return known
+    flags = text.split()
+    if any(flag not in ("6", "E") for flag in flags):
+        raise FieldError(Tag.ExecInst, 5, "Value is incorrect (out of range) for this tag: 18")
+    return "6" in flags, "E" in flags
 
 
 def place_command(message: Message, now_ms: int) -> PlaceOrder:
@@ -139,43 +165,33 @@ def place_command(message: Message, now_ms: int) -> PlaceOrder:
     Raises:
         FieldError: A field is missing or malformed (the exchange's own checks come later).
     """
-    if _required(message, Tag.OrdType) != "2":
+    fields = message.index()
+    if _required(fields, Tag.OrdType) != "2":
         raise FieldError(Tag.OrdType, 5, "Value is incorrect (out of range) for this tag: 40")
-    tif_code = message.get(Tag.TimeInForce) or "1"
-    tifs = {
-        "0": TimeInForce.GOOD_TILL_CANCELED,
-        "1": TimeInForce.GOOD_TILL_CANCELED,
-        "6": TimeInForce.GOOD_TILL_CANCELED,
-        "3": TimeInForce.IMMEDIATE_OR_CANCEL,
-        "4": TimeInForce.FILL_OR_KILL,
-    }
-    tif = tifs.get(tif_code)
+    tif_code = fields.get(Tag.TimeInForce) or "1"
+    tif = _TIFS.get(tif_code)
     if tif is None:
         raise FieldError(Tag.TimeInForce, 5, "Value is incorrect (out of range) for this tag: 59")
-    exec_inst = (message.get(Tag.ExecInst) or "").split()
-    if any(flag not in ("6", "E") for flag in exec_inst):
-        raise FieldError(Tag.ExecInst, 5, "Value is incorrect (out of range) for this tag: 18")
-    stp_code = message.get(Tag.SelfTradePreventionType) or "1"
-    stp = _STP.get(stp_code)
+    post_only, reduce_only = _exec_inst(fields.get(Tag.ExecInst) or "")
+    stp = _STP.get(fields.get(Tag.SelfTradePreventionType) or "1")
     if stp is None:
         raise FieldError(
             Tag.SelfTradePreventionType, 5, "Value is incorrect (out of range) for this tag: 2964"
         )
-    group = message.get(Tag.SecondaryClOrdID) or message.get(Tag.OrderGroupID)
     return PlaceOrder(
-        ticker=_required(message, Tag.Symbol),
-        side=_side(message),
-        price=_price(message),
-        count=_quantity(message),
-        client_order_id=_required(message, Tag.ClOrdID),
+        ticker=_required(fields, Tag.Symbol),
+        side=_side(fields),
+        price=_price(fields),
+        count=_quantity(fields),
+        client_order_id=_required(fields, Tag.ClOrdID),
         time_in_force=tif,
         self_trade_prevention=stp,
-        post_only="6" in exec_inst,
-        reduce_only="E" in exec_inst,
-        expiration_ms=_expiry(message, now_ms, tif_code),
-        cancel_order_on_pause=message.get(Tag.CancelOrderOnPause) == "Y",
-        subaccount=_subaccount(message),
-        order_group_id=group,
+        post_only=post_only,
+        reduce_only=reduce_only,
+        expiration_ms=_expiry(fields, now_ms, tif_code) if tif_code in ("0", "6") else None,
+        cancel_order_on_pause=fields.get(Tag.CancelOrderOnPause) == "Y",
+        subaccount=_subaccount(fields),
+        order_group_id=fields.get(Tag.SecondaryClOrdID) or fields.get(Tag.OrderGroupID),
     )
 
 
@@ -185,24 +201,25 @@ def amend_command(message: Message, record_price: int, now_ms: int) -> AmendOrde
     Raises:
         FieldError: A field is missing or malformed.
     """
-    price = _price(message) if message.get(Tag.Price) else record_price
-    tif_code = message.get(Tag.TimeInForce)
+    fields = message.index()
+    price = _price(fields) if fields.get(Tag.Price) else record_price
+    tif_code = fields.get(Tag.TimeInForce)
     expiration: int | None = None
     if tif_code is not None:
         if tif_code not in ("0", "1", "6"):
             raise FieldError(
                 Tag.TimeInForce, 5, "Value is incorrect (out of range) for this tag: 59"
             )
-        expiration = _expiry(message, now_ms, tif_code) or 0
+        expiration = _expiry(fields, now_ms, tif_code) or 0
     return AmendOrder(
-        ticker=_required(message, Tag.Symbol),
-        side=_side(message),
+        ticker=_required(fields, Tag.Symbol),
+        side=_side(fields),
         price=price,
-        count=_quantity(message),
-        client_order_id=_required(message, Tag.OrigClOrdID),
-        updated_client_order_id=_required(message, Tag.ClOrdID),
+        count=_quantity(fields),
+        client_order_id=_required(fields, Tag.OrigClOrdID),
+        updated_client_order_id=_required(fields, Tag.ClOrdID),
         expiration_ms=expiration,
-        subaccount=_subaccount(message),
+        subaccount=_subaccount(fields),
     )
 
 
@@ -367,22 +384,24 @@ class Reports:
         orig: str | None = None,
     ) -> Message:
         fields: list[Field] = [
+            (Tag.MsgType, "8"),
             (Tag.OrderID, order.order_id),
             (Tag.ClOrdID, cl_ord_id or order.client_order_id),
         ]
         if orig:
             fields.append((Tag.OrigClOrdID, orig))
+        remaining, filled = order.remaining_count, order.fill_count
         fields += [
             (Tag.ExecID, f"{order.last_update_ms};{seq}"),
             (Tag.ExecType, exec_type),
             (Tag.OrdStatus, status),
             (Tag.Side, _SIDE_CODES[order.side]),
             (Tag.Symbol, order.ticker),
-            (Tag.OrderQty, format_count(order.remaining_count + order.fill_count)),
+            (Tag.OrderQty, _count(remaining + filled)),
             (Tag.Price, format_price(order.price)),
-            (Tag.LeavesQty, format_count(order.remaining_count)),
-            (Tag.CumQty, format_count(order.fill_count)),
-            (Tag.AvgPx, _average(order.fill_value, order.fill_count)),
+            (Tag.LeavesQty, _count(remaining)),
+            (Tag.CumQty, _count(filled)),
+            (Tag.AvgPx, _average(order.fill_value, filled)),
             (Tag.TransactTime, timestamp(order.last_update_ms)),
         ]
         if exec_type == "5":
@@ -390,12 +409,18 @@ class Reports:
         if order.expiration_ms is not None:
             fields.append((Tag.ExpireTime, timestamp(order.expiration_ms)))
         fields.append((Tag.AllocAccount, str(order.subaccount)))
-        stp = order.self_trade_prevention_type
-        if stp is not None and stp in _STP_CODES:
-            fields.append((Tag.SelfTradePreventionType, _STP_CODES[SelfTradePrevention(stp)]))
+        stp_code = _STP_VALUE_CODES.get(order.self_trade_prevention_type)
+        if stp_code is not None:
+            fields.append((Tag.SelfTradePreventionType, stp_code))
         if text:
             fields.append((Tag.Text, text))
-        return _message(fields)
+        return Message(fields)
+
+
+@lru_cache(maxsize=1024)
+def _count(centi: int) -> str:
+    """`format_count`, remembered: reports repeat a few quantities (0, 1, the order's size)."""
+    return format_count(centi)
 
 
 def _message(fields: list[Field]) -> Message:
