@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install test test-contract lint check bench serve clean
+.PHONY: install test test-contract test-container test-examples lint check bench serve clean
 
 # kalshi-sdk (the API tests parse responses with it) declares Python >= 3.12 but runs on 3.11.
 $(BIN)/.installed: pyproject.toml constraints.txt
@@ -24,6 +24,23 @@ test: install
 test-contract: install
 	HYPOTHESIS_PROFILE=thorough $(BIN)/pytest tests/contract
 	HYPOTHESIS_PROFILE=thorough $(BIN)/pytest -m hypothesis
+
+# The Docker image (root and buildah; a few minutes): container-smoke builds the Dockerfile as
+# localhost/perps-sim-smoke and checks that its entrypoint answers, then tests/container reaches
+# REST, WebSocket and FIX in a container of it. The script imports its debootstrap base with
+# podman when buildah cannot (Debian's buildah has no `import`), so podman is installed first.
+CONTAINER_SMOKE ?= ../shared/tools/container-smoke
+
+test-container: install
+	command -v podman >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman >/dev/null; }
+	$(CONTAINER_SMOKE)
+	$(BIN)/pytest tests/container
+
+# The example client project (examples/pytest-project) in a fresh virtual environment with
+# perps-sim installed from this checkout, not editable: the pytest plugin from its entry point.
+test-examples:
+	PYTHON=$(PYTHON) examples/pytest-project/run.sh
 
 lint: install
 	$(BIN)/ruff check .

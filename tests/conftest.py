@@ -8,7 +8,8 @@ Profiles (`HYPOTHESIS_PROFILE`, default `default`):
   `SCHEMATHESIS_THOROUGH_EXAMPLES` generated requests per operation in tests/contract.
 
 tests/contract (schemathesis against a live server) is collected only when named on the
-command line, as `make test-contract` does.
+command line, as `make test-contract` does; so is tests/container (the Docker image, with buildah
+as root), as `make test-container` does.
 """
 
 import os
@@ -18,7 +19,7 @@ from hypothesis import settings
 THOROUGH_EXAMPLES = 1_000
 SCHEMATHESIS_THOROUGH_EXAMPLES = 25
 
-collect_ignore = ["contract"]
+collect_ignore = ["contract", "container"]
 
 settings.register_profile("default", deadline=None, print_blob=True)
 settings.register_profile(
