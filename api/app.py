@@ -2,9 +2,10 @@
 `/trade-api/ws/v2/margin`, control plane under `/sim/v1`.
 
 `create_app(runtime)` is the only constructor; all state lives on `app.state` (the runtime,
-the authenticator, the rate limiter), never in module globals. FastAPI's own OpenAPI document
-and docs page are served at `/openapi.json` and `/docs`; the contract of record is Kalshi's
-spec vendored in `fixtures/reference/perps_openapi.yaml`.
+the authenticator, the WebSocket hub; the rate limiter is the runtime's, shared with FIX), never
+in module globals. FastAPI's own OpenAPI document and docs page are served at `/openapi.json`
+and `/docs`; the contract of record is Kalshi's spec vendored in
+`fixtures/reference/perps_openapi.yaml`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from starlette.routing import Route, WebSocketRoute
 from api import control
 from api.auth import Authenticator
 from api.errors import install_error_handlers
-from api.ratelimit import RateLimiter
 from api.rest import (
     exchange,
     exit_triggers,
@@ -46,7 +46,6 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     app.state.authenticator = Authenticator(runtime)
-    app.state.limiter = RateLimiter(runtime)
     app.state.ws_hub = Hub(runtime)
     install_error_handlers(app)
     for index, route in enumerate(orders.HOT_ROUTES):  # matched before every other route

@@ -153,7 +153,7 @@ async def deposit(user_id: str, request: Request, runtime: deps.CurrentRuntime) 
 async def rate_limits(user_id: str, request: Request, runtime: deps.CurrentRuntime) -> Response:
     body = await read_json(request, RateLimitsBody, lenient_type=True)
     runtime.exchange.user(user_id)
-    limiter = request.app.state.limiter
+    limiter = runtime.rate_limiter
     try:
         limiter.configure(user_id, enabled=body.enabled, tier=body.usage_tier)
     except ValueError as exc:
@@ -237,7 +237,7 @@ async def exchange_status(request: Request, runtime: deps.CurrentRuntime) -> Res
 @router.post("/reset")
 async def reset(request: Request, runtime: deps.CurrentRuntime) -> Response:
     runtime.reset()
-    request.app.state.limiter.reset()
+    runtime.rate_limiter.reset()
     return json_response(_clock_body(runtime) | {"status": "reset"})
 
 

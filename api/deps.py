@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends
 from starlette.requests import Request
 
+from api import ratelimit
 from simulator.exchange import Exchange
 from simulator.model.ledger import User
 from simulator.server.runtime import Runtime
@@ -50,7 +51,7 @@ async def authenticated(request: Request) -> Caller:
     """Check the request's signature and rate limit; the caller for the handler."""
     state = request.app.state
     user = state.authenticator.authenticate(request)
-    state.limiter.charge(user.user_id, request)
+    ratelimit.charge(state.runtime.rate_limiter, user.user_id, request)
     return Caller(user, state.runtime.exchange)
 
 

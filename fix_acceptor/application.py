@@ -227,19 +227,7 @@ class OrderEntry:
         self.send(reply)
 
     def _business_reject(self, message: Message, ref_seq: int, reason: int, text: str) -> None:
-        reply = Message(
-            [
-                (Tag.MsgType, "j"),
-                (Tag.RefSeqNum, str(ref_seq)),
-                (Tag.RefMsgType, message.msg_type),
-            ]
-        )
-        ref_id = message.get(Tag.ClOrdID)
-        if ref_id:
-            reply.append(Tag.BusinessRejectRefID, ref_id)
-        reply.append(Tag.BusinessRejectReason, str(reason))
-        reply.append(Tag.Text, text)
-        self.send(reply)
+        self.send(wire.business_reject(message, ref_seq, reason, text))
 
 
 def _required(message: Message, tag: int) -> str:
@@ -338,14 +326,16 @@ class FixApplication:
         listener: bool = False,
         cancel_on_disconnect: bool = False,
         use_expired_status: bool = False,
+        preserve_order_qty: bool = False,
     ) -> OrderEntry:
         """The application side of a session that just logged on."""
         reports = self._reports.get(key) if key[1] == "KalshiRT" else None
         if reports is None:
-            reports = wire.Reports(
-                use_expired_status=use_expired_status, cancel_ids=self.cancel_ids
-            )
+            reports = wire.Reports(cancel_ids=self.cancel_ids)
             self._reports[key] = reports
+        # a KalshiRT session's reports carry on across logons, with the latest Logon's options
+        reports.use_expired_status = use_expired_status
+        reports.preserve_order_qty = preserve_order_qty
         entry = OrderEntry(self, key, user_id, listener, send, cancel_on_disconnect, reports)
         self.sessions[key] = entry
         self._by_user[user_id].append(entry)

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from fix_acceptor.message import Field, Message, Tag
+from fix_acceptor.wire import business_reject
 from matching import Side
 from simulator.core.bus import Feed, Reset
 from simulator.core.events import BookDelta, Event, TradeExecuted
@@ -48,16 +49,7 @@ class MarketDataSession:
     def handle(self, message: Message, ref_seq: int) -> None:
         """Answer one application message of the session."""
         if message.msg_type != "V":
-            reply = Message(
-                [
-                    (Tag.MsgType, "j"),
-                    (Tag.RefSeqNum, str(ref_seq)),
-                    (Tag.RefMsgType, message.msg_type),
-                    (Tag.BusinessRejectReason, "3"),
-                    (Tag.Text, "Unsupported Message Type"),
-                ]
-            )
-            self.send(reply)
+            self.send(business_reject(message, ref_seq, 3, "Unsupported Message Type"))
             return
         request = message.get(Tag.SubscriptionRequestType)
         symbols = list(dict.fromkeys(message.get_all(Tag.Symbol)))

@@ -28,6 +28,7 @@ from typing import Final
 from fix_acceptor import drop_copy
 from fix_acceptor.application import FixApplication, OrderEntry, SessionKey
 from fix_acceptor.codec import DecodeError, FrameDecoder, encode
+from fix_acceptor.limits import REJECT_REASON, REJECT_TEXT, FixLimits
 from fix_acceptor.market_data import MarketDataFeed, MarketDataSession
 from fix_acceptor.message import Message, Tag
 from fix_acceptor.session import (
@@ -40,6 +41,7 @@ from fix_acceptor.session import (
     SessionSettings,
     SessionStore,
 )
+from fix_acceptor.wire import business_reject
 from simulator.core.clock import WallClock
 from simulator.risk.keys import VerificationError
 from simulator.server.listeners import listen_tcp
@@ -79,14 +81,20 @@ class _Authenticator:
         self._server = server
 
     def verify_logon(self, key_id: str, payload: bytes, signature: bytes) -> str | None:
-        runtime = self._server.runtime
+        server = self._server
+        runtime = server.runtime
         try:
             if runtime.settings.auth == "open":
                 runtime.open_user(key_id)
-                return None
-            runtime.exchange.key_registry.verify(key_id, payload, signature)
+            else:
+                runtime.exchange.key_registry.verify(key_id, payload, signature)
         except VerificationError as exc:
             return f"signature error: {exc.reason.value}"
+        user = runtime.exchange.user_for_key(key_id)
+        if user is not None and not server.limits.admit(
+            user.user_id, (key_id, "Logon"), "A", server.wall.now_ms()
+        ):
+            return "rate limit exceeded"
         return None
 
     def claim(self, key_id: str, session_type: str) -> bool:
@@ -120,6 +128,7 @@ class FixServer:
         self.application = FixApplication(runtime, self._offline)
         self.market_data = MarketDataFeed(runtime, self.settings.max_md_symbols)
         self.auth = _Authenticator(self)
+        self.limits = FixLimits(lambda: runtime.rate_limiter)
         self._servers: list[asyncio.Server] = []
         self._connections: set[_Connection] = set()
 
@@ -290,6 +299,7 @@ class _Connection:
                 listener=logon.listener,
                 cancel_on_disconnect=logon.cancel_on_disconnect,
                 use_expired_status=logon.use_expired_status,
+                preserve_order_qty=logon.preserve_order_qty,
             )
         elif logon.session_type == "KalshiMD":
             self.md = self.server.market_data.open(self.send_application)
@@ -304,7 +314,9 @@ class _Connection:
 
     def _deliver(self, message: Message) -> None:
         ref_seq = int(message.get(Tag.MsgSeqNum) or 0)
-        if self.entry is not None:
+        if not self._admitted(message):
+            self._business_reject(message, ref_seq, REJECT_REASON, REJECT_TEXT)
+        elif self.entry is not None:
             self.entry.handle(message, ref_seq)
             # the command's reports now, before the next request's answers: replies keep the
             # order of the requests, and no event-loop turn separates a request from its report
@@ -321,16 +333,18 @@ class _Connection:
             ):
                 self.send_application(reply)
         else:
-            reject = Message(
-                [
-                    (Tag.MsgType, "j"),
-                    (Tag.RefSeqNum, str(ref_seq)),
-                    (Tag.RefMsgType, message.msg_type),
-                    (Tag.BusinessRejectReason, "3"),
-                    (Tag.Text, "Unsupported Message Type"),
-                ]
-            )
-            self.send_application(reject)
+            self._business_reject(message, ref_seq, 3, "Unsupported Message Type")
+
+    def _admitted(self, message: Message) -> bool:
+        """The user's rate limits allow `message` (`fix_acceptor.limits`)."""
+        logon = self.session.logon
+        if self.user_id is None or logon is None:
+            return True
+        session = (logon.key_id, logon.session_type)
+        return self.server.limits.admit(self.user_id, session, message.msg_type, self.now())
+
+    def _business_reject(self, message: Message, ref_seq: int, reason: int, text: str) -> None:
+        self.send_application(business_reject(message, ref_seq, reason, text))
 
 
 Listener = Callable[[], None]

@@ -20,6 +20,9 @@ Assumption: cancels the exchange makes with no reason of their own (an IOC/FOK r
 order-group trigger, a pause) carry Text `IMMEDIATE_OR_CANCELLED` / `FOK_INSUFFICIENT_VOLUME`
 for IOC/FOK orders, `ORDER_GROUP_CANCEL` for orders in a group, and no Text otherwise.
 Assumption: the Replaced report carries OrdStatus `5` (the margin status list).
+Assumption: a partly filled IOC always gets a cancel report of its own, as EnableIocCancelReport
+(21007=Y) asks; the docs do not say how such an order ends without it, and a client that reads
+LeavesQty (151) of the last fill would think the order still open.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ __all__ = [
     "OrderContext",
     "Reports",
     "amend_command",
+    "business_reject",
     "place_command",
 ]
 
@@ -223,6 +227,22 @@ def amend_command(message: Message, record_price: int, now_ms: int) -> AmendOrde
     )
 
 
+def business_reject(message: Message, ref_seq: int, reason: int, text: str) -> Message:
+    """BusinessMessageReject (35=j) of `message` (its MsgSeqNum `ref_seq`), FIX.md §3.8.
+
+    379 (BusinessRejectRefID) is the request's ClOrdID when it has one.
+    """
+    reply = Message(
+        [(Tag.MsgType, "j"), (Tag.RefSeqNum, str(ref_seq)), (Tag.RefMsgType, message.msg_type)]
+    )
+    ref_id = message.get(Tag.ClOrdID)
+    if ref_id:
+        reply.append(Tag.BusinessRejectRefID, ref_id)
+    reply.append(Tag.BusinessRejectReason, str(reason))
+    reply.append(Tag.Text, text)
+    return reply
+
+
 # ------------------------------------------------------------------ execution reports
 
 
@@ -243,12 +263,15 @@ class Reports:
 
     Args:
         use_expired_status: 21012: expiry cancels as 150=C / 39=C instead of 4.
+        preserve_order_qty: 21008: OrderQty (38) is the order's quantity in every report, not
+            LeavesQty + CumQty (which shrinks when the order is cancelled or decreased).
         cancel_ids: Order id -> ClOrdID of the OrderCancelRequest (F) that cancelled it, from
             any session: the cancel's report carries that 11 (and 41 = the order's) on every
             session and in the drop copy, not only on the session that sent the F.
     """
 
     use_expired_status: bool = False
+    preserve_order_qty: bool = False
     orders: dict[str, OrderContext] = field(default_factory=dict)
     cancel_ids: Mapping[str, str] = field(default_factory=dict)
 
@@ -397,7 +420,7 @@ class Reports:
             (Tag.OrdStatus, status),
             (Tag.Side, _SIDE_CODES[order.side]),
             (Tag.Symbol, order.ticker),
-            (Tag.OrderQty, _count(remaining + filled)),
+            (Tag.OrderQty, _count(order.count if self.preserve_order_qty else remaining + filled)),
             (Tag.Price, format_price(order.price)),
             (Tag.LeavesQty, _count(remaining)),
             (Tag.CumQty, _count(filled)),

@@ -7,9 +7,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api import deps
-from api.ratelimit import TIERS
 from api.responses import json_response
 from api.wire import exchange as wire
+from simulator.server.rate_limits import TIERS
 
 router = APIRouter()
 
@@ -31,7 +31,7 @@ async def get_risk_parameters(exchange: deps.CurrentExchange) -> Response:
 
 @router.get("/account/limits/perps")
 async def get_api_limits(request: Request, caller: deps.Authenticated) -> Response:
-    limits = request.app.state.limiter.limits(caller.user_id)
+    limits = request.app.state.runtime.rate_limiter.limits(caller.user_id)
     tier = TIERS[limits.tier]
     return json_response(
         {

@@ -33,6 +33,7 @@ from simulator.core.money import MONEY_SCALE
 from simulator.exchange import Exchange
 from simulator.model.ledger import User
 from simulator.server import snapshots
+from simulator.server.rate_limits import RateLimiter
 from simulator.server.scenarios import Scenario
 from simulator.server.state_hash import state_hash
 from simulator.server.ws_settings import WsSettings
@@ -104,6 +105,8 @@ class Runtime:
         self.settings = settings or ServerSettings()
         self.generation = 0
         self.bus = EventBus()
+        # one set of buckets for every transport (REST and FIX draw on the same ones)
+        self.rate_limiter = RateLimiter(lambda: self.settings.rate_limits)
         self.state_dir = None if state_dir is None else Path(state_dir)
         self._journal: snapshots.JournalFile | None = None
         if self.state_dir is not None:

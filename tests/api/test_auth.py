@@ -4,7 +4,7 @@ Unlike the other REST tests, this module talks to uvicorn on 127.0.0.1: the raw 
 signature covers is the one uvicorn reads off the wire.
 
 The signature covers timestamp + METHOD + the raw request path as sent (percent-escapes kept,
-query string excluded). Rate-limit tests swap the app's limiter for one reading a frozen wall
+query string excluded). Rate-limit tests swap the runtime's limiter for one reading a frozen wall
 clock, so bucket refills happen only when a test moves that clock.
 """
 
@@ -18,8 +18,8 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from api.ratelimit import RateLimiter
 from simulator.core.clock import WallClock
+from simulator.server.rate_limits import RateLimiter
 from simulator.server.runtime import ServerSettings
 from simulator.server.scenarios import load_scenario
 from tests.api import signing
@@ -320,15 +320,15 @@ class FrozenWall(WallClock):
 
 @pytest.fixture
 def frozen(fresh: Served) -> Iterator[FrozenWall]:
-    """Swap the app's rate limiter for one on a frozen wall clock (restored afterwards)."""
-    state = fresh.app.state
-    original = state.limiter
+    """Swap the runtime's rate limiter for one on a frozen wall clock (restored afterwards)."""
+    runtime = fresh.runtime
+    original = runtime.rate_limiter
     wall = FrozenWall(1_781_481_600_000)
-    state.limiter = RateLimiter(fresh.runtime, wall_clock=wall)
+    runtime.rate_limiter = RateLimiter(lambda: runtime.settings.rate_limits, wall_clock=wall)
     try:
         yield wall
     finally:
-        state.limiter = original
+        runtime.rate_limiter = original
 
 
 @pytest.fixture
@@ -449,6 +449,6 @@ def test_rate_limit_control_rejects_bad_input(fresh: Served, frozen: FrozenWall)
     assert wrong_type.status_code == 400
     assert wrong_type.json()["error"]["code"] == "invalid_parameters"
     assert frozen.ms == 1_781_481_600_000
-    limiter = fresh.app.state.limiter
+    limiter = fresh.runtime.rate_limiter
     assert limiter.limits(signing.DEMO_USER_ID).tier == "basic"
     assert not limiter.enabled_for(signing.DEMO_USER_ID)

@@ -159,6 +159,23 @@ def test_a_partly_filled_order_is_new_then_traded_then_replaced_then_canceled() 
     assert len({r.get(Tag.ExecID) for r in out}) == len(out)
 
 
+def test_preserve_original_order_qty_keeps_38_at_the_order_quantity() -> None:
+    exchange, user = _exchange()
+    start = exchange.journal.last_seq
+    result = exchange.place_order(user, wire.place_command(order(OrderQty="300"), 0))
+    exchange.cancel_order(user, result.order.order_id)
+    kept = _reports(exchange, user, start, wire.Reports(preserve_order_qty=True))
+    default = _reports(exchange, user, start, wire.Reports())
+
+    # 250 filled at once, 50 rested, then the 50 were cancelled (21008, FIX.md §3.6)
+    assert [(r.get(Tag.ExecType), r.get(Tag.OrderQty)) for r in kept] == [
+        ("0", "300.00"),
+        ("F", "300.00"),
+        ("4", "300.00"),
+    ]
+    assert [r.get(Tag.OrderQty) for r in default] == ["300.00", "300.00", "250.00"]
+
+
 def test_an_ioc_remainder_is_canceled_with_its_text() -> None:
     exchange, user = _exchange()
     start = exchange.journal.last_seq
