@@ -387,21 +387,19 @@ def _odd_field(part: str) -> Field:
     return tag, value
 
 
-class _TagPrefixes(dict[int, str]):
-    """Tag -> ``"<tag>="``; a miss checks the tag (and caches it, up to a bound)."""
-
-    def __missing__(self, tag: int) -> str:
-        if type(tag) is not int or tag <= 0 or tag in _RESERVED_TAGS:
-            raise ValueError(f"tag {tag!r} cannot be encoded (8, 9 and 10 are written by encode)")
-        prefix = f"{tag}="
-        if len(self) < _TAG_CACHE_LIMIT:
-            self[tag] = prefix
-        return prefix
+# Tag -> "<tag>=" for the tags that may be encoded; grows with the tags seen, up to a bound. A
+# plain dict (indexing a dict subclass is slower): a miss is handled by `_prefix`.
+_TAG_PREFIXES: Final = {tag: f"{tag}=" for tag in _TAG_CACHE.values() if tag not in _RESERVED_TAGS}
 
 
-_TAG_PREFIXES: Final = _TagPrefixes(
-    {tag: f"{tag}=" for tag in _TAG_CACHE.values() if tag not in _RESERVED_TAGS}
-)
+def _prefix(tag: int) -> str:
+    """``"<tag>="`` of a tag `_TAG_PREFIXES` lacks, after checking it (and caching it)."""
+    if type(tag) is not int or tag <= 0 or tag in _RESERVED_TAGS:
+        raise ValueError(f"tag {tag!r} cannot be encoded (8, 9 and 10 are written by encode)")
+    prefix = f"{tag}="
+    if len(_TAG_PREFIXES) < _TAG_CACHE_LIMIT:
+        _TAG_PREFIXES[tag] = prefix
+    return prefix
 
 
 def encode(message: Message) -> bytes:
@@ -420,7 +418,11 @@ def encode(message: Message) -> bytes:
         raise ValueError("the first field must be 35 (MsgType)")
     prefixes = _TAG_PREFIXES
     try:
-        body = "\x01".join([prefixes[tag] + value for tag, value in fields]).encode("latin-1")
+        try:
+            text = "\x01".join([prefixes[tag] + value for tag, value in fields])
+        except KeyError:  # a tag not seen yet
+            text = "\x01".join([(prefixes.get(tag) or _prefix(tag)) + v for tag, v in fields])
+        body = text.encode("latin-1")
     except UnicodeEncodeError as exc:
         raise ValueError(f"a value is not latin-1: {exc}") from None
     body += _SOH

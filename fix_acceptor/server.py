@@ -202,8 +202,12 @@ class _Connection:
         self.md: MarketDataSession | None = None
         self.user_id: str | None = None
         self._batch: list[bytes] | None = None
+        self._batch_ms = 0  # the wall clock when the read being handled arrived
 
     def now(self) -> int:
+        """The wall clock for the session layer: one reading per read batch (ms resolution)."""
+        if self._batch is not None:
+            return self._batch_ms
         return self.server.wall.now_ms()
 
     def abort(self) -> None:
@@ -221,17 +225,18 @@ class _Connection:
                 if not data:
                     break
                 # everything the messages of one read produce goes out in one write
+                self._batch_ms = now = self.server.wall.now_ms()
                 self._batch = []
                 try:
                     for item in self.decoder.feed(data):
                         if self.closing:
                             break
-                        if isinstance(item, DecodeError):
-                            self._apply(self.session.receive_error(item.reason, self.now()))
+                        if type(item) is Message:
+                            self._apply(self.session.receive(item, now))
+                        elif isinstance(item, DecodeError):
+                            self._apply(self.session.receive_error(item.reason, now))
                             if item.fatal:
                                 self.closing = True
-                        else:
-                            self._apply(self.session.receive(item, self.now()))
                 finally:
                     self._flush()
                 await self._drain()

@@ -275,15 +275,21 @@ class Reports:
     orders: dict[str, OrderContext] = field(default_factory=dict)
     cancel_ids: Mapping[str, str] = field(default_factory=dict)
 
+    def _context(self, order_id: str) -> OrderContext:
+        ctx = self.orders.get(order_id)
+        if ctx is None:
+            ctx = self.orders[order_id] = OrderContext()
+        return ctx
+
     def expect_cancel(self, order_id: str, cl_ord_id: str) -> None:
         """The next cancel of `order_id` answers the F request `cl_ord_id`."""
-        self.orders.setdefault(order_id, OrderContext()).pending_cancel = cl_ord_id
+        self._context(order_id).pending_cancel = cl_ord_id
 
     def order_updated(
         self, seq: int, order: OrderSnapshot, created: bool, previous_cl_ord_id: str | None
     ) -> Message | None:
         """The report of an order update, or None when it adds nothing (a fill's update)."""
-        ctx = self.orders.setdefault(order.order_id, OrderContext())
+        ctx = self._context(order.order_id)
         ctx.cum, ctx.value, ctx.count = order.fill_count, order.fill_value, order.count
         reason = order.last_update_reason
         if created:
@@ -314,7 +320,7 @@ class Reports:
 
     def fill(self, seq: int, fill: FillRecord, order: OrderSnapshot | None) -> Message:
         """The Trade (150=F) report of one fill of one of the user's orders."""
-        ctx = self.orders.setdefault(fill.order_id, OrderContext())
+        ctx = self._context(fill.order_id)
         ctx.cum += fill.count
         ctx.value += fill.count * fill.price
         total = ctx.count or (order.count if order is not None else fill.count)
