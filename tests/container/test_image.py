@@ -4,8 +4,9 @@ Run by `make test-container` (root, buildah, minutes: `make test` leaves tests/c
 after `../shared/tools/container-smoke` has built `localhost/perps-sim-smoke:latest` from the
 Dockerfile. The module starts one container of that image (`buildah run --isolation=chroot
 --network=host`, the image's own user and environment) on free ports, reads the server's ready
-file from a bind mount, and talks to it at the host's non-loopback address when there is one, so
-that only the image's `PERPS_SIM_HOST=0.0.0.0` makes it reachable, as `docker run -p` needs. The
+file from a bind mount, and talks to it on the loopback address (tests send traffic to nothing
+else); that its sockets listen on every interface, as `docker run -p` needs (the image's
+`PERPS_SIM_HOST=0.0.0.0`), is read from the kernel's socket table (/proc/net/tcp). The
 clients are independent of the server's code: httpx and websockets signed with tests/api/signing,
 and a FIX Logon encoded and signed with kalshi-sdk's codec and `FixSigner`. The container is
 removed at the end, also when a test fails.
@@ -20,7 +21,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -75,15 +75,15 @@ class Container:
         return result.stdout
 
 
-def _host_address() -> str:
-    # the address other machines would use; a UDP connect sends nothing
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect(("10.255.255.255", 9))
-        except OSError:
-            return "127.0.0.1"
-        address: str = probe.getsockname()[0]
-    return address
+def _listening_addresses(port: int) -> set[str]:
+    """The IPv4 addresses (hex, as the kernel writes them) of the sockets listening on `port`."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        address, _, hex_port = local.partition(":")
+        if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+            found.add(address)
+    return found
 
 
 def _port(url: str) -> int:
@@ -139,7 +139,7 @@ def container(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
         urls: dict[str, Any] = json.loads(ready.read_text())
         yield Container(
             name=name,
-            host=_host_address(),
+            host="127.0.0.1",
             http_port=_port(urls["rest_url"]),
             fix_ports=dict(urls["fix"]["ports"]),
             log=log,
@@ -149,6 +149,11 @@ def container(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
         if process is not None:
             _stop(process)
         subprocess.run(["buildah", "rm", name], capture_output=True, check=False, timeout=60)
+
+
+def test_every_listener_is_on_every_interface(container: Container) -> None:
+    for port in (container.http_port, *container.fix_ports.values()):
+        assert _listening_addresses(port) == {"00000000"}, port  # 0.0.0.0, not 127.0.0.1
 
 
 def test_a_signed_rest_call_of_the_demo_user(container: Container) -> None:
