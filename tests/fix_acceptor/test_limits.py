@@ -88,25 +88,31 @@ def _order(seq: int, cl_ord_id: str) -> bytes:
     return codec.encode(message)
 
 
-def test_an_order_past_the_budget_gets_business_reject_380_8_over_a_socket() -> None:
+def _limited_runtime() -> Runtime:
+    """The default scenario with rate limits on, its limiter on a frozen wall clock."""
     runtime = Runtime(
         load_scenario("default"), clock_mode="manual", settings=ServerSettings(rate_limits=True)
     )
-    wall = FrozenWall(T0)
-    runtime.rate_limiter = RateLimiter(lambda: True, wall_clock=wall)
-    orders = WRITE_CAPACITY // 10  # the Logon took 10 tokens: the last one is refused
+    runtime.rate_limiter = RateLimiter(lambda: True, wall_clock=FrozenWall(T0))
+    return runtime
+
+
+def _replies(runtime: Runtime, payload: bytes, count: int | None = None) -> list[Message]:
+    """Send `payload` on a KalshiNR connection; the first `count` replies (None: until closed)."""
 
     async def run() -> list[Message]:
         server = FixServer(runtime)
         port = (await server.start("127.0.0.1", {"KalshiNR": 0}))["KalshiNR"]
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
-            writer.write(logon() + b"".join(_order(2 + i, f"c{i}") for i in range(orders)))
+            writer.write(payload)
             decoder = codec.FrameDecoder()
             replies: list[Message] = []
-            while len(replies) < 1 + orders:
+            while count is None or len(replies) < count:
                 data = await asyncio.wait_for(reader.read(65536), 10)
-                assert data, f"connection closed after {replies}"
+                if not data:
+                    assert count is None, f"connection closed after {replies}"
+                    break
                 replies += [m for m in decoder.feed(data) if isinstance(m, Message)]
             return replies
         finally:
@@ -114,7 +120,16 @@ def test_an_order_past_the_budget_gets_business_reject_380_8_over_a_socket() -> 
             await writer.wait_closed()
             await server.close()
 
-    logon_reply, *replies = asyncio.run(run())
+    return asyncio.run(run())
+
+
+def test_an_order_past_the_budget_gets_business_reject_380_8_over_a_socket() -> None:
+    runtime = _limited_runtime()
+    orders = WRITE_CAPACITY // 10  # the Logon took 10 tokens: the last one is refused
+    payload = logon() + b"".join(_order(2 + i, f"c{i}") for i in range(orders))
+
+    logon_reply, *replies = _replies(runtime, payload, 1 + orders)
+
     assert logon_reply.msg_type == "A"
     assert [m.msg_type for m in replies] == ["8"] * (orders - 1) + ["j"]
     assert {m.get(150) for m in replies[:-1]} == {"0"}, replies[0]
@@ -132,29 +147,11 @@ def test_an_order_past_the_budget_gets_business_reject_380_8_over_a_socket() -> 
 
 
 def test_a_logon_past_the_budget_is_refused_with_a_logout() -> None:
-    runtime = Runtime(
-        load_scenario("default"), clock_mode="manual", settings=ServerSettings(rate_limits=True)
-    )
-    runtime.rate_limiter = RateLimiter(lambda: True, wall_clock=FrozenWall(T0))
+    runtime = _limited_runtime()
     demo = runtime.exchange.user_for_key(signing.DEMO_KEY_ID)
     assert demo is not None
     assert runtime.rate_limiter.take(demo.user_id, "write", WRITE_CAPACITY)  # spent over REST
 
-    async def run() -> list[Message]:
-        server = FixServer(runtime)
-        port = (await server.start("127.0.0.1", {"KalshiNR": 0}))["KalshiNR"]
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            writer.write(logon())
-            decoder = codec.FrameDecoder()
-            replies: list[Message] = []
-            while data := await asyncio.wait_for(reader.read(65536), 10):
-                replies += [m for m in decoder.feed(data) if isinstance(m, Message)]
-            return replies
-        finally:
-            writer.close()
-            await writer.wait_closed()
-            await server.close()
+    (logout,) = _replies(runtime, logon())
 
-    (logout,) = asyncio.run(run())
     assert (logout.msg_type, logout.get(58)) == ("5", "rate limit exceeded")
