@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install test test-contract test-container test-examples lint check bench serve clean
+.PHONY: install test test-contract test-container test-examples lint check bench serve parity clean
 
 # kalshi-sdk (the API tests parse responses with it) declares Python >= 3.12 but runs on 3.11.
 $(BIN)/.installed: pyproject.toml constraints.txt
@@ -57,8 +57,15 @@ bench: install
 	$(BIN)/python benchmarks/bench_ws.py
 	$(BIN)/python benchmarks/bench_fix.py
 
+# flags for `perps-sim serve`: make serve ARGS="--clock manual --port 9000"
+ARGS ?=
+
 serve: install
-	$(BIN)/perps-sim serve
+	$(BIN)/perps-sim serve $(ARGS)
+
+# docs/parity.md from the code (tests/test_parity_doc.py fails when it is stale)
+parity: install
+	$(BIN)/python docs/gen_parity.py
 
 clean:
 	rm -rf $(VENV) .bench .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache

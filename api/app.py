@@ -3,19 +3,22 @@
 
 `create_app(runtime)` is the only constructor; all state lives on `app.state` (the runtime,
 the authenticator, the WebSocket hub; the rate limiter is the runtime's, shared with FIX), never
-in module globals. FastAPI's own OpenAPI document and docs page are served at `/openapi.json`
-and `/docs`; the contract of record is Kalshi's spec vendored in
+in module globals. The OpenAPI document (`api.openapi`: every route, the control plane's
+bodies, and the hot `POST /margin/orders`) is served at `/openapi.json`, rendered offline at
+`/docs` and `/redoc`; the contract of record is Kalshi's spec vendored in
 `fixtures/reference/perps_openapi.yaml`.
 """
 
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from starlette.routing import Route, WebSocketRoute
 
 from api import control
 from api.auth import Authenticator
 from api.errors import install_error_handlers
+from api.openapi import DOCS_ASSETS, install_openapi
 from api.rest import (
     exchange,
     exit_triggers,
@@ -39,10 +42,12 @@ CONTROL_PREFIX = "/sim/v1"
 
 def create_app(runtime: Runtime) -> FastAPI:
     """A FastAPI app serving `runtime`."""
-    app = FastAPI(
+    app = FastAPIOffline(
         title="perps-sim",
-        description="Local simulator of Kalshi's Perps (margin) API",
+        description="Local simulator of Kalshi's Perps (margin) API; the simulator's own "
+        "control plane is under /sim/v1 (tag `simulator`)",
         version="0.1.0",
+        static_url=DOCS_ASSETS,
     )
     app.state.runtime = runtime
     app.state.authenticator = Authenticator(runtime)
@@ -68,4 +73,5 @@ def create_app(runtime: Runtime) -> FastAPI:
         app.include_router(module.router, prefix=REST_PREFIX)
     app.include_router(control.router, prefix=CONTROL_PREFIX)
     app.router.routes.append(WebSocketRoute(WS_PATH, MarginSocket()))
+    install_openapi(app, runtime, rest_prefix=REST_PREFIX, control_prefix=CONTROL_PREFIX)
     return app

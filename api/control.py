@@ -13,13 +13,10 @@ size cap (`MAX_SNAPSHOT_BYTES`) instead of the server's `max_body_bytes`.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any
 
 import msgspec
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
-from fastapi import APIRouter
+from fastapi import APIRouter, Path, Query
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -27,59 +24,31 @@ from api import deps
 from api.bodies import read_json
 from api.errors import ApiError, BadRequestError
 from api.responses import json_response
+from api.wire import control as wire
 from api.wire.common import rfc3339
 from simulator.core.clock import ManualClock
 from simulator.core.money import parse_dollars, parse_price
 from simulator.server.runtime import Runtime
+from simulator.server.snapshots import Snapshot
 
-router = APIRouter()
+router = APIRouter(tags=["simulator"])
 
 MAX_SNAPSHOT_BYTES = 1 << 29
+MAX_ADVANCE_MS = wire.MAX_ADVANCE_MS
+
+UserId = Annotated[str, Path(description="a user's id", examples=["demo-user"])]
+Ticker = Annotated[str, Path(description="a market's ticker", examples=["KXBTCPERP"])]
+
+_START_MS = 1_781_481_600_000  # the built-in scenarios' start, for the examples
+_CLOCK = {"mode": "manual", "now_ms": _START_MS, "now": "2026-06-15T00:00:00.000Z"}
+_HASH = "9c1d5e0b7a3f4c2e8b6d1a0f5e4c3b2a1908f7e6d5c4b3a29180f7e6d5c4b3a2"
+_USER_ERRORS = {400: "invalid_parameters", 404: "user_not_found"}
+_MARKET_ERRORS = {400: "invalid_parameters", 404: "market_not_found"}
 
 
 class _Conflict(ApiError):
     status = 409
     code = "conflict"
-
-
-class NewUser(msgspec.Struct, forbid_unknown_fields=True):
-    balance: str = "0"
-    public_key_pem: str | None = None
-    user_id: str | None = None
-    api_key_id: str | None = None
-
-
-class Deposit(msgspec.Struct, forbid_unknown_fields=True):
-    amount: str
-    subaccount: int = 0
-
-
-MAX_ADVANCE_MS = 7 * 86_400_000
-"""Longest jump of one `POST /clock/advance`: every timer on the way fires, so the work grows
-with the jump (a day of the default scenario is seconds); a bound keeps one request bounded."""
-
-
-class Advance(msgspec.Struct, forbid_unknown_fields=True):
-    ms: int
-
-
-class ReferencePrice(msgspec.Struct, forbid_unknown_fields=True):
-    price: str
-
-
-class MarketStatusBody(msgspec.Struct, forbid_unknown_fields=True):
-    status: Literal["active", "inactive", "closed"]
-    halt_sources: list[str] | None = None
-
-
-class ExchangeStatusBody(msgspec.Struct, forbid_unknown_fields=True):
-    exchange_active: bool | None = None
-    trading_active: bool | None = None
-
-
-class RateLimitsBody(msgspec.Struct, forbid_unknown_fields=True):
-    enabled: bool | None = None
-    usage_tier: str | None = None
 
 
 def _money(text: str, name: str) -> int:
@@ -89,7 +58,21 @@ def _money(text: str, name: str) -> int:
         raise BadRequestError(f"{name}: {exc}") from None
 
 
-@router.get("/health")
+@router.get(
+    "/health",
+    **wire.operation(
+        "Ready, and what it serves",
+        wire.Health,
+        {
+            "status": "ok",
+            "scenario": "bare",
+            "clock": "manual",
+            "now_ms": _START_MS,
+            "markets": ["KXBTCPERP", "KXETHPERP", "KXSOLPERP"],
+        },
+        errors={},
+    ),
+)
 async def health(runtime: deps.CurrentRuntime) -> Response:
     exchange = runtime.exchange
     return json_response(
@@ -103,38 +86,41 @@ async def health(runtime: deps.CurrentRuntime) -> Response:
     )
 
 
-@router.post("/users", status_code=201)
+@router.post(
+    "/users",
+    status_code=201,
+    **wire.operation(
+        "Create a user with an API key",
+        wire.CreatedUser,
+        {
+            "user_id": "alice",
+            "api_key_id": "2f0b6c1e-8d4a-5b7e-9c3f-1a2b3c4d5e6f",
+            "private_key_pem": "-----BEGIN PRIVATE KEY-----\nMIIEvQ...\n-----END PRIVATE KEY-----",
+        },
+        body=wire.CreateUserRequest,
+        examples={
+            "trader": {
+                "balance": "100000",
+                "user_id": "alice",
+                "notional_limit": "20000",
+                "usage_tier": "premier",
+            },
+            "defaults": {},
+        },
+        status=201,
+    ),
+)
 async def create_user(request: Request, runtime: deps.CurrentRuntime) -> Response:
-    body = await read_json(request, NewUser, lenient_type=True)
+    body = await read_json(request, wire.CreateUserRequest, lenient_type=True)
     balance = _money(body.balance, "balance")
-    private_pem: str | None = None
-    public_pem = body.public_key_pem
-    if public_pem is None:
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        private_pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ).decode()
-        public_pem = (
-            key.public_key()
-            .public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
-            .decode()
-        )
-    else:
-        try:
-            loaded = serialization.load_pem_public_key(public_pem.encode())
-        except ValueError:
-            raise BadRequestError("public_key_pem is not a PEM public key") from None
-        if not isinstance(loaded, RSAPublicKey):
-            raise BadRequestError("public_key_pem must be an RSA key")
-    user = runtime.exchange.create_user(
+    limit = body.notional_limit
+    user, private_pem = runtime.create_user(
+        balance=balance,
+        public_key_pem=body.public_key_pem,
         user_id=body.user_id,
         api_key_id=body.api_key_id,
-        public_key_pem=public_pem,
-        balance=balance,
+        notional_limit=None if limit is None else _money(limit, "notional_limit"),
+        usage_tier=body.usage_tier,
     )
     created: dict[str, Any] = {"user_id": user.user_id, "api_key_id": user.api_keys[0].key_id}
     if private_pem is not None:
@@ -142,16 +128,39 @@ async def create_user(request: Request, runtime: deps.CurrentRuntime) -> Respons
     return json_response(created, 201)
 
 
-@router.post("/users/{user_id}/deposit")
-async def deposit(user_id: str, request: Request, runtime: deps.CurrentRuntime) -> Response:
-    body = await read_json(request, Deposit, lenient_type=True)
+@router.post(
+    "/users/{user_id}/deposit",
+    **wire.operation(
+        "Credit cash to a subaccount",
+        wire.Deposited,
+        {"user_id": "demo-user", "subaccount": 0, "cash": 10_500_000_000},
+        body=wire.DepositRequest,
+        examples={
+            "primary": {"amount": "500.0000"},
+            "explicit": {"amount": "250", "subaccount": 0},
+        },
+        errors=_USER_ERRORS,
+    ),
+)
+async def deposit(user_id: UserId, request: Request, runtime: deps.CurrentRuntime) -> Response:
+    body = await read_json(request, wire.DepositRequest, lenient_type=True)
     cash = runtime.exchange.deposit(user_id, _money(body.amount, "amount"), body.subaccount)
     return json_response({"user_id": user_id, "subaccount": body.subaccount, "cash": cash})
 
 
-@router.post("/users/{user_id}/rate_limits")
-async def rate_limits(user_id: str, request: Request, runtime: deps.CurrentRuntime) -> Response:
-    body = await read_json(request, RateLimitsBody, lenient_type=True)
+@router.post(
+    "/users/{user_id}/rate_limits",
+    **wire.operation(
+        "Switch a user's rate limits and set its tier",
+        wire.RateLimits,
+        {"user_id": "demo-user", "enabled": True, "usage_tier": "advanced"},
+        body=wire.RateLimitsRequest,
+        examples={"advanced": {"enabled": True, "usage_tier": "advanced"}, "default": {}},
+        errors=_USER_ERRORS,
+    ),
+)
+async def rate_limits(user_id: UserId, request: Request, runtime: deps.CurrentRuntime) -> Response:
+    body = await read_json(request, wire.RateLimitsRequest, lenient_type=True)
     runtime.exchange.user(user_id)
     limiter = runtime.rate_limiter
     try:
@@ -169,14 +178,24 @@ def _clock_body(runtime: Runtime) -> dict[str, Any]:
     return {"mode": runtime.clock_mode, "now_ms": now, "now": rfc3339(now)}
 
 
-@router.get("/clock")
+@router.get("/clock", **wire.operation("Simulated time", wire.Clock, _CLOCK, errors={}))
 async def get_clock(runtime: deps.CurrentRuntime) -> Response:
     return json_response(_clock_body(runtime))
 
 
-@router.post("/clock/advance")
+@router.post(
+    "/clock/advance",
+    **wire.operation(
+        "Move a manual clock, firing every due timer in order",
+        wire.Clock,
+        {"mode": "manual", "now_ms": _START_MS + 3_600_000, "now": "2026-06-15T01:00:00.000Z"},
+        body=wire.AdvanceClockRequest,
+        examples={"one_hour": {"ms": 3_600_000}},
+        errors={400: "invalid_parameters", 409: "clock_not_manual"},
+    ),
+)
 async def advance_clock(request: Request, runtime: deps.CurrentRuntime) -> Response:
-    body = await read_json(request, Advance, lenient_type=True)
+    body = await read_json(request, wire.AdvanceClockRequest, lenient_type=True)
     if not 0 <= body.ms <= MAX_ADVANCE_MS:
         raise BadRequestError(
             f"ms must be between 0 and {MAX_ADVANCE_MS} (7 days); advance in several steps"
@@ -190,15 +209,37 @@ async def advance_clock(request: Request, runtime: deps.CurrentRuntime) -> Respo
     return json_response(_clock_body(runtime))
 
 
-@router.post("/markets/{ticker}/reference_price")
-async def reference_price(ticker: str, request: Request, runtime: deps.CurrentRuntime) -> Response:
-    body = await read_json(request, ReferencePrice, lenient_type=True)
+@router.post(
+    "/markets/{ticker}/reference_price",
+    **wire.operation(
+        "Set a market's index, optionally pinning it there",
+        wire.ReferencePriceSet,
+        {
+            "ticker": "KXBTCPERP",
+            "price": "6.3000",
+            "ts_ms": _START_MS,
+            "mark_ts_ms": _START_MS,
+            "pinned": True,
+        },
+        body=wire.ReferencePriceRequest,
+        examples={
+            "set": {"price": "6.3000"},
+            "pin": {"price": "6.3000", "pin": True},
+            "release": {"price": "6.3000", "pin": False},
+        },
+        errors=_MARKET_ERRORS,
+    ),
+)
+async def reference_price(
+    ticker: Ticker, request: Request, runtime: deps.CurrentRuntime
+) -> Response:
+    body = await read_json(request, wire.ReferencePriceRequest, lenient_type=True)
     try:
         price = parse_price(body.price)
     except ValueError as exc:
         raise BadRequestError(f"price: {exc}") from None
     exchange = runtime.exchange
-    exchange.set_reference_price(ticker, price)
+    exchange.set_reference_price(ticker, price, body.pin)
     data = exchange.market_data(ticker)
     return json_response(
         {
@@ -206,13 +247,24 @@ async def reference_price(ticker: str, request: Request, runtime: deps.CurrentRu
             "price": body.price,
             "ts_ms": exchange.now(),
             "mark_ts_ms": data.mark_ts_ms,
+            "pinned": data.pinned,
         }
     )
 
 
-@router.post("/markets/{ticker}/status")
-async def market_status(ticker: str, request: Request, runtime: deps.CurrentRuntime) -> Response:
-    body = await read_json(request, MarketStatusBody, lenient_type=True)
+@router.post(
+    "/markets/{ticker}/status",
+    **wire.operation(
+        "Open, pause or close a market",
+        wire.MarketStatus,
+        {"ticker": "KXBTCPERP", "status": "inactive", "halt_sources": ["manual"]},
+        body=wire.MarketStatusRequest,
+        examples={"pause": {"status": "inactive"}, "open": {"status": "active"}},
+        errors=_MARKET_ERRORS,
+    ),
+)
+async def market_status(ticker: Ticker, request: Request, runtime: deps.CurrentRuntime) -> Response:
+    body = await read_json(request, wire.MarketStatusRequest, lenient_type=True)
     exchange = runtime.exchange
     exchange.set_market_status(ticker, body.status, body.halt_sources)
     market = exchange.market_data(ticker).market
@@ -221,9 +273,21 @@ async def market_status(ticker: str, request: Request, runtime: deps.CurrentRunt
     )
 
 
-@router.post("/exchange/status")
+@router.post(
+    "/exchange/status",
+    **wire.operation(
+        "Switch the exchange or trading on and off",
+        wire.ExchangeStatus,
+        {"exchange_active": True, "trading_active": False},
+        body=wire.ExchangeStatusRequest,
+        examples={
+            "pause_trading": {"trading_active": False},
+            "all_on": {"exchange_active": True, "trading_active": True},
+        },
+    ),
+)
 async def exchange_status(request: Request, runtime: deps.CurrentRuntime) -> Response:
-    body = await read_json(request, ExchangeStatusBody, lenient_type=True)
+    body = await read_json(request, wire.ExchangeStatusRequest, lenient_type=True)
     exchange = runtime.exchange
     if body.exchange_active is not None and body.exchange_active != exchange.exchange_active:
         exchange.set_exchange_active(body.exchange_active, "manual")
@@ -234,29 +298,88 @@ async def exchange_status(request: Request, runtime: deps.CurrentRuntime) -> Res
     )
 
 
-@router.post("/reset")
+@router.post(
+    "/reset",
+    **wire.operation(
+        "Back to the scenario's initial state (users, orders, time, pins, rate limits)",
+        wire.Reset,
+        _CLOCK | {"status": "reset"},
+        errors={},
+    ),
+)
 async def reset(request: Request, runtime: deps.CurrentRuntime) -> Response:
     runtime.reset()
     runtime.rate_limiter.reset()
     return json_response(_clock_body(runtime) | {"status": "reset"})
 
 
-@router.get("/events")
-async def events(runtime: deps.CurrentRuntime, after: int = 0, limit: int = 1000) -> Response:
+@router.get(
+    "/events",
+    **wire.operation(
+        "The event journal after a seq, oldest first",
+        wire.Events,
+        {
+            "events": [
+                {
+                    "seq": 1,
+                    "event": {
+                        "type": "BalanceChanged",
+                        "ts_ms": _START_MS,
+                        "user_id": "alice",
+                        "subaccount": 0,
+                        "delta": 100_000_000_000,
+                        "cash": 100_000_000_000,
+                        "reason": "deposit",
+                    },
+                }
+            ],
+            "first_seq": 1,
+            "last_seq": 1,
+            "truncated": False,
+        },
+    ),
+)
+async def events(
+    runtime: deps.CurrentRuntime,
+    after: Annotated[
+        int, Query(description="the seq of the last event seen; 0 for the oldest kept")
+    ] = 0,
+    limit: Annotated[int, Query(description="most events to answer, 1 to 100000")] = 1000,
+) -> Response:
     if after < 0 or not 1 <= limit <= 100_000:
         raise BadRequestError("after must be >= 0 and limit between 1 and 100000")
     exchange = runtime.exchange
+    journal = exchange.journal
     found = exchange.events_since(after, limit)
     rendered = [{"seq": seq, "event": msgspec.to_builtins(event)} for seq, event in found]
-    return json_response({"events": rendered, "last_seq": exchange.journal.last_seq})
+    return json_response(
+        {
+            "events": rendered,
+            "first_seq": journal.first_seq,
+            "last_seq": journal.last_seq,
+            "truncated": journal.dropped_after(after),
+        }
+    )
 
 
-@router.get("/state")
+# the snapshot examples are this server's scenario at its start, filled in by `api.openapi`
+@router.get(
+    "/state",
+    **wire.operation("Export a snapshot of the whole state", Snapshot, None, errors={}),
+)
 async def export_state(runtime: deps.CurrentRuntime) -> Response:
     return json_response(runtime.export_state())
 
 
-@router.put("/state")
+@router.put(
+    "/state",
+    **wire.operation(
+        "Replay a snapshot and install it",
+        wire.StateImported,
+        {"status": "imported", "now_ms": _START_MS, "state_hash": _HASH},
+        body=Snapshot,
+    ),
+)
 async def import_state(request: Request, runtime: deps.CurrentRuntime) -> Response:
     body = await _snapshot_body(request)
     exchange = runtime.import_state(body)
@@ -265,7 +388,10 @@ async def import_state(request: Request, runtime: deps.CurrentRuntime) -> Respon
     )
 
 
-@router.get("/state/hash")
+@router.get(
+    "/state/hash",
+    **wire.operation("The state hash", wire.StateHash, {"state_hash": _HASH}, errors={}),
+)
 async def get_state_hash(runtime: deps.CurrentRuntime) -> Response:
     return json_response({"state_hash": runtime.state_hash()})
 

@@ -41,7 +41,7 @@ from simulator.core.events import (
 )
 from simulator.core.ids import IdSource
 from simulator.lifecycle.corporate_actions import CorporateActionPorts, CorporateActions
-from simulator.model.feeds import feed_from_config
+from simulator.model.feeds import StaticFeed, feed_from_config
 from simulator.model.funding import FundingSettings, PremiumAccumulator
 from simulator.model.funding_schedule import FundingSchedule
 from simulator.model.ledger import User
@@ -665,15 +665,31 @@ class Exchange(AccountCommands):
     # --------------------------------------------------------------- control
 
     @command("set_reference_price", fires_due_nested=True)
-    def set_reference_price(self, ticker: str, price: int) -> None:
-        """Set the index of a market now (control plane)."""
+    def set_reference_price(self, ticker: str, price: int, pin: bool | None = None) -> None:
+        """Set the index of a market now (control plane).
+
+        `pin=True` also holds it there: the market's feed stops moving it (a constant takes its
+        place) until `pin=False` resumes the feed from the price set then, or a reset. None
+        leaves the pin as it is.
+        """
         data = self.state.markets.get(ticker)
         if data is None:
             raise errors.MarketNotFoundError(details=ticker)
         if type(price) is not int or price <= 0:
             raise errors.InvalidParametersError(f"price must be positive, was {price}")
-        data.feed.set_price(self.now(), price)
-        self.pricing.sample_now(data)
+        if pin is not None and type(pin) is not bool:
+            raise errors.InvalidParametersError(f"pin must be true, false or null, was {pin!r}")
+        now = self.now()
+        if pin is True and data.unpinned_feed is None:
+            data.unpinned_feed, data.feed = data.feed, StaticFeed(price)
+        elif pin is False and data.unpinned_feed is not None:
+            data.feed, data.unpinned_feed = data.unpinned_feed, None
+        else:
+            data.feed.set_price(now, price)
+            self.pricing.sample_now(data)
+            return
+        data.feed.set_price(now, price)
+        self.pricing.feed_replaced(data)
 
     @command("set_market_status", fires_due_nested=True)
     def set_market_status(

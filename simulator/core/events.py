@@ -341,6 +341,15 @@ class Journal:
     def last_seq(self) -> int:
         return self._first_seq + len(self._events) - 1
 
+    @property
+    def first_seq(self) -> int:
+        """The seq of the oldest retained event (`last_seq + 1` while none is)."""
+        return self._first_seq
+
+    def dropped_after(self, after: int) -> bool:
+        """Whether some event with seq > `after` is no longer retained (`since` skips it)."""
+        return after + 1 < self._first_seq
+
     def append(self, event: Event) -> int:
         events = self._events
         events.append(event)

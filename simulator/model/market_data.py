@@ -45,6 +45,9 @@ class MarketData:
     settlement: SettlementMark
     funding_start_ms: int
     reference: tuple[int, int] | None = None
+    unpinned_feed: ReferenceFeed | None = None
+    """While the control plane pins the reference (`feed` is then a constant), the feed that
+    moves it otherwise, resumed from the pinned price when the pin is released."""
     mark: int | None = None
     mark_ts_ms: int = 0
     mark_path: int = 0
@@ -60,6 +63,11 @@ class MarketData:
     last_rate: int = 0
     last_rate_ts_ms: int = 0
     quotes: QuoteHistory = field(default_factory=QuoteHistory)
+
+    @property
+    def pinned(self) -> bool:
+        """Whether the reference is pinned: it moves only when the control plane sets it."""
+        return self.unpinned_feed is not None
 
     def record_trade(self, ts_ms: int, price: int, count: int) -> None:
         """Count a trade into the lifetime and rolling 24-hour volume."""

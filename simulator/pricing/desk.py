@@ -103,6 +103,13 @@ class Pricing:
         """Resample immediately (the control plane just set the reference)."""
         self._sample(data, self._fx.now())
 
+    def feed_replaced(self, data: MarketData) -> None:
+        """Re-arm the feed timer for the market's new feed (a pin or its release), resample."""
+        now = self._fx.now()
+        self._state.timers.cancel(("feed", data.ticker))
+        self._arm_feed(data, now)
+        self._sample(data, now)
+
     def _arm_feed(self, data: MarketData, now: int) -> None:
         nxt = data.feed.next_change_after(now)
         if nxt is not None:

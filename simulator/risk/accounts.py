@@ -41,17 +41,29 @@ class AccountCommands:
         api_key_id: str | None = None,
         public_key_pem: str | None = None,
         balance: int = 0,
+        notional_limit: int | None = None,
     ) -> User:
-        """Register a user with one API key and an optional opening balance on subaccount 0."""
+        """Register a user with one API key and an optional opening balance on subaccount 0.
+
+        `notional_limit` (money units) replaces the per-market notional risk limit in every
+        market for this user, as a Kalshi-set override would (`notional_limit_overrides`).
+        """
+        # the amounts first: a refused command must not have drawn ids
+        if type(balance) is not int or balance < 0:
+            raise errors.InvalidParametersError(f"balance must not be negative, was {balance}")
+        if notional_limit is not None and (type(notional_limit) is not int or notional_limit <= 0):
+            raise errors.InvalidParametersError(
+                f"notional_limit must be positive, was {notional_limit}"
+            )
         user_id = user_id or self.state.ids.uuid()
         key_id = api_key_id or self.state.ids.uuid()
         if user_id in self.state.users:
             raise errors.InvalidParametersError(f"user {user_id} already exists")
         if key_id in self.state.keys:
             raise errors.InvalidParametersError(f"api key {key_id} already exists")
-        if type(balance) is not int or balance < 0:
-            raise errors.InvalidParametersError(f"balance must not be negative, was {balance}")
         user = User(user_id)
+        if notional_limit is not None:
+            user.notional_limit_overrides = dict.fromkeys(self.state.markets, notional_limit)
         user.api_keys.append(ApiKey(key_id, public_key_pem))
         self.state.users[user_id] = user
         self.state.keys[key_id] = user_id

@@ -26,6 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
+from simulator.core import errors
 from simulator.core.bus import EventBus, Reset
 from simulator.core.clock import AcceleratedClock, Clock, ManualClock, WallClock
 from simulator.core.command_log import HeldClock
@@ -33,7 +38,7 @@ from simulator.core.money import MONEY_SCALE
 from simulator.exchange import Exchange
 from simulator.model.ledger import User
 from simulator.server import snapshots
-from simulator.server.rate_limits import RateLimiter
+from simulator.server.rate_limits import TIERS, RateLimiter
 from simulator.server.scenarios import Scenario
 from simulator.server.state_hash import state_hash
 from simulator.server.ws_settings import WsSettings
@@ -196,6 +201,66 @@ class Runtime:
         """Close the journal file (state stays on disk)."""
         if self._journal is not None:
             self._journal.close()
+
+    def create_user(
+        self,
+        *,
+        balance: int = 0,
+        public_key_pem: str | None = None,
+        user_id: str | None = None,
+        api_key_id: str | None = None,
+        notional_limit: int | None = None,
+        usage_tier: str | None = None,
+    ) -> tuple[User, str | None]:
+        """Register a user (`POST /sim/v1/users`); returns it and the private key PEM that was
+        generated for it (None when `public_key_pem` was given).
+
+        Without `public_key_pem` a fresh 2048-bit RSA key pair is made. `usage_tier` sets the
+        user's rate-limit tier (`simulator.server.rate_limits.TIERS`), a runtime setting like
+        the rest of the rate limiter: not journaled, forgotten by `reset`.
+
+        Raises:
+            InvalidParametersError: A key that is not an RSA public key in PEM, an unknown
+                tier, or what `Exchange.create_user` refuses; nothing changed.
+        """
+        if usage_tier is not None and usage_tier not in TIERS:
+            raise errors.InvalidParametersError(
+                f"unknown usage tier {usage_tier!r}; tiers: {sorted(TIERS)}"
+            )
+        private_pem: str | None = None
+        if public_key_pem is None:
+            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            private_pem = key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            ).decode()
+            public_key_pem = (
+                key.public_key()
+                .public_bytes(
+                    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+                )
+                .decode()
+            )
+        else:
+            try:
+                loaded = serialization.load_pem_public_key(public_key_pem.encode())
+            except ValueError:
+                raise errors.InvalidParametersError(
+                    "public_key_pem is not a PEM public key"
+                ) from None
+            if not isinstance(loaded, RSAPublicKey):
+                raise errors.InvalidParametersError("public_key_pem must be an RSA key")
+        user = self.exchange.create_user(
+            user_id=user_id,
+            api_key_id=api_key_id,
+            public_key_pem=public_key_pem,
+            balance=balance,
+            notional_limit=notional_limit,
+        )
+        if usage_tier is not None:
+            self.rate_limiter.configure(user.user_id, enabled=None, tier=usage_tier)
+        return user, private_pem
 
     def open_user(self, api_key_id: str) -> User:
         """The account of an `open`-auth key id, created funded on first use."""

@@ -5,6 +5,11 @@ msgspec. `load_scenario("default")` is the built-in default. `build_exchange` tu
 into a fresh `Exchange` on a given clock; `Runtime.reset` calls it again to go back to the
 initial state. A `liquidity` block (`simulator.server.bots.LiquidityConfig`) adds the house
 market maker, which quotes from the first instant and refreshes on the exchange's timers.
+
+`feeds` replaces the reference-price feeds of the markets file, by ticker or `"*"` (every market
+without an entry of its own): each is a feed config (`simulator.model.feeds.feed_from_config`)
+whose `price`, when left out, is the market file's reference price. `bare` has
+`{"*": {"kind": "static"}}`: its references move only when the control plane sets them.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from simulator.core.clock import Clock
 from simulator.core.config import ExchangeConfig
 from simulator.core.money import parse_dollars
 from simulator.exchange import Exchange
-from simulator.model.markets import load_markets
+from simulator.model.markets import MarketSpec, load_markets
 from simulator.server.bots import LiquidityConfig, attach_liquidity
 
 __all__ = ["FIXTURES_DIR", "Scenario", "ScenarioUser", "build_exchange", "load_scenario"]
@@ -52,6 +57,7 @@ class Scenario(msgspec.Struct, forbid_unknown_fields=True):
     config: dict[str, Any] = msgspec.field(default_factory=dict)
     users: list[ScenarioUser] = msgspec.field(default_factory=list)
     liquidity: LiquidityConfig | None = None
+    feeds: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
     path: str = ""
 
     @property
@@ -78,6 +84,23 @@ def _resolve(relative: str) -> Path:
     return path if path.is_absolute() else FIXTURES_DIR / path
 
 
+def _with_feeds(scenario: Scenario, specs: list[MarketSpec]) -> list[MarketSpec]:
+    feeds = scenario.feeds
+    unknown = sorted(set(feeds) - {"*"} - {spec.ticker for spec in specs})
+    if unknown:
+        raise ValueError(f"scenario {scenario.name!r} has feeds for unknown markets {unknown}")
+    replaced = []
+    for spec in specs:
+        override = feeds.get(spec.ticker, feeds.get("*"))
+        if override is not None:
+            reference = dict(override)
+            if "price" in spec.reference and override.get("kind") != "replay":
+                reference.setdefault("price", spec.reference["price"])
+            spec = dataclasses.replace(spec, reference=reference)
+        replaced.append(spec)
+    return replaced
+
+
 def build_exchange(scenario: Scenario, clock: Clock, seed: int | None = None) -> Exchange:
     """A fresh exchange in the scenario's initial state on `clock`."""
     specs = load_markets(_resolve(scenario.markets_file))
@@ -87,6 +110,7 @@ def build_exchange(scenario: Scenario, clock: Clock, seed: int | None = None) ->
         if unknown:
             raise ValueError(f"scenario {scenario.name!r} names unknown markets {unknown}")
         specs = [by_ticker[ticker] for ticker in scenario.tickers]
+    specs = _with_feeds(scenario, specs)
     fields = {field.name for field in dataclasses.fields(ExchangeConfig)}
     unknown_settings = sorted(set(scenario.config) - fields)
     if unknown_settings:

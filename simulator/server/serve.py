@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -189,7 +190,8 @@ def banner(options: ServeOptions, runtime: Runtime, urls: dict[str, Any]) -> str
 
 
 def _key_lines(scenario: Scenario) -> list[str]:
-    # each scenario user with a key file, and its private key when one sits next to it
+    # each scenario user with a key file, and the absolute path of its private key when one
+    # sits next to it (clients run from any directory; installed, it is under site-packages)
     lines = []
     for user in scenario.users:
         line = f"  user        {user.user_id}: key id {user.api_key_id}"
@@ -197,7 +199,7 @@ def _key_lines(scenario: Scenario) -> list[str]:
             public = FIXTURES_DIR / user.public_key_file
             private = public.with_name(public.name.replace("public", "private"))
             if private != public and private.is_file():
-                line += f", private key {_shown_path(private)} (TEST ONLY)"
+                line += f", private key {private.resolve()} (TEST ONLY)"
         lines.append(line)
     return lines
 
@@ -269,6 +271,9 @@ async def _serve(options: ServeOptions, runtime: Runtime, stream: TextIO) -> int
     )
 
     def started() -> None:
+        # what start-up built (modules, the app, the scenario) lives as long as the process: out
+        # of the collector's way, so that a full collection only walks what trading made
+        gc.freeze()
         if ready_file is not None:
             write_ready_file(ready_file, urls)
         print(banner(options, runtime, urls), file=stream, flush=True)

@@ -65,7 +65,7 @@ def state_summary(exchange: Exchange) -> dict[str, Any]:
             depth.bids,
             depth.asks,
         ]
-    return {
+    summary: dict[str, Any] = {
         "now": exchange.now(),
         "users": users,
         "orders": [msgspec.to_builtins(r.snapshot()) for r in exchange.orders.values()],
@@ -81,6 +81,10 @@ def state_summary(exchange: Exchange) -> dict[str, Any]:
         "journal": exchange.journal.last_seq,
         "active": [exchange.exchange_active, exchange.trading_active],
     }
+    pinned = sorted(ticker for ticker, data in exchange.markets.items() if data.pinned)
+    if pinned:  # only then, so that the hashes of states without pins stay what they were
+        summary["pinned"] = pinned
+    return summary
 
 
 def state_hash(exchange: Exchange) -> str:

@@ -1,9 +1,10 @@
 """Reads never change state: every GET of the REST API and the control plane.
 
-The bare scenario starts half a second off the ticker grid, so right after start its markets
-have a liquidation mark but no stored settlement mark and no funding estimate yet, the state
-in which a read used to store them. After a day more, a trade has left the rolling 24-hour
-volume without having been dropped yet, which a read used to drop.
+The bare scenario, on its markets' random-walk references, starts half a second off the ticker
+grid, so right after start its markets have a liquidation mark but no stored settlement mark
+and no funding estimate yet, the state in which a read used to store them. After a day more, a
+trade has left the rolling 24-hour volume without having been dropped yet, which a read used to
+drop.
 """
 
 from __future__ import annotations
@@ -30,7 +31,10 @@ CONTROL_READS = ("/health", "/clock", "/events", "/state", "/state/hash")
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Served]:
-    scenario = msgspec.structs.replace(load_scenario("bare"), start_time="2026-06-15T00:00:00.500Z")
+    # the markets' own random-walk feeds (not bare's still ones), so that time moves marks
+    scenario = msgspec.structs.replace(
+        load_scenario("bare"), start_time="2026-06-15T00:00:00.500Z", feeds={}
+    )
     with in_process_server(scenario) as served:
         yield served
 

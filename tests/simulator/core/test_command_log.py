@@ -33,7 +33,7 @@ def test_each_accepted_command_is_recorded_once_with_its_instant_and_arguments(e
     ex.cancel_order(alice, placed.order.order_id)
 
     assert ex.command_log.entries == [
-        (T0, "create_user", ("alice", None, None, dollars("1000")), False),
+        (T0, "create_user", ("alice", None, None, dollars("1000"), None), False),
         (T0, "advance", (1_500,), False),
         (T0 + 1_500, "place_order", (alice, order), False),
         (T0 + 1_500, "cancel_order", (alice, placed.order.order_id, 0), False),
@@ -124,7 +124,7 @@ def test_a_command_failing_with_a_bug_is_recorded_as_raised(ex, monkeypatch):
     with pytest.raises(RuntimeError):
         ex.set_reference_price(BTC, 63_000)
 
-    assert ex.command_log.entries == [(T0, "set_reference_price", (BTC, 63_000), True)]
+    assert ex.command_log.entries == [(T0, "set_reference_price", (BTC, 63_000, None), True)]
     assert ex._boundary.depth == 0
 
 

@@ -22,6 +22,19 @@ def test_journal_keeps_the_newest_events_and_keeps_counting():
     assert [seq for seq, _ in journal.since(27)] == [28, 29, 30]
 
 
+def test_journal_tells_the_first_retained_seq_and_what_it_dropped():
+    journal = Journal(retain=8)
+    assert (journal.first_seq, journal.dropped_after(0)) == (1, False)
+
+    for i in range(30):
+        journal.append(_event(i))
+
+    first = journal.since(0)[0][0]
+    assert journal.first_seq == first > 1
+    assert journal.dropped_after(0) and journal.dropped_after(first - 2)
+    assert not journal.dropped_after(first - 1) and not journal.dropped_after(30)
+
+
 def test_a_batch_keeps_every_event_of_a_command_even_past_retention():
     journal = Journal(retain=8)
     journal.append(_event(0))
