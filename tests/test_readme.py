@@ -35,9 +35,9 @@ def test_readme_python_block_runs(source):
 @pytest.mark.parametrize(
     "source", SERVER_BLOCKS, ids=[f"server_block{i}" for i in range(len(SERVER_BLOCKS))]
 )
-def test_readme_server_block_runs_against_a_live_server(source, monkeypatch):
+def test_readme_server_block_runs_against_a_live_server(source, monkeypatch, tmp_path):
     assert _URL in source
-    monkeypatch.chdir(ROOT)
+    monkeypatch.chdir(tmp_path)  # the example finds the key from any directory
     with live_server(load_scenario("default")) as server:
         exec(compile(source.replace(_URL, server.base), str(README), "exec"), {})
         demo = server.runtime.exchange.users["demo-user"].subaccounts[0]
@@ -45,9 +45,9 @@ def test_readme_server_block_runs_against_a_live_server(source, monkeypatch):
 
 
 @pytest.mark.parametrize("source", WS_BLOCKS, ids=[f"ws_block{i}" for i in range(len(WS_BLOCKS))])
-def test_readme_websocket_block_runs_against_a_live_server(source, monkeypatch, capsys):
+def test_readme_websocket_block_runs_against_a_live_server(source, monkeypatch, capsys, tmp_path):
     assert _WS_URL in source
-    monkeypatch.chdir(ROOT)
+    monkeypatch.chdir(tmp_path)
     with live_server(load_scenario("default")) as server:
         ws_base = server.base.replace("http://", "ws://")
         exec(
@@ -60,9 +60,9 @@ def test_readme_websocket_block_runs_against_a_live_server(source, monkeypatch, 
 @pytest.mark.parametrize(
     "source", FIX_BLOCKS, ids=[f"fix_block{i}" for i in range(len(FIX_BLOCKS))]
 )
-def test_readme_fix_block_runs_against_a_live_server(source, monkeypatch, capsys):
+def test_readme_fix_block_runs_against_a_live_server(source, monkeypatch, capsys, tmp_path):
     assert "port=8228" in source
-    monkeypatch.chdir(ROOT)
+    monkeypatch.chdir(tmp_path)
     with fix_live_server(load_scenario("default")) as server:
         code = source.replace("port=8228", f"port={server.fix_port}")
         exec(compile(code, "README", "exec"), {})
