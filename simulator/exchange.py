@@ -408,7 +408,7 @@ class Exchange(AccountCommands):
         before = self.journal.last_seq
         self._submit(record, data, abs(pos.qty) if closing else 0)
         self.settle()
-        return order_result(record.order_id, self.journal.since(before))
+        return order_result(record.order_id, self.journal.events_after(before))
 
     def _submit(self, record: OrderRecord, data: MarketData, max_fill: int | None) -> None:
         self.state.orders[record.order_id] = record

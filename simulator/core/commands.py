@@ -54,8 +54,8 @@ S = TypeVar("S")
 R = TypeVar("R")
 T = TypeVar("T")
 
-Finish = Callable[[Any, list[tuple[int, Event]]], Any]
-"""Builds a command's result from what it returned and the `(seq, event)`s it produced."""
+Finish = Callable[[Any, list[Event]], Any]
+"""Builds a command's result from what it returned and the events it produced, in order."""
 
 _TIME_COMMANDS = frozenset({"advance", "run_due"})
 
@@ -67,6 +67,7 @@ class CommandInfo:
     Attributes:
         name: The command's name in the log.
         params: Its parameter names after `self`, in signature order.
+        arity: How many there are.
         defaults: Default values of the parameters that have one.
         idle_ok: Recorded only if it fired a timer (`run_due`).
         fires_due: Fires due timers before it runs (every command but `advance` and `run_due`).
@@ -77,6 +78,7 @@ class CommandInfo:
 
     name: str
     params: tuple[str, ...]
+    arity: int
     defaults: dict[str, Any]
     idle_ok: bool
     fires_due: bool
@@ -129,7 +131,8 @@ class CommandBoundary:
         host = self.host
         log = self.log
         journal = host.journal
-        values = _values(info, args, kwargs)
+        # the log's values: the arguments themselves when all were given positionally
+        values = args if not kwargs and len(args) == info.arity else _values(info, args, kwargs)
         self.depth = 1
         clock = host.clock
         held = clock if type(clock) is HeldClock and clock.held is None else None
@@ -138,7 +141,7 @@ class CommandBoundary:
         else:
             ts = clock.now_ms()
         fired = host.timers_fired
-        journal.start_batch(collect=len(host.bus) > 0)
+        journal.start_batch(len(host.bus) > 0)
         try:
             if info.fires_due:
                 host.fire_due()
@@ -162,8 +165,9 @@ class CommandBoundary:
             log.record(ts, info.name, info.params, values, False)
         batch = journal.end_batch()
         if info.finish is not None:
-            result = info.finish(result, journal.since(mark))
-        self._deliver(batch)
+            result = info.finish(result, journal.events_after(mark))
+        if batch:
+            host.bus.publish(batch)
         return result
 
     def nested(
@@ -189,7 +193,7 @@ class CommandBoundary:
         mark = host.journal.last_seq
         result = info.function(target, *args, **kwargs)
         host.settle()
-        return info.finish(result, host.journal.since(mark))
+        return info.finish(result, host.journal.events_after(mark))
 
     def _deliver(self, batch: list[tuple[int, Event]]) -> None:
         if batch:
@@ -199,8 +203,6 @@ class CommandBoundary:
 def _values(info: CommandInfo, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
     # the value of every parameter in signature order, defaults included (the log's format)
     params = info.params
-    if not kwargs and len(args) == len(params):
-        return args
     values = list(args)
     defaults = info.defaults
     used = 0
@@ -229,7 +231,7 @@ def command(
     name: str,
     *,
     fires_due_nested: bool = False,
-    finish: Callable[[R, list[tuple[int, Event]]], T],
+    finish: Callable[[R, list[Event]], T],
 ) -> Callable[[Callable[Concatenate[S, P], R]], Callable[Concatenate[S, P], T]]: ...
 
 
@@ -266,6 +268,7 @@ def command(
         info = CommandInfo(
             name=name,
             params=tuple(param.name for param in params),
+            arity=len(params),
             defaults={p.name: p.default for p in params if p.default is not p.empty},
             idle_ok=idle_ok,
             fires_due=name not in _TIME_COMMANDS,

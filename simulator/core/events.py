@@ -335,6 +335,7 @@ class Journal:
         self._events: list[Event] = []
         self._first_seq = 1
         self._retain = retain
+        self._limit = retain + retain // 4 + 1  # the size that triggers a drop
         self._batch: list[tuple[int, Event]] | None = None
 
     @property
@@ -357,7 +358,7 @@ class Journal:
         batch = self._batch
         if batch is not None:
             batch.append((seq, event))
-        if len(events) > self._retain + self._retain // 4 + 1:
+        if len(events) > self._limit:
             drop = len(events) - self._retain
             del events[:drop]
             self._first_seq += drop
@@ -379,3 +380,7 @@ class Journal:
         start = max(after + 1 - self._first_seq, 0)
         stop = None if limit is None else start + limit
         return [(self._first_seq + i + start, e) for i, e in enumerate(self._events[start:stop])]
+
+    def events_after(self, after: int) -> list[Event]:
+        """The events of `since(after)` without their seqs (what a command's result reads)."""
+        return self._events[max(after + 1 - self._first_seq, 0) :]

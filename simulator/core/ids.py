@@ -6,6 +6,10 @@ import random
 
 __all__ = ["IdSource"]
 
+# the version (4) and RFC 4122 variant bits, as uuid.UUID(version=4) sets them
+_KEEP = ~(0xF000 << 64) & ~(0xC000 << 48)
+_SET = (4 << 76) | (0x8000 << 48)
+
 
 class IdSource:
     """Seeded source of UUID-shaped ids and of every random choice the exchange makes.
@@ -22,10 +26,7 @@ class IdSource:
 
     def uuid(self) -> str:
         """A version-4-shaped UUID string from the seeded stream."""
-        bits = self.random.getrandbits(128)
-        # set the version (4) and the RFC 4122 variant bits, as uuid.UUID(version=4) does
-        bits = (bits & ~(0xF000 << 64) | (4 << 76)) & ~(0xC000 << 48) | (0x8000 << 48)
-        h = f"{bits:032x}"
+        h = f"{self.random.getrandbits(128) & _KEEP | _SET:032x}"
         return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
     def state(self) -> object:

@@ -62,7 +62,7 @@ class OrderResult:
     fees: int
 
 
-def order_result(order_id: str, events: Sequence[tuple[int, Event]]) -> OrderResult:
+def order_result(order_id: str, events: Sequence[Event]) -> OrderResult:
     """The order as its last update in `events` left it, and what `events` filled of it.
 
     This is how a place or amend command answers: from its own events, the facts every
@@ -73,7 +73,7 @@ def order_result(order_id: str, events: Sequence[tuple[int, Event]]) -> OrderRes
     """
     snapshot: OrderSnapshot | None = None
     count = value = fees = 0
-    for _, event in events:
+    for event in events:
         kind = type(event)
         if kind is OrderUpdated:
             order = event.order  # type: ignore[union-attr]
