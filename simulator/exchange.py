@@ -62,9 +62,8 @@ from simulator.trading.exit_trigger_bridge import ExitTriggerBridge
 from simulator.trading.order_checks import (
     check_count,
     check_kinds,
-    check_margin,
-    check_notional_limit,
     check_price,
+    check_risk,
     slippage_cap,
     tradable_market,
 )
@@ -302,57 +301,69 @@ class Exchange(AccountCommands):
         both read from the command's events (`order_result`).
         """
         check_kinds(command)
-        user = self.user(user_id)
-        sub = self.subaccount(user_id, command.subaccount)
-        data = tradable_market(self, command.ticker, command.market_version)
-        spec = data.market.spec
-        check_price(data, command.side, command.price)
-        check_count(spec, command.count)
+        state = self.state
+        user = state.users.get(user_id)
+        if user is None:
+            raise errors.UserNotFoundError(details=user_id)
+        number = command.subaccount
+        sub = user.subaccounts.get(number)
+        if sub is None:
+            raise errors.SubaccountNotFoundError(details=f"subaccount {number}")
+        ticker = command.ticker
+        data = tradable_market(self, ticker, command.market_version)
+        side = command.side
+        check_price(data, side, command.price)
+        check_count(data.market.spec, command.count)
         tif = command.time_in_force
-        if command.reduce_only and tif is _GTC:
+        reduce_only = command.reduce_only
+        if reduce_only and tif is _GTC:
             raise errors.InvalidOrderError(
                 details="reduce_only can only be used with IoC or FoK orders"
             )
         if command.post_only and tif is not _GTC:
             raise errors.InvalidOrderError(details="post_only requires good_till_canceled")
         expiration = command.expiration_ms
-        now = self.now()
+        now = self.effects.now()
         if expiration is not None and expiration <= now:
             raise errors.InvalidOrderError(details="expiration_time must be in the future")
-        if not command.client_order_id:
+        client_order_id = command.client_order_id
+        if not client_order_id:
             raise errors.InvalidOrderError(details="client_order_id is required")
-        if (user_id, command.client_order_id) in self.state.live_client_ids:
+        if (user_id, client_order_id) in state.live_client_ids:
             raise errors.OrderAlreadyExistsError()
-        if command.order_group_id is not None:
-            self.groups.check_can_place(user_id, command.subaccount, command.order_group_id)
-        pos = sub.position(command.ticker)
+        group_id = command.order_group_id
+        if group_id is not None:
+            self.groups.check_can_place(user_id, number, group_id)
         max_fill: int | None = None
-        if command.reduce_only:
-            closing = pos.qty < 0 if command.side is _BID else pos.qty > 0
-            max_fill = abs(pos.qty) if closing else 0
+        if reduce_only:
+            qty = sub.position(ticker).qty
+            closing = qty < 0 if side is _BID else qty > 0
+            max_fill = abs(qty) if closing else 0
         else:
-            check_notional_limit(self, user, command.ticker, command.side, command)
-            check_margin(self, user_id, command.subaccount, command.ticker, command)
+            check_risk(self, user, sub, data, command)
+        # positional: OrderRecord's field order (one is built for every order)
         record = OrderRecord(
-            order_id=self.state.ids.uuid(),
-            user_id=user_id,
-            subaccount=command.subaccount,
-            ticker=command.ticker,
-            client_order_id=command.client_order_id,
-            side=command.side,
-            price=command.price,
-            count=command.count,
-            time_in_force=tif,
-            post_only=command.post_only,
-            reduce_only=command.reduce_only,
-            self_trade_prevention=command.self_trade_prevention,
-            expiration_ms=expiration if tif is _GTC else None,
-            created_ms=now,
-            cancel_order_on_pause=command.cancel_order_on_pause,
-            order_group_id=command.order_group_id,
-            order_source="user",
-            order_reason=None,
-            last_update_ms=now,
+            state.ids.uuid(),
+            user_id,
+            number,
+            ticker,
+            client_order_id,
+            side,
+            command.price,
+            command.count,
+            tif,
+            command.post_only,
+            reduce_only,
+            command.self_trade_prevention,
+            expiration if tif is _GTC else None,
+            now,
+            command.cancel_order_on_pause,
+            group_id,
+            "user",
+            None,
+            0,
+            0,
+            now,
         )
         self._submit(record, data, max_fill)
         return record.order_id
@@ -480,8 +491,7 @@ class Exchange(AccountCommands):
             command.count - record.fill_count > record.remaining or command.price != record.price
         )
         if grows:
-            check_notional_limit(self, user, record.ticker, record.side, command, record)
-            check_margin(self, user_id, record.subaccount, record.ticker, command, record)
+            check_risk(self, user, user.subaccounts[record.subaccount], data, command, record)
         previous_client = None
         if new_client and new_client != record.client_order_id:
             previous_client = record.client_order_id
@@ -633,26 +643,29 @@ class Exchange(AccountCommands):
         if self._settling:
             return
         self._settling = True
+        dirty_books, touched = self.effects.dirty_books, self.effects.touched
+        groups, triggers = self.groups, self.exit_triggers
         try:
             for _ in range(10_000):
-                if self.effects.dirty_books:
-                    dirty = list(self.effects.dirty_books)
-                    self.effects.dirty_books.clear()
+                if dirty_books:
+                    dirty = list(dirty_books)
+                    dirty_books.clear()
+                    markets = self.state.markets
                     for ticker in dirty:
-                        self.pricing.book_changed(self.state.markets[ticker])
+                        self.pricing.book_changed(markets[ticker])
                     continue
-                if self.groups.pending():
-                    self.groups.run_pending()
+                if groups.pending():
+                    groups.run_pending()
                     continue
-                if self.effects.touched:
-                    touched = list(self.effects.touched)
-                    self.effects.touched.clear()
-                    for key in touched:
-                        self.exit_triggers.positions_changed(key)
+                if touched:
+                    keys = list(touched)
+                    touched.clear()
+                    for key in keys:
+                        triggers.positions_changed(key)
                         self.liquidator.schedule(key)
                     continue
-                if self.exit_triggers.pending():
-                    self.exit_triggers.run_pending()
+                if triggers.pending():
+                    triggers.run_pending()
                     continue
                 break
         finally:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from simulator.core.money import CENTICENT
 
 __all__ = ["ApiKey", "FillEffect", "Position", "Subaccount", "User"]
@@ -107,8 +109,7 @@ def _round_div_to_centicent(numerator: int, denominator: int) -> int:
     return sign * quotient * CENTICENT
 
 
-@dataclass(frozen=True, slots=True)
-class FillEffect:
+class FillEffect(msgspec.Struct, frozen=True, gc=False):
     """What a fill did to a position: realized PnL, entry price before it, position after."""
 
     realized: int

@@ -69,6 +69,18 @@ class MarketData:
         """Whether the reference is pinned: it moves only when the control plane sets it."""
         return self.unpinned_feed is not None
 
+    def risk_mark(self) -> int:
+        """The price margin and notional usage are computed at.
+
+        The liquidation mark, else the index, else the last trade price (0 before any).
+        """
+        mark = self.mark
+        if mark is not None:
+            return mark
+        if self.reference is not None:
+            return self.reference[0]
+        return self.last_price or 0
+
     def record_trade(self, ts_ms: int, price: int, count: int) -> None:
         """Count a trade into the lifetime and rolling 24-hour volume."""
         value = price * count

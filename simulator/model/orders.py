@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import msgspec
+
 from matching import Reason, SelfTradePrevention, Side, TimeInForce
 from simulator.core.events import Event, FillExecuted, OrderSnapshot, OrderUpdated
 
@@ -52,8 +54,7 @@ class AmendOrder:
     subaccount: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class OrderResult:
+class OrderResult(msgspec.Struct, frozen=True, gc=False):
     """Outcome of a place or amend: the order after matching and what this command filled."""
 
     order: OrderSnapshot

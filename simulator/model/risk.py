@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import msgspec
+
 from simulator.core.money import RATE_SCALE
 from simulator.model.ledger import Position, Subaccount
 from simulator.model.markets import MarketSpec
@@ -24,12 +26,12 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class PositionRisk:
+class PositionRisk(msgspec.Struct, frozen=True, gc=False):
     """One market's contribution to a subaccount's risk at a mark.
 
     `long_side_im` / `short_side_im`: IM if every resting bid / ask filled (MECHANICS 3.4);
-    `worst_initial_margin` is the largest of those and the position's own IM.
+    `worst_initial_margin` is the largest of those and the position's own IM. A Struct: one
+    is built whenever a position or its resting orders changed, for every pre-trade check.
     """
 
     notional: int

@@ -204,12 +204,7 @@ class AccountCommands:
         return data
 
     def mark(self, ticker: str) -> int:
-        data = self.state.markets[ticker]
-        if data.mark is not None:
-            return data.mark
-        if data.reference is not None:
-            return data.reference[0]
-        return data.last_price or 0
+        return self.state.markets[ticker].risk_mark()
 
     def subaccount_risk(self, user_id: str, number: int) -> SubaccountRisk:
         """Totals of one subaccount at the current marks."""
@@ -238,17 +233,21 @@ class AccountCommands:
         )
 
     def available(self, user_id: str, number: int) -> int:
-        """equity - IM - resting-order margin of a subaccount (`SubaccountRisk.available`).
+        """equity - IM - resting-order margin of a subaccount (`SubaccountRisk.available`)."""
+        return self.available_in(self.subaccount(user_id, number))
+
+    def available_in(self, sub: Subaccount) -> int:
+        """`available` of a subaccount already looked up.
 
         The pre-trade margin check's hot path: it sums the positions' cached risk without
         building the full totals.
         """
-        sub = self.subaccount(user_id, number)
         total = sub.cash
         markets = self.state.markets
         for ticker, pos in sub.positions.items():
             if pos.qty or pos.bid_qty or pos.ask_qty:
-                risk = position_risk(markets[ticker].market.spec, pos, self.mark(ticker))
+                data = markets[ticker]
+                risk = position_risk(data.market.spec, pos, data.risk_mark())
                 total += risk.unrealized - risk.worst_initial_margin
         return total
 

@@ -77,7 +77,10 @@ class Liquidator:
         self._version.pop(key, None)  # its budgets were for the old positions
         interval = self._state.config.mark_interval_ms
         due = (self._fx.now() // interval + 1) * interval
-        self._state.timers.arm_earlier(("liquidation-checks",), due, lambda _t: self.flush())
+        self._state.timers.arm_earlier(("liquidation-checks",), due, self._flush_due)
+
+    def _flush_due(self, _due: int) -> None:
+        self.flush()
 
     def flush(self) -> None:
         """Evaluate every subaccount scheduled for a check, in the order they changed."""

@@ -54,42 +54,16 @@ class Executions:
         `previous_client_order_id`: an amend replaced the client order id of the order it
         changed; that order's update event carries the old one.
         """
+        if not events:
+            return
         state, fx = self._state, self._fx
         emit = fx.journal.append  # Effects.emit without the extra call: this is the hot path
         now = fx.now()
         ticker = data.ticker
+        orders = state.orders
         for event in events:
-            if type(event) is Fill:
-                self._apply_fill(data, event, now)
-            elif type(event) is OrderUpdate:
-                record = state.orders[cast(str, event.order_id)]
-                sub = state.users[record.user_id].subaccounts[record.subaccount]
-                pos = sub.position(ticker)
-                rested = record.remaining
-                delta = event.remaining - rested
-                if delta:
-                    if record.side is _BID:
-                        pos.bid_qty += delta
-                        pos.bid_value += delta * record.price
-                    else:
-                        pos.ask_qty += delta
-                        pos.ask_value += delta * record.price
-                unchanged = (
-                    record.fresh
-                    and event.remaining == record.count
-                    and event.reason is _NONE
-                    and record.fill_count == 0
-                )
-                record.fresh = False
-                record.remaining = event.remaining
-                record.last_update_reason = event.reason
-                record.last_update_ms = now
-                if event.remaining == 0:
-                    self._done(record)
-                if not unchanged:  # a new order that just rests: its created event says it all
-                    emit(OrderUpdated(now, record.snapshot(), False, previous_client_order_id))
-            elif type(event) is LevelChange:
-                record = state.orders[cast(str, event.order_id)]
+            if type(event) is LevelChange:
+                record = orders[cast(str, event.order_id)]
                 emit(
                     BookDelta(
                         now,
@@ -105,8 +79,38 @@ class Executions:
                         record.client_order_id,
                     )
                 )
-        if events:
-            fx.book_dirty(ticker)
+            elif type(event) is OrderUpdate:
+                record = orders[cast(str, event.order_id)]
+                remaining = event.remaining
+                delta = remaining - record.remaining
+                if delta:  # the order's resting size moves its position's exposure
+                    sub = state.users[record.user_id].subaccounts[record.subaccount]
+                    exposure = sub.position(ticker)
+                    if record.side is _BID:
+                        exposure.bid_qty += delta
+                        exposure.bid_value += delta * record.price
+                    else:
+                        exposure.ask_qty += delta
+                        exposure.ask_value += delta * record.price
+                reason = event.reason
+                # a new order that just rests: its created event says it all
+                unchanged = (
+                    record.fresh
+                    and remaining == record.count
+                    and reason is _NONE
+                    and record.fill_count == 0
+                )
+                record.fresh = False
+                record.remaining = remaining
+                record.last_update_reason = reason
+                record.last_update_ms = now
+                if remaining == 0:
+                    self._done(record)
+                if not unchanged:
+                    emit(OrderUpdated(now, record.snapshot(), False, previous_client_order_id))
+            elif type(event) is Fill:
+                self._apply_fill(data, event, now)
+        fx.dirty_books[ticker] = None
 
     def _done(self, record: OrderRecord) -> None:
         key = (record.user_id, record.client_order_id)
@@ -124,30 +128,40 @@ class Executions:
         price, count = fill.price, fill.count
         taker = state.orders[cast(str, fill.taker_order_id)]
         maker = state.orders[cast(str, fill.maker_order_id)]
-        trade_id = state.ids.uuid()
+        uuid = state.ids.uuid
+        trade_id = uuid()
         notional = price * count
         fees_enabled = state.config.fees_enabled
+        users = state.users
+        holders = state.holders[ticker]
+        touched = fx.touched
         records = []
         for record, is_taker in ((taker, True), (maker, False)):
-            rate = spec.taker_fee_rate if is_taker else spec.maker_fee_rate
-            # fee = rate x notional rounded up to $0.0001 (MECHANICS 7)
-            exact = -(-notional * rate // RATE_SCALE)
-            fee = -(-exact // CENTICENT) * CENTICENT if fees_enabled else 0
+            if fees_enabled:
+                rate = spec.taker_fee_rate if is_taker else spec.maker_fee_rate
+                # fee = rate x notional rounded up to $0.0001 (MECHANICS 7)
+                exact = -(-notional * rate // RATE_SCALE)
+                fee = -(-exact // CENTICENT) * CENTICENT
+            else:
+                fee = 0
             key = (record.user_id, record.subaccount)
-            sub = state.users[key[0]].subaccounts[key[1]]
+            sub = users[key[0]].subaccounts[key[1]]
             pos = sub.position(ticker)
             was_open = pos.qty
             effect = pos.apply_fill(count if record.side is _BID else -count, price, fee)
             sub.cash += effect.realized - fee
             state.house_cash += fee
-            data.open_interest += max(pos.qty, 0) - max(was_open, 0)
-            self.track_holder(ticker, key, pos.qty)
+            qty = pos.qty
+            data.open_interest += max(qty, 0) - max(was_open, 0)
+            if qty:  # the market's holder list follows the position (`track_holder`)
+                holders[key] = None
+            else:
+                holders.pop(key, None)
             record.fill_count += count
             record.fill_value += notional
             record.fees += fee
-            fill_id = state.ids.uuid()
             fill_record = FillRecord(
-                fill_id,
+                uuid(),
                 trade_id,
                 record.order_id,
                 record.client_order_id,
@@ -167,7 +181,7 @@ class Executions:
             )
             state.fills.append(fill_record)
             records.append(fill_record)
-            fx.touch(key)
+            touched[key] = None
             if record.order_group_id is not None:
                 self._groups.record_fill(record.order_group_id, count, now)
             self._triggers.order_filled(record)

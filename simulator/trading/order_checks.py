@@ -10,7 +10,7 @@ from typing import Protocol
 from matching import SelfTradePrevention, Side, TimeInForce
 from simulator.core import errors
 from simulator.core.money import ceil_div
-from simulator.model.ledger import User
+from simulator.model.ledger import Subaccount, User
 from simulator.model.market_data import MarketData
 from simulator.model.markets import MarketSpec
 from simulator.model.orders import AmendOrder, OrderRecord, PlaceOrder
@@ -25,9 +25,8 @@ __all__ = [
     "band_edge",
     "check_count",
     "check_kinds",
-    "check_margin",
-    "check_notional_limit",
     "check_price",
+    "check_risk",
     "slippage_cap",
     "tradable_market",
 ]
@@ -68,10 +67,10 @@ def check_kinds(command: PlaceOrder) -> None:
     stp = command.self_trade_prevention
     if type(stp) is not SelfTradePrevention or stp not in _STPS:
         raise errors.InvalidOrderError(details="unknown self_trade_prevention_type")
-    for name in ("price", "count"):
-        value = getattr(command, name)
-        if type(value) is not int:
-            raise errors.InvalidOrderError(details=f"{name} must be an integer, was {value!r}")
+    if type(command.price) is not int:
+        raise errors.InvalidOrderError(details=f"price must be an integer, was {command.price!r}")
+    if type(command.count) is not int:
+        raise errors.InvalidOrderError(details=f"count must be an integer, was {command.count!r}")
 
 
 def tradable_market(ex: CheckContext, ticker: str, market_version: int = 0) -> MarketData:
@@ -157,66 +156,57 @@ def added_exposure(
     return remaining, value
 
 
-def check_notional_limit(
+def check_risk(
     ex: CheckContext,
     user: User,
-    ticker: str,
-    side: Side,
+    sub: Subaccount,
+    data: MarketData,
     command: PlaceOrder | AmendOrder,
     replaced: OrderRecord | None = None,
 ) -> None:
-    """Per-market and member notional limits (MECHANICS 3.5), on risk-increasing orders."""
-    sub = user.subaccounts[command.subaccount]
+    """The notional limits (MECHANICS 3.5), then the margin (3.4), of a new or amended order.
+
+    `sub` is `user`'s subaccount the order belongs to and `data` its market; `replaced` the
+    order an amend changes. One mark and one position serve both checks.
+    """
+    ticker = data.ticker
     pos = sub.position(ticker)
-    mark = ex.mark(ticker)
-    _, added_value = added_exposure(command, replaced)
+    mark = data.risk_mark()
+    added_qty, added_value = added_exposure(command, replaced)
+    long = command.side is _BID
+    # per-market and member notional limits, on risk-increasing orders
     long_side = max(pos.qty, 0) * mark + pos.bid_value
     short_side = max(-pos.qty, 0) * mark + pos.ask_value
     before = max(long_side, short_side)
-    if side is _BID:
+    if long:
         long_side += added_value
     else:
         short_side += added_value
     after = max(long_side, short_side)
-    if after <= before:
-        return
-    if after > ex.notional_limit(user, ticker):
-        raise errors.NotionalRiskLimitError()
-    member = user.member_notional_limit
-    if member is not None:
-        total = after - before
-        for other, other_pos in sub.positions.items():
-            total += market_usage(other_pos, ex.mark(other))
-        if total > member:
+    if after > before:
+        if after > ex.notional_limit(user, ticker):
             raise errors.NotionalRiskLimitError()
-
-
-def check_margin(
-    ex: CheckContext,
-    user_id: str,
-    number: int,
-    ticker: str,
-    command: PlaceOrder | AmendOrder,
-    replaced: OrderRecord | None = None,
-) -> None:
-    """The order's worst-side IM increase must fit the available balance (MECHANICS 3.4)."""
-    sub = ex.subaccount(user_id, number)
-    pos = sub.position(ticker)
-    spec = ex.state.markets[ticker].market.spec
-    mark = ex.mark(ticker)
+        member = user.member_notional_limit
+        if member is not None:
+            total = after - before
+            for other, other_pos in sub.positions.items():
+                total += market_usage(other_pos, ex.mark(other))
+            if total > member:
+                raise errors.NotionalRiskLimitError()
+    # the order's worst-side IM increase must fit the available balance
+    spec = data.market.spec
     base = position_risk(spec, pos, mark)
-    added_qty, added_value = added_exposure(command, replaced)
-    long = command.side is _BID
-    after = worst_im_with(spec, pos, mark, base, long, added_qty, added_value)
-    increase = after - base.worst_initial_margin
+    increase = worst_im_with(spec, pos, mark, base, long, added_qty, added_value)
+    increase -= base.worst_initial_margin
     if increase <= 0:
         return
-    if increase > ex.available(user_id, number):
+    if increase > ex.available_in(sub):
         raise errors.InsufficientBalanceError()
-    ex.fcm.check_im_caps(user_id, ticker, increase)
-    if ex.state.config.block_queued_risk_increase:
-        risk = ex.subaccount_risk(user_id, number)
-        if risk.at_or_above(ex.state.config.queue_threshold):
+    ex.fcm.check_im_caps(user.user_id, ticker, increase)
+    config = ex.state.config
+    if config.block_queued_risk_increase:
+        risk = ex.subaccount_risk(user.user_id, sub.number)
+        if risk.at_or_above(config.queue_threshold):
             raise errors.InsufficientBalanceError(details="account is in the liquidation queue")
 
 
