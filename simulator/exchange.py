@@ -422,15 +422,16 @@ class Exchange(AccountCommands):
         return order_result(record.order_id, self.journal.events_after(before))
 
     def _submit(self, record: OrderRecord, data: MarketData, max_fill: int | None) -> None:
-        self.state.orders[record.order_id] = record
+        order_id = record.order_id
+        state = self.state
+        state.orders[order_id] = record
         record.remaining = record.count
         if record.order_group_id is not None:
-            self.groups.add_order(record.order_group_id, record.order_id)
-        created = record.snapshot()
-        self.emit(OrderUpdated(record.created_ms, created, True))
+            self.groups.add_order(record.order_group_id, order_id)
+        self.effects.journal.append(OrderUpdated(record.created_ms, record.snapshot(), True))
         record.remaining = 0
         events = data.book.place(
-            record.order_id,
+            order_id,
             record.user_id,
             record.side,
             record.price,
@@ -441,9 +442,9 @@ class Exchange(AccountCommands):
             expires_at=record.expiration_ms,
             max_fill=max_fill,
         )
-        self.apply_book_events(data, events)
+        self.executions.apply(data, events)
         if record.remaining > 0:
-            self.state.live_client_ids[(record.user_id, record.client_order_id)] = record.order_id
+            state.live_client_ids[(record.user_id, record.client_order_id)] = order_id
             if record.expiration_ms is not None:
                 self.pricing.arm_expiry(data)
 
@@ -529,7 +530,8 @@ class Exchange(AccountCommands):
         record = self._own_live_order(user_id, order_id, subaccount)
         if (reduce_by is None) == (reduce_to is None):
             raise errors.InvalidOrderError(details="give exactly one of reduce_by or reduce_to")
-        step = self.state.markets[record.ticker].market.spec.count_step
+        data = self.state.markets[record.ticker]
+        step = data.market.spec.count_step
         amount = reduce_by if reduce_by is not None else reduce_to
         if type(amount) is not int:
             raise errors.InvalidOrderError(details=f"count must be an integer, was {amount!r}")
@@ -539,12 +541,11 @@ class Exchange(AccountCommands):
             raise errors.InvalidOrderError(details=f"reduce_by must be positive, was {reduce_by}")
         if reduce_to is not None and reduce_to < 0:
             raise errors.InvalidOrderError(details=f"reduce_to must be >= 0, was {reduce_to}")
-        data = self.state.markets[record.ticker]
         try:
             events = data.book.decrease(order_id, reduce_by=reduce_by, reduce_to=reduce_to)
         except MatchingError as exc:
             raise errors.InvalidOrderError(details=str(exc)) from exc
-        self.apply_book_events(data, events)
+        self.executions.apply(data, events)
         return record
 
     @command("cancel_order", fires_due_nested=True)
@@ -558,7 +559,8 @@ class Exchange(AccountCommands):
         """
         record = self._own_live_order(user_id, order_id, subaccount)
         reduced = record.remaining
-        self.cancel_orders([record], Reason.DECREASE)
+        data = self.state.markets[record.ticker]
+        self.executions.apply(data, data.book.cancel(order_id, Reason.DECREASE))
         return record, reduced
 
     @command("cancel_all", fires_due_nested=True)

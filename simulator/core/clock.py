@@ -129,6 +129,9 @@ class Timers:
 
     def pop_due(self, until_ms: int) -> tuple[int, Callable[[int], None]] | None:
         """Remove and return the earliest live timer due at or before `until_ms`."""
+        heap = self._heap
+        if not heap or heap[0][0] > until_ms:
+            return None  # the heap's top is no later than any live timer
         due_ms = self.next_due()
         if due_ms is None or due_ms > until_ms:
             return None

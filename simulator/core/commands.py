@@ -67,7 +67,8 @@ class CommandInfo:
     Attributes:
         name: The command's name in the log.
         params: Its parameter names after `self`, in signature order.
-        arity: How many there are.
+        required: How many of them come before `tail`.
+        tail: The defaults of the parameters after those, which all have one.
         defaults: Default values of the parameters that have one.
         idle_ok: Recorded only if it fired a timer (`run_due`).
         fires_due: Fires due timers before it runs (every command but `advance` and `run_due`).
@@ -78,7 +79,8 @@ class CommandInfo:
 
     name: str
     params: tuple[str, ...]
-    arity: int
+    required: int
+    tail: tuple[Any, ...]
     defaults: dict[str, Any]
     idle_ok: bool
     fires_due: bool
@@ -131,8 +133,12 @@ class CommandBoundary:
         host = self.host
         log = self.log
         journal = host.journal
-        # the log's values: the arguments themselves when all were given positionally
-        values = args if not kwargs and len(args) == info.arity else _values(info, args, kwargs)
+        # the log's values; given positionally, the arguments and the defaults that follow
+        given = len(args)
+        if not kwargs and info.required <= given <= info.required + len(info.tail):
+            values = args + info.tail[given - info.required :]
+        else:
+            values = _values(info, args, kwargs)
         self.depth = 1
         clock = host.clock
         held = clock if type(clock) is HeldClock and clock.held is None else None
@@ -265,10 +271,14 @@ def command(
                 param.KEYWORD_ONLY,
             ):
                 raise TypeError(f"command {name!r}: unsupported parameter {param}")
+        required = len(params)
+        while required and params[required - 1].default is not params[required - 1].empty:
+            required -= 1
         info = CommandInfo(
             name=name,
             params=tuple(param.name for param in params),
-            arity=len(params),
+            required=required,
+            tail=tuple(param.default for param in params[required:]),
             defaults={p.name: p.default for p in params if p.default is not p.empty},
             idle_ok=idle_ok,
             fires_due=name not in _TIME_COMMANDS,

@@ -26,7 +26,7 @@ class IdSource:
 
     def uuid(self) -> str:
         """A version-4-shaped UUID string from the seeded stream."""
-        h = f"{self.random.getrandbits(128) & _KEEP | _SET:032x}"
+        h = (self.random.getrandbits(128) & _KEEP | _SET).to_bytes(16, "big").hex()
         return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
     def state(self) -> object:

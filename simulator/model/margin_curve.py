@@ -99,8 +99,21 @@ class MarginCurve:
         return -(-exact // CENTICENT) * CENTICENT
 
     def initial_margin_for(self, notional: int) -> int:
-        """IM of a position of this notional."""
-        return self.initial_margin(self.maintenance_margin(notional))
+        """IM of a position of this notional (`initial_margin(maintenance_margin(notional))`).
+
+        Spelled out in one body: every pre-trade check evaluates it for the new worst case.
+        """
+        if notional <= 0:
+            return 0
+        rate = self.flat_rate
+        if rate is None:
+            rate = self.rate_at(notional)
+        exact = -(-notional * rate // RATE_SCALE)
+        mm = -(-exact // CENTICENT) * CENTICENT
+        if mm <= 0:
+            return 0
+        exact = -(-mm * self.im_multiplier // RATE_SCALE)
+        return -(-exact // CENTICENT) * CENTICENT
 
     def marginal_rate(self, notional: int) -> float:
         """Upper estimate of d(MM)/d(notional) near a notional; used only to schedule checks."""

@@ -75,8 +75,8 @@ def position_risk(spec: MarketSpec, pos: Position, mark: int) -> PositionRisk:
     change, and each side's IM until that side's notional changes, so summing a subaccount's
     risk costs little between changes.
     """
-    qty = pos.qty
-    key = (mark, qty, pos.cost, pos.bid_qty, pos.bid_value, pos.ask_qty, pos.ask_value)
+    qty, cost, bid_qty, ask_qty = pos.qty, pos.cost, pos.bid_qty, pos.ask_qty
+    key = (mark, qty, cost, bid_qty, pos.bid_value, ask_qty, pos.ask_value)
     if pos.risk_key == key:
         cached: PositionRisk = pos.risk
         return cached
@@ -89,14 +89,17 @@ def position_risk(spec: MarketSpec, pos: Position, mark: int) -> PositionRisk:
         own = pos.own_memo = (signed, mm, curve.initial_margin(mm))
     _, mm, im = own
     long_im = short_im = 0
-    if pos.bid_qty:
-        long_im = _long_side_im(spec, pos, _side_notional(qty, mark, pos.bid_qty, pos.bid_value))
-    if pos.ask_qty:
-        short_n = _side_notional(-qty, mark, pos.ask_qty, pos.ask_value)
-        short_im = _short_side_im(spec, pos, short_n)
+    if bid_qty:  # the side memos are read here first: most checks find the notional there
+        side = _side_notional(qty, mark, bid_qty, pos.bid_value)
+        memo = pos.long_memo
+        long_im = memo[1] if memo[0] == side else _long_side_im(spec, pos, side)
+    if ask_qty:
+        side = _side_notional(-qty, mark, ask_qty, pos.ask_value)
+        memo = pos.short_memo
+        short_im = memo[1] if memo[0] == side else _short_side_im(spec, pos, side)
     risk = PositionRisk(
         notional,
-        qty * mark - pos.cost,
+        qty * mark - cost,
         mm,
         im,
         max(im, long_im, short_im),

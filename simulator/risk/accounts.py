@@ -247,7 +247,10 @@ class AccountCommands:
         for ticker, pos in sub.positions.items():
             if pos.qty or pos.bid_qty or pos.ask_qty:
                 data = markets[ticker]
-                risk = position_risk(data.market.spec, pos, data.risk_mark())
+                mark = data.mark
+                risk = position_risk(
+                    data.market.spec, pos, data.risk_mark() if mark is None else mark
+                )
                 total += risk.unrealized - risk.worst_initial_margin
         return total
 
