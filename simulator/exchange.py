@@ -664,7 +664,7 @@ class Exchange(AccountCommands):
                     touched.clear()
                     for key in keys:
                         triggers.positions_changed(key)
-                        self.liquidator.schedule(key)
+                    self.liquidator.schedule_all(keys)
                     continue
                 if triggers.pending():
                     triggers.run_pending()

@@ -71,14 +71,19 @@ class Position:
         (rounded to $0.0001 so cash stays at Kalshi's precision; the remainder stays in the
         open position's cost) and realizes the difference; a flip opens the rest at `price`.
         """
-        entry = self.entry_price_micros()
         qty = self.qty
+        if qty == 0:
+            self.cost += signed_count * price
+            self.qty = signed_count
+            self.fees += fee
+            return FillEffect(0, None, signed_count)
+        entry = self.entry_price_micros()
         realized = 0
-        if qty == 0 or (qty > 0) == (signed_count > 0):
+        if (qty > 0) == (signed_count > 0):
             self.cost += signed_count * price
             self.qty = qty + signed_count
             self.fees += fee
-            return FillEffect(realized, entry if qty else None, self.qty)
+            return FillEffect(realized, entry, self.qty)
         closing = min(abs(signed_count), abs(qty))
         if closing == abs(qty):
             removed = self.cost

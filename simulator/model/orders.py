@@ -91,9 +91,12 @@ def order_result(order_id: str, events: Sequence[Event]) -> OrderResult:
     return OrderResult(snapshot, count, value, fees)
 
 
-@dataclass(slots=True)
-class OrderRecord:
-    """The exchange's record of one order (live while `remaining > 0` and on the book)."""
+class OrderRecord(msgspec.Struct, gc=False):
+    """The exchange's record of one order (live while `remaining > 0` and on the book).
+
+    A Struct rather than a dataclass: one is built for every order and the exchange keeps
+    them all; it holds only scalars, so the garbage collector need not track it.
+    """
 
     order_id: str
     user_id: str

@@ -20,6 +20,7 @@ bounds how fast MM grows; budgets are capped at a 10% mark move so that bound ho
 from __future__ import annotations
 
 import heapq
+from collections.abc import Sequence
 
 from matching import Reason, Side
 from simulator.core.events import LiquidationStep
@@ -73,8 +74,16 @@ class Liquidator:
         Checks are batched per mark interval (1 s), like Kalshi's monitoring, so an account
         that trades many times in a second is evaluated once.
         """
-        self._pending[key] = None
-        self._version.pop(key, None)  # its budgets were for the old positions
+        self.schedule_all((key,))
+
+    def schedule_all(self, keys: Sequence[AccountKey]) -> None:
+        """`schedule` each of `keys`, in order (the subaccounts a command touched)."""
+        if not keys:
+            return
+        pending, version = self._pending, self._version
+        for key in keys:
+            pending[key] = None
+            version.pop(key, None)  # its budgets were for the old positions
         interval = self._state.config.mark_interval_ms
         due = (self._fx.now() // interval + 1) * interval
         self._state.timers.arm_earlier(("liquidation-checks",), due, self._flush_due)

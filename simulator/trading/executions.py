@@ -131,19 +131,19 @@ class Executions:
         uuid = state.ids.uuid
         trade_id = uuid()
         notional = price * count
-        fees_enabled = state.config.fees_enabled
         users = state.users
         holders = state.holders[ticker]
         touched = fx.touched
         records = []
-        for record, is_taker in ((taker, True), (maker, False)):
-            if fees_enabled:
-                rate = spec.taker_fee_rate if is_taker else spec.maker_fee_rate
-                # fee = rate x notional rounded up to $0.0001 (MECHANICS 7)
-                exact = -(-notional * rate // RATE_SCALE)
-                fee = -(-exact // CENTICENT) * CENTICENT
-            else:
-                fee = 0
+        if state.config.fees_enabled:
+            # fee = rate x notional rounded up to $0.0001 (MECHANICS 7)
+            exact = -(-notional * spec.taker_fee_rate // RATE_SCALE)
+            taker_fee = -(-exact // CENTICENT) * CENTICENT
+            exact = -(-notional * spec.maker_fee_rate // RATE_SCALE)
+            maker_fee = -(-exact // CENTICENT) * CENTICENT
+        else:
+            taker_fee = maker_fee = 0
+        for record, is_taker, fee in ((taker, True, taker_fee), (maker, False, maker_fee)):
             key = (record.user_id, record.subaccount)
             sub = users[key[0]].subaccounts[key[1]]
             pos = sub.position(ticker)
