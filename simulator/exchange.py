@@ -607,8 +607,8 @@ class Exchange(AccountCommands):
         return self.market_index.get(market_id)
 
     def _own_live_order(self, user_id: str, order_id: str, subaccount: int) -> OrderRecord:
-        record = self.order(user_id, order_id)
-        if record.subaccount != subaccount:
+        record = self.state.orders.get(order_id)  # `order`, then the subaccount must match
+        if record is None or record.user_id != user_id or record.subaccount != subaccount:
             raise errors.OrderNotFoundError(details=order_id)
         if record.remaining <= 0:
             raise errors.OrderNotFoundError(details=f"{order_id} is not resting")

@@ -354,12 +354,13 @@ class Journal:
     def append(self, event: Event) -> int:
         events = self._events
         events.append(event)
-        seq = self._first_seq + len(events) - 1
+        size = len(events)
+        seq = self._first_seq + size - 1
         batch = self._batch
         if batch is not None:
             batch.append((seq, event))
-        if len(events) > self._limit:
-            drop = len(events) - self._retain
+        if size > self._limit:
+            drop = size - self._retain
             del events[:drop]
             self._first_seq += drop
         return seq

@@ -80,8 +80,8 @@ def position_risk(spec: MarketSpec, pos: Position, mark: int) -> PositionRisk:
     if pos.risk_key == key:
         cached: PositionRisk = pos.risk
         return cached
-    notional = abs(qty) * mark
-    signed = notional if qty > 0 else -notional  # the long and short curves may differ
+    signed = qty * mark  # the long and short curves may differ
+    notional = signed if signed >= 0 else -signed
     own = pos.own_memo
     if own[0] != signed:
         curve = spec.long_curve if qty > 0 else spec.short_curve

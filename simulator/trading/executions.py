@@ -7,7 +7,7 @@ per 2.3) and the exchange's events, in the engine's order.
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any
 
 from matching import Event as BookEvent
 from matching import Fill, LevelChange, OrderUpdate, Reason, Side
@@ -60,10 +60,10 @@ class Executions:
         emit = fx.journal.append  # Effects.emit without the extra call: this is the hot path
         now = fx.now()
         ticker = data.ticker
-        orders = state.orders
+        orders: dict[Any, OrderRecord] = state.orders  # the book's order ids are these keys
         for event in events:
             if type(event) is LevelChange:
-                record = orders[cast(str, event.order_id)]
+                record = orders[event.order_id]
                 emit(
                     BookDelta(
                         now,
@@ -80,12 +80,12 @@ class Executions:
                     )
                 )
             elif type(event) is OrderUpdate:
-                record = orders[cast(str, event.order_id)]
+                record = orders[event.order_id]
                 remaining = event.remaining
                 delta = remaining - record.remaining
                 if delta:  # the order's resting size moves its position's exposure
                     sub = state.users[record.user_id].subaccounts[record.subaccount]
-                    exposure = sub.position(ticker)
+                    exposure = sub.positions.get(ticker) or sub.position(ticker)
                     if record.side is _BID:
                         exposure.bid_qty += delta
                         exposure.bid_value += delta * record.price
@@ -126,8 +126,9 @@ class Executions:
         spec = data.market.spec
         ticker = data.ticker
         price, count = fill.price, fill.count
-        taker = state.orders[cast(str, fill.taker_order_id)]
-        maker = state.orders[cast(str, fill.maker_order_id)]
+        orders: dict[Any, OrderRecord] = state.orders  # the book's order ids are these keys
+        taker = orders[fill.taker_order_id]
+        maker = orders[fill.maker_order_id]
         uuid = state.ids.uuid
         trade_id = uuid()
         notional = price * count
@@ -146,13 +147,14 @@ class Executions:
         for record, is_taker, fee in ((taker, True, taker_fee), (maker, False, maker_fee)):
             key = (record.user_id, record.subaccount)
             sub = users[key[0]].subaccounts[key[1]]
-            pos = sub.position(ticker)
+            pos = sub.positions.get(ticker) or sub.position(ticker)
             was_open = pos.qty
             effect = pos.apply_fill(count if record.side is _BID else -count, price, fee)
             sub.cash += effect.realized - fee
             state.house_cash += fee
             qty = pos.qty
-            data.open_interest += max(qty, 0) - max(was_open, 0)
+            # open interest follows the sum of long positions
+            data.open_interest += (qty if qty > 0 else 0) - (was_open if was_open > 0 else 0)
             if qty:  # the market's holder list follows the position (`track_holder`)
                 holders[key] = None
             else:

@@ -175,14 +175,15 @@ def check_risk(
     added_qty, added_value = added_exposure(command, replaced)
     long = command.side is _BID
     # per-market and member notional limits, on risk-increasing orders
-    long_side = max(pos.qty, 0) * mark + pos.bid_value
-    short_side = max(-pos.qty, 0) * mark + pos.ask_value
-    before = max(long_side, short_side)
+    qty = pos.qty
+    long_side = pos.bid_value + (qty * mark if qty > 0 else 0)
+    short_side = pos.ask_value + (-qty * mark if qty < 0 else 0)
+    before = long_side if long_side > short_side else short_side
     if long:
         long_side += added_value
     else:
         short_side += added_value
-    after = max(long_side, short_side)
+    after = long_side if long_side > short_side else short_side
     if after > before:
         if after > ex.notional_limit(user, ticker):
             raise errors.NotionalRiskLimitError()
