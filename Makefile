@@ -53,6 +53,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_matching.py
 	$(BIN)/python benchmarks/bench_exchange.py
 	$(BIN)/python benchmarks/bench_clock.py
+	$(BIN)/python benchmarks/bench_time_travel.py
 	$(BIN)/python benchmarks/bench_rest.py
 	$(BIN)/python benchmarks/bench_ws.py
 	$(BIN)/python benchmarks/bench_fix.py

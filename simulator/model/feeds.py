@@ -21,11 +21,12 @@ import json
 import os
 import random
 import re
+import struct
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from simulator.core.money import parse_price, round_half_even
+from simulator.core.money import parse_price
 
 __all__ = [
     "RandomWalkFeed",
@@ -42,6 +43,11 @@ _UNIFORM_BITS = 32
 _UNIFORM_TERMS = 12  # Irwin-Hall: the sum of 12 uniforms has variance 12 * (1/12) = 1
 _UNIFORM_MASK = (1 << _UNIFORM_BITS) - 1
 _UNIFORM_CENTER = _UNIFORM_TERMS * _UNIFORM_MASK // 2
+# steps drawn at once: `getrandbits(k * 384)` yields the same 32-bit words, least significant
+# first, as k calls of `getrandbits(384)`, so a batch is the next k steps' draws in order
+_BATCH_STEPS = 64
+_BATCH_WORDS = _BATCH_STEPS * _UNIFORM_TERMS
+_BATCH_WORD_FORMAT = struct.Struct(f"<{_BATCH_WORDS}I")
 _INTEGER = re.compile(r"^\d+$")
 
 
@@ -124,7 +130,7 @@ class RandomWalkFeed:
     `z` is a standard-normal-like draw, and the price never goes below 1 tick. Steps are drawn
     from `random.Random(seed)` strictly in step order, so the price at a given time depends only
     on the seed, the start and any `set_price` calls, never on how often the feed was queried.
-    Memory is O(1): only the current step and price are kept.
+    Memory is O(1): the current step and price, and the draws of at most 64 steps ahead.
 
     Assumption: `z` is an Irwin-Hall draw (the sum of 12 uniform 32-bit integers, centred and
     scaled to unit variance; bounded at +-6 sigma) rather than `random.gauss`, so the walk is
@@ -172,6 +178,8 @@ class RandomWalkFeed:
         self._step_ms = step_ms
         self._volatility_bps = volatility_bps
         self._rng = random.Random(seed)
+        self._draws: list[int] = []  # the next steps' centred sums, the next one last
+        self._scale = _BPS << _UNIFORM_BITS
         self._start_ts: int | None = None
         self._price = self._start_price
         self._step = 0  # index of the last step applied (step k sits at k * step_ms)
@@ -190,14 +198,34 @@ class RandomWalkFeed:
         self._step = ts_ms // self._step_ms
         self._source_ts = ts_ms
 
-    def _draw_move(self, price: int) -> int:
-        bits = self._rng.getrandbits(_UNIFORM_BITS * _UNIFORM_TERMS)
-        total = 0
-        for _ in range(_UNIFORM_TERMS):
-            total += bits & _UNIFORM_MASK
-            bits >>= _UNIFORM_BITS
-        z_scaled = total - _UNIFORM_CENTER  # standard deviation ~ 2**32
-        return round_half_even(price * self._volatility_bps * z_scaled, _BPS << _UNIFORM_BITS)
+    def _refill(self) -> None:
+        # the next _BATCH_STEPS draws: per step the sum of its 12 uniforms, centred (standard
+        # deviation ~ 2**32), stored last step first so that each step pops its own
+        bits = self._rng.getrandbits(_UNIFORM_BITS * _BATCH_WORDS)
+        words = _BATCH_WORD_FORMAT.unpack(bits.to_bytes(4 * _BATCH_WORDS, "little"))
+        terms = _UNIFORM_TERMS
+        self._draws = [
+            sum(words[i : i + terms]) - _UNIFORM_CENTER
+            for i in range(_BATCH_WORDS - terms, -1, -terms)
+        ]
+
+    def _walk(self, price: int, steps: int) -> int:
+        # `steps` moves from `price`, each round_half_even(price * volatility * z, scale)
+        # with the rounding inlined: this runs once per market per simulated second
+        volatility, scale = self._volatility_bps, self._scale
+        draws = self._draws
+        for _ in range(steps):
+            if not draws:
+                self._refill()
+                draws = self._draws
+            move, remainder = divmod(price * volatility * draws.pop(), scale)
+            twice = 2 * remainder
+            if twice > scale or (twice == scale and move & 1):
+                move += 1
+            price += move
+            if price < 1:
+                price = 1
+        return price
 
     def _advance(self, ts_ms: int) -> bool:
         """Apply every step up to `ts_ms`; return False when the walk has not started yet."""
@@ -210,10 +238,7 @@ class RandomWalkFeed:
         if target < self._step:
             raise ValueError(f"time went backwards: {ts_ms} is before the walk's current step")
         if target > self._step:
-            price = self._price
-            for _ in range(target - self._step):
-                price = max(1, price + self._draw_move(price))
-            self._price = price
+            self._price = self._walk(self._price, target - self._step)
             self._step = target
             self._source_ts = target * self._step_ms
         return True

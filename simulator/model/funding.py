@@ -29,6 +29,7 @@ from simulator.model.funding_schedule import SCHEDULE_NAMES
 
 __all__ = [
     "FundingSettings",
+    "ImpactPremium",
     "LimitUnit",
     "PremiumAccumulator",
     "PremiumHandling",
@@ -57,16 +58,16 @@ def _impact_price(levels: Sequence[tuple[int, int]], notional: int) -> Fraction 
     hold less than `notional`. Levels with a non-positive price or count hold nothing.
     """
     remaining = notional
-    contracts = Fraction(0)
+    whole = 0  # contracts of the levels taken in full
     for price, count in levels:
         if price <= 0 or count <= 0:
             continue
         level_notional = price * count
         if level_notional >= remaining:
-            contracts += Fraction(remaining, price)
-            return notional / contracts
+            # notional / (whole + remaining / price), as one fraction
+            return Fraction(notional * price, whole * price + remaining)
         remaining -= level_notional
-        contracts += count
+        whole += count
     return None
 
 
@@ -141,6 +142,44 @@ def premium_at(impact: tuple[Fraction, Fraction] | None, reference: int | None) 
     return 0
 
 
+class ImpactPremium:
+    """`premium_at` for one pair of impact prices, prepared to price many references.
+
+    The impact prices depend on the book only, so a caller keeps this until the book changes;
+    each reference then costs two integer comparisons when it sits between them (premium 0),
+    as it does most of the time.
+
+    >>> from fractions import Fraction
+    >>> impact = (Fraction(20_101, 2), Fraction(10_200))
+    >>> [ImpactPremium(impact).at(r) for r in (10_000, 10_050, 10_100, 10_300)]
+    [5050000000, 49751244, 0, -9708737864]
+    >>> [premium_at(impact, r) for r in (10_000, 10_050, 10_100, 10_300)]
+    [5050000000, 49751244, 0, -9708737864]
+    """
+
+    __slots__ = ("_above", "_below", "_iap", "_ibp")
+
+    def __init__(self, impact: tuple[Fraction, Fraction]) -> None:
+        ibp, iap = impact
+        self._ibp = (ibp.numerator, ibp.denominator)
+        self._iap = (iap.numerator, iap.denominator)
+        # for an integer r: IBP > r <=> r < ceil(IBP), and IAP < r <=> r > floor(IAP)
+        self._above = -(-ibp.numerator // ibp.denominator)
+        self._below = iap.numerator // iap.denominator
+
+    def at(self, reference: int | None) -> int | None:
+        """The premium over `reference` in 1e-12 units; None without a positive reference."""
+        if reference is None or reference <= 0:
+            return None
+        if reference < self._above:
+            num, den = self._ibp
+            return round_half_even((num - reference * den) * RATE_SCALE, reference * den)
+        if reference > self._below:
+            num, den = self._iap
+            return -round_half_even((reference * den - num) * RATE_SCALE, reference * den)
+        return 0
+
+
 class PremiumAccumulator:
     """One market's premium history as a step function of time, averaged per whole second.
 
@@ -175,6 +214,12 @@ class PremiumAccumulator:
     def segment_count(self) -> int:
         """How many segments (changes of state) the history holds."""
         return len(self._starts)
+
+    @property
+    def last_record_ms(self) -> int | None:
+        """When the last record was made (None before any): later records come no earlier,
+        so the samples of seconds before it are final."""
+        return self._last_record_ms
 
     def record(self, ts_ms: int, premium: int | None) -> None:
         """Set the premium in force from `ts_ms` on (None: invalid).

@@ -80,7 +80,9 @@ class SettlementMark:
                 raise ValueError(f"{name} must be a positive integer, was {value!r}")
         self._window_ms = window_ms
         self._refresh_ms = refresh_ms
-        self._changes: deque[tuple[int, int]] = deque()  # (from_ts_ms, liquidation mark)
+        # (from_ts_ms, liquidation mark, its time integral from a fixed origin up to from_ts_ms):
+        # a window's integral is then the difference of two ends, whatever it holds between
+        self._changes: deque[tuple[int, int, int]] = deque()
         self._value: tuple[int, int] | None = None
         self._now: int | None = None
 
@@ -104,7 +106,7 @@ class SettlementMark:
         """Return the latest recorded liquidation-mark change as `(price_ticks, from_ts_ms)`."""
         if not self._changes:
             return None
-        since, price = self._changes[-1]
+        since, price, _ = self._changes[-1]
         return price, since
 
     def _tick(self, ts_ms: int) -> None:
@@ -132,16 +134,21 @@ class SettlementMark:
         changes = self._changes
         if changes and changes[-1][0] == ts_ms:
             changes.pop()
-        if not changes or changes[-1][1] != liquidation_mark:
-            changes.append((ts_ms, liquidation_mark))
+        if not changes:
+            changes.append((ts_ms, liquidation_mark, 0))
+        elif changes[-1][1] != liquidation_mark:
+            since, price, area = changes[-1]
+            changes.append((ts_ms, liquidation_mark, area + price * (ts_ms - since)))
         self._prune(ts_ms)
 
     def _average(self, ts_ms: int) -> int:
+        # the time average over [ts_ms - window, ts_ms) of any history (value_at reads it
+        # unpruned): a sum over the changes
         start = ts_ms - self._window_ms
         changes = self._changes
         total = 0
         covered = 0
-        for index, (since, price) in enumerate(changes):
+        for index, (since, price, _) in enumerate(changes):
             until = changes[index + 1][0] if index + 1 < len(changes) else ts_ms
             lo = max(since, start)
             hi = min(until, ts_ms)
@@ -151,6 +158,19 @@ class SettlementMark:
         if covered == 0:
             return changes[-1][1]
         return round_half_even(total, covered)
+
+    def _pruned_average(self, ts_ms: int) -> int:
+        # `_average` of a history pruned at `ts_ms`: its first change is in force at the window
+        # start (or starts inside the window), so the integral is the difference of two ends
+        changes = self._changes
+        first_since, first_price, first_area = changes[0]
+        lo = max(first_since, ts_ms - self._window_ms)
+        if lo >= ts_ms:
+            return changes[-1][1]  # nothing of the window covered
+        last_since, last_price, last_area = changes[-1]
+        total = last_area + last_price * (ts_ms - last_since)
+        total -= first_area + first_price * (lo - first_since)
+        return round_half_even(total, ts_ms - lo)
 
     def refresh(self, ts_ms: int) -> int:
         """Compute and store the settlement mark at `ts_ms`; return it in ticks.
@@ -165,7 +185,7 @@ class SettlementMark:
         if not self._changes:
             raise ValueError("no liquidation mark recorded yet")
         self._prune(ts_ms)
-        price = self._average(ts_ms)
+        price = self._pruned_average(ts_ms)
         self._value = (price, ts_ms)
         return price
 

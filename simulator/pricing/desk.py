@@ -15,8 +15,9 @@ from typing import Any
 
 import msgspec
 
+from matching import OrderBook
 from simulator.core.events import FundingPaid, FundingRateSet, TickerChanged
-from simulator.model.funding import funding_payment, impact_prices, premium_at
+from simulator.model.funding import ImpactPremium, funding_payment, impact_prices
 from simulator.model.market_data import FundingRecord, MarketData
 from simulator.model.marks import liquidation_mark
 from simulator.ports import BookEvents, MarkListener
@@ -24,13 +25,87 @@ from simulator.state import Effects, ExchangeState
 
 __all__ = ["Pricing"]
 
-_PREMIUM_LEVELS = 64
+_PREMIUM_LEVELS = (16, 256, 0)  # depth read for the impact prices, widened while short
 _PREMIUM_HISTORY_MS = 86_400_000
 _ESTIMATE_MS = 60_000
 
 
 def _next_boundary(ts_ms: int, interval_ms: int) -> int:
     return (ts_ms // interval_ms + 1) * interval_ms
+
+
+class _BookTop:
+    """What pricing reads of one state of a market's book, kept until the book changes.
+
+    A book's seq moves with every change it reports, so (book, seq) names its state.
+    """
+
+    __slots__ = ("ask", "ask_price", "bid", "bid_price", "book", "premium", "priced", "seq")
+
+    def __init__(self, book: OrderBook) -> None:
+        self.book = book
+        self.seq = book.seq
+        self.bid = book.best_bid()
+        self.ask = book.best_ask()
+        self.bid_price = self.bid[0] if self.bid else None
+        self.ask_price = self.ask[0] if self.ask else None
+        self.priced = False  # `premium` is computed on first use: inactive markets skip it
+        self.premium: ImpactPremium | None = None
+
+
+class _Tracked:
+    """What pricing keeps of one market between its timers.
+
+    Attributes:
+        ticker: The market's ticker (timer keys are `(kind, ticker)`).
+        feed_key, ticker_key, mark_key, settlement_key, funding_key: Its timer keys.
+        feed_callback: The feed timer's callback (one per market, armed every second).
+        top: The book state last read.
+        published: The fields of the last ticker published (`_publish_ticker`), or None.
+        published_at: When a ticker was last due (published or found unchanged), or -1.
+        sample_due: The second a book change last armed a resample for, or None.
+        running: `(start, covered until, weighted sum, weight total)` of the funding
+            interval's premiums as of the last estimate, or None.
+        running_final: Whether no later premium record can change `running` (it covers only
+            seconds before the premium's last record when it was taken).
+        estimate: `(funding start, rate, computed at)` of the last estimate, or None.
+    """
+
+    __slots__ = (
+        "estimate",
+        "feed_callback",
+        "feed_key",
+        "funding_key",
+        "mark_key",
+        "published",
+        "published_at",
+        "running",
+        "running_final",
+        "sample_due",
+        "settlement_key",
+        "ticker",
+        "ticker_key",
+        "top",
+    )
+
+    def __init__(self, ticker: str, feed_callback: Callable[[int], None]) -> None:
+        self.feed_callback = feed_callback
+        self.top: _BookTop | None = None
+        self.published: tuple[Any, ...] | None = None
+        self.published_at = -1
+        self.sample_due: int | None = None
+        self.running: tuple[int, int, int, int] | None = None
+        self.running_final = False
+        self.estimate: tuple[int, int, int] | None = None
+        self.rename(ticker)
+
+    def rename(self, ticker: str) -> None:
+        self.ticker = ticker
+        self.feed_key = ("feed", ticker)
+        self.ticker_key = ("ticker", ticker)
+        self.mark_key = ("mark", ticker)
+        self.settlement_key = ("settlement", ticker)
+        self.funding_key = ("funding", ticker)
 
 
 def _average(running: tuple[int, int, int, int]) -> int:
@@ -54,32 +129,19 @@ class Pricing:
         self._entry = book_events
         self._listeners = tuple(listeners)
         self.funding_payments: list[FundingPaid] = []
-        self._impact_cache: dict[str, tuple[int, Any]] = {}
-        self._estimates: dict[str, tuple[int, int, int]] = {}
-        self._published: dict[str, tuple[Any, ...]] = {}
-        self._sample_due: dict[str, int] = {}
-        self._published_at: dict[str, int] = {}
-        self._running: dict[str, tuple[int, int, int, int]] = {}
+        self._tracked: dict[str, _Tracked] = {}
         self._deferred: list[tuple[MarketData, int]] = []
-        self._feed_callbacks: dict[str, Callable[[int], None]] = {}
 
     def rename_market(self, old: str, new: str) -> None:
-        """Move the per-market caches of `old` to `new`."""
-        caches: tuple[dict[str, Any], ...] = (
-            self._feed_callbacks,
-            self._impact_cache,
-            self._estimates,
-            self._published,
-            self._published_at,
-            self._sample_due,
-            self._running,
-        )
-        for cache in caches:
-            if old in cache:
-                cache[new] = cache.pop(old)
+        """Move what is kept for market `old` to `new` (its timers are rekeyed alongside)."""
+        tracked = self._tracked.pop(old, None)
+        if tracked is not None:
+            tracked.rename(new)
+            self._tracked[new] = tracked
 
     def start(self, data: MarketData, now: int) -> None:
         """Take the first sample of a new market and arm its feed and funding timers."""
+        self._tracked[data.ticker] = _Tracked(data.ticker, partial(self._feed_tick, data))
         self._sample(data, now)
         self._arm_feed(data, now)
         self._arm_funding(data, now)
@@ -88,15 +150,16 @@ class Pricing:
 
     def book_changed(self, data: MarketData) -> None:
         """Resample the market at the next mark interval and republish its ticker."""
-        bid, ask = data.book.best_bid(), data.book.best_ask()
-        data.quotes.record(
-            self._fx.now(), bid[0] if bid else None, ask[0] if ask else None, data.open_interest
-        )
-        due = _next_boundary(self._fx.now(), self._state.config.mark_interval_ms)
-        if self._sample_due.get(data.ticker) == due:
+        # after every book command (the house maker's re-quotes included): kept flat
+        tracked = self._tracked[data.ticker]
+        top = self._top(data, tracked)
+        now = self._fx.now()
+        data.quotes.record(now, top.bid_price, top.ask_price, data.open_interest)
+        due = (now // self._state.config.mark_interval_ms + 1) * self._state.config.mark_interval_ms
+        if tracked.sample_due == due:
             return  # already armed for that second (the ticker is armed with it)
-        self._sample_due[data.ticker] = due
-        self._state.timers.arm_earlier(("mark", data.ticker), due, lambda t: self._sample(data, t))
+        tracked.sample_due = due
+        self._state.timers.arm_earlier(tracked.mark_key, due, lambda t: self._sample(data, t))
         self._arm_ticker(data)
 
     def sample_now(self, data: MarketData) -> None:
@@ -106,37 +169,42 @@ class Pricing:
     def feed_replaced(self, data: MarketData) -> None:
         """Re-arm the feed timer for the market's new feed (a pin or its release), resample."""
         now = self._fx.now()
-        self._state.timers.cancel(("feed", data.ticker))
+        self._state.timers.cancel(self._tracked[data.ticker].feed_key)
         self._arm_feed(data, now)
         self._sample(data, now)
 
     def _arm_feed(self, data: MarketData, now: int) -> None:
         nxt = data.feed.next_change_after(now)
         if nxt is not None:
-            callback = self._feed_callbacks.get(data.ticker)
-            if callback is None:
-                callback = self._feed_callbacks[data.ticker] = partial(self._feed_tick, data)
-            self._state.timers.arm(("feed", data.ticker), nxt, callback)
+            tracked = self._tracked[data.ticker]
+            self._state.timers.arm(tracked.feed_key, nxt, tracked.feed_callback)
 
     def _feed_tick(self, data: MarketData, due: int) -> None:
         # arm the next tick first: at a shared instant it then fires before a ticker timer
         # armed during this sample, so that second's ticker shows the new reference
-        self._arm_feed(data, due)
+        nxt = data.feed.next_change_after(due)
+        if nxt is not None:
+            tracked = self._tracked[data.ticker]
+            self._state.timers.arm(tracked.feed_key, nxt, tracked.feed_callback)
         self._sample(data, due)
 
     def _sample(self, data: MarketData, now: int) -> None:
-        if not self._state.exchange_active:
+        # runs once per market per simulated second (each reference step): kept flat
+        state = self._state
+        if not state.exchange_active:
             data.premium.record(now, None)  # marks are frozen while the exchange is closed
             return
-        data.reference = data.feed.price_at(now)
-        ref = data.reference[0] if data.reference else None
-        best_bid = data.book.best_bid()
-        best_ask = data.book.best_ask()
-        lm = liquidation_mark(
-            best_bid[0] if best_bid else None, best_ask[0] if best_ask else None, ref
-        )
-        if data.market.status == "active" and self._state.trading_active:
-            value = premium_at(self._impact(data), ref)
+        reference = data.reference = data.feed.price_at(now)
+        ref = reference[0] if reference is not None else None
+        tracked = self._tracked[data.ticker]
+        book = data.book
+        top = tracked.top
+        if top is None or top.seq != book.seq or top.book is not book:
+            top = self._top(data, tracked)
+        lm = liquidation_mark(top.bid_price, top.ask_price, ref)
+        if data.market.status == "active" and state.trading_active:
+            premium = top.premium if top.priced else self._price_impact(data, top)
+            value = None if premium is None else premium.at(ref)
         else:
             value = None
         data.premium.record(now, value)
@@ -150,25 +218,38 @@ class Pricing:
                 data.mark_path += abs(lm - previous)
                 for listener in self._listeners:  # margin checks, then exit triggers
                     listener.mark_moved(data)
-        self._arm_ticker(data)
+        # `_arm_ticker(data)`, its publishing branch inlined
+        now = self._fx.now()
+        if now % state.config.ticker_interval_ms == 0 and tracked.published_at < now:
+            state.timers.cancel(tracked.ticker_key)
+            self._publish_ticker(data, now)
+        else:
+            self._arm_ticker(data)
 
-    def _impact(self, data: MarketData) -> Any:
-        # impact prices depend on the book only: keep them until the book changes
-        seq = data.book.seq
-        cached = self._impact_cache.get(data.ticker)
-        if cached is not None and cached[0] == seq:
-            return cached[1]
+    def _top(self, data: MarketData, tracked: _Tracked) -> _BookTop:
+        book = data.book
+        top = tracked.top
+        if top is None or top.seq != book.seq or top.book is not book:
+            top = tracked.top = _BookTop(book)
+        return top
+
+    def _price_impact(self, data: MarketData, top: _BookTop) -> ImpactPremium | None:
+        # impact prices depend on the book only: priced once per book state, reading only as
+        # many levels as the impact notional reaches (a few, then more, then all)
         impact_notional = data.funding_settings.impact_notional
-        depth = data.book.depth(_PREMIUM_LEVELS)
-        impact = impact_prices(depth.bids, depth.asks, impact_notional)
-        if impact is None and _PREMIUM_LEVELS in (len(depth.bids), len(depth.asks)):
-            full = data.book.depth()
-            impact = impact_prices(full.bids, full.asks, impact_notional)
-        self._impact_cache[data.ticker] = (seq, impact)
-        return impact
+        book = top.book
+        impact = None
+        for levels in _PREMIUM_LEVELS:
+            depth = book.depth(levels)
+            impact = impact_prices(depth.bids, depth.asks, impact_notional)
+            if impact is not None or levels not in (len(depth.bids), len(depth.asks)):
+                break
+        top.premium = None if impact is None else ImpactPremium(impact)
+        top.priced = True
+        return top.premium
 
     def _arm_settlement(self, data: MarketData, now: int) -> None:
-        key = ("settlement", data.ticker)
+        key = self._tracked[data.ticker].settlement_key
         armed = self._state.timers.due(key)
         if armed is not None and armed > now:
             return  # the next refresh on the grid is already coming
@@ -200,51 +281,82 @@ class Pricing:
         # (immediate), else at the next second
         interval = self._state.config.ticker_interval_ms
         now = self._fx.now()
-        key = ("ticker", data.ticker)
-        armed = self._state.timers.due(key)
-        on_grid = now % interval == 0 and self._published_at.get(data.ticker, -1) < now
-        if immediate and on_grid:
-            if armed is not None:
-                self._state.timers.cancel(key)
+        timers = self._state.timers
+        tracked = self._tracked[data.ticker]
+        key = tracked.ticker_key
+        if immediate and now % interval == 0 and tracked.published_at < now:
+            timers.cancel(key)
             self._publish_ticker(data, now)
             return
-        if armed is None:
+        if timers.due(key) is None:
             due = _next_boundary(now, interval)
-            self._state.timers.arm(key, due, lambda t: self._publish_ticker(data, t))
+            timers.arm(key, due, lambda t: self._publish_ticker(data, t))
 
     def _publish_ticker(self, data: MarketData, due: int) -> None:
-        # coalesced: publish the latest state, and nothing when it did not change
-        data.expire_volume(due)
-        estimate = self.funding_estimate(data)
-        volume_24h = (data.volume_24h, data.volume_24h_notional)
-        event = self._ticker(data, due, volume_24h, self.settlement_mark(data), estimate)
+        # coalesced: publish the latest state, and nothing when it did not change; once per
+        # market per second, so `_ticker` and the fresh-estimate check are inlined
+        if data.recent_trades:
+            data.expire_volume(due)
+        tracked = self._tracked[data.ticker]
+        now = self._fx.now()
+        cached = tracked.estimate
+        if (
+            cached is not None
+            and cached[0] == data.funding_start_ms
+            and now - cached[2] < _ESTIMATE_MS
+        ):
+            rate, computed = cached[1], cached[2]
+        else:
+            rate, computed = self.funding_estimate(data)
+        settlement = data.settlement.value
+        if settlement is None:
+            settlement = self.settlement_mark(data)
+        book = data.book
+        top = tracked.top
+        if top is None or top.seq != book.seq or top.book is not book:
+            top = self._top(data, tracked)
+        bid, ask, mark = top.bid, top.ask, data.mark
+        funding_due = self._state.timers.due(tracked.funding_key)
+        event = TickerChanged(
+            due,
+            data.ticker,
+            data.last_price,
+            bid[0] if bid else None,
+            bid[1] if bid else 0,
+            ask[0] if ask else None,
+            ask[1] if ask else 0,
+            data.volume,
+            data.volume_notional,
+            data.volume_24h,
+            data.volume_24h_notional,
+            data.open_interest,
+            data.open_interest * (mark or 0),
+            data.reference,
+            (mark, data.mark_ts_ms) if mark is not None else None,
+            settlement,
+            rate,
+            funding_due if funding_due is not None else data.schedule.next_after(now),
+            computed,
+            data.last_trade_size,
+        )
         # what a subscriber sees change: every field but the times and the last trade's size
         fields = msgspec.structs.astuple(event)[2:-2]
-        self._published_at[data.ticker] = due
-        if self._published.get(data.ticker) == fields:
+        tracked.published_at = due
+        if tracked.published == fields:
             return
-        self._published[data.ticker] = fields
-        self._fx.emit(event)
+        tracked.published = fields
+        self._fx.journal.append(event)
 
     def peek_ticker(self, data: MarketData) -> TickerChanged:
         """The ticker of `data` as it stands now, changing nothing (for reads and snapshots)."""
         now = self._fx.now()
         estimate = self.peek_funding_estimate(data)
         settlement = self.peek_settlement_mark(data)
-        return self._ticker(data, now, data.volume_24h_at(now), settlement, estimate)
-
-    def _ticker(
-        self,
-        data: MarketData,
-        ts_ms: int,
-        volume_24h: tuple[int, int],
-        settlement: tuple[int, int] | None,
-        estimate: tuple[int, int],
-    ) -> TickerChanged:
-        best_bid = data.book.best_bid()
-        best_ask = data.book.best_ask()
+        volume_24h = data.volume_24h_at(now)
+        top = self._top(data, self._tracked[data.ticker])
+        best_bid, best_ask = top.bid, top.ask
         return TickerChanged(
-            ts_ms,
+            now,
             data.ticker,
             data.last_price,
             best_bid[0] if best_bid else None,
@@ -270,7 +382,7 @@ class Pricing:
 
     def next_funding_ms(self, data: MarketData) -> int:
         """When the market next pays funding."""
-        due = self._state.timers.due(("funding", data.ticker))
+        due = self._state.timers.due(self._tracked[data.ticker].funding_key)
         return due if due is not None else data.schedule.next_after(self._fx.now())
 
     def funding_estimate(self, data: MarketData) -> tuple[int, int]:
@@ -283,11 +395,14 @@ class Pricing:
         cached = self._fresh_estimate(data, now)
         if cached is not None:
             return cached
+        tracked = self._tracked[data.ticker]
         running = self._running_sums(data, now)
-        self._running[data.ticker] = running
+        tracked.running = running
+        last = data.premium.last_record_ms
+        tracked.running_final = last is not None and now <= last
         mark = self.settlement_mark(data)
         rate = data.funding_settings.finalize_rate(_average(running), mark[0] if mark else None)
-        self._estimates[data.ticker] = (data.funding_start_ms, rate, now)
+        tracked.estimate = (data.funding_start_ms, rate, now)
         return rate, now
 
     def peek_funding_estimate(self, data: MarketData) -> tuple[int, int]:
@@ -301,7 +416,7 @@ class Pricing:
         return data.funding_settings.finalize_rate(raw, mark[0] if mark else None), now
 
     def _fresh_estimate(self, data: MarketData, now: int) -> tuple[int, int] | None:
-        cached = self._estimates.get(data.ticker)
+        cached = self._tracked[data.ticker].estimate
         if (
             cached is not None
             and cached[0] == data.funding_start_ms
@@ -315,7 +430,7 @@ class Pricing:
         # extended from the previous estimate instead of rescanned
         settings = data.funding_settings
         start = data.funding_start_ms
-        running = self._running.get(data.ticker)
+        running = self._tracked[data.ticker].running
         if running is None or running[0] != start or running[1] > now:
             running = (start, start, 0, 0)
         _, covered, weighted, total = running
@@ -328,9 +443,25 @@ class Pricing:
         )
         return start, now, weighted + more_weighted, total + more_total
 
+    def _interval_average(self, data: MarketData, due: int) -> int:
+        # the raw rate of [funding start, due): the last estimate's sums extended to `due`
+        # when no premium recorded since can have changed them, else a full scan
+        tracked = self._tracked[data.ticker]
+        running = tracked.running
+        start = data.funding_start_ms
+        if (
+            running is not None
+            and tracked.running_final
+            and running[0] == start
+            and running[1] <= due
+        ):
+            return _average(self._running_sums(data, due))
+        return data.funding_settings.average(data.premium, start, due)
+
     def _arm_funding(self, data: MarketData, now: int) -> None:
         due = data.schedule.next_after(now)
-        self._state.timers.arm(("funding", data.ticker), due, lambda t: self._fund(data, t))
+        key = self._tracked[data.ticker].funding_key
+        self._state.timers.arm(key, due, lambda t: self._fund(data, t))
 
     def resume(self) -> None:
         """The exchange reopened: resample every market, then pay funding that fell due."""
@@ -346,7 +477,7 @@ class Pricing:
             self._arm_funding(data, due)
             return
         settings = data.funding_settings
-        raw = settings.average(data.premium, data.funding_start_ms, due)
+        raw = self._interval_average(data, due)
         late = self._fx.now() > due
         value = data.settlement.value
         mark = value[0] if late and value else data.settlement.refresh(self._fx.now())

@@ -180,9 +180,10 @@ class LiquidityProvider:
                 best = max(best, -(-(opposite[0] + 1) // step) * step)
             wanted = list(range(best, best + ladder.levels * step, step))
             resting = ladder.asks
+        orders = self._ex.state.orders
         live: dict[int, OrderRecord] = {}
         for price, order_id in resting.items():
-            record = self._ex.orders.get(order_id)
+            record = orders.get(order_id)
             if record is not None and record.remaining > 0 and record.price == price:
                 live[price] = record
         wanted_set = set(wanted)

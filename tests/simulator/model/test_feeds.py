@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
 
+from simulator.core.money import round_half_even
 from simulator.model.feeds import (
     RandomWalkFeed,
     ReferenceFeed,
@@ -84,6 +86,54 @@ def test_random_walk_only_end_query_equals_every_second_query():
         every_second.price_at(T0 + second * 1_000)
 
     assert _walk().price_at(T0 + EIGHT_HOURS_MS) == every_second.price_at(T0 + EIGHT_HOURS_MS)
+
+
+def _definition_draws(seed: int, steps: int) -> list[int]:
+    # the documented draw: per step one getrandbits(384), its twelve 32-bit words summed and
+    # centred
+    rng = random.Random(seed)
+    mask = (1 << 32) - 1
+    draws = []
+    for _ in range(steps):
+        bits = rng.getrandbits(384)
+        draws.append(sum((bits >> (32 * i)) & mask for i in range(12)) - 12 * mask // 2)
+    return draws
+
+
+def _definition_prices(draws: list[int], volatility_bps: int, price: int) -> list[int]:
+    prices = []
+    for z in draws:
+        price = max(1, price + round_half_even(price * volatility_bps * z, 10_000 << 32))
+        prices.append(price)
+    return prices
+
+
+@pytest.mark.parametrize("seed, volatility_bps", [(7, 5), (1_001, 1), (3, 400)])
+def test_random_walk_equals_one_draw_of_384_bits_per_step(seed: int, volatility_bps: int):
+    feed = RandomWalkFeed(62_590, seed, volatility_bps=volatility_bps, start_ts_ms=T0)
+    steps = 1_000  # several batches of draws, the last one partly used
+
+    prices = [_price(feed, T0 + k * 1_000) for k in range(1, steps + 1)]
+
+    assert prices == _definition_prices(_definition_draws(seed, steps), volatility_bps, 62_590)
+
+
+def test_random_walk_set_price_keeps_the_draws_in_step_order():
+    feed = _walk()
+    _price(feed, T0 + 100_000)
+    feed.set_price(T0 + 100_500, 60_000)  # steps 101.. move from here with draws 101..
+
+    prices = [_price(feed, T0 + k * 1_000) for k in range(101, 201)]
+
+    assert prices == _definition_prices(_definition_draws(7, 200)[100:], 5, 60_000)
+
+
+def test_random_walk_one_query_across_many_steps_equals_a_query_per_step():
+    stepped, jumped = _walk(), _walk()
+    for k in range(1, 5_000):
+        _price(stepped, T0 + k * 1_000)
+
+    assert jumped.price_at(T0 + 4_999_999) == stepped.price_at(T0 + 4_999_999)
 
 
 def test_random_walk_different_seed_gives_different_path():

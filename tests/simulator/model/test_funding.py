@@ -5,6 +5,7 @@ The accumulator is checked against a naive model that walks every second.
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 import pytest
@@ -14,18 +15,90 @@ from hypothesis import strategies as st
 from simulator.core.money import RATE_SCALE, parse_rate
 from simulator.model.funding import (
     FundingSettings,
+    ImpactPremium,
     PremiumAccumulator,
     PremiumHandling,
     Weighting,
     finalize_rate,
     funding_payment,
+    impact_prices,
     premium,
+    premium_at,
 )
 
 PERCENT_DEADBAND = parse_rate("0.01")  # wire 0.01 with unit percentage = 0.01%
 PERCENT_CAP = parse_rate("2")  # 2%
 
 # --- premium -------------------------------------------------------------------------------
+
+levels_lists = st.lists(
+    st.tuples(st.integers(-5, 200_000), st.integers(-5, 100_000)), min_size=0, max_size=12
+)
+
+
+def fraction_impact_price(levels: list[tuple[int, int]], notional: int) -> Fraction | None:
+    # the definition: the average price of `notional` taken through the levels, in fractions
+    remaining = Fraction(notional)
+    contracts = Fraction(0)
+    for price, count in levels:
+        if price <= 0 or count <= 0:
+            continue
+        if price * count >= remaining:
+            return notional / (contracts + remaining / price)
+        remaining -= price * count
+        contracts += count
+    return None
+
+
+@settings(max_examples=300)
+@given(bids=levels_lists, asks=levels_lists, notional=st.integers(1, 10**10))
+def test_impact_prices_equal_the_fraction_definition(
+    bids: list[tuple[int, int]], asks: list[tuple[int, int]], notional: int
+) -> None:
+    ibp, iap = fraction_impact_price(bids, notional), fraction_impact_price(asks, notional)
+    expected = None if ibp is None or iap is None else (ibp, iap)
+
+    assert impact_prices(bids, asks, notional) == expected
+
+
+@settings(max_examples=300)
+@given(
+    ibp=st.fractions(min_value=1, max_value=300_000, max_denominator=10**9),
+    iap=st.fractions(min_value=1, max_value=300_000, max_denominator=10**9),
+    reference=st.one_of(st.none(), st.integers(-5, 300_000)),
+)
+def test_impact_premium_prepared_equals_premium_at(
+    ibp: Fraction, iap: Fraction, reference: int | None
+) -> None:
+    prepared = ImpactPremium((ibp, iap))
+
+    assert prepared.at(reference) == premium_at((ibp, iap), reference)
+
+
+@settings(max_examples=300)
+@given(
+    ibp=st.fractions(min_value=2, max_value=300_000, max_denominator=10**6),
+    iap=st.fractions(min_value=2, max_value=300_000, max_denominator=10**6),
+    offset=st.integers(-1, 2),
+    near_iap=st.booleans(),
+)
+def test_impact_premium_at_references_next_to_the_impact_prices_equals_premium_at(
+    ibp: Fraction, iap: Fraction, offset: int, near_iap: bool
+) -> None:
+    # the whole ticks on either side of an impact price are where the prepared bounds cut
+    reference = math.floor(iap if near_iap else ibp) + offset
+
+    assert ImpactPremium((ibp, iap)).at(reference) == premium_at((ibp, iap), reference)
+
+
+@pytest.mark.parametrize("reference", [10_049, 10_050, 10_051, 10_199, 10_200, 10_201])
+def test_impact_premium_at_integer_impact_prices_is_zero_only_between_them(
+    reference: int,
+) -> None:
+    impact = (Fraction(10_050), Fraction(10_200))  # both on a whole tick
+
+    assert ImpactPremium(impact).at(reference) == premium_at(impact, reference)
+    assert (ImpactPremium(impact).at(reference) == 0) == (10_050 <= reference <= 10_200)
 
 
 def test_premium_book_above_index_is_positive() -> None:
