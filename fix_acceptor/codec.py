@@ -324,18 +324,22 @@ def _message(text: str, checksum: bytes | bytearray) -> Message:
         parts.pop()  # text ends with SOH
         fields = []
         append = fields.append
-        cached = _TAG_CACHE.get
-        odd = False
-        for part in parts:
-            tag_text, eq, value = part.partition("=")
-            tag = cached(tag_text)
-            if tag is None or not eq:
-                odd = True
-                append(_odd_field(part))
+        tags = _TAG_CACHE
+        try:
+            # the usual frame: every tag known and every value non-empty (a part without "="
+            # has an empty value too); anything else takes the field-by-field path below
+            for part in parts:
+                tag_text, _, value = part.partition("=")
+                if not value:
+                    break
+                append((tags[tag_text], value))
             else:
-                append((tag, value))
-        # every tag valid and every value non-empty ("=" then SOH is the only empty value)
-        well_formed = not odd and "=\x01" not in text
+                well_formed = True
+        except KeyError:
+            pass
+        if not well_formed:
+            fields = [_odd_field(part) for part in parts]
+            well_formed = all(tag > 0 and value for tag, value in fields)
     fields.append((Tag.CheckSum, checksum.decode("ascii")))
     return Message(fields, well_formed=well_formed)
 

@@ -139,13 +139,14 @@ class Message:
             skips its own field-by-field check.
     """
 
-    __slots__ = ("_index", "_indexed", "fields", "well_formed")
+    __slots__ = ("_index", "_indexed", "_msg_type", "fields", "well_formed")
 
     def __init__(self, fields: Iterable[Field] = (), *, well_formed: bool = False) -> None:
         self.fields: list[Field] = fields if type(fields) is list else list(fields)
         self.well_formed = well_formed
         self._index: dict[int, str] | None = None
         self._indexed = 0
+        self._msg_type = ""  # MsgType once found (fields are added, never edited in place)
 
     def __iter__(self) -> Iterator[Field]:
         return iter(self.fields)
@@ -162,12 +163,16 @@ class Message:
     @property
     def msg_type(self) -> str:
         """MsgType (35), or "" when absent."""
+        if self._msg_type:
+            return self._msg_type
         fields = self.fields
         # 35 comes first in a message being built and third in a decoded one (after 8 and 9)
         for position in (0, 2):
             if len(fields) > position and fields[position][0] == 35:
-                return fields[position][1]
-        return self.get(Tag.MsgType) or ""
+                self._msg_type = fields[position][1]
+                return self._msg_type
+        self._msg_type = self.get(Tag.MsgType) or ""
+        return self._msg_type
 
     def get(self, tag: int, default: str | None = None) -> str | None:
         """The first value of `tag`."""

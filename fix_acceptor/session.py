@@ -612,13 +612,28 @@ class FixSession:
         fields += body
         message = Message(fields)
         if keep:
-            self._store.remember(seq, message)
+            store.remember(seq, message)
         self._last_sent_ms = now_ms
         return Send(message)
 
     def _send_application(self, message: Message, now_ms: int) -> Send:
-        body = [(t, v) for t, v in message.fields if t not in _HEADER_TAGS]
-        return self._send(message.msg_type, body, now_ms, keep=self._retransmission)
+        # `_send` with the header and the body in one list (one of these per ExecutionReport)
+        store = self._store
+        seq = store.next_out_seq
+        store.next_out_seq = seq + 1
+        fields = [
+            (Tag.MsgType, message.msg_type),
+            (Tag.SenderCompID, self._sender),
+            (Tag.TargetCompID, self._target),
+            (Tag.MsgSeqNum, str(seq)),
+            (Tag.SendingTime, timestamp(now_ms)),
+        ]
+        fields += [field for field in message.fields if field[0] not in _HEADER_TAGS]
+        sent = Message(fields)
+        if self._retransmission:
+            store.remember(seq, sent)
+        self._last_sent_ms = now_ms
+        return Send(sent)
 
     def _logout_message(self, text: str | None, now_ms: int) -> Send:
         return self._send("5", [] if text is None else [(Tag.Text, text)], now_ms)

@@ -703,3 +703,23 @@ def test_parse_timestamp_takes_no_fraction_3_or_6_digits() -> None:
 def test_parse_timestamp_refuses(text: str) -> None:
     with pytest.raises(ValueError):
         parse_timestamp(text)
+
+
+@pytest.mark.parametrize(
+    ("body", "fields", "well_formed"),
+    [
+        ("35=D|11=a|44=1.5|", [(35, "D"), (11, "a"), (44, "1.5")], True),
+        ("35=D|64999=x|", [(35, "D"), (64999, "x")], True),  # a tag not seen before
+        ("35=D|11=|44=1|", [(35, "D"), (11, ""), (44, "1")], False),  # an empty value
+        ("35=D|11|44=1|", [(35, "D"), (-1, "11"), (44, "1")], False),  # no "="
+        ("35=D|x1=a|", [(35, "D"), (-1, "x1=a")], False),  # not a number
+        ("35=D|58=a=b|", [(35, "D"), (58, "a=b")], True),  # "=" inside a value
+    ],
+)
+def test_a_decoded_message_says_whether_every_field_is_well_formed(
+    body: str, fields: list[tuple[int, str]], well_formed: bool
+) -> None:
+    (message,) = FrameDecoder().feed(frame_of(wire(body)))
+    assert isinstance(message, Message)
+    assert body_fields(message) == fields
+    assert message.well_formed is well_formed
