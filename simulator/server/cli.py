@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.server.runtime import AuthMode, ClockMode
+from simulator.server.scenario_check import check_scenario
 from simulator.server.serve import ServeOptions, StartupError, serve
 from simulator.server.ws_settings import parse_ws_settings
 
@@ -204,6 +205,17 @@ def _parser() -> argparse.ArgumentParser:
             serve_parser.add_argument(
                 flag, dest=name, metavar=_METAVARS[name], help=f"{_HELP[name]} [{env}]"
             )
+    validate_parser = commands.add_parser(
+        "validate-scenario",
+        allow_abbrev=False,
+        help="check scenario files (or built-in scenario names) without starting a server",
+        description=(
+            "Load each scenario strictly and build its exchange once on a manual clock; print "
+            "a summary of each good one and the file, place and reason for each bad one. Exit "
+            "status 0 when all are good, 1 otherwise."
+        ),
+    )
+    validate_parser.add_argument("scenarios", nargs="+", metavar="FILE")
     serve_parser.add_argument(
         "--ws",
         dest="ws",
@@ -262,6 +274,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command == "validate-scenario":
+        return _validate(args.scenarios)
     if args.command != "serve":
         parser.print_help(sys.stderr)
         return 2
@@ -274,3 +288,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StartupError as exc:
         print(f"perps-sim serve: error: {exc}", file=sys.stderr)
         return 1
+
+
+def _validate(scenarios: Sequence[str]) -> int:
+    status = 0
+    for name in scenarios:
+        try:
+            summary = check_scenario(name)
+        except (OSError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            status = 1
+        else:
+            print(f"{name}: ok: {summary}")
+    return status

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import calendar
 import dataclasses
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,14 @@ from simulator.exchange import Exchange
 from simulator.model.markets import MarketSpec, load_markets
 from simulator.server.bots import LiquidityConfig, attach_liquidity
 
-__all__ = ["FIXTURES_DIR", "Scenario", "ScenarioUser", "build_exchange", "load_scenario"]
+__all__ = [
+    "FIXTURES_DIR",
+    "Scenario",
+    "ScenarioError",
+    "ScenarioUser",
+    "build_exchange",
+    "load_scenario",
+]
 
 FIXTURES_DIR = Path(__file__).resolve().parents[2] / "fixtures"
 _SCENARIOS_DIR = FIXTURES_DIR / "scenarios"
@@ -75,8 +83,29 @@ def load_scenario(name_or_path: str = "default") -> Scenario:
     if not candidate.is_file():
         known = sorted(path.stem for path in _SCENARIOS_DIR.glob("*.json"))
         raise ValueError(f"unknown scenario {name_or_path!r}; built-in scenarios: {known}")
-    scenario = msgspec.json.decode(candidate.read_bytes(), type=Scenario)
+    data = candidate.read_bytes()
+    try:
+        scenario = msgspec.json.decode(data, type=Scenario)
+    except msgspec.ValidationError as exc:
+        raise ScenarioError(f"{candidate}: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise ScenarioError(f"{candidate}{_position(data, str(exc))}: {exc}") from None
     return msgspec.structs.replace(scenario, path=str(candidate.resolve()))
+
+
+class ScenarioError(ValueError):
+    """A scenario file that cannot be used; the message names the file (and line, for JSON)."""
+
+
+def _position(data: bytes, message: str) -> str:
+    """``:<line>:<column>`` of the "(byte N)" a JSON syntax error names, else ""."""
+    match = re.search(r"\(byte (\d+)\)", message)
+    if match is None:
+        return ""
+    offset = min(int(match.group(1)), len(data))
+    line = data.count(b"\n", 0, offset) + 1
+    column = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
+    return f":{line}:{column}"
 
 
 def _resolve(relative: str) -> Path:

@@ -47,7 +47,7 @@ from simulator.core.errors import RejectError
 from simulator.server.clock_driver import drive_current
 from simulator.server.listeners import listen_tcp
 from simulator.server.runtime import AuthMode, ClockMode, Runtime, ServerSettings
-from simulator.server.scenarios import FIXTURES_DIR, Scenario, load_scenario
+from simulator.server.scenarios import FIXTURES_DIR, Scenario, ScenarioError, load_scenario
 from simulator.server.snapshots import InvalidSnapshotError
 from simulator.server.ws_settings import WsSettings
 
@@ -113,6 +113,8 @@ def build_runtime(options: ServeOptions) -> Runtime:
     """The runtime `options` describe; `StartupError` if the scenario cannot be used."""
     try:
         scenario = load_scenario(options.scenario)
+    except ScenarioError as exc:
+        raise StartupError(f"scenario {exc}") from None
     except (OSError, ValueError, msgspec.MsgspecError) as exc:
         raise StartupError(f"scenario {options.scenario!r}: {exc}") from None
     settings = ServerSettings(

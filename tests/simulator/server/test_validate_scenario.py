@@ -1,0 +1,67 @@
+"""`perps-sim validate-scenario`: good scenarios summarised, bad ones named with where and why."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from simulator.server.cli import main
+from simulator.server.scenarios import FIXTURES_DIR, ScenarioError, load_scenario
+
+
+def test_every_built_in_scenario_is_valid(capsys: pytest.CaptureFixture[str]) -> None:
+    names = sorted(path.stem for path in (FIXTURES_DIR / "scenarios").glob("*.json"))
+    assert main(["validate-scenario", *names]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in out] == names
+    default = next(line for line in out if line.startswith("default:"))
+    assert "3 market(s) (KXBTCPERP, KXETHPERP, KXSOLPERP)" in default
+    assert "reference feeds random_walk" in default
+    assert "house market maker on 3 market(s)" in default
+    bare = next(line for line in out if line.startswith("bare:"))
+    assert "reference feeds static" in bare and "no house market maker" in bare
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ('{"name": "x",\n "seed": 1,\n "oops"\n}', ":4:1: JSON is malformed"),
+        ('{"name": "x", "liquidity": {"levels": "8"}}', "Expected `int`, got `str`"),
+        ('{"name": "x", "liquidity": {"levels": "8"}}', "$.liquidity.levels"),
+        ('{"name": "x", "colour": "red"}', "unknown field `colour`"),
+        ('{"name": "x", "tickers": ["NOPE"]}', "names unknown markets ['NOPE']"),
+        ('{"name": "x", "feeds": {"*": {"kind": "brownian"}}}', "feed 'kind' must be one of"),
+        ('{"name": "x", "config": {"nope": 1}}', "unknown settings ['nope']"),
+        ('{"name": "x", "config": ' + "[" * 5000 + "]" * 5000 + "}", "at `$.config`"),
+    ],
+)
+def test_a_bad_scenario_is_refused_with_its_file_and_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, reason: str
+) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(text)
+    assert main(["validate-scenario", "bare", str(path)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.startswith("bare: ok:")
+    (error,) = captured.err.splitlines()
+    assert error.startswith(f"error: {path}")
+    assert reason in error
+
+
+def test_an_unknown_name_lists_the_built_in_scenarios(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate-scenario", "no-such-scenario"]) == 1
+    assert "built-in scenarios: ['bare'" in capsys.readouterr().err
+
+
+def test_serve_reports_a_malformed_scenario_with_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"name": "x"})[:-1] + ',\n"seed": }')
+    assert main(["serve", "--port", "0", "--scenario", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"scenario {path}:2:9: JSON is malformed" in err
+    with pytest.raises(ScenarioError, match=":2:9:"):
+        load_scenario(str(path))
