@@ -13,6 +13,11 @@ are (keeping their queue place); orders whose price left the ladder are amended 
 wanted prices, so the work per refresh is proportional to how many grid steps the reference
 moved. Orders that were filled are replaced (fully) or topped up (partly filled).
 
+A `skew_bps` centres the ladder that many basis points of the reference above it (below when
+negative), so the book's impact prices sit off the index and funding's premium keeps one sign.
+With `max_position`, a maker long (short) to that limit stops bidding (offering) until trades
+bring it back under.
+
 It never crosses and never trades with itself: when the reference rises the asks move before
 the bids (and the other way round when it falls), and each side's ladder starts strictly inside
 the opposite best price, whoever quotes it, so every post-only quote rests. A quote the
@@ -47,6 +52,7 @@ _ASK = Side.ASK
 
 Positive = Annotated[int, msgspec.Meta(ge=1)]
 Levels = Annotated[int, msgspec.Meta(ge=1, le=100)]
+SkewBps = Annotated[int, msgspec.Meta(ge=-1_000, le=1_000)]
 
 
 class QuoteSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -56,6 +62,8 @@ class QuoteSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     spacing_ticks: Positive | None = None
     offset_ticks: Positive | None = None
     size: str | None = None
+    skew_bps: SkewBps | None = None
+    max_position: str | None = None
 
 
 class LiquidityConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -71,7 +79,13 @@ class LiquidityConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
         offset_ticks: least distance from the reference to the best bid and the best ask.
         size: contracts per order (count string, e.g. "100.00").
         refresh_ms: how often the ladder is re-centred and replenished.
-        markets: per-ticker overrides of levels, spacing, offset and size.
+        skew_bps: where the ladder is centred, in basis points of the reference above it
+            (negative: below; -1,000 to 1,000). A skew keeps the book's impact prices off the
+            index, so that funding's premium is persistently positive (or negative).
+        max_position: contracts (count string); at that position, long or short, the maker
+            stops quoting the side that would add to it until trades bring it back. None: no
+            limit.
+        markets: per-ticker overrides of levels, spacing, offset, size, skew and position limit.
     """
 
     user_id: str = "liquidity-provider"
@@ -84,6 +98,8 @@ class LiquidityConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     offset_ticks: Positive = 5
     size: str = "100.00"
     refresh_ms: Positive = 5_000
+    skew_bps: SkewBps = 0
+    max_position: str | None = None
     markets: dict[str, QuoteSettings] = msgspec.field(default_factory=dict)
 
 
@@ -96,6 +112,8 @@ class _Ladder:
     step: int
     offset: int
     size: int
+    skew_bps: int = 0
+    max_position: int | None = None
     centre: int | None = None
     bids: dict[int, str] = field(default_factory=dict)  # price -> order id
     asks: dict[int, str] = field(default_factory=dict)
@@ -125,12 +143,19 @@ class LiquidityProvider:
             raise ValueError(f"liquidity size for {ticker} must be a positive whole count")
         spacing = override.spacing_ticks or self.config.spacing_ticks
         offset = override.offset_ticks or self.config.offset_ticks
+        skew = self.config.skew_bps if override.skew_bps is None else override.skew_bps
+        limit_text = override.max_position or self.config.max_position
+        max_position = None if limit_text is None else parse_count(limit_text)
+        if max_position is not None and max_position <= 0:
+            raise ValueError(f"liquidity max_position for {ticker} must be positive")
         return _Ladder(
             data=data,
             levels=override.levels or self.config.levels,
             step=spacing * spec.tick,
             offset=offset * spec.tick,
             size=size,
+            skew_bps=skew,
+            max_position=max_position,
         )
 
     # ---------------------------------------------------------------- timers
@@ -155,6 +180,8 @@ class LiquidityProvider:
         centre = data.reference[0] if data.reference is not None else data.mark
         if centre is None:
             return
+        if ladder.skew_bps:
+            centre += centre * ladder.skew_bps // 10_000
         # move the side the reference moved toward first, so neither side ever reaches the
         # other's old quotes
         rising = ladder.centre is None or centre >= ladder.centre
@@ -173,6 +200,8 @@ class LiquidityProvider:
                 best = min(best, (opposite[0] - 1) // step * step)
             wanted = [p for p in range(best, best - ladder.levels * step, -step) if p > 0]
             resting = ladder.bids
+            if ladder.max_position is not None and self._position(ladder) >= ladder.max_position:
+                wanted = []  # long to the limit: no more bids
         else:
             best = -(-(centre + ladder.offset) // step) * step
             opposite = book.best_bid()
@@ -180,6 +209,8 @@ class LiquidityProvider:
                 best = max(best, -(-(opposite[0] + 1) // step) * step)
             wanted = list(range(best, best + ladder.levels * step, step))
             resting = ladder.asks
+            if ladder.max_position is not None and self._position(ladder) <= -ladder.max_position:
+                wanted = []  # short to the limit: no more asks
         orders = self._ex.state.orders
         live: dict[int, OrderRecord] = {}
         for price, order_id in resting.items():
@@ -216,6 +247,13 @@ class LiquidityProvider:
             self._cancel(record)
         resting.clear()
         resting.update(kept)
+
+    def _position(self, ladder: _Ladder) -> int:
+        user = self._ex.users.get(self.user_id)
+        if user is None:
+            return 0
+        position = user.subaccounts[0].positions.get(ladder.data.ticker)
+        return 0 if position is None else position.qty
 
     def _amend(self, ladder: _Ladder, record: OrderRecord, price: int) -> bool:
         command = AmendOrder(

@@ -39,6 +39,9 @@ def check_scenario(name_or_path: str) -> str:
         if liquidity is None
         else f"house market maker on {len(liquidity.tickers or tickers)} market(s)"
     )
+    takers = scenario.takers
+    if takers is not None:
+        quoted += f", noise takers on {len(takers.tickers or tickers)} market(s)"
     return (
         f"scenario {scenario.name!r}: {len(tickers)} market(s) ({', '.join(tickers)}), "
         f"reference feeds {'/'.join(feeds)}, {len(scenario.users)} user(s), {quoted}, "

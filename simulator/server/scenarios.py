@@ -4,7 +4,9 @@ A scenario is a JSON file (`fixtures/scenarios/<name>.json`, or any path) decode
 msgspec. `load_scenario("default")` is the built-in default. `build_exchange` turns a scenario
 into a fresh `Exchange` on a given clock; `Runtime.reset` calls it again to go back to the
 initial state. A `liquidity` block (`simulator.server.bots.LiquidityConfig`) adds the house
-market maker, which quotes from the first instant and refreshes on the exchange's timers.
+market maker, which quotes from the first instant and refreshes on the exchange's timers; a
+`takers` block (`simulator.server.noise_takers.TakerConfig`) adds noise takers, random IOC
+orders at a configured rate that trade against the book.
 
 `feeds` replaces the reference-price feeds of the markets file, by ticker or `"*"` (every market
 without an entry of its own): each is a feed config (`simulator.model.feeds.feed_from_config`)
@@ -23,17 +25,22 @@ from typing import Any
 
 import msgspec
 
+from matching import Side, TimeInForce
 from simulator.core.clock import Clock
 from simulator.core.config import ExchangeConfig
-from simulator.core.money import parse_dollars
+from simulator.core.errors import RejectError
+from simulator.core.money import parse_count, parse_dollars, parse_price
 from simulator.exchange import Exchange
 from simulator.model.markets import MarketSpec, load_markets
+from simulator.model.orders import PlaceOrder
 from simulator.server.bots import LiquidityConfig, attach_liquidity
+from simulator.server.noise_takers import TakerConfig, attach_takers
 
 __all__ = [
     "FIXTURES_DIR",
     "Scenario",
     "ScenarioError",
+    "ScenarioOrder",
     "ScenarioUser",
     "build_exchange",
     "load_scenario",
@@ -43,14 +50,28 @@ FIXTURES_DIR = Path(__file__).resolve().parents[2] / "fixtures"
 _SCENARIOS_DIR = FIXTURES_DIR / "scenarios"
 
 
+class ScenarioOrder(msgspec.Struct, forbid_unknown_fields=True):
+    """An order a scenario user places at start, after the house market maker has quoted
+    (dollar price and count strings, as in the REST API)."""
+
+    ticker: str
+    side: Side
+    price: str
+    count: str
+    time_in_force: TimeInForce = TimeInForce.IMMEDIATE_OR_CANCEL
+
+
 class ScenarioUser(msgspec.Struct, forbid_unknown_fields=True):
-    """A user created at start: a fixed key id and public key, and an opening balance."""
+    """A user created at start: a fixed key id and public key, an opening balance, optionally
+    a per-market notional limit and orders placed at start (to open positions)."""
 
     user_id: str
     api_key_id: str
     public_key_file: str | None = None
     public_key_pem: str | None = None
     balance: str = "0"
+    notional_limit: str | None = None
+    orders: list[ScenarioOrder] = msgspec.field(default_factory=list)
 
 
 class Scenario(msgspec.Struct, forbid_unknown_fields=True):
@@ -65,6 +86,7 @@ class Scenario(msgspec.Struct, forbid_unknown_fields=True):
     config: dict[str, Any] = msgspec.field(default_factory=dict)
     users: list[ScenarioUser] = msgspec.field(default_factory=list)
     liquidity: LiquidityConfig | None = None
+    takers: TakerConfig | None = None
     feeds: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
     path: str = ""
 
@@ -125,9 +147,28 @@ def _with_feeds(scenario: Scenario, specs: list[MarketSpec]) -> list[MarketSpec]
             reference = dict(override)
             if "price" in spec.reference and override.get("kind") != "replay":
                 reference.setdefault("price", spec.reference["price"])
+            path = reference.get("path")
+            if isinstance(path, str) and path and (FIXTURES_DIR / path).is_file():
+                reference["path"] = str(_resolve(path))  # a shipped replay (else as given)
             spec = dataclasses.replace(spec, reference=reference)
         replaced.append(spec)
     return replaced
+
+
+def _place(exchange: Exchange, user_id: str, index: int, order: ScenarioOrder) -> None:
+    where = f"user {user_id!r} order {index}"
+    try:
+        command = PlaceOrder(
+            ticker=order.ticker,
+            side=order.side,
+            price=parse_price(order.price),
+            count=parse_count(order.count),
+            client_order_id=f"scenario-{user_id}-{index}",
+            time_in_force=order.time_in_force,
+        )
+        exchange.place_order(user_id, command)
+    except (ValueError, RejectError) as exc:
+        raise ScenarioError(f"{where} is refused: {exc}") from None
 
 
 def build_exchange(scenario: Scenario, clock: Clock, seed: int | None = None) -> Exchange:
@@ -157,7 +198,15 @@ def build_exchange(scenario: Scenario, clock: Clock, seed: int | None = None) ->
             api_key_id=user.api_key_id,
             public_key_pem=pem,
             balance=parse_dollars(user.balance),
+            notional_limit=None
+            if user.notional_limit is None
+            else parse_dollars(user.notional_limit),
         )
     if scenario.liquidity is not None:
         attach_liquidity(exchange, scenario.liquidity)
+    for user in scenario.users:
+        for index, order in enumerate(user.orders):
+            _place(exchange, user.user_id, index, order)
+    if scenario.takers is not None:
+        attach_takers(exchange, scenario.takers)
     return exchange

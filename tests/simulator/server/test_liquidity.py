@@ -7,6 +7,7 @@ import pytest
 
 from matching import Side, TimeInForce
 from simulator.core.clock import ManualClock
+from simulator.core.events import FundingRateSet
 from simulator.model.orders import PlaceOrder
 from simulator.server.bots import LiquidityConfig, QuoteSettings, attach_liquidity
 from simulator.server.scenarios import build_exchange, load_scenario
@@ -215,3 +216,53 @@ def test_per_market_overrides_and_config_errors():
         msgspec.json.decode(b'{"levels": 0}', type=LiquidityConfig)
     with pytest.raises(msgspec.ValidationError, match="unknown field"):
         msgspec.json.decode(b'{"spread": 3}', type=LiquidityConfig)
+
+
+def test_a_skew_centres_the_ladder_off_the_reference():
+    up, down = make_exchange(), make_exchange()
+    attach_liquidity(up, _small(skew_bps=100))  # centre 6.2590 + 1 % = 6.3215 (ticks floored)
+    attach_liquidity(down, _small(skew_bps=-100))  # 6.2590 - 1 % = 6.1964 (floored)
+    assert _ladder(up) == (
+        [(63_210, 1_000), (63_200, 1_000), (63_190, 1_000)],
+        [(63_220, 1_000), (63_230, 1_000), (63_240, 1_000)],
+    )
+    assert _ladder(down) == (
+        [(61_950, 1_000), (61_940, 1_000), (61_930, 1_000)],
+        [(61_970, 1_000), (61_980, 1_000), (61_990, 1_000)],
+    )
+
+
+@pytest.mark.parametrize(("skew", "sign"), [(30, 1), (-30, -1), (0, 0)])
+def test_a_skewed_maker_keeps_funding_on_one_side(skew, sign):
+    ex = make_exchange()
+    config = LiquidityConfig(levels=8, size="500.00", skew_bps=skew)  # past every impact notional
+    attach_liquidity(ex, config)
+    ex.advance(8 * 3_600_000)  # to the first crypto_8h funding time
+    rates = {e.ticker: e.rate for _, e in ex.events_since(0) if isinstance(e, FundingRateSet)}
+    assert sorted(rates) == [BTC, "KXETHPERP", "KXSOLPERP"]
+    assert all((rate > 0) - (rate < 0) == sign for rate in rates.values()), rates
+
+
+def test_a_maker_at_its_position_limit_stops_adding_to_it():
+    ex = make_exchange()
+    attach_liquidity(ex, _small(max_position="15.00"))
+    ex.create_user(user_id="seller", api_key_id="k-seller", balance=dollars("10000"))
+    # sell 20 contracts into the bids: the maker is long 20, over its 15
+    ex.place_order(
+        "seller", PlaceOrder(BTC, Side.ASK, 62_570, 2_000, "s1", TimeInForce.IMMEDIATE_OR_CANCEL)
+    )
+    ex.advance(5_000)
+    bids, asks = _ladder(ex)
+    assert bids == [] and len(asks) == 3  # no more bids; asks as before
+    # buy 10 back: long 10, under the limit again, and the bids return at the next refresh
+    ex.place_order(
+        "seller", PlaceOrder(BTC, Side.BID, 62_600, 1_000, "b1", TimeInForce.IMMEDIATE_OR_CANCEL)
+    )
+    ex.advance(5_000)
+    bids, _ = _ladder(ex)
+    assert [price for price, _ in bids] == [62_580, 62_570, 62_560]
+
+
+def test_a_non_positive_maker_position_limit_is_refused():
+    with pytest.raises(ValueError, match="max_position for KXBTCPERP must be positive"):
+        attach_liquidity(make_exchange(), _small(max_position="0"))
