@@ -21,7 +21,7 @@ import dataclasses
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -55,10 +55,12 @@ class ScenarioOrder(msgspec.Struct, forbid_unknown_fields=True):
     (dollar price and count strings, as in the REST API)."""
 
     ticker: str
-    side: Side
+    side: Literal["bid", "ask"]
     price: str
     count: str
-    time_in_force: TimeInForce = TimeInForce.IMMEDIATE_OR_CANCEL
+    time_in_force: Literal["good_till_canceled", "immediate_or_cancel", "fill_or_kill"] = (
+        "immediate_or_cancel"
+    )
 
 
 class ScenarioUser(msgspec.Struct, forbid_unknown_fields=True):
@@ -160,11 +162,11 @@ def _place(exchange: Exchange, user_id: str, index: int, order: ScenarioOrder) -
     try:
         command = PlaceOrder(
             ticker=order.ticker,
-            side=order.side,
+            side=Side(order.side),
             price=parse_price(order.price),
             count=parse_count(order.count),
             client_order_id=f"scenario-{user_id}-{index}",
-            time_in_force=order.time_in_force,
+            time_in_force=TimeInForce(order.time_in_force),
         )
         exchange.place_order(user_id, command)
     except (ValueError, RejectError) as exc:
