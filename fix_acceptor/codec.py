@@ -322,26 +322,29 @@ def _message(text: str, checksum: bytes | bytearray) -> Message:
     else:
         parts = text.split("\x01")
         parts.pop()  # text ends with SOH
-        fields = []
-        append = fields.append
-        tags = _TAG_CACHE
-        try:
-            # the usual frame: every tag known and every value non-empty (a part without "="
-            # has an empty value too); anything else takes the field-by-field path below
-            for part in parts:
-                tag_text, _, value = part.partition("=")
-                if not value:
-                    break
-                append((tags[tag_text], value))
-            else:
-                well_formed = True
-        except KeyError:
-            pass
-        if not well_formed:
+        known = _known_fields(parts)
+        if known is not None:
+            fields, well_formed = known, True
+        else:
             fields = [_odd_field(part) for part in parts]
             well_formed = all(tag > 0 and value for tag, value in fields)
     fields.append((Tag.CheckSum, checksum.decode("ascii")))
     return Message(fields, well_formed=well_formed)
+
+
+def _known_fields(parts: list[str]) -> list[Field] | None:
+    """The fields of the usual frame, every tag known and every value non-empty (a part without
+    "=" has an empty value too); None sends the frame to the field-by-field path."""
+    fields: list[Field] = []
+    append = fields.append
+    tags = _TAG_CACHE
+    for part in parts:
+        tag_text, _, value = part.partition("=")
+        tag = tags.get(tag_text)
+        if tag is None or not value:
+            return None
+        append((tag, value))
+    return fields
 
 
 def _fields_with_data(text: str) -> list[Field]:

@@ -37,9 +37,10 @@ import msgspec
 
 from matching import Side
 from simulator.core import errors
-from simulator.core.money import parse_count, parse_dollars
+from simulator.core.money import parse_count
 from simulator.model.market_data import MarketData
 from simulator.model.orders import AmendOrder, OrderRecord, PlaceOrder
+from simulator.server.house_users import create_house_user, position_limit, primary_position
 
 if TYPE_CHECKING:
     from simulator.exchange import Exchange
@@ -144,10 +145,10 @@ class LiquidityProvider:
         spacing = override.spacing_ticks or self.config.spacing_ticks
         offset = override.offset_ticks or self.config.offset_ticks
         skew = self.config.skew_bps if override.skew_bps is None else override.skew_bps
-        limit_text = override.max_position or self.config.max_position
-        max_position = None if limit_text is None else parse_count(limit_text)
-        if max_position is not None and max_position <= 0:
-            raise ValueError(f"liquidity max_position for {ticker} must be positive")
+        max_position = position_limit(
+            override.max_position or self.config.max_position,
+            f"liquidity max_position for {ticker}",
+        )
         return _Ladder(
             data=data,
             levels=override.levels or self.config.levels,
@@ -249,11 +250,7 @@ class LiquidityProvider:
         resting.update(kept)
 
     def _position(self, ladder: _Ladder) -> int:
-        user = self._ex.users.get(self.user_id)
-        if user is None:
-            return 0
-        position = user.subaccounts[0].positions.get(ladder.data.ticker)
-        return 0 if position is None else position.qty
+        return primary_position(self._ex, self.user_id, ladder.data.ticker)
 
     def _amend(self, ladder: _Ladder, record: OrderRecord, price: int) -> bool:
         command = AmendOrder(
@@ -291,13 +288,13 @@ class LiquidityProvider:
 def attach_liquidity(exchange: Exchange, config: LiquidityConfig) -> LiquidityProvider:
     """Create the house user, quote every configured market now and arm the refresh timer."""
     provider = LiquidityProvider(exchange, config)
-    user = exchange.create_user(
-        user_id=config.user_id,
-        api_key_id=config.api_key_id,
-        balance=parse_dollars(config.balance),
+    create_house_user(
+        exchange,
+        config.user_id,
+        config.api_key_id,
+        config.balance,
+        config.notional_limit,
+        [ladder.data.ticker for ladder in provider.ladders],
     )
-    limit = parse_dollars(config.notional_limit)
-    for ladder in provider.ladders:
-        user.notional_limit_overrides[ladder.data.ticker] = limit
     provider.start()
     return provider

@@ -29,13 +29,13 @@ import msgspec
 
 from matching import Side, TimeInForce
 from simulator.core import errors
-from simulator.core.money import parse_count, parse_dollars
+from simulator.core.money import parse_count
 from simulator.model.market_data import MarketData
 from simulator.model.orders import PlaceOrder
+from simulator.server.house_users import create_house_user, position_limit, primary_position
 
 if TYPE_CHECKING:
     from simulator.exchange import Exchange
-    from simulator.model.ledger import User
 
 __all__ = ["NoiseTakers", "TakerConfig", "TakerSettings", "attach_takers"]
 
@@ -115,7 +115,6 @@ class NoiseTakers:
         if unknown:
             raise ValueError(f"takers name markets that are not traded here: {unknown}")
         self.takers: list[_Taker] = [self._taker(ticker) for ticker in tickers]
-        self._user: User | None = None
 
     def _taker(self, ticker: str) -> _Taker:
         data = self._ex.markets[ticker]
@@ -130,10 +129,10 @@ class NoiseTakers:
             sizes.append(size // spec.count_step)
         if sizes[0] > sizes[1]:
             raise ValueError(f"takers min_size for {ticker} is above its max_size")
-        limit_text = override.max_position or self.config.max_position
-        max_position = None if limit_text is None else parse_count(limit_text)
-        if max_position is not None and max_position <= 0:
-            raise ValueError(f"takers max_position for {ticker} must be positive")
+        max_position = position_limit(
+            override.max_position or self.config.max_position,
+            f"takers max_position for {ticker}",
+        )
         rate = override.rate_per_minute or self.config.rate_per_minute
         buy = override.buy_percent
         slippage = override.slippage_ticks
@@ -149,9 +148,8 @@ class NoiseTakers:
             rng=random.Random(f"takers:{self._ex.ids.seed}:{ticker}"),
         )
 
-    def start(self, user: User) -> None:
+    def start(self) -> None:
         """Arm each market's first order."""
-        self._user = user
         now = self._ex.now()
         for taker in self.takers:
             self._arm(taker, now)
@@ -170,7 +168,7 @@ class NoiseTakers:
         if data.market.status != "active" or not ex.trading_active or not ex.exchange_active:
             return
         if taker.max_position is not None:
-            position = self._position(data.ticker)
+            position = primary_position(ex, self.user_id, data.ticker)
             if buy and position >= taker.max_position:
                 buy = False
             elif not buy and position <= -taker.max_position:
@@ -195,24 +193,17 @@ class NoiseTakers:
         except errors.RejectError:
             return
 
-    def _position(self, ticker: str) -> int:
-        user = self._user
-        if user is None:
-            return 0
-        position = user.subaccounts[0].positions.get(ticker)
-        return 0 if position is None else position.qty
-
 
 def attach_takers(exchange: Exchange, config: TakerConfig) -> NoiseTakers:
     """Create the takers' user and arm each market's first order."""
     takers = NoiseTakers(exchange, config)
-    user = exchange.create_user(
-        user_id=config.user_id,
-        api_key_id=config.api_key_id,
-        balance=parse_dollars(config.balance),
+    create_house_user(
+        exchange,
+        config.user_id,
+        config.api_key_id,
+        config.balance,
+        config.notional_limit,
+        [taker.data.ticker for taker in takers.takers],
     )
-    limit = parse_dollars(config.notional_limit)
-    for taker in takers.takers:
-        user.notional_limit_overrides[taker.data.ticker] = limit
-    takers.start(user)
+    takers.start()
     return takers
