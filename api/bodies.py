@@ -2,7 +2,8 @@
 
 Every failure is a 400 in Kalshi's envelope before anything reaches the exchange:
 `invalid_content_type` when a POST/PUT body is not declared JSON, `invalid_parameters` when it
-is oversized, malformed, mistyped or out of bounds.
+is oversized, nested deeper than
+`simulator.core.json_depth.MAX_DEPTH`, malformed, mistyped or out of bounds.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import msgspec
 from starlette.requests import Request
 
 from api.errors import BadRequestError
+from simulator.core.json_depth import MAX_DEPTH, too_deep
 
 __all__ = ["read_json"]
 
@@ -43,6 +45,8 @@ async def read_json(request: Request, model: type[T], *, lenient_type: bool = Fa
             raise BadRequestError(f"request body exceeds {limit} bytes")
         chunks.append(chunk)
     body = b"".join(chunks)
+    if too_deep(body):
+        raise BadRequestError(f"request body nests deeper than {MAX_DEPTH} levels")
     try:
         return msgspec.json.decode(body, type=model, strict=True)
     except msgspec.ValidationError as exc:

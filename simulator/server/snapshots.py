@@ -43,6 +43,7 @@ from simulator.core import errors
 from simulator.core.clock import Clock, ManualClock
 from simulator.core.command_log import CommandLog, hold
 from simulator.core.command_table import canonical, decode_args, resolve
+from simulator.core.json_depth import MAX_DEPTH, too_deep
 from simulator.exchange import Exchange
 from simulator.server.scenarios import Scenario, build_exchange
 from simulator.server.state_hash import state_hash
@@ -239,6 +240,8 @@ def import_state(data: dict[str, Any] | bytes) -> Exchange:
         InvalidSnapshotError: Malformed snapshot, unknown format, a command that does not
             replay, or a replayed state hash different from the exported one.
     """
+    if isinstance(data, bytes) and too_deep(data):
+        raise InvalidSnapshotError(f"the snapshot nests deeper than {MAX_DEPTH} levels")
     try:
         if isinstance(data, bytes):
             snapshot = msgspec.json.decode(data, type=Snapshot)
@@ -248,6 +251,8 @@ def import_state(data: dict[str, Any] | bytes) -> Exchange:
         raise InvalidSnapshotError(f"invalid snapshot: {exc}") from None
     except msgspec.DecodeError:
         raise InvalidSnapshotError("the snapshot is not valid JSON") from None
+    except RecursionError:  # a parsed dict nested too deep
+        raise InvalidSnapshotError(f"the snapshot nests deeper than {MAX_DEPTH} levels") from None
     if snapshot.format != FORMAT:
         raise InvalidSnapshotError(f"unknown snapshot format {snapshot.format!r}")
     commands = _commands(snapshot.commands)
@@ -293,6 +298,10 @@ class JournalFile:
         if end == 0:
             return None
         lines = raw[:end].splitlines()
+        if too_deep(lines[0]):
+            raise InvalidSnapshotError(
+                f"{self.path}: damaged header: nested deeper than {MAX_DEPTH} levels"
+            )
         try:
             header = msgspec.json.decode(lines[0], type=_Header)
         except msgspec.MsgspecError as exc:
@@ -301,6 +310,10 @@ class JournalFile:
             raise InvalidSnapshotError(f"{self.path}: unknown journal format {header.format!r}")
         items: list[list[Any]] = []
         for number, line in enumerate(lines[1:], start=2):
+            if too_deep(line):
+                raise InvalidSnapshotError(
+                    f"{self.path}: damaged line {number}: nested deeper than {MAX_DEPTH} levels"
+                )
             try:
                 items.append(msgspec.json.decode(line, type=list[Any]))
             except msgspec.MsgspecError as exc:

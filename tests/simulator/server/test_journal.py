@@ -168,3 +168,14 @@ def test_a_closed_runtime_stops_writing(tmp_path):
     runtime.exchange.deposit("demo-user", parse_dollars("3"))
 
     assert len(lines(tmp_path)) == 1
+
+
+def test_a_journal_line_nested_thousands_deep_is_a_one_line_error(tmp_path):
+    trade(start(tmp_path))
+    journal = tmp_path / "journal.jsonl"
+    text = journal.read_text().splitlines()
+    text[2] = "[" * 5_000 + "]" * 5_000
+    journal.write_text("\n".join(text) + "\n")
+
+    with pytest.raises(snapshots.InvalidSnapshotError, match="damaged line 3: nested deeper"):
+        start(tmp_path)
