@@ -21,14 +21,11 @@ __all__ = ["read_json"]
 T = TypeVar("T")
 
 
-async def read_json(request: Request, model: type[T], *, lenient_type: bool = False) -> T:
-    """Decode the body of `request` as `model` (a msgspec struct), or raise a 400.
-
-    `lenient_type` (control plane) also accepts a body sent without a Content-Type.
-    """
+async def read_json(request: Request, model: type[T]) -> T:
+    """Decode the body of `request` as `model` (a msgspec struct), or raise a 400."""
     content_type = request.headers.get("content-type", "")
     media = content_type.split(";", 1)[0].strip().lower()
-    if media != "application/json" and not (lenient_type and media == ""):
+    if media != "application/json":
         raise BadRequestError(
             "request body must be JSON (Content-Type: application/json)",
             code="invalid_content_type",

@@ -43,6 +43,7 @@ from fix_acceptor.session import (
 )
 from fix_acceptor.wire import business_reject
 from simulator.core.clock import WallClock
+from simulator.core.errors import LimitExceededError
 from simulator.risk.keys import VerificationError
 from simulator.server.listeners import listen_tcp
 from simulator.server.runtime import Runtime
@@ -90,6 +91,8 @@ class _Authenticator:
                 runtime.exchange.key_registry.verify(key_id, payload, signature)
         except VerificationError as exc:
             return f"signature error: {exc.reason.value}"
+        except LimitExceededError as exc:
+            return str(exc)
         user = runtime.exchange.user_for_key(key_id)
         if user is not None and not server.limits.admit(
             user.user_id, (key_id, "Logon"), "A", server.wall.now_ms()

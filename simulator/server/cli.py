@@ -14,6 +14,9 @@ API's switches and limits (`simulator.server.ws_settings.WsSettings`).
 FIX listeners: `--fix-host` (default: `--host`), `--fix-ports NR,DC,RT,MD` (default
 8228,8229,8230,8233; with `--port 0` all four are 0 unless given; 0 = a free port), `--no-fix`,
 and TLS with `--fix-tls-cert` and `--fix-tls-key` (PEM files; both or neither).
+
+Control-plane safety (`api.control_guard`): `--control-token` (`PERPS_SIM_CONTROL_TOKEN`),
+`--allowed-hosts` (`PERPS_SIM_ALLOWED_HOSTS`), and `--open-max-accounts` for `--auth open`.
 """
 
 from __future__ import annotations
@@ -101,6 +104,20 @@ def _path(text: str) -> Path:
     return Path(_text(text))
 
 
+def _positive(text: str) -> int:
+    value = _integer(text)
+    if value < 1:
+        raise ValueError(f"must be at least 1, was {text!r}")
+    return value
+
+
+def _hosts(text: str) -> tuple[str, ...]:
+    hosts = tuple(part.strip().lower().rstrip(".") for part in text.split(",") if part.strip())
+    if not hosts:
+        raise ValueError(f"must be host names separated by commas, was {text!r}")
+    return hosts
+
+
 def _fix_ports(text: str) -> tuple[int, int, int, int]:
     parts = [part.strip() for part in text.split(",")]
     if len(parts) != 4:
@@ -128,6 +145,9 @@ _OPTIONS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "no_fix": (_flag, False),
     "fix_tls_cert": (_path, None),
     "fix_tls_key": (_path, None),
+    "control_token": (_text, None),
+    "allowed_hosts": (_hosts, ()),
+    "open_max_accounts": (_positive, 1_000),
 }
 
 _HELP = {
@@ -149,6 +169,10 @@ _HELP = {
     "no_fix": "do not start the FIX acceptor",
     "fix_tls_cert": "PEM certificate (chain) for TLS on the FIX listeners",
     "fix_tls_key": "PEM private key for --fix-tls-cert",
+    "control_token": "require Authorization: Bearer TOKEN on /sim/v1 (health excepted)",
+    "allowed_hosts": "Host names the control plane answers besides loopback names, comma-"
+    "separated (* = any; default: loopback and --host)",
+    "open_max_accounts": "most accounts --auth open creates for new key ids (default 1000)",
 }
 
 _METAVARS = {
@@ -167,6 +191,9 @@ _METAVARS = {
     "fix_ports": "NR,DC,RT,MD",
     "fix_tls_cert": "PEM",
     "fix_tls_key": "PEM",
+    "control_token": "TOKEN",
+    "allowed_hosts": "HOST,HOST",
+    "open_max_accounts": "N",
 }
 
 

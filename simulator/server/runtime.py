@@ -47,6 +47,8 @@ __all__ = ["AuthMode", "ClockMode", "Runtime", "ServerSettings"]
 
 AuthMode = Literal["verify", "open"]
 ClockMode = Literal["wall", "manual", "accelerated"]
+OPEN_PREFIX = "open-"
+"""The user id of an `open`-auth account is this prefix and its key id."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +65,18 @@ class ServerSettings:
         rate_limits: enforce the documented token buckets for every user (each user can also
             be switched on or off through the control plane).
         max_body_bytes: request bodies above this size get 400 without being parsed.
+        max_head_bytes: an HTTP request head (request line and headers) above this size gets
+            431 and the connection is closed (`api.http_limits`).
+        head_timeout_s: a connection whose request head is not complete this long after it
+            opened, or after the request's first byte, is closed.
         ws: the WebSocket API's switches and limits (`simulator.server.ws_settings`).
+        open_max_accounts: how many accounts `open` auth creates at most; a new key id beyond
+            that is refused (REST 401, FIX Logout), so invented key ids cannot grow memory
+            without bound.
+        control_token: when set, every `/sim/v1` request but `GET /sim/v1/health` needs
+            `Authorization: Bearer <token>` (`api.control_guard`).
+        allowed_hosts: `Host` names the control plane answers besides loopback names
+            (`*`: any).
     """
 
     auth: AuthMode = "verify"
@@ -71,7 +84,12 @@ class ServerSettings:
     open_balance: int = 10_000 * MONEY_SCALE
     rate_limits: bool = False
     max_body_bytes: int = 1 << 20
+    max_head_bytes: int = 64 * 1024
+    head_timeout_s: float = 10.0
     ws: WsSettings = field(default_factory=WsSettings)
+    open_max_accounts: int = 1_000
+    control_token: str | None = None
+    allowed_hosts: tuple[str, ...] = ()
 
 
 class Runtime:
@@ -263,12 +281,22 @@ class Runtime:
         return user, private_pem
 
     def open_user(self, api_key_id: str) -> User:
-        """The account of an `open`-auth key id, created funded on first use."""
+        """The account of an `open`-auth key id, created funded on first use.
+
+        Raises:
+            LimitExceededError: The key id is new and `open` auth already created
+                `ServerSettings.open_max_accounts` accounts.
+        """
         exchange = self.exchange
         user = exchange.user_for_key(api_key_id)
         if user is None:
+            cap = self.settings.open_max_accounts
+            if sum(1 for user_id in exchange.users if user_id.startswith(OPEN_PREFIX)) >= cap:
+                raise errors.LimitExceededError(
+                    f"open auth has created its {cap} accounts (--open-max-accounts)"
+                )
             user = exchange.create_user(
-                user_id=f"open-{api_key_id}",
+                user_id=f"{OPEN_PREFIX}{api_key_id}",
                 api_key_id=api_key_id,
                 balance=self.settings.open_balance,
             )

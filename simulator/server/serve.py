@@ -41,11 +41,11 @@ from typing import Any, TextIO
 import msgspec
 import uvicorn
 
-from api.app import create_app, uvicorn_options
+from api.app import create_app, server_options
 from fix_acceptor.server import SESSION_PORTS, FixServer
 from simulator.core.errors import RejectError
 from simulator.server.clock_driver import drive_current
-from simulator.server.listeners import listen_tcp
+from simulator.server.listeners import is_loopback_host, listen_tcp
 from simulator.server.runtime import AuthMode, ClockMode, Runtime, ServerSettings
 from simulator.server.scenarios import FIXTURES_DIR, Scenario, ScenarioError, load_scenario
 from simulator.server.snapshots import InvalidSnapshotError
@@ -86,6 +86,21 @@ class ServeOptions:
     no_fix: bool = False
     fix_tls_cert: Path | None = None
     fix_tls_key: Path | None = None
+    control_token: str | None = None
+    allowed_hosts: tuple[str, ...] = ()
+    open_max_accounts: int = 1_000
+
+    def control_hosts(self) -> tuple[str, ...]:
+        """`allowed_hosts`, plus `host` when it is a name or address of its own (not a
+        wildcard such as 0.0.0.0, whose clients arrive under whatever name they used)."""
+        host = self.host.lower().rstrip(".")
+        if host in _WILDCARDS or host in self.allowed_hosts:
+            return self.allowed_hosts
+        return (*self.allowed_hosts, host)
+
+    def control_exposed(self) -> bool:
+        """Whether the control plane listens beyond loopback without a token."""
+        return self.control_token is None and not is_loopback_host(self.host.strip("[]"))
 
     def fix_port_map(self) -> dict[str, int]:
         """The FIX port of each session type: given, else 0 with `--port 0`, else the defaults."""
@@ -122,6 +137,9 @@ def build_runtime(options: ServeOptions) -> Runtime:
         auth_window_ms=options.auth_window_ms,
         rate_limits=options.rate_limits,
         ws=options.ws,
+        open_max_accounts=options.open_max_accounts,
+        control_token=options.control_token,
+        allowed_hosts=options.control_hosts(),
     )
     try:
         return Runtime(
@@ -269,7 +287,7 @@ async def _serve(options: ServeOptions, runtime: Runtime, stream: TextIO) -> int
         # One access-log line per request costs more than a signature check and floods the
         # terminal of a trading bot's run: only at debug level.
         access_log=options.log_level in ("debug", "trace"),
-        **uvicorn_options(runtime.settings.ws),
+        **server_options(runtime.settings),
     )
 
     def started() -> None:
@@ -279,6 +297,13 @@ async def _serve(options: ServeOptions, runtime: Runtime, stream: TextIO) -> int
         if ready_file is not None:
             write_ready_file(ready_file, urls)
         print(banner(options, runtime, urls), file=stream, flush=True)
+        if options.control_exposed():
+            _LOG.warning(
+                "the control plane (/sim/v1: users, money, reset, state) listens on %s without "
+                "a token: anyone who reaches the port can use it; set --control-token "
+                "(PERPS_SIM_CONTROL_TOKEN)",
+                options.host,
+            )
 
     server = _Server(config, started)
     failed: list[BaseException] = []

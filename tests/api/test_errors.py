@@ -246,14 +246,14 @@ def test_oversized_control_plane_body_is_400(fresh: Served, bare: httpx.Client) 
     assert _user_count(fresh) == before
 
 
-def test_control_plane_accepts_a_body_without_content_type(
+def test_control_plane_refuses_a_body_without_content_type(
     fresh: Served, bare: httpx.Client
 ) -> None:
     before = _user_count(fresh)
     body = {"balance": "1.0000", "public_key_pem": signing.fixed_public_pem(1)}
     response = bare.post("/sim/v1/users", content=json.dumps(body).encode())
-    assert response.status_code == 201
-    assert _user_count(fresh) == before + 1
+    _error(response, 400, "invalid_content_type")
+    assert _user_count(fresh) == before
 
 
 def test_duplicate_user_is_rejected_without_change(fresh: Served, bare: httpx.Client) -> None:
