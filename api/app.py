@@ -20,6 +20,7 @@ from starlette.routing import Route, WebSocketRoute
 from api import control
 from api.auth import Authenticator
 from api.control_guard import guard_control_plane
+from api.durable_acks import DurableAcks
 from api.errors import install_error_handlers
 from api.http_limits import limited_protocol
 from api.openapi import DOCS_ASSETS, install_openapi
@@ -80,6 +81,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.router.routes.append(WebSocketRoute(WS_PATH, MarginSocket()))
     install_openapi(app, runtime, rest_prefix=REST_PREFIX, control_prefix=CONTROL_PREFIX)
+    if runtime.durability == "fsync":
+        app.add_middleware(DurableAcks, runtime=runtime)
     return app
 
 

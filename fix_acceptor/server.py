@@ -10,6 +10,11 @@ the application layer answers what it delivers (`application.OrderEntry` on Kals
 `market_data.MarketDataSession` on KalshiMD, `drop_copy.replay` on KalshiDC). This module only
 moves bytes, reads the wall clock for the session layer, and runs its timers.
 
+Durability: with the runtime's `fsync` durability, the messages that answer one read (the
+ExecutionReports of the orders in it) are written once the journal has fsynced the commands
+they acknowledge (`Runtime.durable`); messages for other causes (a resting order filled by
+someone else's command, heartbeats) are not held.
+
 Bounds: `FixSettings.max_sessions_per_key` live sessions per API key; frames above the codec's
 cap are dropped; each KalshiRT session keeps at most `SessionSettings.rt_store_messages`
 outbound messages for resends.
@@ -240,8 +245,13 @@ class _Connection:
                             self._apply(self.session.receive_error(item.reason, now))
                             if item.fatal:
                                 self.closing = True
-                finally:
+                except BaseException:
                     self._flush()
+                    raise
+                if self.server.runtime.journal_pending:
+                    # fsync durability: what answers this read waits for its commands' fsync
+                    await self.server.runtime.durable()
+                self._flush()
                 await self._drain()
         finally:
             ticker.cancel()

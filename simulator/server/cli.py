@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from simulator.server.journal import Durability
 from simulator.server.runtime import AuthMode, ClockMode
 from simulator.server.scenario_check import check_scenario
 from simulator.server.serve import ServeOptions, StartupError, serve
@@ -39,6 +40,7 @@ __all__ = ["ENV_PREFIX", "main", "parse_serve_options"]
 ENV_PREFIX = "PERPS_SIM_"
 _CLOCKS = ("wall", "manual", "accelerated")
 _AUTHS = ("verify", "open")
+_DURABILITY = ("flush", "fsync")
 _LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -135,6 +137,7 @@ _OPTIONS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "clock": (_choice(_CLOCKS), "wall"),
     "speed": (_speed, 1.0),
     "state_dir": (_path, None),
+    "durability": (_choice(_DURABILITY), "flush"),
     "auth": (_choice(_AUTHS), "verify"),
     "auth_window_ms": (_non_negative, 30_000),
     "rate_limits": (_flag, False),
@@ -158,6 +161,8 @@ _HELP = {
     "clock": "wall (real time), manual (moves only via the control plane) or accelerated",
     "speed": "simulated seconds per real second with --clock accelerated (default 1)",
     "state_dir": "directory for the command journal and snapshots (default: in memory only)",
+    "durability": "flush: journal lines reach the OS before acknowledgements (survive kill -9);"
+    " fsync: acknowledgements wait for a shared fsync (survive power loss) (default flush)",
     "auth": "verify: check RSA-PSS signatures; open: accept any key id (default verify)",
     "auth_window_ms": "allowed distance of KALSHI-ACCESS-TIMESTAMP from now (default 30000)",
     "rate_limits": "enforce Kalshi's token-bucket rate limits for every user (default off)",
@@ -183,6 +188,7 @@ _METAVARS = {
     "clock": "{wall,manual,accelerated}",
     "speed": "FACTOR",
     "state_dir": "DIR",
+    "durability": "{flush,fsync}",
     "auth": "{verify,open}",
     "auth_window_ms": "MS",
     "ready_file": "PATH",
@@ -285,6 +291,7 @@ def parse_serve_options(
             raise ValueError(f"{source} {exc}") from None
     clock: ClockMode = resolved.pop("clock")
     auth: AuthMode = resolved.pop("auth")
+    durability: Durability = resolved.pop("durability")
     ws_items = values.get("ws")
     source = "--ws"
     if not ws_items and ENV_PREFIX + "WS" in env:
@@ -294,7 +301,7 @@ def parse_serve_options(
         ws = parse_ws_settings(ws_items or ())
     except ValueError as exc:
         raise ValueError(f"{source}: {exc}") from None
-    return ServeOptions(clock=clock, auth=auth, ws=ws, **resolved)
+    return ServeOptions(clock=clock, auth=auth, durability=durability, ws=ws, **resolved)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,7 +14,8 @@ their clock in a `HeldClock`, which holds still while a command runs so that the
 replays exactly (`simulator.core.command_log`).
 
 Durability (DESIGN.md 6): with a `state_dir`, every recorded command is appended to
-`<state_dir>/journal.jsonl` before it returns (`simulator.server.snapshots.JournalFile`). A runtime
+`<state_dir>/journal.jsonl` before it returns (`simulator.server.journal`), and with `fsync`
+durability transports await `durable()` before they acknowledge. A runtime
 started on a directory that holds a journal replays it instead of building fresh: the journal's
 scenario and seed win over the ones passed in. `reset` and `replace` (a state import) rewrite
 the journal from the new exchange.
@@ -37,7 +38,7 @@ from simulator.core.command_log import HeldClock
 from simulator.core.money import MONEY_SCALE
 from simulator.exchange import Exchange
 from simulator.model.ledger import User
-from simulator.server import snapshots
+from simulator.server import journal, snapshots
 from simulator.server.rate_limits import TIERS, RateLimiter
 from simulator.server.scenarios import Scenario
 from simulator.server.state_hash import state_hash
@@ -102,6 +103,7 @@ class Runtime:
         seed: Overrides the scenario's seed.
         settings: Transport-facing settings.
         state_dir: Directory of the durable journal; None keeps state in memory only.
+        durability: `flush` or `fsync` (`simulator.server.journal`).
 
     Raises:
         InvalidSnapshotError: The state directory holds a journal that does not replay.
@@ -116,6 +118,7 @@ class Runtime:
         seed: int | None = None,
         settings: ServerSettings | None = None,
         state_dir: Path | str | None = None,
+        durability: journal.Durability = "flush",
     ) -> None:
         if clock_mode not in ("manual", "wall", "accelerated"):
             raise ValueError(f"clock mode must be manual, wall or accelerated, was {clock_mode!r}")
@@ -131,10 +134,11 @@ class Runtime:
         # one set of buckets for every transport (REST and FIX draw on the same ones)
         self.rate_limiter = RateLimiter(lambda: self.settings.rate_limits)
         self.state_dir = None if state_dir is None else Path(state_dir)
-        self._journal: snapshots.JournalFile | None = None
+        self.durability: journal.Durability = durability
+        self._journal: journal.JournalFile | None = None
         if self.state_dir is not None:
             self.state_dir.mkdir(parents=True, exist_ok=True)
-            self._journal = snapshots.JournalFile(self.state_dir / snapshots.JOURNAL_NAME)
+            self._journal = journal.JournalFile(self.state_dir / journal.NAME, durability)
             recovered = self._journal.recover()
             if recovered is not None:
                 self._adopt(recovered)
@@ -214,6 +218,18 @@ class Runtime:
     def state_hash(self) -> str:
         """`simulator.server.state_hash.state_hash` of the current exchange."""
         return state_hash(self.exchange)
+
+    @property
+    def journal_pending(self) -> bool:
+        """Whether an acknowledgement must await `durable()` first (`fsync` durability with a
+        written line not yet fsynced)."""
+        return self._journal is not None and self._journal.pending
+
+    async def durable(self) -> None:
+        """Return once every journaled command is as durable as the mode promises (at once
+        without a state directory or with `flush` durability)."""
+        if self._journal is not None:
+            await self._journal.sync()
 
     def close(self) -> None:
         """Close the journal file (state stays on disk)."""

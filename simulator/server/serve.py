@@ -45,6 +45,7 @@ from api.app import create_app, server_options
 from fix_acceptor.server import SESSION_PORTS, FixServer
 from simulator.core.errors import RejectError
 from simulator.server.clock_driver import drive_current
+from simulator.server.journal import Durability
 from simulator.server.listeners import is_loopback_host, listen_tcp
 from simulator.server.runtime import AuthMode, ClockMode, Runtime, ServerSettings
 from simulator.server.scenarios import FIXTURES_DIR, Scenario, ScenarioError, load_scenario
@@ -75,6 +76,7 @@ class ServeOptions:
     clock: ClockMode = "wall"
     speed: float = 1.0
     state_dir: Path | None = None
+    durability: Durability = "flush"
     auth: AuthMode = "verify"
     auth_window_ms: int = 30_000
     rate_limits: bool = False
@@ -149,6 +151,7 @@ def build_runtime(options: ServeOptions) -> Runtime:
             seed=options.seed,
             settings=settings,
             state_dir=options.state_dir,
+            durability=options.durability,
         )
     except InvalidSnapshotError as exc:
         raise StartupError(f"state directory {options.state_dir}: {exc}") from None
@@ -200,7 +203,11 @@ def banner(options: ServeOptions, runtime: Runtime, urls: dict[str, Any]) -> str
     else:
         lines.append("  FIX         off (--no-fix)")
     lines += _key_lines(scenario)
-    state = "in memory only" if options.state_dir is None else f"journaled in {options.state_dir}"
+    state = (
+        "in memory only"
+        if options.state_dir is None
+        else f"journaled in {options.state_dir} ({options.durability})"
+    )
     lines.append(f"  state       {state}")
     if options.ready_file is not None:
         lines.append(f"  ready file  {options.ready_file}")
