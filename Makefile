@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install test test-contract test-container test-examples lint check bench serve parity clean
+.PHONY: install test test-contract test-durability test-container test-examples lint check bench serve parity clean
 
 # kalshi-sdk (the API tests parse responses with it) declares Python >= 3.12 but runs on 3.11.
 $(BIN)/.installed: pyproject.toml constraints.txt
@@ -24,6 +24,15 @@ test: install
 test-contract: install
 	HYPOTHESIS_PROFILE=thorough $(BIN)/pytest tests/contract
 	HYPOTHESIS_PROFILE=thorough $(BIN)/pytest -m hypothesis
+
+# Durability and endurance (a few minutes): `kill -9` under REST + WebSocket + FIX load and
+# restarts (tests/durability), then a soak of REST, WebSocket and FIX clients against one server
+# that fails on any error or on RSS growth (benchmarks/soak.py; SOAK_MINUTES=30 by hand).
+SOAK_MINUTES ?= 2
+
+test-durability: install
+	$(BIN)/pytest tests/durability
+	$(BIN)/python benchmarks/soak.py --minutes $(SOAK_MINUTES)
 
 # The Docker image (root and buildah; a few minutes): container-smoke builds the Dockerfile as
 # localhost/perps-sim-smoke and checks that its entrypoint answers, then tests/container reaches
@@ -57,6 +66,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_rest.py
 	$(BIN)/python benchmarks/bench_ws.py
 	$(BIN)/python benchmarks/bench_fix.py
+	$(BIN)/python benchmarks/bench_durability.py
 
 # flags for `perps-sim serve`: make serve ARGS="--clock manual --port 9000"
 ARGS ?=

@@ -17,11 +17,12 @@ from fastapi import Depends, FastAPI
 from fastapi_offline import FastAPIOffline
 from starlette.routing import Route, WebSocketRoute
 
-from api import control
+from api import control, control_faults
 from api.auth import Authenticator
 from api.control_guard import guard_control_plane
 from api.durable_acks import DurableAcks
 from api.errors import install_error_handlers
+from api.fault_injection import FaultInjection
 from api.http_limits import limited_protocol
 from api.openapi import DOCS_ASSETS, install_openapi
 from api.rest import (
@@ -76,13 +77,15 @@ def create_app(runtime: Runtime) -> FastAPI:
         fcm,
     ):
         app.include_router(module.router, prefix=REST_PREFIX)
-    app.include_router(
-        control.router, prefix=CONTROL_PREFIX, dependencies=[Depends(guard_control_plane)]
-    )
+    for router in (control.router, control_faults.router):
+        app.include_router(
+            router, prefix=CONTROL_PREFIX, dependencies=[Depends(guard_control_plane)]
+        )
     app.router.routes.append(WebSocketRoute(WS_PATH, MarginSocket()))
     install_openapi(app, runtime, rest_prefix=REST_PREFIX, control_prefix=CONTROL_PREFIX)
     if runtime.durability == "fsync":
         app.add_middleware(DurableAcks, runtime=runtime)
+    app.add_middleware(FaultInjection, runtime=runtime)  # outermost: a faulted request stops here
     return app
 
 

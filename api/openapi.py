@@ -26,6 +26,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from api.wire.control import DOCUMENTED
+from api.wire.faults import DOCUMENTED as FAULTS_DOCUMENTED
 from simulator.core.clock import ManualClock
 from simulator.server import snapshots
 from simulator.server.runtime import Runtime
@@ -122,7 +123,7 @@ def _refs(node: Any, found: set[tuple[str, str]]) -> None:
 
 
 def _add_control_schemas(document: dict[str, Any]) -> None:
-    _, schemas = msgspec.json.schema_components(DOCUMENTED, ref_template=_REF)
+    _, schemas = msgspec.json.schema_components(DOCUMENTED + FAULTS_DOCUMENTED, ref_template=_REF)
     section = _components(document).setdefault("schemas", {})
     for name, schema in schemas.items():
         _merge(section, name, schema)

@@ -279,8 +279,17 @@ class _Connection:
 
     def send_application(self, message: Message) -> None:
         """An application message for the client (numbered and stamped by the session)."""
-        if not self.closing:
-            self._apply(self.session.send_application(message, self.now()))
+        if self.closing:
+            return
+        faults = self.server.runtime.faults
+        if len(faults) and self.user_id is not None:
+            drop, gap = faults.fix(self.user_id)
+            if drop:  # an injected disconnect: the connection just goes, no Logout
+                self.abort()
+                return
+            if gap:
+                self.session.skip_out_seq(gap)
+        self._apply(self.session.send_application(message, self.now()))
 
     def _apply(self, outputs: list[Output]) -> None:
         for output in outputs:

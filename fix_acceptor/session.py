@@ -568,6 +568,13 @@ class FixSession:
             self._store.queue(message)
         return []
 
+    def skip_out_seq(self, count: int) -> None:
+        """Leave `count` outbound sequence numbers unused (an injected gap: the client's
+        ResendRequest for them is answered with a SequenceReset-GapFill)."""
+        if count < 0:
+            raise ValueError(f"count must not be negative, was {count}")
+        self._store.next_out_seq += count
+
     def logout(self, text: str, now_ms: int) -> list[Output]:
         """End the session from our side: Logout (58=text) and Close."""
         if self.state == "active":

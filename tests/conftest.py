@@ -9,7 +9,8 @@ Profiles (`HYPOTHESIS_PROFILE`, default `default`):
 
 tests/contract (schemathesis against a live server) is collected only when named on the
 command line, as `make test-contract` does; so is tests/container (the Docker image, with buildah
-as root), as `make test-container` does.
+as root), as `make test-container` does, and tests/durability (`kill -9` under load, restarts),
+as `make test-durability` does.
 """
 
 import os
@@ -19,7 +20,7 @@ from hypothesis import settings
 THOROUGH_EXAMPLES = 1_000
 SCHEMATHESIS_THOROUGH_EXAMPLES = 25
 
-collect_ignore = ["contract", "container"]
+collect_ignore = ["contract", "container", "durability"]
 
 settings.register_profile("default", deadline=None, print_blob=True)
 settings.register_profile(

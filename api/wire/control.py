@@ -305,7 +305,7 @@ DOCUMENTED: tuple[type, ...] = (
 
 _ERRORS = {
     400: "invalid input: not JSON, an unknown field or a bad value",
-    404: "the path's user or market does not exist",
+    404: "the path's user, market or fault does not exist",
     409: "the clock is not manual",
 }
 

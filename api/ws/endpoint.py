@@ -141,6 +141,13 @@ class _Writer:
         if session is None or session.close_code is not None:
             return
         outbox = session.outbox
+        faults = self.websocket.app.state.runtime.faults
+        if len(faults) and outbox:
+            code = faults.ws_drop(session.user_id)
+            if code is not None:  # an injected drop: the frames never leave
+                outbox.clear()
+                session.close(code, "connection dropped")
+                return
         if self.draining or self.direct is None:
             self.wake.set()
             return

@@ -39,6 +39,7 @@ from simulator.core.money import MONEY_SCALE
 from simulator.exchange import Exchange
 from simulator.model.ledger import User
 from simulator.server import journal, snapshots
+from simulator.server.faults import Faults
 from simulator.server.rate_limits import TIERS, RateLimiter
 from simulator.server.scenarios import Scenario
 from simulator.server.state_hash import state_hash
@@ -133,6 +134,8 @@ class Runtime:
         self.bus = EventBus()
         # one set of buckets for every transport (REST and FIX draw on the same ones)
         self.rate_limiter = RateLimiter(lambda: self.settings.rate_limits)
+        # injected faults: runtime settings like the rate limits, cleared by reset
+        self.faults = Faults(self.seed)
         self.state_dir = None if state_dir is None else Path(state_dir)
         self.durability: journal.Durability = durability
         self._journal: journal.JournalFile | None = None
@@ -172,8 +175,10 @@ class Runtime:
             self.seed = origin.seed
 
     def reset(self) -> Exchange:
-        """Replace the exchange with a fresh one in the scenario's initial state."""
+        """Replace the exchange with a fresh one in the scenario's initial state (and drop
+        every injected fault)."""
         exchange = self._build()
+        self.faults = Faults(self.seed)
         if self._journal is not None:
             self._journal.attach(exchange, rewrite=True)
         self.exchange = exchange

@@ -16,7 +16,7 @@ import jsonschema
 import pytest
 from fastapi.routing import APIRoute
 
-from api import control
+from api import control, control_faults
 from simulator.server.scenarios import load_scenario
 from tests.api import spec
 from tests.api.live import LiveServer, live_server
@@ -80,13 +80,14 @@ def _path(path: str, operation: dict[str, Any]) -> str:
 def test_every_control_route_is_in_the_document(document: dict[str, Any]):
     served = {
         (method.lower(), CONTROL + route.path)
-        for route in control.router.routes
+        for router in (control.router, control_faults.router)
+        for route in router.routes
         if isinstance(route, APIRoute)
         for method in route.methods or ()
     }
     documented = {(method, path) for method, path, _ in _operations(document)}
     assert documented == served
-    assert len(documented) == 14
+    assert len(documented) == 18
 
 
 def test_every_control_operation_is_tagged_typed_and_exemplified(document: dict[str, Any]):
@@ -126,6 +127,9 @@ def test_every_request_example_is_accepted_by_a_live_server(
         for name, example in examples.items():
             assert live.control("POST", "/reset").status_code == 200
             url = _path(path, operation)[len(CONTROL) :]
+            if path == "/sim/v1/faults/{fault_id}":  # the example's fault, made first
+                made = live.control("POST", "/faults", json={"kind": "ws_drop"})
+                assert made.json()["fault_id"] == url.rsplit("/", 1)[1], made.text
             response = live.control(method.upper(), url, json=example)
             where = f"{method.upper()} {path} example {name!r}: {response.text[:300]}"
             assert response.status_code == status, where

@@ -1,0 +1,313 @@
+"""Soak: REST, WebSocket and FIX clients against one server for a while; errors, RSS, throughput.
+
+    .venv/bin/python benchmarks/soak.py [--minutes 3] [--sample-s 5] [--max-growth-pct 25]
+
+The server is a real `perps-sim serve` (default scenario, wall clock: the random walks, the
+house market maker, marks and funding all run) with a state directory, as a user runs it. For
+the whole run, at once:
+
+- REST: a signed `httpx.AsyncClient` places a bid under the touch and cancels it, in a loop, and
+  reads the balance and the book now and then;
+- FIX: kalshi-sdk's `MarginFixClient` on KalshiNR places a bid and cancels it, in a loop;
+- WebSocket: a client subscribed to `orderbook_delta`, `ticker` and `trade` on every market
+  reads every frame;
+- the control plane: a deposit every few seconds.
+
+Every refused request, unexpected status, lost report, decode failure or dropped connection
+counts as an error. The server's RSS (`/proc/<pid>/status` VmRSS) is sampled every `--sample-s`;
+growth is measured from the sample one fifth into the run (after start-up and warm-up) to the
+largest of the last fifth, in percent. The run fails (exit status 1) with any error or a growth
+above `--max-growth-pct`. Prints the samples and throughput per client; the last line is:
+
+    RESULT errors=<int> rss_growth_pct=<float> minutes=<float>
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import sys
+import tempfile
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from time import perf_counter as monotonic
+
+if __package__ in (None, ""):  # run as a script: make the `benchmarks` package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import httpx
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from kalshi.fix.auth import FixSigner
+from kalshi.fix.codec import RawMessage
+from kalshi.fix.config import FixConfig, FixEnvironment
+from kalshi.fix.enums import Side, TimeInForce
+from kalshi.fix.messages.order_entry import NewOrderSingle, OrderCancelRequest
+from kalshi.perps.fix import MarginFixClient
+from websockets.asyncio.client import connect
+
+from benchmarks.bench_rest import sign
+from benchmarks.harness import machine_load, python_version
+from benchmarks.served import Served, serve_subprocess
+from simulator.core.clock import WallClock
+
+DEFAULT_MINUTES = 3.0
+DEFAULT_SAMPLE_S = 5.0
+DEFAULT_MAX_GROWTH_PCT = 25.0
+BTC = "KXBTCPERP"
+TICKERS = ("KXBTCPERP", "KXETHPERP", "KXSOLPERP")
+
+
+@dataclass
+class Tally:
+    """What each client did and what went wrong, and the price the clients bid at."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    bid: Decimal = Decimal("6.00")
+
+    def count(self, what: str) -> None:
+        self.counts[what] = self.counts.get(what, 0) + 1
+
+    def error(self, what: str) -> None:
+        if len(self.errors) < 50:
+            self.errors.append(what)
+        else:
+            self.count("errors beyond the first 50")
+
+
+def _private_key(pem: str) -> rsa.RSAPrivateKey:
+    key = serialization.load_pem_private_key(pem.encode(), password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    return key
+
+
+def sign_request(key: rsa.RSAPrivateKey, key_id: str, method: str, path: str) -> dict[str, str]:
+    ts = WallClock().now_ms()
+    return {
+        "KALSHI-ACCESS-KEY": key_id,
+        "KALSHI-ACCESS-TIMESTAMP": str(ts),
+        "KALSHI-ACCESS-SIGNATURE": sign(key, ts, method, path),
+    }
+
+
+def _rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+class _Signer(httpx.Auth):
+    def __init__(self, key_id: str, private_pem: str) -> None:
+        self.key_id = key_id
+        self.key = _private_key(private_pem)
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        path = request.url.raw_path.split(b"?", 1)[0].decode()
+        request.headers.update(sign_request(self.key, self.key_id, request.method, path))
+        yield request
+
+
+async def _rest(served: Served, user: dict[str, str], stop: asyncio.Event, tally: Tally) -> None:
+    auth = _Signer(user["api_key_id"], user["private_key_pem"])
+    async with httpx.AsyncClient(base_url=served.urls["rest_url"], auth=auth, timeout=30) as c:
+        n = 0
+        while not stop.is_set():
+            if n % 50 == 0:  # bids 2 % under the index: they rest, inside the price band
+                market = (await c.get(f"/margin/markets/{BTC}")).json()["market"]
+                index = Decimal(market["reference_price"]["price"])
+                tally.bid = (index * Decimal("0.98")).quantize(Decimal("0.01"))
+            n += 1
+            body = {
+                "ticker": BTC,
+                "client_order_id": f"soak-rest-{n}",
+                "side": "bid",
+                "count": "1.00",
+                "price": f"{tally.bid:.4f}",
+                "time_in_force": "good_till_canceled",
+                "self_trade_prevention_type": "taker_at_cross",
+            }
+            placed = await c.post("/margin/orders", json=body)
+            if placed.status_code != 201:
+                tally.error(f"REST place {placed.status_code}: {placed.text[:200]}")
+                await asyncio.sleep(0.1)
+                continue
+            tally.count("rest orders")
+            order_id = placed.json()["order_id"]
+            cancelled = await c.delete(f"/margin/orders/{order_id}")
+            if cancelled.status_code != 200:
+                tally.error(f"REST cancel {cancelled.status_code}: {cancelled.text[:200]}")
+            if n % 20 == 0:
+                for path in ("/margin/balance", f"/margin/markets/{BTC}/orderbook"):
+                    read = await c.get(path)
+                    if read.status_code != 200:
+                        tally.error(f"REST GET {path} {read.status_code}")
+                    tally.count("rest reads")
+
+
+async def _fix(served: Served, user: dict[str, str], stop: asyncio.Event, tally: Tally) -> None:
+    config = FixConfig.margin(
+        FixEnvironment.DEMO,
+        host="127.0.0.1",
+        port=served.urls["fix"]["ports"]["KalshiNR"],
+        use_tls=False,
+        max_retries=0,
+    )
+    key = _private_key(user["private_key_pem"])
+    client = MarginFixClient(FixSigner(user["api_key_id"], key), config=config)
+    reports: asyncio.Queue[RawMessage] = asyncio.Queue()
+
+    async def on_message(raw: RawMessage) -> None:
+        await reports.put(raw)
+
+    session = client.order_entry(on_message=on_message)
+    await session.start()
+    try:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            cl = f"soak-fix-{n}"
+            await session.send(
+                NewOrderSingle(
+                    cl_ord_id=cl,
+                    order_qty=Decimal(1),
+                    price=tally.bid - Decimal("0.01"),
+                    side=Side.BUY_YES,
+                    symbol=BTC,
+                    time_in_force=TimeInForce.GTC,
+                )
+            )
+            new = await asyncio.wait_for(reports.get(), 30)
+            if new.msg_type != "8" or new.get(150) != "0":
+                tally.error(f"FIX: expected a New report, got {new}")
+                continue
+            tally.count("fix orders")
+            await session.send(
+                OrderCancelRequest(
+                    orig_cl_ord_id=cl, cl_ord_id=f"{cl}-x", order_id=str(new.get(37)), symbol=BTC,
+                    side=Side.BUY_YES,
+                )
+            )  # fmt: skip
+            cancelled = await asyncio.wait_for(reports.get(), 30)
+            if cancelled.get(150) != "4":
+                tally.error(f"FIX: expected a Canceled report, got {cancelled}")
+    except (TimeoutError, ConnectionError) as exc:
+        tally.error(f"FIX: {exc!r}")
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(session.close(), 5)
+
+
+async def _ws(served: Served, user: dict[str, str], stop: asyncio.Event, tally: Tally) -> None:
+    key = _private_key(user["private_key_pem"])
+    path = "/trade-api/ws/v2/margin"
+    headers = sign_request(key, user["api_key_id"], "GET", path)
+    async with connect(served.urls["ws_url"], additional_headers=headers) as ws:
+        command = {
+            "id": 1,
+            "cmd": "subscribe",
+            "params": {
+                "channels": ["orderbook_delta", "ticker", "trade"],
+                "market_tickers": TICKERS,
+            },
+        }
+        await ws.send(json.dumps(command))
+        while not stop.is_set():
+            try:
+                text = await asyncio.wait_for(ws.recv(), 1)
+            except TimeoutError:
+                continue
+            frame = json.loads(text)
+            if frame.get("type") == "error":
+                tally.error(f"WS error frame {frame}")
+            tally.count("ws frames")
+
+
+async def _control(served: Served, user: dict[str, str], stop: asyncio.Event, tally: Tally) -> None:
+    async with httpx.AsyncClient(base_url=served.urls["control_url"], timeout=30) as c:
+        while not stop.is_set():
+            response = await c.post(f"/users/{user['user_id']}/deposit", json={"amount": "1.0000"})
+            if response.status_code != 200:
+                tally.error(f"deposit {response.status_code}")
+            tally.count("deposits")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 2)
+
+
+async def _soak(served: Served, minutes: float, sample_s: float, tally: Tally) -> list[int]:
+    async with httpx.AsyncClient(base_url=served.urls["control_url"], timeout=30) as c:
+        users = []
+        for _ in range(3):
+            created = await c.post("/users", json={"balance": "1000000.0000"})
+            created.raise_for_status()
+            users.append(created.json())
+    stop = asyncio.Event()
+    clients = [
+        asyncio.create_task(_rest(served, users[0], stop, tally)),
+        asyncio.create_task(_fix(served, users[1], stop, tally)),
+        asyncio.create_task(_ws(served, users[2], stop, tally)),
+        asyncio.create_task(_control(served, users[2], stop, tally)),
+    ]
+    samples: list[int] = []
+    started = monotonic()
+    pid = served.process.pid
+    while monotonic() - started < minutes * 60:
+        samples.append(_rss_kb(pid))
+        print(f"  t={monotonic() - started:7.1f}s rss={samples[-1] / 1024:7.1f} MB {tally.counts}")
+        for task in clients:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                tally.error(f"a client failed: {task.exception()!r}")
+                clients.remove(task)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(asyncio.sleep(sample_s)), sample_s + 1)
+    stop.set()
+    done = await asyncio.gather(*clients, return_exceptions=True)
+    for result in done:
+        if isinstance(result, BaseException):
+            tally.error(f"a client failed: {result!r}")
+    samples.append(_rss_kb(pid))
+    return samples
+
+
+def growth_pct(samples: list[int]) -> float:
+    """RSS growth from the sample one fifth into the run to the largest of the last fifth."""
+    if len(samples) < 5:
+        return 0.0
+    fifth = len(samples) // 5
+    base = samples[fifth]
+    return (max(samples[-fifth:]) - base) / base * 100 if base else 0.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=DEFAULT_MINUTES)
+    parser.add_argument("--sample-s", type=float, default=DEFAULT_SAMPLE_S)
+    parser.add_argument("--max-growth-pct", type=float, default=DEFAULT_MAX_GROWTH_PCT)
+    args = parser.parse_args(argv)
+    print(f"python {python_version()}; {machine_load()}; soak of {args.minutes:g} min")
+    tally = Tally()
+    started = monotonic()
+    with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
+        state = str(Path(tmp) / "state")
+        with serve_subprocess(["--clock", "wall", "--state-dir", state], prefix="soak-") as served:
+            samples = asyncio.run(_soak(served, args.minutes, args.sample_s, tally))
+            if served.process.poll() is not None:
+                tally.error(f"the server exited with {served.process.returncode}")
+    minutes = (monotonic() - started) / 60
+    growth = growth_pct(samples)
+    for what, count in sorted(tally.counts.items()):
+        print(f"  {what}: {count} ({count / (minutes * 60):.1f}/s)")
+    for error in tally.errors:
+        print(f"  error: {error}")
+    errors = len(tally.errors)
+    print(f"RESULT errors={errors} rss_growth_pct={growth:.2f} minutes={minutes:.2f}")
+    return 0 if errors == 0 and growth <= args.max_growth_pct else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
