@@ -39,7 +39,7 @@ from matching import Side
 from simulator.core import errors
 from simulator.core.money import parse_count
 from simulator.model.market_data import MarketData
-from simulator.model.orders import AmendOrder, OrderRecord, PlaceOrder
+from simulator.model.orders import OrderRecord, PlaceOrder
 from simulator.server.house_users import create_house_user, position_limit, primary_position
 
 if TYPE_CHECKING:
@@ -253,14 +253,12 @@ class LiquidityProvider:
         return primary_position(self._ex, self.user_id, ladder.data.ticker)
 
     def _amend(self, ladder: _Ladder, record: OrderRecord, price: int) -> bool:
-        command = AmendOrder(
-            ticker=ladder.data.ticker,
-            side=record.side,
-            price=price,
-            count=record.fill_count + ladder.size,
-        )
+        # `amend_order` of the price and total count, without building its result
+        count = record.fill_count + ladder.size
         try:
-            self._ex.amend_order(self.user_id, record.order_id, command)
+            self._ex.requote(
+                self.user_id, record.order_id, ladder.data.ticker, record.side, price, count
+            )
         except errors.RejectError:
             return False
         return record.remaining > 0
