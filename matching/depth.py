@@ -24,7 +24,8 @@ def aggregate(side: BookSide, levels: int, tick: int) -> list[tuple[int, int]]:
     out: list[tuple[int, int]] = []
     by_key = side.levels
     round_down = side.side is Side.BID
-    for key in side.keys:
+    # from the best level on: emptied levels better than it may still be listed
+    for key in side.keys.irange(minimum=side.best_key):
         level = by_key[key]
         if not level.total:
             continue

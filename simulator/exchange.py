@@ -693,9 +693,11 @@ class Exchange(AccountCommands):
         """Run follow-ups until the exchange is quiet (a no-op inside a running pass)."""
         if self._settling:
             return
-        self._settling = True
         dirty_books, touched = self.effects.dirty_books, self.effects.touched
         groups, triggers = self.groups, self.exit_triggers
+        if not dirty_books and not touched and not groups.pending() and not triggers.pending():
+            return  # quiet already: most timers leave nothing to follow up
+        self._settling = True
         try:
             for _ in range(10_000):
                 if dirty_books:
