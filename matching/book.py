@@ -123,12 +123,14 @@ class OrderBook:
 
     def best_bid(self) -> tuple[int, int] | None:
         """`(price, count)` of the best bid, or None."""
-        level = self._bids.best_level()
+        side = self._bids
+        level = side.levels.get(side.best_key)  # `best_level`, inlined
         return None if level is None else (level.price, level.total)
 
     def best_ask(self) -> tuple[int, int] | None:
         """`(price, count)` of the best ask, or None."""
-        level = self._asks.best_level()
+        side = self._asks
+        level = side.levels.get(side.best_key)  # `best_level`, inlined
         return None if level is None else (level.price, level.total)
 
     def depth(self, levels: int = 0, tick: int = 1) -> Depth:

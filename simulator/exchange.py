@@ -248,15 +248,23 @@ class Exchange(AccountCommands):
         if ms < 0:
             raise errors.InvalidParametersError(f"ms must not be negative, was {ms}")
         target = clock.now_ms() + ms
-        # one pass per timer (several per simulated second): names bound once
-        pop_due, settle = self.state.timers.pop_due, self.settle
-        while (item := pop_due(target)) is not None:
-            due, callback = item
-            self.timers_fired += 1
-            if due > clock.now_ms():
-                clock.set(due)
-            callback(due)
-            settle()
+        # one pass per timer (several per simulated second): names bound once, and the
+        # instant held while the timer runs (what the clock then reads) so `now` reads no clock
+        pop_due, settle, effects = self.state.timers.pop_due, self.settle, self.effects
+        outer = effects.held
+        try:
+            while (item := pop_due(target)) is not None:
+                due, callback = item
+                self.timers_fired += 1
+                now = clock.now_ms()
+                if due > now:
+                    clock.set(due)
+                    now = due
+                effects.held = now
+                callback(due)
+                settle()
+        finally:
+            effects.held = outer
         clock.set(target)
         return target
 
@@ -514,7 +522,11 @@ class Exchange(AccountCommands):
             return
         if self.state.timers.any_due(self.effects.now()):
             self.fire_due()
-        record = self._own_live_order(user_id, order_id, 0)
+        record = self.state.orders.get(order_id)  # `_own_live_order`, inlined
+        if record is None or record.user_id != user_id or record.subaccount != 0:
+            raise errors.OrderNotFoundError(details=order_id)
+        if record.remaining <= 0:
+            raise errors.OrderNotFoundError(details=f"{order_id} is not resting")
         if ticker != record.ticker or side is not record.side:
             raise errors.InvalidOrderError(details="ticker and side must match the order")
         if type(price) is not int or type(count) is not int:

@@ -190,9 +190,17 @@ def check_risk(
     amend changes. One mark and one position serve both checks.
     """
     ticker = data.ticker
-    pos = sub.position(ticker)
-    mark = data.risk_mark()
-    added_qty, added_value = added_exposure(price, count, replaced)
+    pos = sub.positions.get(ticker) or sub.position(ticker)
+    mark = data.mark
+    if mark is None:
+        mark = data.risk_mark()
+    # `added_exposure`, inlined: this runs for every order and amend
+    if replaced is not None:
+        remaining = count - replaced.fill_count
+        added_qty = remaining - replaced.remaining
+        added_value = remaining * price - replaced.remaining * replaced.price
+    else:
+        added_qty, added_value = count, count * price
     long = side is _BID
     # per-market and member notional limits, on risk-increasing orders
     qty = pos.qty
