@@ -327,7 +327,14 @@ class OrderBook:
             new_expiry,
             0,
         )
-        self._execute(moved, _GTC, False, _AMEND, events)
+        if moved.side is _BID:
+            crosses = self._asks.best_key <= price
+        else:
+            crosses = self._bids.best_key <= -price
+        if crosses:
+            self._execute(moved, _GTC, False, _AMEND, events)
+        else:  # what `_execute` does with an order that does not cross: it rests
+            self._rest(moved, _AMEND, _AMEND, events)
         return events
 
     def cancel_owner(self, owner: Owner, reason: Reason = _NONE) -> list[Event]:

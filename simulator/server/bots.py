@@ -11,7 +11,9 @@ exchange's deterministic state: the same scenario, seed and commands give the sa
 refresh reconciles the ladder with the book. Orders still on a wanted grid price stay where they
 are (keeping their queue place); orders whose price left the ladder are amended to the newly
 wanted prices, so the work per refresh is proportional to how many grid steps the reference
-moved. Orders that were filled are replaced (fully) or topped up (partly filled).
+moved. Orders that were filled are replaced (fully) or topped up (partly filled). Amends go
+through `Exchange.requote`, which is `amend_order` of a price and total count (same checks,
+events and follow-ups) without the order result the maker has no use for.
 
 A `skew_bps` centres the ladder that many basis points of the reference above it (below when
 negative), so the book's impact prices sit off the index and funding's premium keeps one sign.
