@@ -123,12 +123,14 @@ class OrderBook:
 
     def best_bid(self) -> tuple[int, int] | None:
         """`(price, count)` of the best bid, or None."""
-        level = self._bids.best_level()
+        side = self._bids
+        level = side.levels.get(side.best_key)  # `best_level`, inlined
         return None if level is None else (level.price, level.total)
 
     def best_ask(self) -> tuple[int, int] | None:
         """`(price, count)` of the best ask, or None."""
-        level = self._asks.best_level()
+        side = self._asks
+        level = side.levels.get(side.best_key)  # `best_level`, inlined
         return None if level is None else (level.price, level.total)
 
     def depth(self, levels: int = 0, tick: int = 1) -> Depth:
@@ -325,7 +327,14 @@ class OrderBook:
             new_expiry,
             0,
         )
-        self._execute(moved, _GTC, False, _AMEND, events)
+        if moved.side is _BID:
+            crosses = self._asks.best_key <= price
+        else:
+            crosses = self._bids.best_key <= -price
+        if crosses:
+            self._execute(moved, _GTC, False, _AMEND, events)
+        else:  # what `_execute` does with an order that does not cross: it rests
+            self._rest(moved, _AMEND, _AMEND, events)
         return events
 
     def cancel_owner(self, owner: Owner, reason: Reason = _NONE) -> list[Event]:

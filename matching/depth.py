@@ -19,22 +19,31 @@ def aggregate(side: BookSide, levels: int, tick: int) -> list[tuple[int, int]]:
     """Sum one side into buckets of `tick`, best first, keeping at most `levels` (0 = all).
 
     Bids bucket down and asks up to a multiple of `tick`.
-    Runtime complexity: `O(k)` for the `k` price levels read.
+    Runtime complexity: `O(k)` for the `k` price levels read (from the best to the last one
+    kept, empty levels between included).
     """
     out: list[tuple[int, int]] = []
     by_key = side.levels
+    occupied = len(by_key) - side.empty  # levels with orders: none is left once all are read
+    if not occupied:
+        return out
     round_down = side.side is Side.BID
-    for key in side.keys:
+    # from the best level on: emptied levels better than it may still be listed
+    for key in side.keys.irange(minimum=side.best_key):
         level = by_key[key]
-        if not level.total:
+        total = level.total
+        if not total:
             continue
         price = level.price
         if tick != 1:
             price = price // tick * tick if round_down else -(-price // tick) * tick
         if out and out[-1][0] == price:
-            out[-1] = (price, out[-1][1] + level.total)
+            out[-1] = (price, out[-1][1] + total)
         elif len(out) == levels and levels:
             break
         else:
-            out.append((price, level.total))
+            out.append((price, total))
+        occupied -= 1
+        if not occupied:
+            break
     return out

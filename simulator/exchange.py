@@ -248,15 +248,23 @@ class Exchange(AccountCommands):
         if ms < 0:
             raise errors.InvalidParametersError(f"ms must not be negative, was {ms}")
         target = clock.now_ms() + ms
-        # one pass per timer (several per simulated second): names bound once
-        pop_due, settle = self.state.timers.pop_due, self.settle
-        while (item := pop_due(target)) is not None:
-            due, callback = item
-            self.timers_fired += 1
-            if due > clock.now_ms():
-                clock.set(due)
-            callback(due)
-            settle()
+        # one pass per timer (several per simulated second): names bound once, and the
+        # instant held while the timer runs (what the clock then reads) so `now` reads no clock
+        pop_due, settle, effects = self.state.timers.pop_due, self.settle, self.effects
+        outer = effects.held
+        try:
+            while (item := pop_due(target)) is not None:
+                due, callback = item
+                self.timers_fired += 1
+                now = clock.now_ms()
+                if due > now:
+                    clock.set(due)
+                    now = due
+                effects.held = now
+                callback(due)
+                settle()
+        finally:
+            effects.held = outer
         clock.set(target)
         return target
 
@@ -344,7 +352,7 @@ class Exchange(AccountCommands):
             closing = qty < 0 if side is _BID else qty > 0
             max_fill = abs(qty) if closing else 0
         else:
-            check_risk(self, user, sub, data, command)
+            check_risk(self, user, sub, data, side, command.price, command.count)
         # positional: OrderRecord's field order (one is built for every order)
         record = OrderRecord(
             state.ids.uuid(),
@@ -476,7 +484,7 @@ class Exchange(AccountCommands):
         if command.count <= record.fill_count:
             raise errors.InvalidOrderError(details="count must exceed the filled count")
         now = self.now()
-        expiration: int | Any | None = record.expiration_ms
+        expiration: int | None = record.expiration_ms
         if command.expiration_ms is not None:
             if command.expiration_ms == 0:
                 expiration = None
@@ -491,12 +499,62 @@ class Exchange(AccountCommands):
             and (user_id, new_client) in self.state.live_client_ids
         ):
             raise errors.OrderAlreadyExistsError()
-        user = self.state.users[user_id]
-        grows = (
-            command.count - record.fill_count > record.remaining or command.price != record.price
+        self._amend_checked(
+            user_id, record, data, command.price, command.count, expiration, new_client
         )
+        return order_id
+
+    def requote(
+        self, user_id: str, order_id: str, ticker: str, side: Side, price: int, count: int
+    ) -> None:
+        """Amend a subaccount-0 order's price and total count from inside a running command.
+
+        What a house bot calls for each re-quote: exactly `amend_order` with only these
+        fields (the same due timers fired first, checks, rejects, effects, events and
+        follow-ups), without building the order result, which the caller reads from the
+        order record instead. Called outside a command, it is `amend_order`.
+
+        Raises:
+            RejectError: As `amend_order` would, and with nothing changed.
+        """
+        if not self._boundary.depth:
+            self.amend_order(user_id, order_id, AmendOrder(ticker, side, price, count))
+            return
+        if self.state.timers.any_due(self.effects.now()):
+            self.fire_due()
+        record = self.state.orders.get(order_id)  # `_own_live_order`, inlined
+        if record is None or record.user_id != user_id or record.subaccount != 0:
+            raise errors.OrderNotFoundError(details=order_id)
+        if record.remaining <= 0:
+            raise errors.OrderNotFoundError(details=f"{order_id} is not resting")
+        if ticker != record.ticker or side is not record.side:
+            raise errors.InvalidOrderError(details="ticker and side must match the order")
+        if type(price) is not int or type(count) is not int:
+            raise errors.InvalidOrderError(details="price and count must be integers")
+        data = tradable_market(self, ticker)
+        check_price(data, side, price)
+        check_count(data.market.spec, count)
+        if count <= record.fill_count:
+            raise errors.InvalidOrderError(details="count must exceed the filled count")
+        self._amend_checked(user_id, record, data, price, count, record.expiration_ms, None)
+        self.settle()
+
+    def _amend_checked(
+        self,
+        user_id: str,
+        record: OrderRecord,
+        data: MarketData,
+        price: int,
+        count: int,
+        expiration: int | None,
+        new_client: str | None,
+    ) -> None:
+        # the rest of an amend whose fields passed their checks: the risk check, then the book
+        user = self.state.users[user_id]
+        grows = count - record.fill_count > record.remaining or price != record.price
         if grows:
-            check_risk(self, user, user.subaccounts[record.subaccount], data, command, record)
+            sub = user.subaccounts[record.subaccount]
+            check_risk(self, user, sub, data, record.side, price, count, record)
         previous_client = None
         if new_client and new_client != record.client_order_id:
             previous_client = record.client_order_id
@@ -506,19 +564,18 @@ class Exchange(AccountCommands):
         old_remaining, old_price = record.remaining, record.price
         try:
             events = data.book.amend(
-                order_id, price=command.price, count=command.count, expires_at=expiration
+                record.order_id, price=price, count=count, expires_at=expiration
             )
         except MatchingError as exc:
             raise errors.InvalidOrderError(details=str(exc)) from exc
-        pos = self.state.users[user_id].subaccounts[record.subaccount].position(record.ticker)
+        pos = user.subaccounts[record.subaccount].position(record.ticker)
         _unrest(pos, record, old_remaining, old_price)
-        record.price = command.price
-        record.count = command.count
+        record.price = price
+        record.count = count
         record.expiration_ms = expiration
-        self.apply_book_events(data, events, previous_client_order_id=previous_client)
+        self.executions.apply(data, events, previous_client)
         if expiration is not None:
             self.pricing.arm_expiry(data)
-        return order_id
 
     @command("decrease_order", fires_due_nested=True)
     def decrease_order(
@@ -648,9 +705,11 @@ class Exchange(AccountCommands):
         """Run follow-ups until the exchange is quiet (a no-op inside a running pass)."""
         if self._settling:
             return
-        self._settling = True
         dirty_books, touched = self.effects.dirty_books, self.effects.touched
         groups, triggers = self.groups, self.exit_triggers
+        if not dirty_books and not touched and not groups.pending() and not triggers.pending():
+            return  # quiet already: most timers leave nothing to follow up
+        self._settling = True
         try:
             for _ in range(10_000):
                 if dirty_books:

@@ -127,6 +127,11 @@ class Timers:
             heapq.heappop(heap)
         return None
 
+    def any_due(self, until_ms: int) -> bool:
+        """Whether a timer may be due at or before `until_ms` (False: `pop_due` finds none)."""
+        heap = self._heap
+        return bool(heap) and heap[0][0] <= until_ms
+
     def pop_due(self, until_ms: int) -> tuple[int, Callable[[int], None]] | None:
         """Remove and return the earliest live timer due at or before `until_ms`."""
         heap = self._heap

@@ -16,13 +16,14 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from simulator.core.money import CENTICENT, MONEY_SCALE, RATE_SCALE
 
 __all__ = ["MarginCurve"]
 
 _FIT_TOLERANCE = 0.02
+_IM_MEMO_SIZE = 65_536  # notionals whose IM a curve keeps (all dropped when it is full)
 _GAMMAS = [0.3 + i * 0.005 for i in range(141)]
 
 
@@ -35,6 +36,10 @@ class MarginCurve:
         r0, k, gamma: the power-law fit `rate(N) = r0 + k N^gamma` (N in dollars).
         points: (log10 notional, rate) pairs used by the piecewise-linear fallback.
         piecewise: whether the fallback is in use.
+        flat_rate: the rate of a flat schedule (1e-12 units), else None.
+
+    `initial_margin_for` keeps the IM of the notionals it was last asked for (a pure
+    function of the notional; the house maker's ladders ask for the same few again and again).
     """
 
     im_multiplier: int
@@ -44,6 +49,9 @@ class MarginCurve:
     points: tuple[tuple[float, float], ...]
     piecewise: bool
     flat_rate: int | None = None
+    _im_memo: dict[int, int] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     @classmethod
     def from_leverage_estimates(
@@ -101,8 +109,19 @@ class MarginCurve:
     def initial_margin_for(self, notional: int) -> int:
         """IM of a position of this notional (`initial_margin(maintenance_margin(notional))`).
 
-        Spelled out in one body: every pre-trade check evaluates it for the new worst case.
+        Spelled out in one body, and kept per notional: every pre-trade check evaluates it
+        for the new worst case.
         """
+        memo = self._im_memo
+        im = memo.get(notional)
+        if im is None:
+            im = self._initial_margin_for(notional)
+            if len(memo) >= _IM_MEMO_SIZE:
+                memo.clear()
+            memo[notional] = im
+        return im
+
+    def _initial_margin_for(self, notional: int) -> int:
         if notional <= 0:
             return 0
         rate = self.flat_rate

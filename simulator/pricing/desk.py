@@ -152,7 +152,10 @@ class Pricing:
         """Resample the market at the next mark interval and republish its ticker."""
         # after every book command (the house maker's re-quotes included): kept flat
         tracked = self._tracked[data.ticker]
-        top = self._top(data, tracked)
+        book = data.book
+        top = tracked.top
+        if top is None or top.seq != book.seq or top.book is not book:
+            top = tracked.top = _BookTop(book)  # `_top`, inlined
         now = self._fx.now()
         data.quotes.record(now, top.bid_price, top.ask_price, data.open_interest)
         due = (now // self._state.config.mark_interval_ms + 1) * self._state.config.mark_interval_ms

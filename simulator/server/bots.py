@@ -11,7 +11,9 @@ exchange's deterministic state: the same scenario, seed and commands give the sa
 refresh reconciles the ladder with the book. Orders still on a wanted grid price stay where they
 are (keeping their queue place); orders whose price left the ladder are amended to the newly
 wanted prices, so the work per refresh is proportional to how many grid steps the reference
-moved. Orders that were filled are replaced (fully) or topped up (partly filled).
+moved. Orders that were filled are replaced (fully) or topped up (partly filled). Amends go
+through `Exchange.requote`, which is `amend_order` of a price and total count (same checks,
+events and follow-ups) without the order result the maker has no use for.
 
 A `skew_bps` centres the ladder that many basis points of the reference above it (below when
 negative), so the book's impact prices sit off the index and funding's premium keeps one sign.
@@ -39,7 +41,7 @@ from matching import Side
 from simulator.core import errors
 from simulator.core.money import parse_count
 from simulator.model.market_data import MarketData
-from simulator.model.orders import AmendOrder, OrderRecord, PlaceOrder
+from simulator.model.orders import OrderRecord, PlaceOrder
 from simulator.server.house_users import create_house_user, position_limit, primary_position
 
 if TYPE_CHECKING:
@@ -253,14 +255,12 @@ class LiquidityProvider:
         return primary_position(self._ex, self.user_id, ladder.data.ticker)
 
     def _amend(self, ladder: _Ladder, record: OrderRecord, price: int) -> bool:
-        command = AmendOrder(
-            ticker=ladder.data.ticker,
-            side=record.side,
-            price=price,
-            count=record.fill_count + ladder.size,
-        )
+        # `amend_order` of the price and total count, without building its result
+        count = record.fill_count + ladder.size
         try:
-            self._ex.amend_order(self.user_id, record.order_id, command)
+            self._ex.requote(
+                self.user_id, record.order_id, ladder.data.ticker, record.side, price, count
+            )
         except errors.RejectError:
             return False
         return record.remaining > 0

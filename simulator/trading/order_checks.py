@@ -13,7 +13,7 @@ from simulator.core.money import ceil_div
 from simulator.model.ledger import Subaccount, User
 from simulator.model.market_data import MarketData
 from simulator.model.markets import MarketSpec
-from simulator.model.orders import AmendOrder, OrderRecord, PlaceOrder
+from simulator.model.orders import OrderRecord, PlaceOrder
 from simulator.model.risk import market_usage, position_risk, worst_im_with
 from simulator.ports import Accounts
 from simulator.state import ExchangeState
@@ -121,20 +121,36 @@ def check_price(data: MarketData, side: Side, price: int) -> None:
         raise errors.InvalidOrderError(details=f"price must be positive, was {price}")
     if price % spec.tick:
         raise errors.InvalidOrderError(details="price is not a multiple of the tick size")
+    # `band_edge` of each side, inlined (this runs for every order and amend); a bid is
+    # checked against the band below the bids first, an ask against the band above the asks
+    pct, ticks = spec.price_band_percent, spec.price_band_ticks
+    book = data.book
     if side is _BID:
-        best_bid = data.book.best_bid()
-        if best_bid is not None and price < band_edge(spec, _BID, best_bid[0]):
+        best_bid = book.best_bid()
+        if best_bid is not None and price < _floor(best_bid[0], pct, ticks):
             raise errors.InvalidPriceError(details="bid is below the price band")
-        best_ask = data.book.best_ask()
-        if best_ask is not None and price > band_edge(spec, _ASK, best_ask[0]):
+        best_ask = book.best_ask()
+        if best_ask is not None and price > _cap(best_ask[0], pct, ticks):
             raise errors.InvalidPriceError(details="bid is above the slippage cap")
     else:
-        best_ask = data.book.best_ask()
-        if best_ask is not None and price > band_edge(spec, _ASK, best_ask[0]):
+        best_ask = book.best_ask()
+        if best_ask is not None and price > _cap(best_ask[0], pct, ticks):
             raise errors.InvalidPriceError(details="ask is above the price band")
-        best_bid = data.book.best_bid()
-        if best_bid is not None and price < band_edge(spec, _BID, best_bid[0]):
+        best_bid = book.best_bid()
+        if best_bid is not None and price < _floor(best_bid[0], pct, ticks):
             raise errors.InvalidPriceError(details="ask is below the slippage cap")
+
+
+def _floor(bid: int, pct: int, ticks: int) -> int:
+    # `band_edge(spec, BID, bid)`
+    edge = -(-bid * (100 - pct) // 100)
+    return edge if edge < bid - ticks else bid - ticks
+
+
+def _cap(ask: int, pct: int, ticks: int) -> int:
+    # `band_edge(spec, ASK, ask)`
+    edge = ask * (100 + pct) // 100
+    return edge if edge > ask + ticks else ask + ticks
 
 
 def check_count(spec: MarketSpec, count: int) -> None:
@@ -145,12 +161,13 @@ def check_count(spec: MarketSpec, count: int) -> None:
         raise errors.InvalidOrderError(details="count must be a whole number of contracts")
 
 
-def added_exposure(
-    command: PlaceOrder | AmendOrder, replaced: OrderRecord | None
-) -> tuple[int, int]:
-    # (count, value) a new order, or an amend of `replaced`, adds to its side's exposure
-    remaining = command.count - (replaced.fill_count if replaced else 0)
-    value = remaining * command.price
+def added_exposure(price: int, count: int, replaced: OrderRecord | None) -> tuple[int, int]:
+    """The (count, value) a new order, or an amend of `replaced`, adds to its side's exposure.
+
+    `price` and `count` are the order's (an amend's new price and total count).
+    """
+    remaining = count - (replaced.fill_count if replaced else 0)
+    value = remaining * price
     if replaced is not None:
         return remaining - replaced.remaining, value - replaced.remaining * replaced.price
     return remaining, value
@@ -161,19 +178,30 @@ def check_risk(
     user: User,
     sub: Subaccount,
     data: MarketData,
-    command: PlaceOrder | AmendOrder,
+    side: Side,
+    price: int,
+    count: int,
     replaced: OrderRecord | None = None,
 ) -> None:
     """The notional limits (MECHANICS 3.5), then the margin (3.4), of a new or amended order.
 
-    `sub` is `user`'s subaccount the order belongs to and `data` its market; `replaced` the
-    order an amend changes. One mark and one position serve both checks.
+    `sub` is `user`'s subaccount the order belongs to and `data` its market; `side`, `price`
+    and `count` the order's (an amend's new price and total count); `replaced` the order an
+    amend changes. One mark and one position serve both checks.
     """
     ticker = data.ticker
-    pos = sub.position(ticker)
-    mark = data.risk_mark()
-    added_qty, added_value = added_exposure(command, replaced)
-    long = command.side is _BID
+    pos = sub.positions.get(ticker) or sub.position(ticker)
+    mark = data.mark
+    if mark is None:
+        mark = data.risk_mark()
+    # `added_exposure`, inlined: this runs for every order and amend
+    if replaced is not None:
+        remaining = count - replaced.fill_count
+        added_qty = remaining - replaced.remaining
+        added_value = remaining * price - replaced.remaining * replaced.price
+    else:
+        added_qty, added_value = count, count * price
+    long = side is _BID
     # per-market and member notional limits, on risk-increasing orders
     qty = pos.qty
     long_side = pos.bid_value + (qty * mark if qty > 0 else 0)
