@@ -21,6 +21,7 @@ period's end (the market's mark history is not kept), 0 before the first trade.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -79,7 +80,9 @@ class QuoteHistory:
     """Best bid, best ask and open interest of one market as a per-minute summary.
 
     Memory is one entry per minute in which something changed. Minute `k` covers
-    `((k - 1) * 60_000, k * 60_000]` ms.
+    `((k - 1) * 60_000, k * 60_000]` ms. With `retain`, only the newest `retain` such minutes
+    are kept (dropped in batches, once a quarter more have built up): older minutes read as
+    unrecorded, as if nothing had been quoted then.
 
     >>> history = QuoteHistory()
     >>> history.record(1_000, 100, 110, 0)
@@ -91,14 +94,16 @@ class QuoteHistory:
     ([100, 99], [104, 104])
     """
 
-    __slots__ = ("_ask", "_bid", "_keys", "_minutes", "_open_interest")
+    __slots__ = ("_ask", "_bid", "_keys", "_limit", "_minutes", "_open_interest", "_retain")
 
-    def __init__(self) -> None:
+    def __init__(self, retain: int | None = None) -> None:
         self._keys: list[int] = []
         self._minutes: list[_Minute] = []
         self._bid: int | None = None
         self._ask: int | None = None
         self._open_interest = 0
+        self._retain = retain
+        self._limit = None if retain is None else retain + retain // 4 + 1  # size that trims
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -106,7 +111,7 @@ class QuoteHistory:
     def record(self, ts_ms: int, bid: int | None, ask: int | None, open_interest: int) -> None:
         """Note the state in force from `ts_ms` on (times never go backwards).
 
-        Runtime complexity: `O(1)`.
+        Runtime complexity: `O(1)` (amortised, with `retain`).
         """
         if bid == self._bid and ask == self._ask and open_interest == self._open_interest:
             return
@@ -117,6 +122,10 @@ class QuoteHistory:
             minute = _Minute(self._bid, self._ask, self._open_interest)
             self._keys.append(key)
             self._minutes.append(minute)
+            if self._limit is not None and len(self._keys) > self._limit:
+                drop = len(self._keys) - (self._retain or 0)
+                del self._keys[:drop]
+                del self._minutes[:drop]
         minute.bid.add(bid)
         minute.ask.add(ask)
         minute.end_bid, minute.end_ask = bid, ask
@@ -195,7 +204,7 @@ class CandleSource(Protocol):
     """What `candles` needs of the exchange: each market's trades and quote history."""
 
     @property
-    def trades(self) -> dict[str, list[TradeRecord]]: ...
+    def trades(self) -> Mapping[str, Sequence[TradeRecord]]: ...
 
     def market_data(self, ticker: str) -> _Quoted: ...
 
@@ -246,7 +255,7 @@ def candles(
 class _Builder:
     # candles of one market and period length; ends in seconds, trades in ms
     def __init__(
-        self, trades: list[TradeRecord], quotes: QuoteHistory, period_minutes: int
+        self, trades: Sequence[TradeRecord], quotes: QuoteHistory, period_minutes: int
     ) -> None:
         self.trades = trades
         self.quotes = quotes
