@@ -11,7 +11,8 @@ without one trade 24/7 and show null.
 Assumption: the open-interest notional is valued at the liquidation mark, like the ticker.
 Assumption: a ticker the spec gives no 404 for (trades) is 400 `invalid_parameters` when unknown.
 Assumption: trades come newest first; `min_ts` and `max_ts` are inclusive whole seconds; the
-cursor names the last trade returned, so trades arriving between pages never repeat one.
+cursor names the last trade returned, so trades arriving between pages never repeat one (its
+index counts the trades retention dropped, so drops between pages do not move it either).
 """
 
 from __future__ import annotations
