@@ -121,7 +121,8 @@ def _run(args: argparse.Namespace, mode: str) -> list[dict[str, Any]]:
 
 
 def _per_day(rows: list[dict[str, Any]]) -> float:
-    return (rows[-1]["rss_kb"] - rows[0]["rss_kb"]) / 1_024 / (len(rows) - 1)
+    growth_kb: int = rows[-1]["rss_kb"] - rows[0]["rss_kb"]
+    return growth_kb / 1_024 / (len(rows) - 1)
 
 
 def _table(mode: str, rows: list[dict[str, Any]]) -> None:
