@@ -123,8 +123,8 @@ class Exchange(AccountCommands):
             ),
         )
         self.fcm = FcmDesk(wiring)
-        self.retention = Retention(state, self.order_index, self.fill_index, self.pricing)
         now = clock.now_ms()
+        self.retention = Retention(state, self.order_index, self.fill_index, self.pricing, now)
         for index, spec in enumerate(specs):
             self._add_market(spec, index, now)
         if self.config.maintenance_window:
@@ -650,11 +650,7 @@ class Exchange(AccountCommands):
     # -------------------------------------------------------------- follow-ups
 
     def settle(self) -> None:
-        """Run follow-ups until the exchange is quiet (a no-op inside a running pass).
-
-        Then, the exchange being quiet, retention drops the oldest done records if enough
-        have built up (`simulator.risk.retention`).
-        """
+        """Run follow-ups until the exchange is quiet (a no-op inside a running pass)."""
         if self._settling:
             return
         self._settling = True
@@ -685,7 +681,6 @@ class Exchange(AccountCommands):
                 break
         finally:
             self._settling = False
-        self.retention.check()
 
     def touch(self, key: AccountKey) -> None:
         """Mark a subaccount for a margin check and trigger update after this command."""

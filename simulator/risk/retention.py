@@ -24,12 +24,15 @@ Deviation: Kalshi moves done orders, fills and trades older than a cutoff (about
 to its historical endpoints (`GET /historical/cutoff`); the perps API has none, and the
 simulator drops by count, not age, so that memory stays bounded whatever the trading rate.
 
-When: `check` runs at the end of every follow-up pass (`Exchange.settle`), when the exchange
-is quiet. It sweeps once orders, fills and funding payments together have grown by a quarter
+When: `check` runs on a timer of the exchange every simulated minute (`_CHECK_MS`), so it costs
+nothing per command or per timer of the exchange; timers fire when the exchange is quiet (or
+between the orders of a bot that fires the due timers, which holds only resting orders, never
+dropped). It sweeps once orders, fills and funding payments together have grown by a quarter
 (and by at least `_MIN_BATCH`, or the smallest of those limits if smaller) since the last
 sweep, so a sweep's cost (a pass over what is kept) is paid for by the records added since:
 amortised O(1) per record. Between sweeps a table may hold more than its limit (up to a
-quarter of what is kept, or the batch). Sweeps happen at the same points of the same command
+quarter of what is kept, or the batch, plus what one simulated minute adds). The timer emits no
+event and is not part of the state hash. Sweeps happen at the same points of the same command
 sequence, so what is kept is part of the deterministic state (same inputs, same state hash);
 below the limits a sweep drops nothing and changes nothing.
 
@@ -48,6 +51,8 @@ from simulator.state import ExchangeState
 __all__ = ["PaymentTable", "Retention"]
 
 _MIN_BATCH = 4_096
+_CHECK_MS = 60_000
+_TIMER_KEY = ("retention",)
 
 
 class PaymentTable(Protocol):
@@ -71,6 +76,7 @@ class Retention:
         orders: OrderIndex,
         fills: FillIndex,
         payments: PaymentTable,
+        now_ms: int,
     ) -> None:
         self._state = state
         self._orders = orders
@@ -86,6 +92,14 @@ class Retention:
         self._batch = min(_MIN_BATCH, smallest)
         self.sweeps = 0
         self.next_size = self._batch
+        self._arm(now_ms + _CHECK_MS)
+
+    def _arm(self, due: int) -> None:
+        self._state.timers.arm(_TIMER_KEY, due, self._tick)
+
+    def _tick(self, due: int) -> None:
+        self.check()
+        self._arm(due + _CHECK_MS)
 
     def _size(self) -> int:
         state = self._state

@@ -158,17 +158,22 @@ def test_candles_read_the_quotes_kept():
     assert found[-1].end_ms == T0 + 8 * 60_000
 
 
-def test_sweeps_run_by_themselves_and_keep_the_tables_near_their_limits():
+def test_sweeps_run_by_themselves_every_simulated_minute():
     ex = make_exchange(retain_terminal_orders=10, retain_fills=10, retain_trades=10)
     funded(ex, "alice", "bob")
+    trade(ex, 30)
+    assert ex.retention.sweeps == 0  # the first check is a minute in
 
-    trade(ex, 200)
+    for _ in range(10):
+        ex.advance(60_000)
+        trade(ex, 30)
+    ex.advance(60_000)
 
-    assert ex.retention.sweeps > 10
-    assert len(ex.orders) <= 2 * 10 + 10
-    assert len(ex.fills) <= 2 * 10 + 10
-    assert 10 <= len(ex.trades[BTC]) <= 20
-    assert ex.trades[BTC].dropped + len(ex.trades[BTC]) == 200
+    assert ex.retention.sweeps >= 5
+    assert len(ex.orders) <= 2 * 10 + 30
+    assert len(ex.fills) <= 2 * 10 + 30
+    assert 10 <= len(ex.trades[BTC]) <= 30
+    assert ex.trades[BTC].dropped + len(ex.trades[BTC]) == 330
 
 
 def test_below_the_limits_nothing_changes():
@@ -186,16 +191,16 @@ def test_below_the_limits_nothing_changes():
 
 
 def test_trimming_is_deterministic_and_part_of_the_state():
-    def run() -> Exchange:
-        ex = make_exchange(retain_terminal_orders=3, retain_fills=3, retain_trades=3)
+    def run(**config: Any) -> Exchange:
+        ex = make_exchange(**config)
         funded(ex, "alice", "bob")
-        trade(ex, 40)
+        for _ in range(3):
+            trade(ex, 20)
+            ex.advance(60_000)
         return ex
 
-    first, second = run(), run()
-    untrimmed = make_exchange()
-    funded(untrimmed, "alice", "bob")
-    trade(untrimmed, 40)
+    limits = {"retain_terminal_orders": 3, "retain_fills": 3, "retain_trades": 3}
+    first, second, untrimmed = run(**limits), run(**limits), run()
 
     assert state_hash(first) == state_hash(second) != state_hash(untrimmed)
     assert list(first.orders) == list(second.orders)
