@@ -52,7 +52,7 @@ _LIMITS = (
     "retain_trades",
     "retain_funding_payments",
     "retain_funding_rates",
-    "retain_quote_minutes",
+    "retain_candles",
 )
 
 

@@ -232,7 +232,7 @@ class Exchange(AccountCommands):
                 refresh_ms=self.state.config.settlement_refresh_ms,
             ),
             funding_start_ms=schedule.last_at_or_before(now),
-            quotes=QuoteHistory(self.state.config.retain_quote_minutes),
+            quotes=QuoteHistory(self.state.config.retain_candles),
         )
         self.state.markets[spec.ticker] = data
         self.state.trades[spec.ticker] = History()

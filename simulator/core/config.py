@@ -34,8 +34,9 @@ class ExchangeConfig:
         retain_trades: public trades kept per market.
         retain_funding_payments: funding payments kept per user.
         retain_funding_rates: funding rates kept per market.
-        retain_quote_minutes: minutes of quote history (the candles' bid/ask and open
-            interest) kept per market, counting the minutes in which something changed.
+        retain_candles: candle periods of quote history (the candles' bid, ask and open
+            interest) kept per market and period length (1 minute, 1 hour, 1 day), counting
+            the periods in which something changed.
         maintenance_window: close the exchange Thursdays 03:00-05:00 America/New_York.
         partial_liquidation: close only what brings the margin ratio under the queue
             threshold instead of the whole position.
@@ -60,7 +61,7 @@ class ExchangeConfig:
     retain_trades: int = 50_000
     retain_funding_payments: int = 10_000
     retain_funding_rates: int = 10_000
-    retain_quote_minutes: int = 10_080
+    retain_candles: int = 1_440
     maintenance_window: bool = False
     partial_liquidation: bool = False
 
@@ -78,5 +79,5 @@ _RETAIN = (
     "retain_trades",
     "retain_funding_payments",
     "retain_funding_rates",
-    "retain_quote_minutes",
+    "retain_candles",
 )

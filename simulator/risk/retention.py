@@ -11,10 +11,14 @@ newest of each kind of history (`simulator.core.config.ExchangeConfig`, defaults
 - funding payments per user: `retain_funding_payments` [10,000], oldest first;
 - funding rates per market: `retain_funding_rates` [10,000], oldest first.
 
-The quote history of the candles keeps its newest `retain_quote_minutes` minutes itself
-(`simulator.model.candles.QuoteHistory`), the event journal its newest `journal_retain` events
-(`simulator.core.events.Journal`), and the premium history what funding and the premium index
-read (the last 24 hours, `simulator.pricing.desk`).
+The quote history of the candles keeps its newest `retain_candles` [1,440] periods of each
+length itself (1 minute, 1 hour, 1 day: a day of 1-minute candles, 60 days of hourly ones,
+about 4 years of daily ones; `simulator.model.candles.QuoteHistory`), the event journal its
+newest `journal_retain` [100,000] events (`simulator.core.events.Journal`), and the premium
+history what funding and the premium index read (the last 24 hours, `simulator.pricing.desk`).
+Candles read their trade prices and volumes from the trades kept: a candle older than the
+oldest trade kept shows its quotes and open interest but no trades (Deviation: Kalshi keeps
+them).
 
 What is dropped is gone from every read model, as if it had never been: reading a dropped
 order by id answers 404 like any unknown order, and lists, pages and candles no longer show it

@@ -144,7 +144,7 @@ def test_the_quote_history_keeps_its_newest_minutes():
 
 
 def test_candles_read_the_quotes_kept():
-    ex = make_exchange(retain_quote_minutes=2)
+    ex = make_exchange(retain_candles=2)
     funded(ex, "alice")
     for minute in range(8):
         ex.advance(60_000)
@@ -152,10 +152,12 @@ def test_candles_read_the_quotes_kept():
         place(ex, "alice", Side.BID, f"q{minute}", gtc, PRICE - 80 + 10 * minute)
 
     found = candles(ex, BTC, T0 // 1000, ex.now() // 1000, 1)
+    (hourly,) = candles(ex, BTC, T0 // 1000, T0 // 1000 + 3_600, 60)
 
     assert 2 <= len(ex.markets[BTC].quotes) <= 3
     assert len(found) == len(ex.markets[BTC].quotes)
     assert found[-1].end_ms == T0 + 8 * 60_000
+    assert (hourly.bid.low, hourly.bid.high) == (PRICE - 80, PRICE - 10)  # hours kept apart
 
 
 def test_sweeps_run_by_themselves_every_simulated_minute():
@@ -225,7 +227,7 @@ def test_a_snapshot_replays_to_the_same_state_with_trimming_in_effect():
     assert restored.fills == ex.fills
 
 
-@pytest.mark.parametrize("name", ["retain_fills", "retain_quote_minutes", "journal_retain"])
+@pytest.mark.parametrize("name", ["retain_fills", "retain_candles", "journal_retain"])
 @pytest.mark.parametrize("value", [0, -1, "5"])
 def test_limits_must_be_positive_integers(name: str, value: Any):
     with pytest.raises(ValueError, match=name):
