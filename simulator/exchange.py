@@ -41,9 +41,11 @@ from simulator.core.events import (
 )
 from simulator.core.ids import IdSource
 from simulator.lifecycle.corporate_actions import CorporateActionPorts, CorporateActions
+from simulator.model.candles import QuoteHistory
 from simulator.model.feeds import StaticFeed, feed_from_config
 from simulator.model.funding import FundingSettings, PremiumAccumulator
 from simulator.model.funding_schedule import FundingSchedule
+from simulator.model.history import History
 from simulator.model.ledger import User
 from simulator.model.market_data import MarketData
 from simulator.model.markets import Market, MarketSpec, MarketStatus
@@ -56,6 +58,7 @@ from simulator.risk.fcm import FcmDesk
 from simulator.risk.indexes import FillIndex, MarketIndex, OrderIndex
 from simulator.risk.keys import KeyRegistry
 from simulator.risk.liquidation import Liquidator
+from simulator.risk.retention import Retention
 from simulator.state import AccountKey, Effects, ExchangeState
 from simulator.trading.executions import Executions
 from simulator.trading.exit_trigger_bridge import ExitTriggerBridge
@@ -121,6 +124,7 @@ class Exchange(AccountCommands):
         )
         self.fcm = FcmDesk(wiring)
         now = clock.now_ms()
+        self.retention = Retention(state, self.order_index, self.fill_index, self.pricing, now)
         for index, spec in enumerate(specs):
             self._add_market(spec, index, now)
         if self.config.maintenance_window:
@@ -175,7 +179,7 @@ class Exchange(AccountCommands):
         return self.state.fills
 
     @property
-    def trades(self) -> dict[str, list[TradeRecord]]:
+    def trades(self) -> dict[str, History[TradeRecord]]:
         return self.state.trades
 
     @property
@@ -228,9 +232,10 @@ class Exchange(AccountCommands):
                 refresh_ms=self.state.config.settlement_refresh_ms,
             ),
             funding_start_ms=schedule.last_at_or_before(now),
+            quotes=QuoteHistory(self.state.config.retain_candles),
         )
         self.state.markets[spec.ticker] = data
-        self.state.trades[spec.ticker] = []
+        self.state.trades[spec.ticker] = History()
         self.state.holders[spec.ticker] = {}
         self.pricing.start(data, now)
 

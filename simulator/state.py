@@ -16,6 +16,7 @@ from simulator.core.clock import Clock, Timers
 from simulator.core.config import ExchangeConfig
 from simulator.core.events import Event, FillRecord, Journal, TradeRecord
 from simulator.core.ids import IdSource
+from simulator.model.history import History
 from simulator.model.ledger import User
 from simulator.model.market_data import MarketData
 from simulator.model.orders import OrderRecord
@@ -36,10 +37,12 @@ class ExchangeState:
         timers: The keyed timer queue on the simulated clock.
         users: Users by id (accounts, subaccounts, positions, keys).
         keys: API key id -> user id.
-        orders: Every order accepted, in creation order.
+        orders: Every order accepted, in creation order (but the done ones retention dropped:
+            `simulator.risk.retention`).
         live_client_ids: (user id, client order id) -> order id of each resting order.
-        fills: Every fill (both sides of each execution), oldest first.
-        trades: Public trades per market, oldest first.
+        fills: Every fill (both sides of each execution), oldest first (but those retention
+            dropped).
+        trades: Public trades per market, oldest first (the newest `retain_trades`).
         markets: Live market data by ticker, in the scenario's order.
         holders: Per market, the subaccounts with a nonzero position, in the order they opened.
         exchange_active: False while the exchange is closed (maintenance).
@@ -56,7 +59,7 @@ class ExchangeState:
     orders: dict[str, OrderRecord] = field(default_factory=dict)
     live_client_ids: dict[tuple[str, str], str] = field(default_factory=dict)
     fills: list[FillRecord] = field(default_factory=list)
-    trades: dict[str, list[TradeRecord]] = field(default_factory=dict)
+    trades: dict[str, History[TradeRecord]] = field(default_factory=dict)
     markets: dict[str, MarketData] = field(default_factory=dict)
     holders: dict[str, dict[AccountKey, None]] = field(default_factory=dict)
     exchange_active: bool = True

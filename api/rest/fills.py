@@ -29,6 +29,7 @@ async def get_fills(
         wire.fill_page(
             exchange,
             positions,
+            exchange.fill_index.dropped(caller.user_id),
             subaccount=subaccount,
             min_ts=min_ts,
             max_ts=max_ts,

@@ -67,10 +67,13 @@ async def list_orders(
     cursor: str | None = None,
     subaccount: Subaccount = None,
 ) -> Response:
-    records = caller.exchange.order_index.of(caller.user_id)
+    index = caller.exchange.order_index
+    user_id = caller.user_id
     return json_response(
         wire.order_page(
-            records,
+            index.of(user_id),
+            index.numbers(user_id),
+            index.count(user_id),
             ticker=ticker,
             status=status,
             subaccount=subaccount,
@@ -104,10 +107,12 @@ async def list_fcm_orders(
         owner = wire.fcm_order_owner(exchange, caller.user_id, subtrader_id)
     except RejectError as exc:
         raise as_declared(exc, _FCM_LIST) from None
-    records = exchange.order_index.of(owner)
+    index = exchange.order_index
     return json_response(
         wire.order_page(
-            records,
+            index.of(owner),
+            index.numbers(owner),
+            index.count(owner),
             ticker=ticker,
             status=status,
             subaccount=None,

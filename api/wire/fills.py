@@ -43,6 +43,7 @@ def margin_fill(fill: FillRecord) -> dict[str, Any]:
 def fill_page(
     exchange: Exchange,
     positions: list[int],
+    dropped: int,
     *,
     subaccount: int | None,
     min_ts: int | None,
@@ -50,11 +51,16 @@ def fill_page(
     limit: int,
     cursor: str | None,
 ) -> dict[str, Any]:
-    """GetMarginFillsResponse for one page of a user's fills."""
+    """GetMarginFillsResponse for one page of a user's fills.
+
+    `dropped`: how many older fills of the user retention dropped (`FillIndex.dropped`): the
+    number of the first listed, so cursors keep their place.
+    """
     fills = exchange.fills
     size = len(positions)
+    numbers = range(dropped, dropped + size)
     lo, hi = time_bounds(lambda i: fills[positions[i]].ts_ms, size, min_ts, max_ts)
-    start = min(decode_cursor(cursor, "fills", size), hi)
+    start = min(decode_cursor(cursor, "fills", size, numbers, dropped + size), hi)
     keep = None if subaccount is None else (lambda p: fills[p].subaccount == subaccount)
-    found, next_cursor = page(positions, start, lo, limit, keep, "fills")
+    found, next_cursor = page(positions, start, lo, limit, keep, "fills", numbers)
     return {"fills": [margin_fill(fills[p]) for p in found], "cursor": next_cursor}

@@ -11,7 +11,8 @@ without one trade 24/7 and show null.
 Assumption: the open-interest notional is valued at the liquidation mark, like the ticker.
 Assumption: a ticker the spec gives no 404 for (trades) is 400 `invalid_parameters` when unknown.
 Assumption: trades come newest first; `min_ts` and `max_ts` are inclusive whole seconds; the
-cursor names the last trade returned, so trades arriving between pages never repeat one.
+cursor names the last trade returned, so trades arriving between pages never repeat one (its
+index counts the trades retention dropped, so drops between pages do not move it either).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from simulator.core.money import (
 )
 from simulator.exchange import Exchange
 from simulator.model.candles import Candle, Ohlc
+from simulator.model.history import History
 from simulator.model.market_data import MarketData
 
 __all__ = [
@@ -235,12 +237,14 @@ def trades_page(
 
 def _newest_first(
     ticker: str,
-    trades: list[TradeRecord],
+    trades: History[TradeRecord],
     after: _Key | None,
     min_ts: int | None,
     max_ts: int | None,
 ) -> Iterator[tuple[_Key, TradeRecord]]:
-    # the ticker's trades (ascending by time) that sort after the cursor, newest first
+    # the ticker's trades (ascending by time) that sort after the cursor, newest first; a
+    # cursor's index counts the trades retention dropped (`History.dropped`)
+    dropped = trades.dropped
     lo = 0 if min_ts is None else bisect_left(trades, min_ts * 1000, key=_ts)
     hi = len(trades) if max_ts is None else bisect_left(trades, (max_ts + 1) * 1000, key=_ts)
     if after is not None:
@@ -250,12 +254,12 @@ def _newest_first(
         if ticker > after[1]:
             hi = min(hi, past_same)
         elif ticker == after[1]:
-            hi = min(hi, max(first_same, min(past_same, -after[2])))
+            hi = min(hi, max(first_same, min(past_same, max(-after[2] - dropped, 0))))
         else:
             hi = min(hi, first_same)
     for index in range(hi - 1, lo - 1, -1):
         trade = trades[index]
-        yield (-trade.ts_ms, ticker, -index), trade
+        yield (-trade.ts_ms, ticker, -(index + dropped)), trade
 
 
 def _ts(trade: TradeRecord) -> int:

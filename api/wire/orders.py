@@ -19,7 +19,7 @@ or subaccount on create, 404) is answered 400 with the rejection's own code.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 import msgspec
@@ -296,6 +296,8 @@ def margin_order(record: OrderRecord) -> dict[str, Any]:
 
 def order_page(
     records: list[OrderRecord],
+    numbers: Sequence[int],
+    upper: int,
     *,
     ticker: str | None,
     status: str | None,
@@ -305,12 +307,15 @@ def order_page(
     limit: int,
     cursor: str | None,
 ) -> dict[str, Any]:
-    """GetMarginOrdersResponse for one page of a user's orders."""
+    """GetMarginOrdersResponse for one page of a user's orders.
+
+    `numbers` are the orders' numbers and `upper` the next one (`OrderIndex.numbers`, `count`).
+    """
     if status is not None and status not in STATUSES:
         raise BadRequestError(f"status must be one of {', '.join(STATUSES)}, was {status!r}")
     size = len(records)
     lo, hi = time_bounds(lambda i: records[i].created_ms, size, min_ts, max_ts)
-    start = min(decode_cursor(cursor, "orders", size), hi)
+    start = min(decode_cursor(cursor, "orders", size, numbers, upper), hi)
     keep: Callable[[OrderRecord], bool] | None = None
     if ticker or status or subaccount is not None:
 
@@ -321,5 +326,5 @@ def order_page(
                 and (status is None or order_status(record) == status)
             )
 
-    found, next_cursor = page(records, start, lo, limit, keep, "orders")
+    found, next_cursor = page(records, start, lo, limit, keep, "orders", numbers)
     return {"orders": [margin_order(record) for record in found], "cursor": next_cursor}

@@ -23,6 +23,16 @@ What is recorded (the command boundary, `simulator.core.commands`, decides):
 - `run_due` is recorded only when it fired a timer, so the clock driver's idle polling in
   wall-clock mode leaves the log alone.
 
+Coalescing: in wall-clock mode a `run_due` fires timers about once a second, so the log would
+grow by one entry a second with no client at all. A `run_due` that directly follows another
+(nothing recorded between them, neither raised, and time did not go back) replaces it in
+`entries`: replaying `run_due` at `t2` fires every timer due by `t2` in (due time, arming)
+order, each at its own instant (`Exchange.fire_due` holds the exchange at the timer's due time
+while it runs, and nothing inside reads the clock itself), which is what `run_due` at `t1` then
+at `t2` does; the follow-ups after each timer are the same, and the state after either is the
+same (`tests/simulator/core/test_command_log.py` replays both). The sink (the journal file)
+still gets every entry.
+
 Time: every outermost command first fires the timers already due, each at its own instant, so
 effects are journaled in time order whatever the clock mode. Every entry carries the instant
 the command started. With a manual clock time moves only through commands, so replay is exact.
@@ -72,7 +82,7 @@ class CommandLog:
     """The recorded commands of one exchange.
 
     Attributes:
-        entries: The recorded entries, oldest first.
+        entries: The recorded entries, oldest first (consecutive `run_due`s coalesced).
         origin: What the exchange was built from (a `simulator.server.snapshots.Origin`, set by
             `simulator.server.snapshots.build`); None for an exchange built by hand, which cannot be
             exported.
@@ -94,9 +104,20 @@ class CommandLog:
     def record(
         self, ts_ms: int, name: str, params: tuple[str, ...], values: tuple[Any, ...], raised: bool
     ) -> None:
-        """Append an entry; `params` are the command's parameter names, in `values` order."""
+        """Append an entry; `params` are the command's parameter names, in `values` order.
+
+        A `run_due` right after another replaces it (see the module docstring).
+        """
         entry = (ts_ms, name, values, raised)
-        self.entries.append(entry)
+        entries = self.entries
+        if name == "run_due" and not raised and entries:
+            last = entries[-1]
+            if last[1] == "run_due" and not last[3] and last[0] <= ts_ms:
+                entries[-1] = entry
+            else:
+                entries.append(entry)
+        else:
+            entries.append(entry)
         if name not in self._params:
             self._params[name] = params
         if self.sink is not None:

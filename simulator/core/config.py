@@ -28,6 +28,15 @@ class ExchangeConfig:
         max_subaccount: highest subaccount number (1-63 besides the primary 0).
         fee_schedule, fee_tier: what fee-tier views report for every account.
         journal_retain: events kept for `events_since`.
+        retain_terminal_orders: done (executed or canceled) orders kept per user; resting
+            orders are always kept (`simulator.risk.retention`).
+        retain_fills: fills kept per user.
+        retain_trades: public trades kept per market.
+        retain_funding_payments: funding payments kept per user.
+        retain_funding_rates: funding rates kept per market.
+        retain_candles: candle periods of quote history (the candles' bid, ask and open
+            interest) kept per market and period length (1 minute, 1 hour, 1 day), counting
+            the periods in which something changed.
         maintenance_window: close the exchange Thursdays 03:00-05:00 America/New_York.
         partial_liquidation: close only what brings the margin ratio under the queue
             threshold instead of the whole position.
@@ -47,5 +56,28 @@ class ExchangeConfig:
     fee_schedule: str = "fcm"
     fee_tier: int = 0
     journal_retain: int = 100_000
+    retain_terminal_orders: int = 50_000
+    retain_fills: int = 50_000
+    retain_trades: int = 50_000
+    retain_funding_payments: int = 10_000
+    retain_funding_rates: int = 10_000
+    retain_candles: int = 1_440
     maintenance_window: bool = False
     partial_liquidation: bool = False
+
+    def __post_init__(self) -> None:
+        for name in _RETAIN:
+            value = getattr(self, name)
+            if type(value) is not int or value < 1:
+                raise ValueError(f"{name} must be a positive integer, was {value!r}")
+
+
+_RETAIN = (
+    "journal_retain",
+    "retain_terminal_orders",
+    "retain_fills",
+    "retain_trades",
+    "retain_funding_payments",
+    "retain_funding_rates",
+    "retain_candles",
+)

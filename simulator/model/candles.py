@@ -21,6 +21,7 @@ period's end (the market's mark history is not kept), 0 before the first trade.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -75,11 +76,67 @@ class _Minute:
         self.open_interest = open_interest
 
 
-class QuoteHistory:
-    """Best bid, best ask and open interest of one market as a per-minute summary.
+class _Buckets:
+    # the quotes of one market per period of `period_ms`, bucket `k` covering
+    # ((k - 1) * period_ms, k * period_ms]: one entry per period in which something changed,
+    # the newest `retain` kept (dropped in batches, once a quarter more have built up)
+    __slots__ = ("_keys", "_limit", "_minutes", "_period_ms", "_retain")
 
-    Memory is one entry per minute in which something changed. Minute `k` covers
-    `((k - 1) * 60_000, k * 60_000]` ms.
+    def __init__(self, period_ms: int, retain: int | None) -> None:
+        self._period_ms = period_ms
+        self._keys: list[int] = []
+        self._minutes: list[_Minute] = []
+        self._retain = retain
+        self._limit = None if retain is None else retain + retain // 4 + 1  # size that trims
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def current(self, ts_ms: int, bid: int | None, ask: int | None, oi: int) -> _Minute:
+        # the bucket of ts_ms, opened with the state in force until now if it is new
+        key = ceil_div(ts_ms, self._period_ms)
+        keys = self._keys
+        if keys and key <= keys[-1]:
+            return self._minutes[-1]
+        minute = _Minute(bid, ask, oi)
+        keys.append(key)
+        self._minutes.append(minute)
+        if self._limit is not None and len(keys) > self._limit:
+            drop = len(keys) - (self._retain or 0)
+            del keys[:drop]
+            del self._minutes[:drop]
+        return minute
+
+    def buckets(self, first: int, last: int) -> list[_Minute]:
+        lo = bisect_left(self._keys, first)
+        hi = bisect_right(self._keys, last)
+        return self._minutes[lo:hi]
+
+    def keys(self, first: int, last: int) -> list[int]:
+        return self._keys[bisect_left(self._keys, first) : bisect_right(self._keys, last)]
+
+    def state_at(self, key: int) -> tuple[int | None, int | None, int]:
+        index = bisect_right(self._keys, key) - 1
+        if index < 0:
+            return None, None, 0
+        found = self._minutes[index]
+        return found.end_bid, found.end_ask, found.open_interest
+
+    def last_key_at_or_before(self, key: int) -> int | None:
+        index = bisect_right(self._keys, key) - 1
+        return self._keys[index] if index >= 0 else None
+
+
+class QuoteHistory:
+    """Best bid, best ask and open interest of one market, summarised per candle period.
+
+    For each period of `PERIOD_MINUTES` it keeps one entry per period in which something
+    changed: the range of best bid and best ask in force and the state at the period's end
+    (a period's summary is what merging its minutes would give, so every period length reads
+    its own). Minute `k` covers `((k - 1) * 60_000, k * 60_000]` ms, hour and day periods the
+    same way. With `retain`, only the newest `retain` entries of each period length are kept
+    (dropped in batches, once a quarter more have built up): older periods read as unrecorded,
+    as if nothing had been quoted then.
 
     >>> history = QuoteHistory()
     >>> history.record(1_000, 100, 110, 0)
@@ -89,62 +146,57 @@ class QuoteHistory:
     (104, None, 500)
     >>> [m.bid.low for m in history.minutes(1, 2)], [m.bid.high for m in history.minutes(1, 2)]
     ([100, 99], [104, 104])
+    >>> [(m.bid.low, m.bid.high) for m in history.level(60).buckets(1, 1)]
+    [(99, 104)]
     """
 
-    __slots__ = ("_ask", "_bid", "_keys", "_minutes", "_open_interest")
+    __slots__ = ("_ask", "_bid", "_levels", "_open_interest")
 
-    def __init__(self) -> None:
-        self._keys: list[int] = []
-        self._minutes: list[_Minute] = []
+    def __init__(self, retain: int | None = None) -> None:
+        self._levels = {period: _Buckets(period * _MINUTE_MS, retain) for period in PERIOD_MINUTES}
         self._bid: int | None = None
         self._ask: int | None = None
         self._open_interest = 0
 
     def __len__(self) -> int:
-        return len(self._keys)
+        """How many minutes are recorded."""
+        return len(self._levels[1])
+
+    def level(self, period_minutes: int) -> _Buckets:
+        """The summaries of one period length (1, 60 or 1440 minutes)."""
+        return self._levels[period_minutes]
 
     def record(self, ts_ms: int, bid: int | None, ask: int | None, open_interest: int) -> None:
         """Note the state in force from `ts_ms` on (times never go backwards).
 
-        Runtime complexity: `O(1)`.
+        Runtime complexity: `O(1)` (amortised, with `retain`).
         """
-        if bid == self._bid and ask == self._ask and open_interest == self._open_interest:
+        before_bid, before_ask, before_oi = self._bid, self._ask, self._open_interest
+        if bid == before_bid and ask == before_ask and open_interest == before_oi:
             return
-        key = ceil_div(ts_ms, _MINUTE_MS)
-        if self._keys and key <= self._keys[-1]:
-            minute = self._minutes[-1]
-        else:
-            minute = _Minute(self._bid, self._ask, self._open_interest)
-            self._keys.append(key)
-            self._minutes.append(minute)
-        minute.bid.add(bid)
-        minute.ask.add(ask)
-        minute.end_bid, minute.end_ask = bid, ask
-        minute.open_interest = open_interest
+        for level in self._levels.values():
+            bucket = level.current(ts_ms, before_bid, before_ask, before_oi)
+            bucket.bid.add(bid)
+            bucket.ask.add(ask)
+            bucket.end_bid, bucket.end_ask = bid, ask
+            bucket.open_interest = open_interest
         self._bid, self._ask, self._open_interest = bid, ask, open_interest
 
     def minutes(self, first: int, last: int) -> list[_Minute]:
         """The recorded minutes `first <= k <= last`, in order."""
-        lo = bisect_left(self._keys, first)
-        hi = bisect_right(self._keys, last)
-        return self._minutes[lo:hi]
+        return self._levels[1].buckets(first, last)
 
     def keys(self, first: int, last: int) -> list[int]:
         """The numbers `first <= k <= last` of the recorded minutes, ascending."""
-        return self._keys[bisect_left(self._keys, first) : bisect_right(self._keys, last)]
+        return self._levels[1].keys(first, last)
 
     def state_at(self, minute: int) -> tuple[int | None, int | None, int]:
         """(bid, ask, open interest) in force at the end of minute `minute`."""
-        index = bisect_right(self._keys, minute) - 1
-        if index < 0:
-            return None, None, 0
-        found = self._minutes[index]
-        return found.end_bid, found.end_ask, found.open_interest
+        return self._levels[1].state_at(minute)
 
     def last_key_at_or_before(self, minute: int) -> int | None:
         """The latest recorded minute `<= minute`, or None."""
-        index = bisect_right(self._keys, minute) - 1
-        return self._keys[index] if index >= 0 else None
+        return self._levels[1].last_key_at_or_before(minute)
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +247,7 @@ class CandleSource(Protocol):
     """What `candles` needs of the exchange: each market's trades and quote history."""
 
     @property
-    def trades(self) -> dict[str, list[TradeRecord]]: ...
+    def trades(self) -> Mapping[str, Sequence[TradeRecord]]: ...
 
     def market_data(self, ticker: str) -> _Quoted: ...
 
@@ -246,10 +298,10 @@ def candles(
 class _Builder:
     # candles of one market and period length; ends in seconds, trades in ms
     def __init__(
-        self, trades: list[TradeRecord], quotes: QuoteHistory, period_minutes: int
+        self, trades: Sequence[TradeRecord], quotes: QuoteHistory, period_minutes: int
     ) -> None:
         self.trades = trades
-        self.quotes = quotes
+        self.quotes = quotes.level(period_minutes)  # buckets of one period each
         self.minutes = period_minutes
         self.period_ms = period_minutes * _MINUTE_MS
 
@@ -267,10 +319,11 @@ class _Builder:
         hi_ms = last_end_s * 1000
         for trade in self.trades[self._trade_index(lo_ms) : self._trade_index(hi_ms)]:
             ends.add(ceil_div(trade.ts_ms, self.period_ms) * self.period_ms // 1000)
-        first_minute = lo_ms // _MINUTE_MS + 1
-        last_minute = hi_ms // _MINUTE_MS
-        for key in self.quotes.keys(first_minute, last_minute):
-            ends.add(ceil_div(key, self.minutes) * self.minutes * 60)
+        # the periods of the minutes lo_ms // 60_000 + 1 ... hi_ms // 60_000
+        first = ceil_div(lo_ms // _MINUTE_MS + 1, self.minutes)
+        last = ceil_div(hi_ms // _MINUTE_MS, self.minutes)
+        for key in self.quotes.keys(first, last):
+            ends.add(key * self.minutes * 60)
         return sorted(ends)
 
     def candle(self, end_s: int) -> Candle:
@@ -280,16 +333,16 @@ class _Builder:
         hi = self._trade_index(end_ms)
         window = self.trades[lo:hi]
         previous = self.trades[lo - 1].price if lo else None
-        last_minute = end_ms // _MINUTE_MS
-        minutes = self.quotes.minutes(last_minute - self.minutes + 1, last_minute)
-        before_bid, before_ask, open_interest = self.quotes.state_at(last_minute - self.minutes)
+        key = end_ms // self.period_ms  # the period's bucket
+        buckets = self.quotes.buckets(key, key)
+        before_bid, before_ask, open_interest = self.quotes.state_at(key - 1)
         bid, ask = _Range(before_bid), _Range(before_ask)
-        if minutes:
+        if buckets:
             bid, ask = _Range(None), _Range(None)
-            for minute in minutes:
-                bid.merge(minute.bid)
-                ask.merge(minute.ask)
-            open_interest = minutes[-1].open_interest
+            for bucket in buckets:
+                bid.merge(bucket.bid)
+                ask.merge(bucket.ask)
+            open_interest = buckets[-1].open_interest
         volume = sum(t.count for t in window)
         notional = sum(t.price * t.count for t in window)
         last_price = window[-1].price if window else previous
@@ -313,10 +366,10 @@ class _Builder:
         # the no-trade candle at end_s carrying the state of the last activity before it
         start_ms = end_s * 1000 - self.period_ms
         trade_index = self._trade_index(start_ms)
-        last_minute = start_ms // _MINUTE_MS
-        if trade_index == 0 and self.quotes.last_key_at_or_before(last_minute) is None:
+        key = start_ms // self.period_ms  # the bucket of the period before
+        if trade_index == 0 and self.quotes.last_key_at_or_before(key) is None:
             return None
-        bid, ask, open_interest = self.quotes.state_at(last_minute)
+        bid, ask, open_interest = self.quotes.state_at(key)
         previous = self.trades[trade_index - 1].price if trade_index else None
         return Candle(
             end_ms=end_s * 1000,

@@ -3,17 +3,24 @@ the status an order is listed under.
 
 Every transport lists from these (REST `GET /margin/orders` and `/margin/fills`, WS snapshots,
 FIX mass status), so they live next to the records, not in a transport. They are caught up on
-demand from the exchange's append-only tables: a read costs what was added since the last one,
-never a scan of everything. Nothing here changes exchange state; the indexes only remember how
-far they have read. Must not import a transport or `simulator.exchange`.
+demand from the exchange's tables, which only grow between retention sweeps: a read costs what
+was added since the last one, never a scan of everything. Nothing here changes exchange state;
+the indexes only remember how far they have read.
+
+Retention (`simulator.risk.retention`) drops old done orders and old fills in batches: it
+catches the indexes up first, drops the records from the tables, then tells the indexes what
+it dropped (`OrderIndex.forget`, `FillIndex.compacted`). Each of a user's orders and fills keeps
+the number it was given when indexed (its place among the user's orders or fills, counting
+from 0), so cursors that name numbers stay valid whatever was dropped since.
 
 Each index belongs to one exchange; `reset` and a state import build a new exchange and with it
 new indexes. `rename_market` rewrites orders and fills in place (same objects, same positions),
-so what an index holds stays valid.
+so what an index holds stays valid. Must not import a transport or `simulator.exchange`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 from itertools import islice
 from typing import Protocol
@@ -55,14 +62,16 @@ def order_status(record: OrderRecord) -> OrderStatus:
 
 
 class OrderTable(Protocol):
-    """Where the exchange keeps its orders: by order id, in acceptance order, never removed."""
+    """Where the exchange keeps its orders: by order id, in acceptance order (only retention
+    removes any)."""
 
     @property
     def orders(self) -> dict[str, OrderRecord]: ...
 
 
 class FillTable(Protocol):
-    """Where the exchange keeps its fills: a list that only grows (rewritten in place)."""
+    """Where the exchange keeps its fills: a list that only grows (rewritten in place), but for
+    what retention drops."""
 
     @property
     def fills(self) -> list[FillRecord]: ...
@@ -76,50 +85,101 @@ class MarketTable(Protocol):
 
 
 class OrderIndex:
-    """Each user's orders in creation order.
+    """Each user's orders in creation order, each with its number among the user's orders.
 
-    The exchange only ever adds orders, so the orders added since the last read are the last
-    entries of its dict.
+    Between retention sweeps the exchange only adds orders, so the orders added since the last
+    read are the last entries of its dict.
     """
 
     def __init__(self, table: OrderTable) -> None:
         self._table = table
         self._seen = 0
         self._by_user: dict[str, list[OrderRecord]] = {}
+        self._numbers: dict[str, list[int]] = {}
+        self._counts: dict[str, int] = {}
 
     def of(self, user_id: str) -> list[OrderRecord]:
         """The user's orders, oldest first (the index's own list: do not change it)."""
+        self.catch_up()
+        return self._by_user.get(user_id, [])
+
+    def numbers(self, user_id: str) -> list[int]:
+        """The numbers of the orders `of(user_id)` lists, ascending (do not change the list)."""
+        self.catch_up()
+        return self._numbers.get(user_id, [])
+
+    def count(self, user_id: str) -> int:
+        """How many orders the user has placed (the next order's number)."""
+        self.catch_up()
+        return self._counts.get(user_id, 0)
+
+    def catch_up(self) -> None:
+        """Index the orders added since the last read."""
         orders = self._table.orders
         new = len(orders) - self._seen
         if new < 0:  # never expected: start over rather than serve stale orders
             self._seen, new = 0, len(orders)
             self._by_user.clear()
+            self._numbers.clear()
+            self._counts.clear()
         if new:
-            by_user = self._by_user
+            by_user, numbers, counts = self._by_user, self._numbers, self._counts
             for record in reversed(list(islice(reversed(orders.values()), new))):
-                found = by_user.get(record.user_id)
+                user_id = record.user_id
+                number = counts.get(user_id, 0)
+                counts[user_id] = number + 1
+                found = by_user.get(user_id)
                 if found is None:
-                    by_user[record.user_id] = [record]
+                    by_user[user_id] = [record]
+                    numbers[user_id] = [number]
                 else:
                     found.append(record)
+                    numbers[user_id].append(number)
             self._seen = len(orders)
-        return self._by_user.get(user_id, [])
+
+    def forget(self, records: Iterable[OrderRecord]) -> None:
+        """Drop orders the exchange removed from its table (indexed before: `catch_up`)."""
+        gone: dict[str, set[str]] = {}
+        for record in records:
+            gone.setdefault(record.user_id, set()).add(record.order_id)
+        for user_id, ids in gone.items():
+            found, numbers = self._by_user[user_id], self._numbers[user_id]
+            kept = [i for i, record in enumerate(found) if record.order_id not in ids]
+            self._by_user[user_id] = [found[i] for i in kept]
+            self._numbers[user_id] = [numbers[i] for i in kept]
+        self._seen = len(self._table.orders)
 
 
 class FillIndex:
     """Positions in the exchange's fill list of each user's fills.
 
-    The exchange only appends fills (a market rename rewrites them in place), so positions stay
-    valid and the fills since the last read are the list's tail.
+    Between retention sweeps the exchange only appends fills (a market rename rewrites them in
+    place), so positions stay valid and the fills since the last read are the list's tail. A
+    user's fills are dropped oldest first: `dropped(user_id) + i` numbers the `i`-th of `of`.
     """
 
     def __init__(self, table: FillTable) -> None:
         self._table = table
         self._seen = 0
         self._by_user: dict[str, list[int]] = {}
+        self._dropped: dict[str, int] = {}
 
     def of(self, user_id: str) -> list[int]:
         """Positions of the user's fills, oldest first (the index's own list: do not change it)."""
+        self.catch_up()
+        return self._by_user.get(user_id, [])
+
+    def dropped(self, user_id: str) -> int:
+        """How many of the user's fills retention dropped (the number of the oldest listed)."""
+        return self._dropped.get(user_id, 0)
+
+    def users(self) -> dict[str, list[int]]:
+        """Positions of every user's fills (caught up; the index's own lists)."""
+        self.catch_up()
+        return self._by_user
+
+    def catch_up(self) -> None:
+        """Index the fills appended since the last read."""
         fills = self._table.fills
         size = len(fills)
         if size < self._seen:  # never expected: start over rather than serve stale positions
@@ -134,7 +194,15 @@ class FillIndex:
             else:
                 found.append(position)
         self._seen = size
-        return by_user.get(user_id, [])
+
+    def compacted(self, dropped: dict[str, int]) -> None:
+        """The exchange dropped the oldest `dropped[user]` fills of some users (indexed before)
+        and closed the gaps in its list: index it again."""
+        for user_id, count in dropped.items():
+            self._dropped[user_id] = self._dropped.get(user_id, 0) + count
+        self._by_user = {}
+        self._seen = 0
+        self.catch_up()
 
 
 class MarketIndex:

@@ -22,7 +22,10 @@ and commands, one checksummed line each, and recovers with `replay` too.
 Assumption: the scenario is embedded as data but its markets and key files are read from disk
 again on import; if those files changed, the replay does not match and the import is refused.
 Not yet done: periodic snapshots to bound recovery time (`snapshot_every` commands); recovery
-and import replay the whole log, and the log grows with every command.
+and import replay the whole log, and the log grows with every command (in memory, a `run_due`
+right after another replaces it, `simulator.core.command_log`; the journal file keeps both).
+What retention dropped (`simulator.risk.retention`) is dropped again on replay, at the same
+points, so a snapshot replays to its state hash with trimming in effect.
 """
 
 from __future__ import annotations

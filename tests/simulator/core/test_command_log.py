@@ -11,6 +11,7 @@ from simulator.core.command_log import HeldClock
 from simulator.core.command_table import decode_args, resolve
 from simulator.core.commands import command
 from simulator.model.orders import AmendOrder, PlaceOrder
+from simulator.server.snapshots import ReplayClock
 from tests.simulator.factories import T0, dollars, make_exchange
 
 BTC = "KXBTCPERP"
@@ -174,3 +175,42 @@ def test_every_command_ends_quiet_even_those_that_only_move_cash(ex):
 
     assert not ex.effects.touched
     assert ("alice", 0) in ex.liquidator._pending
+
+
+def test_a_run_due_right_after_another_replaces_it_but_the_sink_gets_both():
+    source = ManualClock(T0)
+    ex = make_exchange()
+    ex.clock = HeldClock(source)
+    lines: list[list[object]] = []
+    ex.command_log.sink = lines.append
+
+    source.set(T0 + 10_000)
+    ex.run_due()
+    source.set(T0 + 20_000)
+    ex.run_due()
+
+    assert ex.command_log.entries == [(T0 + 20_000, "run_due", (), False)]
+    assert lines == [[T0 + 10_000, "run_due", {}], [T0 + 20_000, "run_due", {}]]
+
+
+def test_run_dues_are_not_coalesced_across_another_command_or_back_in_time():
+    source = ReplayClock(T0)  # a clock that may step back, as a wall clock can
+    ex = make_exchange()
+    ex.clock = HeldClock(source)
+    source.set(T0 + 10_000)
+    ex.run_due()
+    alice = ex.create_user(user_id="alice", balance=dollars("1000")).user_id
+    source.set(T0 + 20_000)
+    ex.run_due()
+    source.jump(T0 + 15_000)  # stepped back: timers due by 20 s have fired already
+    ex.timers.arm(("test", "back"), T0 + 15_000, lambda due: None)
+    ex.run_due()
+
+    entries = ex.command_log.entries
+    assert [(ts, name) for ts, name, _, _ in entries] == [
+        (T0 + 10_000, "run_due"),
+        (T0 + 10_000, "create_user"),
+        (T0 + 20_000, "run_due"),
+        (T0 + 15_000, "run_due"),
+    ]
+    assert entries[1][2][0] == alice
