@@ -10,6 +10,13 @@ the application layer answers what it delivers (`application.OrderEntry` on Kals
 `market_data.MarketDataSession` on KalshiMD, `drop_copy.replay` on KalshiDC). This module only
 moves bytes, reads the wall clock for the session layer, and runs its timers.
 
+While an advance runs (`simulator.server.advancer`), session messages (Heartbeat, TestRequest,
+ResendRequest, Logon, Logout), market data and drop copy are served between its slices, but
+order-entry messages (KalshiNR, KalshiRT) are held, in order, per connection and handed to the
+application once it has ended, at the final time (rate limits are charged on arrival). A
+connection that ends with messages held, or with CancelOrdersOnDisconnect during an advance,
+finishes them (and its cancel) after the advance before its session is released.
+
 Bounds: `FixSettings.max_sessions_per_key` live sessions per API key; frames above the codec's
 cap are dropped; each KalshiRT session keeps at most `SessionSettings.rt_store_messages`
 outbound messages for resends.
@@ -21,6 +28,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
@@ -203,6 +211,8 @@ class _Connection:
         self.user_id: str | None = None
         self._batch: list[bytes] | None = None
         self._batch_ms = 0  # the wall clock when the read being handled arrived
+        self._held: deque[tuple[Message, int]] = deque()  # order entry during an advance
+        self._release: asyncio.Task[None] | None = None
 
     def now(self) -> int:
         """The wall clock for the session layer: one reading per read batch (ms resolution)."""
@@ -244,10 +254,47 @@ class _Connection:
             ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await ticker
+            await self._finish_held()
             self._apply(self.session.connection_lost(self.now()))
             self._detach()
             with contextlib.suppress(Exception):
                 self.writer.close()
+
+    async def _finish_held(self) -> None:
+        # what this connection's order entry still owes the exchange runs after the advance:
+        # its held messages, then (by `_detach`) CancelOrdersOnDisconnect
+        advancer = self.server.runtime.advancer
+        entry = self.entry
+        try:
+            if self._release is not None:
+                await self._release
+            if entry is not None and entry.cancel_on_disconnect:
+                await advancer.wait_idle()
+        except asyncio.CancelledError:
+            if self._release is not None:
+                self._release.cancel()
+            raise
+
+    def _hold(self, message: Message, ref_seq: int) -> None:
+        self._held.append((message, ref_seq))
+        if self._release is None:
+            self._release = asyncio.get_running_loop().create_task(self._release_held())
+
+    async def _release_held(self) -> None:
+        advancer = self.server.runtime.advancer
+        try:
+            while self._held:
+                await advancer.wait_idle()
+                # no await from here on: the held messages run back to back at the final time
+                while self._held and advancer.running is None and self.entry is not None:
+                    message, ref_seq = self._held.popleft()
+                    self.entry.handle(message, ref_seq)
+                    self.server.application.pump()
+                if self.entry is None:
+                    self._held.clear()
+                await self._drain()
+        finally:
+            self._release = None
 
     def _flush(self) -> None:
         batch, self._batch = self._batch, None
@@ -322,6 +369,9 @@ class _Connection:
         if not self._admitted(message):
             self._business_reject(message, ref_seq, REJECT_REASON, REJECT_TEXT)
         elif self.entry is not None:
+            if self._held or self.server.runtime.advancer.running is not None:
+                self._hold(message, ref_seq)  # an advance runs: after it, in order
+                return
             self.entry.handle(message, ref_seq)
             # the command's reports now, before the next request's answers: replies keep the
             # order of the requests, and no event-loop turn separates a request from its report

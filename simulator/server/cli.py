@@ -14,6 +14,9 @@ API's switches and limits (`simulator.server.ws_settings.WsSettings`).
 FIX listeners: `--fix-host` (default: `--host`), `--fix-ports NR,DC,RT,MD` (default
 8228,8229,8230,8233; with `--port 0` all four are 0 unless given; 0 = a free port), `--no-fix`,
 and TLS with `--fix-tls-cert` and `--fix-tls-key` (PEM files; both or neither).
+
+`--stats-interval SECONDS` (default 10; 0 = off; fractions allowed) logs a stats line that
+often in wall and accelerated runs (`simulator.server.run_stats`); a manual clock ignores it.
 """
 
 from __future__ import annotations
@@ -69,6 +72,16 @@ def _speed(text: str) -> float:
         raise ValueError(f"must be a number, was {text!r}") from None
     if not 0 < value < float("inf"):
         raise ValueError(f"must be a positive number, was {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"must be a number of seconds, was {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise ValueError(f"must be 0 (off) or a positive number of seconds, was {text!r}")
     return value
 
 
@@ -128,6 +141,7 @@ _OPTIONS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "no_fix": (_flag, False),
     "fix_tls_cert": (_path, None),
     "fix_tls_key": (_path, None),
+    "stats_interval": (_seconds, 10.0),
 }
 
 _HELP = {
@@ -149,6 +163,8 @@ _HELP = {
     "no_fix": "do not start the FIX acceptor",
     "fix_tls_cert": "PEM certificate (chain) for TLS on the FIX listeners",
     "fix_tls_key": "PEM private key for --fix-tls-cert",
+    "stats_interval": "log a stats line (simulated time, speed, orders, fills, funding, "
+    "liquidations) this often with --clock wall or accelerated (default 10; 0 = off)",
 }
 
 _METAVARS = {
@@ -167,6 +183,7 @@ _METAVARS = {
     "fix_ports": "NR,DC,RT,MD",
     "fix_tls_cert": "PEM",
     "fix_tls_key": "PEM",
+    "stats_interval": "SECONDS",
 }
 
 

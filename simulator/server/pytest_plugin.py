@@ -308,12 +308,20 @@ class PerpsSim:
         return SimUser(str(created["user_id"]), str(created["api_key_id"]), pem, path)
 
     def clock(self) -> dict[str, Any]:
-        """`GET /clock`: `{"mode", "now_ms", "now"}`."""
+        """`GET /clock`: `{"mode", "now_ms", "now"}`, and `advance` while one runs."""
         return cast(dict[str, Any], self.control("GET", "/clock"))
 
-    def advance(self, ms: int) -> dict[str, Any]:
-        """Move simulated time by `ms`, firing every due timer; the clock afterwards."""
-        return cast(dict[str, Any], self.control("POST", "/clock/advance", {"ms": ms}))
+    def advance(self, ms: int, *, wait: bool = True) -> dict[str, Any]:
+        """Move simulated time by `ms`, firing every due timer; the clock afterwards.
+
+        With `wait=False` the server answers at once and advances in the background: the
+        answer's `advance` holds `target_ms`, `reached_ms`, `percent` and `eta_ms`, and
+        `clock()` shows the progress until `advance` is gone. Meanwhile reads are served,
+        writes wait for the end, and another advance or a reset raises `ControlPlaneError`
+        (409 `advance_in_progress`).
+        """
+        body: dict[str, Any] = {"ms": ms} if wait else {"ms": ms, "wait": False}
+        return cast(dict[str, Any], self.control("POST", "/clock/advance", body))
 
     def set_reference_price(self, ticker: str, price: object) -> dict[str, Any]:
         """Set `ticker`'s reference (index) price, e.g. `"6.3000"`."""
