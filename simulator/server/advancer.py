@@ -146,7 +146,7 @@ class AdvancePlan:
         if elapsed_s <= 0:
             self.slice_ms = grown
             return
-        ideal = int(ms * self.slice_work_s / elapsed_s)
+        ideal = round(ms * self.slice_work_s / elapsed_s)
         self.slice_ms = max(1, min(ideal, grown))
 
     def count(self, events: list[Any], produced: int) -> None:

@@ -270,6 +270,8 @@ def test_options_resolve_flag_then_environment_then_default():
         ([], {"PERPS_SIM_AUTH_WINDOW_MS": "-1"}, "PERPS_SIM_AUTH_WINDOW_MS must not be negative"),
         (["--ws", "nonsense=1"], {}, "--ws: 'nonsense=1' is not NAME=VALUE"),
         ([], {"PERPS_SIM_WS": "get_snapshot_reply=never"}, "PERPS_SIM_WS: get_snapshot_reply must"),
+        (["--stats-interval", "-1"], {}, "--stats-interval must be 0 (off) or a positive number"),
+        ([], {"PERPS_SIM_STATS_INTERVAL": "often"}, "PERPS_SIM_STATS_INTERVAL must be a number"),
     ],
 )
 def test_bad_values_exit_with_status_2_and_name_the_source(argv, env, message, monkeypatch, capsys):
@@ -281,6 +283,14 @@ def test_bad_values_exit_with_status_2_and_name_the_source(argv, env, message, m
 
     assert exited.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_stats_interval_comes_from_the_flag_or_the_environment():
+    assert ServeOptions().stats_interval == 10.0
+    assert parse_serve_options({"stats_interval": "2.5"}, {}).stats_interval == 2.5
+    assert parse_serve_options({}, {"PERPS_SIM_STATS_INTERVAL": "0"}).stats_interval == 0.0
+    flag_wins = parse_serve_options({"stats_interval": "1"}, {"PERPS_SIM_STATS_INTERVAL": "30"})
+    assert flag_wins.stats_interval == 1.0
 
 
 def test_ws_settings_come_from_repeated_flags_or_the_environment():
