@@ -4,7 +4,13 @@
 span (seconds for a simulated day of the default scenario). Run as one call it would hold the
 one event loop (DESIGN.md 1) all that time: no request, WebSocket ping or FIX heartbeat would be
 served. The runtime's `Advancer` runs it as a task instead: `Exchange.advance(slice_ms)`, then
-`await asyncio.sleep(0)` so that everything waiting runs, until the target is reached.
+a yield to the loop so that everything waiting runs, until the target is reached. After a slice
+that took `pause_after_s` (2 ms) or more, the yield is a brief real wait, `pause_s` (0.5 ms),
+not `asyncio.sleep(0)`: after a zero sleep the loop polls the sockets once, but the task of a
+request read in that poll is queued behind the advance's next step, so it would run only after
+one more slice; during the wait it runs first (`benchmarks/bench_time_travel.py --quick`:
+health answered in 16 ms at the median instead of about 60). Cheap slices (a scenario with
+little to do) yield with a zero sleep, and the last slice does not yield at all.
 
 Same result: each slice is an ordinary `advance` command (journaled as an entry of its own).
 `advance(a)` then `advance(b)` fires the same timers at the same instants as `advance(a + b)`
@@ -73,6 +79,8 @@ MAX_GROWTH = 4
 """Most a slice grows over the one before."""
 REPORT_AFTER_S = 1.0
 REPORT_EVERY_S = 2.0
+PAUSE_S = 0.0005
+PAUSE_AFTER_S = 0.002
 
 
 class AdvanceInProgressError(Exception):
@@ -202,6 +210,8 @@ class Advancer:
         slice_work_s: Real time each slice aims to take.
         report_after_s: Wall time after which an advance logs progress and its summary at info.
         report_every_s: Wall time between progress lines.
+        pause_s: Real wait after a slice that took `pause_after_s` or more (0: a zero sleep).
+        pause_after_s: Slice time from which the yield is `pause_s`.
 
     Attributes:
         running: The advance under way, or None.
@@ -215,12 +225,16 @@ class Advancer:
         slice_work_s: float = SLICE_WORK_S,
         report_after_s: float = REPORT_AFTER_S,
         report_every_s: float = REPORT_EVERY_S,
+        pause_s: float = PAUSE_S,
+        pause_after_s: float = PAUSE_AFTER_S,
     ) -> None:
         self.wall = wall
         self.first_slice_ms = first_slice_ms
         self.slice_work_s = slice_work_s
         self.report_after_s = report_after_s
         self.report_every_s = report_every_s
+        self.pause_s = pause_s
+        self.pause_after_s = pause_after_s
         self.running: AdvancePlan | None = None
         self._task: asyncio.Task[None] | None = None
         self._writes = 0
@@ -317,7 +331,9 @@ class Advancer:
                 if now >= plan.next_report_s:
                     self._progress(plan, now)
                     plan.next_report_s = now + self.report_every_s
-                await asyncio.sleep(0)
+                if not plan.done:
+                    costly = now - started >= self.pause_after_s
+                    await asyncio.sleep(self.pause_s if costly else 0)
         finally:
             self.running = None
             self._task = None

@@ -28,7 +28,9 @@ MINUTE_MS = 60_000
 def _runtime(scenario: str = "default") -> Runtime:
     steps = itertools.repeat(0.01)  # every reading 10 ms later: slices keep their length
     wall_now = itertools.accumulate(steps, initial=0.0)
-    advancer = Advancer(lambda: next(wall_now), first_slice_ms=MINUTE_MS, slice_work_s=0.01)
+    advancer = Advancer(
+        lambda: next(wall_now), first_slice_ms=MINUTE_MS, slice_work_s=0.01, pause_s=0
+    )
     return Runtime(load_scenario(scenario), clock_mode="manual", advancer=advancer)
 
 
@@ -124,9 +126,7 @@ def test_writes_during_an_advance_wait_and_run_at_the_final_time():
     async def test(client: httpx.AsyncClient) -> None:
         await client.post("/clock/advance", json={"ms": HOUR_MS, "wait": False})
         await _first_slice(runtime)
-        deposit = asyncio.create_task(
-            client.post("/users/demo-user/deposit", json={"amount": "5"})
-        )
+        deposit = asyncio.create_task(client.post("/users/demo-user/deposit", json={"amount": "5"}))
         user = asyncio.create_task(client.post("/users", json={"user_id": "late"}))
         await client.get("/health")  # a turn of the loop for the writes to reach the gate
         await _first_slice(runtime)

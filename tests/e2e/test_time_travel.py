@@ -35,9 +35,7 @@ def test_a_background_advance_leaves_the_server_answering_and_then_completes(sim
         with pytest.raises(ControlPlaneError) as refused:
             sim.reset()
         # a write waits at the gate for the end of the advance, then runs at the final time
-        deposit = other.post(
-            f"{sim.control_url}/users/demo-user/deposit", json={"amount": "1"}
-        )
+        deposit = other.post(f"{sim.control_url}/users/demo-user/deposit", json={"amount": "1"})
     after = sim.clock()
 
     assert accepted["advance"]["target_ms"] == target

@@ -63,6 +63,12 @@ def _default() -> tuple[Exchange, EventDigest]:
     return exchange, digest
 
 
+def _bare() -> Runtime:
+    # a bare runtime whose slices stay at one simulated second
+    advancer = Advancer(steady(0.02), pause_s=0)
+    return Runtime(load_scenario("bare"), clock_mode="manual", advancer=advancer)
+
+
 def _run(advancer: Advancer, exchange: Exchange, ms: int) -> None:
     async def main() -> None:
         advancer.start(exchange, ms)
@@ -137,7 +143,7 @@ def test_eight_hours_sliced_give_the_events_and_state_hash_of_one_advance():
     sliced, sliced_events = _default()
     # wall readings that jump about, so slices grow and shrink all the way
     wall = FakeWall(itertools.cycle([0.02, 0.04, 0.01, 0.025, 0.016]))
-    advancer = Advancer(wall, first_slice_ms=60_000)
+    advancer = Advancer(wall, first_slice_ms=60_000, pause_s=0)
     _run(advancer, sliced, 8 * HOUR_MS)
 
     advances = [e for e in sliced.command_log.entries if e[1] == "advance"]
@@ -155,7 +161,7 @@ def test_eight_hours_sliced_give_the_events_and_state_hash_of_one_advance():
 
 
 def test_reset_state_import_and_a_second_advance_are_refused_while_one_runs():
-    runtime = Runtime(load_scenario("bare"), clock_mode="manual", advancer=Advancer(steady(0.02)))
+    runtime = _bare()
     runtime.advancer.first_slice_ms = 1_000
     snapshot = runtime.export_state()
     refused: list[str] = []
@@ -187,7 +193,7 @@ def test_reset_state_import_and_a_second_advance_are_refused_while_one_runs():
 
 
 def test_a_write_in_flight_finishes_before_the_first_slice():
-    runtime = Runtime(load_scenario("bare"), clock_mode="manual", advancer=Advancer(steady(0.02)))
+    runtime = _bare()
     advancer = runtime.advancer
     start = runtime.exchange.now()
 
@@ -207,7 +213,7 @@ def test_a_write_in_flight_finishes_before_the_first_slice():
 
 
 def test_wait_idle_returns_once_the_advance_ended():
-    runtime = Runtime(load_scenario("bare"), clock_mode="manual", advancer=Advancer(steady(0.02)))
+    runtime = _bare()
     advancer = runtime.advancer
     seen: list[int] = []
 
@@ -222,7 +228,7 @@ def test_wait_idle_returns_once_the_advance_ended():
 
 
 def test_an_advance_stopped_at_shutdown_ends_at_a_slice_boundary():
-    runtime = Runtime(load_scenario("bare"), clock_mode="manual", advancer=Advancer(steady(0.02)))
+    runtime = _bare()
     advancer = runtime.advancer
 
     async def main() -> None:
@@ -243,7 +249,7 @@ def test_a_long_advance_logs_progress_every_two_seconds_and_a_summary(
     caplog: pytest.LogCaptureFixture,
 ):
     exchange, _ = _default()
-    advancer = Advancer(steady(0.25), first_slice_ms=60_000)  # each slice "takes" 0.25 s
+    advancer = Advancer(steady(0.25), first_slice_ms=60_000, pause_s=0)  # each slice "takes" 0.25 s
     advancer.slice_work_s = 0.25  # ... which is the budget: slices stay at a minute
 
     with caplog.at_level(logging.INFO, logger="perps_sim.advance"):
@@ -265,7 +271,7 @@ def test_a_long_advance_logs_progress_every_two_seconds_and_a_summary(
 
 def test_a_short_advance_logs_its_summary_at_debug_only(caplog: pytest.LogCaptureFixture):
     exchange, _ = _default()
-    advancer = Advancer(steady(0.001))
+    advancer = Advancer(steady(0.001), pause_s=0)
 
     with caplog.at_level(logging.DEBUG, logger="perps_sim.advance"):
         _run(advancer, exchange, 5_000)

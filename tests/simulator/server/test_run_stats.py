@@ -105,8 +105,9 @@ def test_report_logs_a_line_every_interval(caplog: pytest.LogCaptureFixture):
         wall.now += seconds
         now[0] += int(seconds * 1_000)
 
-    with caplog.at_level(logging.INFO, logger="perps_sim.stats"), pytest.raises(
-        asyncio.CancelledError
+    with (
+        caplog.at_level(logging.INFO, logger="perps_sim.stats"),
+        pytest.raises(asyncio.CancelledError),
     ):
         asyncio.run(report(stats, lambda: now[0], 2.5, sleep=fake_sleep))
 
