@@ -4,13 +4,12 @@
 span (seconds for a simulated day of the default scenario). Run as one call it would hold the
 one event loop (DESIGN.md 1) all that time: no request, WebSocket ping or FIX heartbeat would be
 served. The runtime's `Advancer` runs it as a task instead: `Exchange.advance(slice_ms)`, then
-a yield to the loop so that everything waiting runs, until the target is reached. After a slice
-that took `pause_after_s` (2 ms) or more, the yield is a brief real wait, `pause_s` (0.5 ms),
-not `asyncio.sleep(0)`: after a zero sleep the loop polls the sockets once, but the task of a
-request read in that poll is queued behind the advance's next step, so it would run only after
-one more slice; during the wait it runs first (`benchmarks/bench_time_travel.py --quick`:
-health answered in 16 ms at the median instead of about 60). Cheap slices (a scenario with
-little to do) yield with a zero sleep, and the last slice does not yield at all.
+a yield to the loop so that everything waiting runs, until the target is reached. The yield is
+`YIELDS` (3) zero sleeps in a row, not one: after the first, the loop polls the sockets, but the
+task of a request read in that poll is queued behind the advance's next step; the two more turns
+let it run before the next slice instead of after it (`benchmarks/bench_time_travel.py
+--quick`: health answered in about 14 ms at the median instead of about 60, with no idle wait).
+The last slice does not yield.
 
 Same result: each slice is an ordinary `advance` command (journaled as an entry of its own).
 `advance(a)` then `advance(b)` fires the same timers at the same instants as `advance(a + b)`
@@ -79,8 +78,7 @@ MAX_GROWTH = 4
 """Most a slice grows over the one before."""
 REPORT_AFTER_S = 1.0
 REPORT_EVERY_S = 2.0
-PAUSE_S = 0.0005
-PAUSE_AFTER_S = 0.002
+YIELDS = 3
 
 
 class AdvanceInProgressError(Exception):
@@ -210,8 +208,6 @@ class Advancer:
         slice_work_s: Real time each slice aims to take.
         report_after_s: Wall time after which an advance logs progress and its summary at info.
         report_every_s: Wall time between progress lines.
-        pause_s: Real wait after a slice that took `pause_after_s` or more (0: a zero sleep).
-        pause_after_s: Slice time from which the yield is `pause_s`.
 
     Attributes:
         running: The advance under way, or None.
@@ -225,16 +221,12 @@ class Advancer:
         slice_work_s: float = SLICE_WORK_S,
         report_after_s: float = REPORT_AFTER_S,
         report_every_s: float = REPORT_EVERY_S,
-        pause_s: float = PAUSE_S,
-        pause_after_s: float = PAUSE_AFTER_S,
     ) -> None:
         self.wall = wall
         self.first_slice_ms = first_slice_ms
         self.slice_work_s = slice_work_s
         self.report_after_s = report_after_s
         self.report_every_s = report_every_s
-        self.pause_s = pause_s
-        self.pause_after_s = pause_after_s
         self.running: AdvancePlan | None = None
         self._task: asyncio.Task[None] | None = None
         self._writes = 0
@@ -332,8 +324,8 @@ class Advancer:
                     self._progress(plan, now)
                     plan.next_report_s = now + self.report_every_s
                 if not plan.done:
-                    costly = now - started >= self.pause_after_s
-                    await asyncio.sleep(self.pause_s if costly else 0)
+                    for _ in range(YIELDS):
+                        await asyncio.sleep(0)
         finally:
             self.running = None
             self._task = None

@@ -28,9 +28,7 @@ MINUTE_MS = 60_000
 def _runtime(scenario: str = "default") -> Runtime:
     steps = itertools.repeat(0.01)  # every reading 10 ms later: slices keep their length
     wall_now = itertools.accumulate(steps, initial=0.0)
-    advancer = Advancer(
-        lambda: next(wall_now), first_slice_ms=MINUTE_MS, slice_work_s=0.01, pause_s=0
-    )
+    advancer = Advancer(lambda: next(wall_now), first_slice_ms=MINUTE_MS, slice_work_s=0.01)
     return Runtime(load_scenario(scenario), clock_mode="manual", advancer=advancer)
 
 
@@ -208,3 +206,22 @@ def test_rest_order_entry_waits_for_the_advance_too():
     assert seen["pending"]
     assert seen["order"] == 401
     assert seen["now_at_order"] == start + HOUR_MS
+
+
+def test_a_running_clock_reports_its_lag_and_cannot_be_advanced():
+    runtime = Runtime(load_scenario("default"), clock_mode="accelerated", speed=1_000.0)
+    seen: dict[str, Any] = {}
+
+    async def test(client: httpx.AsyncClient) -> None:
+        seen["clock"] = (await client.get("/clock")).json()
+        seen["advance"] = await client.post("/clock/advance", json={"ms": 1_000, "wait": False})
+
+    _serve(runtime, test)
+
+    clock = seen["clock"]
+    assert clock["mode"] == "accelerated"
+    assert isinstance(clock["lag_ms"], int)
+    assert clock["lag_ms"] >= 0  # no driver runs here: timers fall due unfired
+    assert "advance" not in clock
+    assert seen["advance"].status_code == 409
+    assert seen["advance"].json()["error"]["code"] == "clock_not_manual"

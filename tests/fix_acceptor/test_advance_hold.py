@@ -49,7 +49,7 @@ class _Reader:
 
 def test_order_entry_waits_for_the_advance_while_test_requests_are_answered():
     wall = itertools.accumulate(itertools.repeat(0.01), initial=0.0)
-    advancer = Advancer(lambda: next(wall), first_slice_ms=60_000, slice_work_s=0.01, pause_s=0)
+    advancer = Advancer(lambda: next(wall), first_slice_ms=60_000, slice_work_s=0.01)
     runtime = Runtime(load_scenario("default"), clock_mode="manual", advancer=advancer)
     start = runtime.exchange.now()
     seen: dict[str, object] = {}

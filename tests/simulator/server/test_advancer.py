@@ -65,7 +65,7 @@ def _default() -> tuple[Exchange, EventDigest]:
 
 def _bare() -> Runtime:
     # a bare runtime whose slices stay at one simulated second
-    advancer = Advancer(steady(0.02), pause_s=0)
+    advancer = Advancer(steady(0.02))
     return Runtime(load_scenario("bare"), clock_mode="manual", advancer=advancer)
 
 
@@ -143,7 +143,7 @@ def test_eight_hours_sliced_give_the_events_and_state_hash_of_one_advance():
     sliced, sliced_events = _default()
     # wall readings that jump about, so slices grow and shrink all the way
     wall = FakeWall(itertools.cycle([0.02, 0.04, 0.01, 0.025, 0.016]))
-    advancer = Advancer(wall, first_slice_ms=60_000, pause_s=0)
+    advancer = Advancer(wall, first_slice_ms=60_000)
     _run(advancer, sliced, 8 * HOUR_MS)
 
     advances = [e for e in sliced.command_log.entries if e[1] == "advance"]
@@ -249,7 +249,7 @@ def test_a_long_advance_logs_progress_every_two_seconds_and_a_summary(
     caplog: pytest.LogCaptureFixture,
 ):
     exchange, _ = _default()
-    advancer = Advancer(steady(0.25), first_slice_ms=60_000, pause_s=0)  # each slice "takes" 0.25 s
+    advancer = Advancer(steady(0.25), first_slice_ms=60_000)  # each slice "takes" 0.25 s
     advancer.slice_work_s = 0.25  # ... which is the budget: slices stay at a minute
 
     with caplog.at_level(logging.INFO, logger="perps_sim.advance"):
@@ -271,7 +271,7 @@ def test_a_long_advance_logs_progress_every_two_seconds_and_a_summary(
 
 def test_a_short_advance_logs_its_summary_at_debug_only(caplog: pytest.LogCaptureFixture):
     exchange, _ = _default()
-    advancer = Advancer(steady(0.001), pause_s=0)
+    advancer = Advancer(steady(0.001))
 
     with caplog.at_level(logging.DEBUG, logger="perps_sim.advance"):
         _run(advancer, exchange, 5_000)
