@@ -11,14 +11,19 @@ the contract of record is Kalshi's spec vendored in `fixtures/reference/perps_op
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from typing import Any
+
+from fastapi import Depends, FastAPI
 from fastapi_offline import FastAPIOffline
 from starlette.routing import Route, WebSocketRoute
 
 from api import control
 from api.advance_gate import AdvanceGate
 from api.auth import Authenticator
+from api.control_guard import guard_control_plane
+from api.durable_acks import DurableAcks
 from api.errors import install_error_handlers
+from api.http_limits import limited_protocol
 from api.openapi import DOCS_ASSETS, install_openapi
 from api.rest import (
     exchange,
@@ -33,9 +38,9 @@ from api.rest import (
 )
 from api.ws.endpoint import WS_PATH, MarginSocket, uvicorn_options
 from api.ws.hub import Hub
-from simulator.server.runtime import Runtime
+from simulator.server.runtime import Runtime, ServerSettings
 
-__all__ = ["REST_PREFIX", "create_app", "uvicorn_options"]
+__all__ = ["REST_PREFIX", "create_app", "server_options", "uvicorn_options"]
 
 REST_PREFIX = "/trade-api/v2"
 CONTROL_PREFIX = "/sim/v1"
@@ -74,7 +79,21 @@ def create_app(runtime: Runtime) -> FastAPI:
         fcm,
     ):
         app.include_router(module.router, prefix=REST_PREFIX)
-    app.include_router(control.router, prefix=CONTROL_PREFIX)
+    app.include_router(
+        control.router, prefix=CONTROL_PREFIX, dependencies=[Depends(guard_control_plane)]
+    )
     app.router.routes.append(WebSocketRoute(WS_PATH, MarginSocket()))
     install_openapi(app, runtime, rest_prefix=REST_PREFIX, control_prefix=CONTROL_PREFIX)
+    if runtime.durability == "fsync":
+        app.add_middleware(DurableAcks, runtime=runtime)
     return app
+
+
+def server_options(settings: ServerSettings) -> dict[str, Any]:
+    """uvicorn `Config` arguments for serving the app with `settings`: the WebSocket limits
+    and pings (`api.ws.endpoint.uvicorn_options`) and the HTTP head limits
+    (`api.http_limits`)."""
+    return {
+        **uvicorn_options(settings.ws),
+        "http": limited_protocol(settings.max_head_bytes, settings.head_timeout_s),
+    }

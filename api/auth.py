@@ -21,6 +21,7 @@ from starlette.requests import HTTPConnection
 
 from api.errors import UnauthorizedError
 from simulator.core.clock import WallClock
+from simulator.core.errors import LimitExceededError
 from simulator.model.ledger import User
 from simulator.risk.keys import VerificationError, VerificationFailure
 from simulator.server.runtime import Runtime
@@ -71,7 +72,10 @@ class Authenticator:
         if runtime.settings.auth == "open":
             if _KEY_ID.fullmatch(key_id) is None:
                 raise UnauthorizedError("malformed KALSHI-ACCESS-KEY header")
-            return runtime.open_user(key_id)
+            try:
+                return runtime.open_user(key_id)
+            except LimitExceededError as exc:
+                raise UnauthorizedError(str(exc)) from None
         timestamp = headers.get(_TIMESTAMP)
         signature = headers.get(_SIGNATURE)
         if not timestamp or not signature:

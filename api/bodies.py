@@ -2,7 +2,8 @@
 
 Every failure is a 400 in Kalshi's envelope before anything reaches the exchange:
 `invalid_content_type` when a POST/PUT body is not declared JSON, `invalid_parameters` when it
-is oversized, malformed, mistyped or out of bounds.
+is oversized, nested deeper than
+`simulator.core.json_depth.MAX_DEPTH`, malformed, mistyped or out of bounds.
 """
 
 from __future__ import annotations
@@ -13,20 +14,18 @@ import msgspec
 from starlette.requests import Request
 
 from api.errors import BadRequestError
+from simulator.core.json_depth import MAX_DEPTH, too_deep
 
 __all__ = ["read_json"]
 
 T = TypeVar("T")
 
 
-async def read_json(request: Request, model: type[T], *, lenient_type: bool = False) -> T:
-    """Decode the body of `request` as `model` (a msgspec struct), or raise a 400.
-
-    `lenient_type` (control plane) also accepts a body sent without a Content-Type.
-    """
+async def read_json(request: Request, model: type[T]) -> T:
+    """Decode the body of `request` as `model` (a msgspec struct), or raise a 400."""
     content_type = request.headers.get("content-type", "")
     media = content_type.split(";", 1)[0].strip().lower()
-    if media != "application/json" and not (lenient_type and media == ""):
+    if media != "application/json":
         raise BadRequestError(
             "request body must be JSON (Content-Type: application/json)",
             code="invalid_content_type",
@@ -43,6 +42,8 @@ async def read_json(request: Request, model: type[T], *, lenient_type: bool = Fa
             raise BadRequestError(f"request body exceeds {limit} bytes")
         chunks.append(chunk)
     body = b"".join(chunks)
+    if too_deep(body):
+        raise BadRequestError(f"request body nests deeper than {MAX_DEPTH} levels")
     try:
         return msgspec.json.decode(body, type=model, strict=True)
     except msgspec.ValidationError as exc:

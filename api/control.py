@@ -146,7 +146,7 @@ async def health(runtime: deps.CurrentRuntime) -> Response:
     ),
 )
 async def create_user(request: Request, runtime: deps.CurrentRuntime) -> Response:
-    body = await read_json(request, wire.CreateUserRequest, lenient_type=True)
+    body = await read_json(request, wire.CreateUserRequest)
     balance = _money(body.balance, "balance")
     limit = body.notional_limit
     user, private_pem = runtime.create_user(
@@ -178,7 +178,7 @@ async def create_user(request: Request, runtime: deps.CurrentRuntime) -> Respons
     ),
 )
 async def deposit(user_id: UserId, request: Request, runtime: deps.CurrentRuntime) -> Response:
-    body = await read_json(request, wire.DepositRequest, lenient_type=True)
+    body = await read_json(request, wire.DepositRequest)
     cash = runtime.exchange.deposit(user_id, _money(body.amount, "amount"), body.subaccount)
     return json_response({"user_id": user_id, "subaccount": body.subaccount, "cash": cash})
 
@@ -195,7 +195,7 @@ async def deposit(user_id: UserId, request: Request, runtime: deps.CurrentRuntim
     ),
 )
 async def rate_limits(user_id: UserId, request: Request, runtime: deps.CurrentRuntime) -> Response:
-    body = await read_json(request, wire.RateLimitsRequest, lenient_type=True)
+    body = await read_json(request, wire.RateLimitsRequest)
     runtime.exchange.user(user_id)
     limiter = runtime.rate_limiter
     try:
@@ -249,7 +249,7 @@ async def get_clock(runtime: deps.CurrentRuntime) -> Response:
     ),
 )
 async def advance_clock(request: Request, runtime: deps.CurrentRuntime) -> Response:
-    body = await read_json(request, wire.AdvanceClockRequest, lenient_type=True)
+    body = await read_json(request, wire.AdvanceClockRequest)
     if not 0 <= body.ms <= MAX_ADVANCE_MS:
         raise BadRequestError(
             f"ms must be between 0 and {MAX_ADVANCE_MS} (7 days); advance in several steps"
@@ -292,7 +292,7 @@ async def advance_clock(request: Request, runtime: deps.CurrentRuntime) -> Respo
 async def reference_price(
     ticker: Ticker, request: Request, runtime: deps.CurrentRuntime
 ) -> Response:
-    body = await read_json(request, wire.ReferencePriceRequest, lenient_type=True)
+    body = await read_json(request, wire.ReferencePriceRequest)
     try:
         price = parse_price(body.price)
     except ValueError as exc:
@@ -323,7 +323,7 @@ async def reference_price(
     ),
 )
 async def market_status(ticker: Ticker, request: Request, runtime: deps.CurrentRuntime) -> Response:
-    body = await read_json(request, wire.MarketStatusRequest, lenient_type=True)
+    body = await read_json(request, wire.MarketStatusRequest)
     exchange = runtime.exchange
     exchange.set_market_status(ticker, body.status, body.halt_sources)
     market = exchange.market_data(ticker).market
@@ -346,7 +346,7 @@ async def market_status(ticker: Ticker, request: Request, runtime: deps.CurrentR
     ),
 )
 async def exchange_status(request: Request, runtime: deps.CurrentRuntime) -> Response:
-    body = await read_json(request, wire.ExchangeStatusRequest, lenient_type=True)
+    body = await read_json(request, wire.ExchangeStatusRequest)
     exchange = runtime.exchange
     if body.exchange_active is not None and body.exchange_active != exchange.exchange_active:
         exchange.set_exchange_active(body.exchange_active, "manual")

@@ -17,6 +17,11 @@ application once it has ended, at the final time (rate limits are charged on arr
 connection that ends with messages held, or with CancelOrdersOnDisconnect during an advance,
 finishes them (and its cancel) after the advance before its session is released.
 
+Durability: with the runtime's `fsync` durability, the messages that answer one read (the
+ExecutionReports of the orders in it) are written once the journal has fsynced the commands
+they acknowledge (`Runtime.durable`); messages for other causes (a resting order filled by
+someone else's command, heartbeats) are not held.
+
 Bounds: `FixSettings.max_sessions_per_key` live sessions per API key; frames above the codec's
 cap are dropped; each KalshiRT session keeps at most `SessionSettings.rt_store_messages`
 outbound messages for resends.
@@ -51,6 +56,7 @@ from fix_acceptor.session import (
 )
 from fix_acceptor.wire import business_reject
 from simulator.core.clock import WallClock
+from simulator.core.errors import LimitExceededError
 from simulator.risk.keys import VerificationError
 from simulator.server.listeners import listen_tcp
 from simulator.server.runtime import Runtime
@@ -98,6 +104,8 @@ class _Authenticator:
                 runtime.exchange.key_registry.verify(key_id, payload, signature)
         except VerificationError as exc:
             return f"signature error: {exc.reason.value}"
+        except LimitExceededError as exc:
+            return str(exc)
         user = runtime.exchange.user_for_key(key_id)
         if user is not None and not server.limits.admit(
             user.user_id, (key_id, "Logon"), "A", server.wall.now_ms()
@@ -247,8 +255,13 @@ class _Connection:
                             self._apply(self.session.receive_error(item.reason, now))
                             if item.fatal:
                                 self.closing = True
-                finally:
+                except BaseException:
                     self._flush()
+                    raise
+                if self.server.runtime.journal_pending:
+                    # fsync durability: what answers this read waits for its commands' fsync
+                    await self.server.runtime.durable()
+                self._flush()
                 await self._drain()
         finally:
             ticker.cancel()

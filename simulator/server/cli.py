@@ -17,6 +17,9 @@ and TLS with `--fix-tls-cert` and `--fix-tls-key` (PEM files; both or neither).
 
 `--stats-interval SECONDS` (default 10; 0 = off; fractions allowed) logs a stats line that
 often in wall and accelerated runs (`simulator.server.run_stats`); a manual clock ignores it.
+
+Control-plane safety (`api.control_guard`): `--control-token` (`PERPS_SIM_CONTROL_TOKEN`),
+`--allowed-hosts` (`PERPS_SIM_ALLOWED_HOSTS`), and `--open-max-accounts` for `--auth open`.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from simulator.server.journal import Durability
 from simulator.server.runtime import AuthMode, ClockMode
 from simulator.server.scenario_check import check_scenario
 from simulator.server.serve import ServeOptions, StartupError, serve
@@ -39,6 +43,7 @@ __all__ = ["ENV_PREFIX", "main", "parse_serve_options"]
 ENV_PREFIX = "PERPS_SIM_"
 _CLOCKS = ("wall", "manual", "accelerated")
 _AUTHS = ("verify", "open")
+_DURABILITY = ("flush", "fsync")
 _LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -114,6 +119,20 @@ def _path(text: str) -> Path:
     return Path(_text(text))
 
 
+def _positive(text: str) -> int:
+    value = _integer(text)
+    if value < 1:
+        raise ValueError(f"must be at least 1, was {text!r}")
+    return value
+
+
+def _hosts(text: str) -> tuple[str, ...]:
+    hosts = tuple(part.strip().lower().rstrip(".") for part in text.split(",") if part.strip())
+    if not hosts:
+        raise ValueError(f"must be host names separated by commas, was {text!r}")
+    return hosts
+
+
 def _fix_ports(text: str) -> tuple[int, int, int, int]:
     parts = [part.strip() for part in text.split(",")]
     if len(parts) != 4:
@@ -131,6 +150,7 @@ _OPTIONS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "clock": (_choice(_CLOCKS), "wall"),
     "speed": (_speed, 1.0),
     "state_dir": (_path, None),
+    "durability": (_choice(_DURABILITY), "flush"),
     "auth": (_choice(_AUTHS), "verify"),
     "auth_window_ms": (_non_negative, 30_000),
     "rate_limits": (_flag, False),
@@ -142,6 +162,9 @@ _OPTIONS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "fix_tls_cert": (_path, None),
     "fix_tls_key": (_path, None),
     "stats_interval": (_seconds, 10.0),
+    "control_token": (_text, None),
+    "allowed_hosts": (_hosts, ()),
+    "open_max_accounts": (_positive, 1_000),
 }
 
 _HELP = {
@@ -152,6 +175,8 @@ _HELP = {
     "clock": "wall (real time), manual (moves only via the control plane) or accelerated",
     "speed": "simulated seconds per real second with --clock accelerated (default 1)",
     "state_dir": "directory for the command journal and snapshots (default: in memory only)",
+    "durability": "flush: journal lines reach the OS before acknowledgements (survive kill -9);"
+    " fsync: acknowledgements wait for a shared fsync (survive power loss) (default flush)",
     "auth": "verify: check RSA-PSS signatures; open: accept any key id (default verify)",
     "auth_window_ms": "allowed distance of KALSHI-ACCESS-TIMESTAMP from now (default 30000)",
     "rate_limits": "enforce Kalshi's token-bucket rate limits for every user (default off)",
@@ -165,6 +190,10 @@ _HELP = {
     "fix_tls_key": "PEM private key for --fix-tls-cert",
     "stats_interval": "log a stats line (simulated time, speed, orders, fills, funding, "
     "liquidations) this often with --clock wall or accelerated (default 10; 0 = off)",
+    "control_token": "require Authorization: Bearer TOKEN on /sim/v1 (health excepted)",
+    "allowed_hosts": "Host names the control plane answers besides loopback names, comma-"
+    "separated (* = any; default: loopback and --host)",
+    "open_max_accounts": "most accounts --auth open creates for new key ids (default 1000)",
 }
 
 _METAVARS = {
@@ -175,6 +204,7 @@ _METAVARS = {
     "clock": "{wall,manual,accelerated}",
     "speed": "FACTOR",
     "state_dir": "DIR",
+    "durability": "{flush,fsync}",
     "auth": "{verify,open}",
     "auth_window_ms": "MS",
     "ready_file": "PATH",
@@ -184,6 +214,9 @@ _METAVARS = {
     "fix_tls_cert": "PEM",
     "fix_tls_key": "PEM",
     "stats_interval": "SECONDS",
+    "control_token": "TOKEN",
+    "allowed_hosts": "HOST,HOST",
+    "open_max_accounts": "N",
 }
 
 
@@ -275,6 +308,7 @@ def parse_serve_options(
             raise ValueError(f"{source} {exc}") from None
     clock: ClockMode = resolved.pop("clock")
     auth: AuthMode = resolved.pop("auth")
+    durability: Durability = resolved.pop("durability")
     ws_items = values.get("ws")
     source = "--ws"
     if not ws_items and ENV_PREFIX + "WS" in env:
@@ -284,7 +318,7 @@ def parse_serve_options(
         ws = parse_ws_settings(ws_items or ())
     except ValueError as exc:
         raise ValueError(f"{source}: {exc}") from None
-    return ServeOptions(clock=clock, auth=auth, ws=ws, **resolved)
+    return ServeOptions(clock=clock, auth=auth, durability=durability, ws=ws, **resolved)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

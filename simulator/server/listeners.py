@@ -6,14 +6,18 @@ leaves `proto` at 0. Without TCP_NODELAY a response written in two parts (uvicor
 head, then the body) holds its second segment until the client's delayed ACK, about 40 ms on
 Linux, so every request on a keep-alive connection waits that long. Every listener of the
 simulator is made here, so none of them can miss it.
+
+`is_loopback_host` says whether a host name or address stays on this machine (the control
+plane answers such names, `api.control_guard`; the server warns when it listens elsewhere).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 
-__all__ = ["DEFAULT_BACKLOG", "listen_tcp"]
+__all__ = ["DEFAULT_BACKLOG", "is_loopback_host", "listen_tcp"]
 
 DEFAULT_BACKLOG = 2048
 """Connections the kernel queues for a listener before it accepts them."""
@@ -55,3 +59,15 @@ def listen_tcp(host: str, port: int, *, backlog: int = DEFAULT_BACKLOG) -> socke
         sock.close()
         raise
     return sock
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether `host` (a name or address, without port or brackets) is a loopback host:
+    `localhost`, a `*.localhost` name (RFC 6761), `127.0.0.0/8` or `::1`."""
+    host = host.lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -18,7 +18,8 @@ slices on the event loop and is the gate state-changing requests wait at while o
 and `import_state` refuse to run during one (`AdvanceInProgressError`).
 
 Durability (DESIGN.md 6): with a `state_dir`, every recorded command is appended to
-`<state_dir>/journal.jsonl` before it returns (`simulator.server.snapshots.JournalFile`). A runtime
+`<state_dir>/journal.jsonl` before it returns (`simulator.server.journal`), and with `fsync`
+durability transports await `durable()` before they acknowledge. A runtime
 started on a directory that holds a journal replays it instead of building fresh: the journal's
 scenario and seed win over the ones passed in. `reset` and `replace` (a state import) rewrite
 the journal from the new exchange.
@@ -41,7 +42,7 @@ from simulator.core.command_log import HeldClock
 from simulator.core.money import MONEY_SCALE
 from simulator.exchange import Exchange
 from simulator.model.ledger import User
-from simulator.server import snapshots
+from simulator.server import journal, snapshots
 from simulator.server.advancer import Advancer
 from simulator.server.rate_limits import TIERS, RateLimiter
 from simulator.server.scenarios import Scenario
@@ -52,6 +53,8 @@ __all__ = ["AuthMode", "ClockMode", "Runtime", "ServerSettings"]
 
 AuthMode = Literal["verify", "open"]
 ClockMode = Literal["wall", "manual", "accelerated"]
+OPEN_PREFIX = "open-"
+"""The user id of an `open`-auth account is this prefix and its key id."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +71,18 @@ class ServerSettings:
         rate_limits: enforce the documented token buckets for every user (each user can also
             be switched on or off through the control plane).
         max_body_bytes: request bodies above this size get 400 without being parsed.
+        max_head_bytes: an HTTP request head (request line and headers) above this size gets
+            431 and the connection is closed (`api.http_limits`).
+        head_timeout_s: a connection whose request head is not complete this long after it
+            opened, or after the request's first byte, is closed.
         ws: the WebSocket API's switches and limits (`simulator.server.ws_settings`).
+        open_max_accounts: how many accounts `open` auth creates at most; a new key id beyond
+            that is refused (REST 401, FIX Logout), so invented key ids cannot grow memory
+            without bound.
+        control_token: when set, every `/sim/v1` request but `GET /sim/v1/health` needs
+            `Authorization: Bearer <token>` (`api.control_guard`).
+        allowed_hosts: `Host` names the control plane answers besides loopback names
+            (`*`: any).
     """
 
     auth: AuthMode = "verify"
@@ -76,7 +90,12 @@ class ServerSettings:
     open_balance: int = 10_000 * MONEY_SCALE
     rate_limits: bool = False
     max_body_bytes: int = 1 << 20
+    max_head_bytes: int = 64 * 1024
+    head_timeout_s: float = 10.0
     ws: WsSettings = field(default_factory=WsSettings)
+    open_max_accounts: int = 1_000
+    control_token: str | None = None
+    allowed_hosts: tuple[str, ...] = ()
 
 
 class Runtime:
@@ -89,6 +108,7 @@ class Runtime:
         seed: Overrides the scenario's seed.
         settings: Transport-facing settings.
         state_dir: Directory of the durable journal; None keeps state in memory only.
+        durability: `flush` or `fsync` (`simulator.server.journal`).
         advancer: Runs advances in slices (tests pass one with a fake wall time).
 
     Raises:
@@ -104,6 +124,7 @@ class Runtime:
         seed: int | None = None,
         settings: ServerSettings | None = None,
         state_dir: Path | str | None = None,
+        durability: journal.Durability = "flush",
         advancer: Advancer | None = None,
     ) -> None:
         if clock_mode not in ("manual", "wall", "accelerated"):
@@ -121,10 +142,11 @@ class Runtime:
         # one set of buckets for every transport (REST and FIX draw on the same ones)
         self.rate_limiter = RateLimiter(lambda: self.settings.rate_limits)
         self.state_dir = None if state_dir is None else Path(state_dir)
-        self._journal: snapshots.JournalFile | None = None
+        self.durability: journal.Durability = durability
+        self._journal: journal.JournalFile | None = None
         if self.state_dir is not None:
             self.state_dir.mkdir(parents=True, exist_ok=True)
-            self._journal = snapshots.JournalFile(self.state_dir / snapshots.JOURNAL_NAME)
+            self._journal = journal.JournalFile(self.state_dir / journal.NAME, durability)
             recovered = self._journal.recover()
             if recovered is not None:
                 self._adopt(recovered)
@@ -212,6 +234,18 @@ class Runtime:
         """`simulator.server.state_hash.state_hash` of the current exchange."""
         return state_hash(self.exchange)
 
+    @property
+    def journal_pending(self) -> bool:
+        """Whether an acknowledgement must await `durable()` first (`fsync` durability with a
+        written line not yet fsynced)."""
+        return self._journal is not None and self._journal.pending
+
+    async def durable(self) -> None:
+        """Return once every journaled command is as durable as the mode promises (at once
+        without a state directory or with `flush` durability)."""
+        if self._journal is not None:
+            await self._journal.sync()
+
     def close(self) -> None:
         """Close the journal file (state stays on disk)."""
         if self._journal is not None:
@@ -278,12 +312,22 @@ class Runtime:
         return user, private_pem
 
     def open_user(self, api_key_id: str) -> User:
-        """The account of an `open`-auth key id, created funded on first use."""
+        """The account of an `open`-auth key id, created funded on first use.
+
+        Raises:
+            LimitExceededError: The key id is new and `open` auth already created
+                `ServerSettings.open_max_accounts` accounts.
+        """
         exchange = self.exchange
         user = exchange.user_for_key(api_key_id)
         if user is None:
+            cap = self.settings.open_max_accounts
+            if sum(1 for user_id in exchange.users if user_id.startswith(OPEN_PREFIX)) >= cap:
+                raise errors.LimitExceededError(
+                    f"open auth has created its {cap} accounts (--open-max-accounts)"
+                )
             user = exchange.create_user(
-                user_id=f"open-{api_key_id}",
+                user_id=f"{OPEN_PREFIX}{api_key_id}",
                 api_key_id=api_key_id,
                 balance=self.settings.open_balance,
             )

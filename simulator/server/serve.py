@@ -48,11 +48,12 @@ import uvicorn
 from uvicorn.config import LOG_LEVELS
 from uvicorn.logging import DefaultFormatter
 
-from api.app import create_app, uvicorn_options
+from api.app import create_app, server_options
 from fix_acceptor.server import SESSION_PORTS, FixServer
 from simulator.core.errors import RejectError
 from simulator.server.clock_driver import LagWatch, drive_current
-from simulator.server.listeners import listen_tcp
+from simulator.server.journal import Durability
+from simulator.server.listeners import is_loopback_host, listen_tcp
 from simulator.server.run_stats import RunStats, report
 from simulator.server.runtime import AuthMode, ClockMode, Runtime, ServerSettings
 from simulator.server.scenarios import FIXTURES_DIR, Scenario, ScenarioError, load_scenario
@@ -83,6 +84,7 @@ class ServeOptions:
     clock: ClockMode = "wall"
     speed: float = 1.0
     state_dir: Path | None = None
+    durability: Durability = "flush"
     auth: AuthMode = "verify"
     auth_window_ms: int = 30_000
     rate_limits: bool = False
@@ -94,7 +96,22 @@ class ServeOptions:
     no_fix: bool = False
     fix_tls_cert: Path | None = None
     fix_tls_key: Path | None = None
+    control_token: str | None = None
+    allowed_hosts: tuple[str, ...] = ()
+    open_max_accounts: int = 1_000
     stats_interval: float = 10.0
+
+    def control_hosts(self) -> tuple[str, ...]:
+        """`allowed_hosts`, plus `host` when it is a name or address of its own (not a
+        wildcard such as 0.0.0.0, whose clients arrive under whatever name they used)."""
+        host = self.host.lower().rstrip(".")
+        if host in _WILDCARDS or host in self.allowed_hosts:
+            return self.allowed_hosts
+        return (*self.allowed_hosts, host)
+
+    def control_exposed(self) -> bool:
+        """Whether the control plane listens beyond loopback without a token."""
+        return self.control_token is None and not is_loopback_host(self.host.strip("[]"))
 
     def fix_port_map(self) -> dict[str, int]:
         """The FIX port of each session type: given, else 0 with `--port 0`, else the defaults."""
@@ -131,6 +148,9 @@ def build_runtime(options: ServeOptions) -> Runtime:
         auth_window_ms=options.auth_window_ms,
         rate_limits=options.rate_limits,
         ws=options.ws,
+        open_max_accounts=options.open_max_accounts,
+        control_token=options.control_token,
+        allowed_hosts=options.control_hosts(),
     )
     try:
         return Runtime(
@@ -140,6 +160,7 @@ def build_runtime(options: ServeOptions) -> Runtime:
             seed=options.seed,
             settings=settings,
             state_dir=options.state_dir,
+            durability=options.durability,
         )
     except InvalidSnapshotError as exc:
         raise StartupError(f"state directory {options.state_dir}: {exc}") from None
@@ -191,7 +212,11 @@ def banner(options: ServeOptions, runtime: Runtime, urls: dict[str, Any]) -> str
     else:
         lines.append("  FIX         off (--no-fix)")
     lines += _key_lines(scenario)
-    state = "in memory only" if options.state_dir is None else f"journaled in {options.state_dir}"
+    state = (
+        "in memory only"
+        if options.state_dir is None
+        else f"journaled in {options.state_dir} ({options.durability})"
+    )
     lines.append(f"  state       {state}")
     if options.ready_file is not None:
         lines.append(f"  ready file  {options.ready_file}")
@@ -295,7 +320,7 @@ async def _serve(options: ServeOptions, runtime: Runtime, stream: TextIO) -> int
         # One access-log line per request costs more than a signature check and floods the
         # terminal of a trading bot's run: only at debug level.
         access_log=options.log_level in ("debug", "trace"),
-        **uvicorn_options(runtime.settings.ws),
+        **server_options(runtime.settings),
     )
 
     def started() -> None:
@@ -305,6 +330,13 @@ async def _serve(options: ServeOptions, runtime: Runtime, stream: TextIO) -> int
         if ready_file is not None:
             write_ready_file(ready_file, urls)
         print(banner(options, runtime, urls), file=stream, flush=True)
+        if options.control_exposed():
+            _LOG.warning(
+                "the control plane (/sim/v1: users, money, reset, state) listens on %s without "
+                "a token: anyone who reaches the port can use it; set --control-token "
+                "(PERPS_SIM_CONTROL_TOKEN)",
+                options.host,
+            )
 
     server = _Server(config, started)
     failed: list[BaseException] = []

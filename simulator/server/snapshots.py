@@ -16,14 +16,9 @@ same. With a wall or accelerated clock, commands carry wall-clock instants; repl
 manual clock to them just the same, so wall-mode snapshots replay exactly too (the runtime then
 continues on its own clock, see `Runtime.replace`).
 
-Journal (`JournalFile`, `<state_dir>/journal.jsonl`): one header line
-`{"format": "perps-sim/journal-v1", "scenario", "seed", "created_ms"}`, then one line per
-recorded command, written and flushed to the operating system before the command returns (so
-before the transport acknowledges it). On start a runtime replays an existing journal with the
-same code as an import. A last line cut short by a crash was never acknowledged: it is dropped.
+The durable journal of a state directory (`simulator.server.journal`) holds the same origin
+and commands, one checksummed line each, and recovers with `replay` too.
 
-Assumption: lines are flushed, not fsynced: they survive the process being killed (`kill -9`),
-not a power loss; whole-file rewrites (reset, import) are fsynced and replaced atomically.
 Assumption: the scenario is embedded as data but its markets and key files are read from disk
 again on import; if those files changed, the replay does not match and the import is refused.
 Not yet done: periodic snapshots to bound recovery time (`snapshot_every` commands); recovery
@@ -32,32 +27,29 @@ and import replay the whole log, and the log grows with every command.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import Any, Protocol
 
 import msgspec
 
 from simulator.core import errors
 from simulator.core.clock import Clock, ManualClock
-from simulator.core.command_log import CommandLog, hold
+from simulator.core.command_log import hold
 from simulator.core.command_table import canonical, decode_args, resolve
+from simulator.core.json_depth import MAX_DEPTH, too_deep
 from simulator.exchange import Exchange
 from simulator.server.scenarios import Scenario, build_exchange
 from simulator.server.state_hash import state_hash
 
 __all__ = [
     "FORMAT",
-    "JOURNAL_FORMAT",
-    "JOURNAL_NAME",
     "Command",
     "InvalidSnapshotError",
-    "JournalFile",
     "Origin",
     "ReplayClock",
     "Snapshot",
     "build",
+    "command_items",
     "export_state",
     "import_state",
     "origin_of",
@@ -81,8 +73,6 @@ def origin_of(exchange: Exchange) -> Origin | None:
 
 
 FORMAT = "perps-sim/state-v1"
-JOURNAL_FORMAT = "perps-sim/journal-v1"
-JOURNAL_NAME = "journal.jsonl"
 
 Command = tuple[int, str, dict[str, Any], bool]
 """A decoded log entry: (ts_ms, name, args as builtins, raised)."""
@@ -106,13 +96,6 @@ class Snapshot(msgspec.Struct, forbid_unknown_fields=True):
     now_ms: int
     commands: list[list[Any]]
     state_hash: str
-
-
-class _Header(msgspec.Struct, forbid_unknown_fields=True):
-    format: str
-    scenario: Scenario
-    seed: int
-    created_ms: int
 
 
 class HasExchange(Protocol):
@@ -181,7 +164,7 @@ def replay(origin: Origin, commands: list[Command], now_ms: int | None = None) -
     return exchange
 
 
-def _commands(items: list[list[Any]]) -> list[Command]:
+def command_items(items: list[list[Any]]) -> list[Command]:
     # [ts_ms, name, {args}] or [ts_ms, name, {args}, true]
     decoded: list[Command] = []
     for index, item in enumerate(items):
@@ -239,6 +222,8 @@ def import_state(data: dict[str, Any] | bytes) -> Exchange:
         InvalidSnapshotError: Malformed snapshot, unknown format, a command that does not
             replay, or a replayed state hash different from the exported one.
     """
+    if isinstance(data, bytes) and too_deep(data):
+        raise InvalidSnapshotError(f"the snapshot nests deeper than {MAX_DEPTH} levels")
     try:
         if isinstance(data, bytes):
             snapshot = msgspec.json.decode(data, type=Snapshot)
@@ -248,9 +233,11 @@ def import_state(data: dict[str, Any] | bytes) -> Exchange:
         raise InvalidSnapshotError(f"invalid snapshot: {exc}") from None
     except msgspec.DecodeError:
         raise InvalidSnapshotError("the snapshot is not valid JSON") from None
+    except RecursionError:  # a parsed dict nested too deep
+        raise InvalidSnapshotError(f"the snapshot nests deeper than {MAX_DEPTH} levels") from None
     if snapshot.format != FORMAT:
         raise InvalidSnapshotError(f"unknown snapshot format {snapshot.format!r}")
-    commands = _commands(snapshot.commands)
+    commands = command_items(snapshot.commands)
     origin = Origin(snapshot.scenario, snapshot.seed, snapshot.created_ms)
     exchange = replay(origin, commands, snapshot.now_ms)
     replayed = state_hash(exchange)
@@ -259,101 +246,3 @@ def import_state(data: dict[str, Any] | bytes) -> Exchange:
             f"the replayed state hash {replayed} is not the snapshot's {snapshot.state_hash}"
         )
     return exchange
-
-
-# ------------------------------------------------------------------- journal
-
-
-class JournalFile:
-    """The append-only command journal of a runtime's state directory.
-
-    Args:
-        path: The journal file (`<state_dir>/journal.jsonl`).
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._file: BinaryIO | None = None
-        self._log: CommandLog | None = None
-        self._encode = msgspec.json.Encoder().encode
-
-    def recover(self) -> Exchange | None:
-        """Replay an existing journal; None when there is none (or only an empty file).
-
-        A last line without its newline (cut short by a crash, never acknowledged) is cut
-        off the file.
-
-        Raises:
-            InvalidSnapshotError: A damaged header or line, or a command that does not replay.
-        """
-        if not self.path.exists():
-            return None
-        raw = self.path.read_bytes()
-        end = raw.rfind(b"\n") + 1
-        if end == 0:
-            return None
-        lines = raw[:end].splitlines()
-        try:
-            header = msgspec.json.decode(lines[0], type=_Header)
-        except msgspec.MsgspecError as exc:
-            raise InvalidSnapshotError(f"{self.path}: damaged header: {exc}") from None
-        if header.format != JOURNAL_FORMAT:
-            raise InvalidSnapshotError(f"{self.path}: unknown journal format {header.format!r}")
-        items: list[list[Any]] = []
-        for number, line in enumerate(lines[1:], start=2):
-            try:
-                items.append(msgspec.json.decode(line, type=list[Any]))
-            except msgspec.MsgspecError as exc:
-                raise InvalidSnapshotError(f"{self.path}: damaged line {number}: {exc}") from None
-        exchange = replay(Origin(header.scenario, header.seed, header.created_ms), _commands(items))
-        if end != len(raw):
-            with self.path.open("r+b") as file:
-                file.truncate(end)
-        return exchange
-
-    def attach(self, exchange: Exchange, *, rewrite: bool) -> None:
-        """Journal `exchange` from now on.
-
-        Args:
-            exchange: An exchange built by `build` (or replayed).
-            rewrite: Replace the file with a header and the exchange's whole log (a fresh
-                build, a reset or an import); otherwise append to the file as it is (it
-                already holds the log: a recovery).
-        """
-        log = exchange.command_log
-        origin = origin_of(exchange)
-        if origin is None:
-            raise ValueError("the exchange was not built by simulator.server.snapshots.build")
-        if rewrite:
-            header = {
-                "format": JOURNAL_FORMAT,
-                "scenario": msgspec.to_builtins(origin.scenario),
-                "seed": origin.seed,
-                "created_ms": origin.created_ms,
-            }
-            lines = [self._encode(header)]
-            lines.extend(self._encode(entry) for entry in log.encoded())
-            temporary = self.path.with_name(self.path.name + ".tmp")
-            with temporary.open("wb") as file:
-                file.write(b"\n".join(lines) + b"\n")
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, self.path)
-        self.close()
-        self._file = self.path.open("ab", buffering=0)
-        log.sink = self._append
-        self._log = log
-
-    def _append(self, line: list[Any]) -> None:
-        # unbuffered: one write system call per command, done before the command returns
-        assert self._file is not None
-        self._file.write(self._encode(line) + b"\n")
-
-    def close(self) -> None:
-        """Stop journaling (the attached exchange's commands are no longer written)."""
-        if self._log is not None:
-            self._log.sink = None
-            self._log = None
-        if self._file is not None:
-            self._file.close()
-            self._file = None

@@ -21,8 +21,7 @@ import uvicorn
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
-from api.app import create_app
-from api.ws.endpoint import uvicorn_options
+from api.app import create_app, server_options
 from simulator.server.listeners import listen_tcp
 from simulator.server.runtime import ClockMode, Runtime, ServerSettings
 from simulator.server.scenarios import Scenario, load_scenario
@@ -52,7 +51,7 @@ def live_server(
         scenario or load_scenario("default"), clock_mode=clock_mode, settings=settings, seed=seed
     )
     app = create_app(runtime)
-    with uvicorn_serving(app, **uvicorn_options(runtime.settings.ws)) as port:
+    with uvicorn_serving(app, **server_options(runtime.settings)) as port:
         live = LiveServer(runtime, port, app)
         try:
             yield live

@@ -23,6 +23,7 @@ from simulator.server.scenarios import load_scenario
 
 HOUR_MS = 3_600_000
 MINUTE_MS = 60_000
+BASE = "http://127.0.0.1:9"  # never dialled: the control plane answers loopback names only
 
 
 def _runtime(scenario: str = "default") -> Runtime:
@@ -35,7 +36,7 @@ def _runtime(scenario: str = "default") -> Runtime:
 def _serve(runtime: Runtime, test: Callable[[httpx.AsyncClient], Awaitable[None]]) -> None:
     async def main() -> None:
         transport = httpx.ASGITransport(create_app(runtime))
-        async with httpx.AsyncClient(transport=transport, base_url="http://sim/sim/v1") as client:
+        async with httpx.AsyncClient(transport=transport, base_url=f"{BASE}/sim/v1") as client:
             await test(client)
         await runtime.advancer.wait()
 
@@ -193,8 +194,8 @@ def test_rest_order_entry_waits_for_the_advance_too():
         await client.post("/clock/advance", json={"ms": HOUR_MS, "wait": False})
         await _first_slice(runtime)
         # unsigned: refused with 401, but only after the advance (the gate is before auth)
-        order = asyncio.create_task(client.post("http://sim/trade-api/v2/margin/orders", json={}))
-        balance = await client.get("http://sim/trade-api/v2/margin/balance")
+        order = asyncio.create_task(client.post(f"{BASE}/trade-api/v2/margin/orders", json={}))
+        balance = await client.get(f"{BASE}/trade-api/v2/margin/balance")
         seen["read"] = balance.status_code
         seen["pending"] = not order.done()
         seen["order"] = (await order).status_code

@@ -142,7 +142,9 @@ def test_the_documented_empty_user_body_is_refused(document: dict[str, Any], liv
     body = document["components"]["schemas"]["CreateUserRequest"]
     assert body["required"] == []  # `{}` is a user with every default ...
     assert "an empty body is 400" in body["description"]
-    response = live.control("POST", "/users", content=b"")  # ... no JSON at all is not
+    response = live.control(  # ... no JSON at all is not
+        "POST", "/users", content=b"", headers={"content-type": "application/json"}
+    )
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_parameters"
 

@@ -246,14 +246,14 @@ def test_oversized_control_plane_body_is_400(fresh: Served, bare: httpx.Client) 
     assert _user_count(fresh) == before
 
 
-def test_control_plane_accepts_a_body_without_content_type(
+def test_control_plane_refuses_a_body_without_content_type(
     fresh: Served, bare: httpx.Client
 ) -> None:
     before = _user_count(fresh)
     body = {"balance": "1.0000", "public_key_pem": signing.fixed_public_pem(1)}
     response = bare.post("/sim/v1/users", content=json.dumps(body).encode())
-    assert response.status_code == 201
-    assert _user_count(fresh) == before + 1
+    _error(response, 400, "invalid_content_type")
+    assert _user_count(fresh) == before
 
 
 def test_duplicate_user_is_rejected_without_change(fresh: Served, bare: httpx.Client) -> None:
@@ -328,3 +328,54 @@ def test_clock_advance_is_bounded(fresh: Served) -> None:
         assert response.status_code == 400, ms
         assert response.json()["error"]["code"] == "invalid_parameters"
     assert fresh.control("GET", "/clock").json()["now_ms"] == before
+
+
+DEEP_ARRAY = b"[" * 10_000 + b"]" * 10_000
+DEEP_OBJECT = b'{"a":' * 10_000 + b"1" + b"}" * 10_000
+DEEP_ARGS = (
+    b'{"format": 1, "scenario": {}, "seed": 1, "now_ms": 0, "state_hash": "x", "commands": '
+    b'[[0, "deposit", ' + b'{"a":' * 5_000 + b"1" + b"}" * 5_000 + b"]]}"
+)
+
+
+@pytest.mark.parametrize("content", [DEEP_ARRAY, DEEP_OBJECT], ids=["array", "object"])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("PUT", "/trade-api/v2/margin/order_groups/{group}/reset"),
+        ("PUT", "/trade-api/v2/margin/order_groups/{group}/trigger"),
+        ("PUT", "/trade-api/v2/margin/order_groups/{group}/limit"),
+        ("POST", "/trade-api/v2/portfolio/margin/subaccounts"),
+        ("POST", "/trade-api/v2/margin/orders"),
+        ("POST", "/sim/v1/users"),
+        ("POST", "/sim/v1/clock/advance"),
+        ("PUT", "/sim/v1/state"),
+    ],
+)
+def test_deeply_nested_bodies_are_400_and_change_nothing(
+    fresh: Served, client: httpx.Client, method: str, path: str, content: bytes
+) -> None:
+    group = client.post("/margin/order_groups/create", json={"contracts_limit": 5}).json()
+    before = fresh.runtime.state_hash()
+    auth = signing.KalshiAuth(signing.DEMO_KEY_ID, signing.demo_private_key())
+    with fresh.client(auth, base_url=fresh.base) as signed:
+        response = signed.request(
+            method,
+            path.format(group=group["order_group_id"]),
+            content=content,
+            headers={"content-type": "application/json"},
+        )
+    message = _error(response, 400, "invalid_parameters")["message"]
+    assert "deeper than 64 levels" in message
+    assert fresh.runtime.state_hash() == before
+
+
+def test_deeply_nested_command_arguments_in_a_state_import_are_400(
+    fresh: Served, bare: httpx.Client
+) -> None:
+    before = fresh.runtime.state_hash()
+    response = bare.put(
+        "/sim/v1/state", content=DEEP_ARGS, headers={"content-type": "application/json"}
+    )
+    assert "deeper than 64 levels" in _error(response, 400, "invalid_parameters")["message"]
+    assert fresh.runtime.state_hash() == before

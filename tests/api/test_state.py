@@ -72,7 +72,8 @@ def test_export_reset_import_restores_the_same_state(fresh: Served, client: http
 
     assert control(fresh, "POST", "/reset").status_code == 200
     assert state_hash(fresh) != before
-    imported = control(fresh, "PUT", "/state", content=exported.content)
+    json_type = {"content-type": "application/json"}
+    imported = control(fresh, "PUT", "/state", content=exported.content, headers=json_type)
 
     assert imported.status_code == 200
     assert imported.json() == {

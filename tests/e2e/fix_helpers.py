@@ -41,8 +41,7 @@ from kalshi.fix.messages.dispatch import decode_app_message_strict
 from kalshi.fix.session import FixSession, FixSessionState
 from kalshi.perps.fix import MarginFixClient
 
-from api.app import create_app
-from api.ws.endpoint import uvicorn_options
+from api.app import create_app, server_options
 from fix_acceptor.server import FixServer
 from simulator.server.runtime import ClockMode, Runtime, ServerSettings
 from simulator.server.scenarios import Scenario, load_scenario
@@ -162,7 +161,7 @@ def fix_live_server(
         finally:
             await fix.close()
 
-    with serving(app, acceptor, **uvicorn_options(runtime.settings.ws)) as served:
+    with serving(app, acceptor, **server_options(runtime.settings)) as served:
         assert served.companion is not None
         fix, fix_port = served.companion
         live = FixLiveServer(runtime, served.port, app, fix, fix_port, served.loop)

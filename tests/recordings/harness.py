@@ -172,7 +172,7 @@ class InProcessClient:
         self.runtime = rt
         self._loop = asyncio.new_event_loop()
         self._client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=create_app(rt)), base_url="http://testserver"
+            transport=httpx.ASGITransport(app=create_app(rt)), base_url="http://127.0.0.1"
         )
         self._signer = _Signer()
 

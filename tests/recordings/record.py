@@ -46,8 +46,9 @@ from simulator.core.clock import ManualClock
 from simulator.core.command_table import NAMES as COMMANDS
 from simulator.core.money import MONEY_SCALE
 from simulator.exchange import Exchange as SimExchange
+from simulator.server.journal import NAME as JOURNAL_NAME
 from simulator.server.runtime import Runtime
-from simulator.server.snapshots import JOURNAL_NAME, import_state
+from simulator.server.snapshots import import_state
 from simulator.server.state_hash import state_hash
 from tests.recordings import harness
 

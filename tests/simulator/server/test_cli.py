@@ -490,7 +490,7 @@ def test_serve_answers_on_connections_with_tcp_nodelay(monkeypatch):
         found = re.search(rf"{READY_LINE} http://127\.0\.0\.1:(\d+)", out.getvalue())
         assert found is not None
         reader, writer = await asyncio.open_connection("127.0.0.1", int(found[1]))
-        writer.write(b"GET /sim/v1/health HTTP/1.1\r\nHost: perps-sim\r\n\r\n")
+        writer.write(b"GET /sim/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         status = await reader.readline()
         nodelay = [c.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for c in accepted]
         writer.close()
@@ -509,3 +509,48 @@ def test_wildcard_hosts_are_advertised_as_loopback():
     assert advertised_urls("0.0.0.0", 8000)["rest_url"] == "http://127.0.0.1:8000/trade-api/v2"
     assert advertised_urls("::", 8000)["ws_url"] == "ws://[::1]:8000/trade-api/ws/v2/margin"
     assert advertised_urls("localhost", 1)["control_url"] == "http://localhost:1/sim/v1"
+
+
+def test_control_plane_safety_options_resolve_and_reach_the_settings():
+    options = parse_serve_options(
+        {"control_token": "t0k", "open_max_accounts": "5"},
+        {"PERPS_SIM_ALLOWED_HOSTS": "perps-sim, Sim.Example.", "PERPS_SIM_HOST": "0.0.0.0"},
+    )
+    assert options.control_token == "t0k"
+    assert options.allowed_hosts == ("perps-sim", "sim.example")
+    settings = build_runtime(options).settings
+    assert settings.control_token == "t0k"
+    assert settings.open_max_accounts == 5
+    assert settings.allowed_hosts == ("perps-sim", "sim.example")  # 0.0.0.0 is no name
+    named = ServeOptions(host="192.168.1.5", scenario="bare")
+    assert build_runtime(named).settings.allowed_hosts == ("192.168.1.5",)
+
+
+@pytest.mark.parametrize(
+    ("host", "token", "exposed"),
+    [
+        ("127.0.0.1", None, False),
+        ("localhost", None, False),
+        ("::1", None, False),
+        ("0.0.0.0", None, True),
+        ("192.168.1.5", None, True),
+        ("0.0.0.0", "t0k", False),
+    ],
+)
+def test_the_server_warns_when_the_control_plane_is_open_to_the_network(host, token, exposed):
+    assert ServeOptions(host=host, control_token=token).control_exposed() is exposed
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--open-max-accounts", "0"], "--open-max-accounts must be at least 1"),
+        (["--allowed-hosts", " , "], "--allowed-hosts must be host names separated by commas"),
+        (["--control-token", ""], "--control-token must not be empty"),
+    ],
+)
+def test_bad_control_plane_safety_values_exit_with_status_2(argv, message, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", *argv])
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err

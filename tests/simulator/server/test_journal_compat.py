@@ -16,8 +16,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from simulator.server.journal import NAME as JOURNAL_NAME
 from simulator.server.runtime import Runtime
-from simulator.server.snapshots import JOURNAL_NAME, import_state
+from simulator.server.snapshots import import_state
 from simulator.server.state_hash import state_hash
 from tests.recordings import harness
 

@@ -1,0 +1,307 @@
+"""The durable command journal of a runtime's state directory (`<state_dir>/journal.jsonl`).
+
+Each line is one JSON array `[seq, "crc", payload]`: `seq` counts lines from 0, `crc` is the
+CRC-32 (8 lower-case hex digits) of the bytes `<seq>,<payload>` exactly as written, and
+`payload` is the header object on line 0
+(`{"format": "perps-sim/journal-v2", "scenario", "seed", "created_ms"}`) and a recorded command
+`[ts_ms, name, {param: value}]` (plus `true` if it raised) on every later line, in the command
+log's encoding (`simulator.core.command_log`).
+
+Durability (`Durability`):
+
+- `flush` (default): each command's line is written with one unbuffered `write` before the
+  command returns, so it is in the operating system before any transport acknowledges it; it
+  survives the process being killed (`kill -9`), not a power loss.
+- `fsync`: the same, and acknowledgements wait for an `fsync` that covers the line (`sync`):
+  REST responses and FIX messages are held until then. Group commit: every acknowledgement
+  waiting when an `fsync` starts is released by it, so a burst of commands costs one `fsync`,
+  run in a worker thread while the event loop goes on. WebSocket frames are not held: a frame
+  sent just before a power loss may show a command the restarted server does not have.
+
+Whole-file rewrites (a fresh start, a reset, a state import, the upgrade of an older journal)
+are written to a temporary file, fsynced and renamed over the journal in both modes.
+
+Recovery (`recover`) checks every line before replaying any:
+
+- a last line without its newline was cut short by a crash before its command returned, so it
+  was never acknowledged: it is cut off the file with a warning;
+- any complete line whose framing, checksum or sequence number is wrong (an edited, deleted,
+  duplicated or reordered line, a damaged disk block) stops the start with an error naming
+  the file, the line and what is wrong: a damaged middle is never replayed around.
+
+Journals of the first format (`perps-sim/journal-v1`: a header object, then bare command
+arrays, no sequence numbers or checksums) still recover; the file is then rewritten in the
+current format.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import zlib
+from pathlib import Path
+from typing import Any, BinaryIO, Literal
+
+import msgspec
+
+from simulator.core.command_log import CommandLog
+from simulator.core.json_depth import MAX_DEPTH, too_deep
+from simulator.exchange import Exchange
+from simulator.server.scenarios import Scenario
+from simulator.server.snapshots import (
+    InvalidSnapshotError,
+    Origin,
+    command_items,
+    origin_of,
+    replay,
+)
+
+__all__ = ["DURABILITY", "FORMAT", "FORMAT_V1", "NAME", "Durability", "JournalFile", "frame"]
+
+Durability = Literal["flush", "fsync"]
+DURABILITY: tuple[Durability, ...] = ("flush", "fsync")
+FORMAT = "perps-sim/journal-v2"
+FORMAT_V1 = "perps-sim/journal-v1"
+NAME = "journal.jsonl"
+
+_LOG = logging.getLogger("perps_sim")
+_LINE = re.compile(rb'\[(0|[1-9][0-9]{0,18}),"([0-9a-f]{8})",(.*)\]\Z', re.DOTALL)
+
+
+class _Header(msgspec.Struct, forbid_unknown_fields=True):
+    format: str
+    scenario: Scenario
+    seed: int
+    created_ms: int
+
+
+def frame(seq: int, payload: bytes) -> bytes:
+    """The journal line (newline included) of `payload` at `seq`."""
+    prefix = b"%d," % seq
+    return b'[%d,"%08x",%s]\n' % (seq, zlib.crc32(prefix + payload), payload)
+
+
+def _unframe(line: bytes, expected: int) -> bytes:
+    # the payload of a line that must be number `expected`, or ValueError saying what is wrong
+    match = _LINE.match(line)
+    if match is None:
+        raise ValueError("not a journal record (damaged or edited)")
+    seq, crc, payload = int(match[1]), match[2], match[3]
+    if b"%08x" % zlib.crc32(b"%d," % seq + payload) != crc:
+        raise ValueError(f"checksum mismatch in record {seq} (damaged or edited)")
+    if seq != expected:
+        what = "missing or reordered" if seq > expected else "duplicated or reordered"
+        raise ValueError(f"record {seq} where {expected} was due ({what} records)")
+    return payload
+
+
+class JournalFile:
+    """The append-only command journal of a runtime's state directory.
+
+    Args:
+        path: The journal file (`<state_dir>/journal.jsonl`).
+        durability: `flush` or `fsync` (module docstring).
+    """
+
+    def __init__(self, path: Path, durability: Durability = "flush") -> None:
+        if durability not in DURABILITY:
+            raise ValueError(f"durability must be flush or fsync, was {durability!r}")
+        self.path = path
+        self.durability: Durability = durability
+        self._file: BinaryIO | None = None
+        self._log: CommandLog | None = None
+        self._encode = msgspec.json.Encoder().encode
+        self._seq = 0  # of the last line written
+        self._synced = 0  # the last line an fsync covered
+        self._round: asyncio.Future[None] | None = None
+        self._upgrade = False  # a recovered older format, rewritten on attach
+
+    # ------------------------------------------------------------------ recovery
+
+    def recover(self) -> Exchange | None:
+        """Replay an existing journal; None when there is none (or only an empty file).
+
+        Raises:
+            InvalidSnapshotError: A damaged header or line, or a command that does not replay.
+        """
+        if not self.path.exists():
+            return None
+        raw = self.path.read_bytes()
+        end = raw.rfind(b"\n") + 1
+        if end == 0:
+            if raw:
+                self._drop_torn_tail(raw, 0)
+            return None
+        lines = raw[:end].splitlines()
+        if lines[0].startswith(b"{"):
+            header, items = self._read_v1(lines)
+        else:
+            header, items = self._read_v2(lines)
+        origin = Origin(header.scenario, header.seed, header.created_ms)
+        exchange = replay(origin, command_items(items))
+        if end != len(raw):
+            self._drop_torn_tail(raw, end)
+        if header.format == FORMAT_V1:
+            _LOG.info("%s: upgrading the journal to %s", self.path, FORMAT)
+            self._upgrade = True
+        else:
+            self._seq = self._synced = len(lines) - 1
+        return exchange
+
+    def _read_v2(self, lines: list[bytes]) -> tuple[_Header, list[list[Any]]]:
+        items: list[list[Any]] = []
+        header: _Header | None = None
+        for number, line in enumerate(lines, start=1):
+            where = f"{self.path}: line {number}"
+            try:
+                payload = _unframe(line, number - 1)
+            except ValueError as exc:
+                raise InvalidSnapshotError(f"{where}: {exc}") from None
+            if too_deep(payload):
+                raise InvalidSnapshotError(f"{where}: nested deeper than {MAX_DEPTH} levels")
+            try:
+                if header is None:
+                    header = msgspec.json.decode(payload, type=_Header)
+                else:
+                    items.append(msgspec.json.decode(payload, type=list[Any]))
+            except msgspec.MsgspecError as exc:
+                raise InvalidSnapshotError(f"{where}: {exc}") from None
+        assert header is not None
+        if header.format != FORMAT:
+            raise InvalidSnapshotError(f"{self.path}: unknown journal format {header.format!r}")
+        return header, items
+
+    def _read_v1(self, lines: list[bytes]) -> tuple[_Header, list[list[Any]]]:
+        if too_deep(lines[0]):
+            raise InvalidSnapshotError(
+                f"{self.path}: damaged header: nested deeper than {MAX_DEPTH} levels"
+            )
+        try:
+            header = msgspec.json.decode(lines[0], type=_Header)
+        except msgspec.MsgspecError as exc:
+            raise InvalidSnapshotError(f"{self.path}: damaged header: {exc}") from None
+        if header.format != FORMAT_V1:
+            raise InvalidSnapshotError(f"{self.path}: unknown journal format {header.format!r}")
+        items: list[list[Any]] = []
+        for number, line in enumerate(lines[1:], start=2):
+            if too_deep(line):
+                raise InvalidSnapshotError(
+                    f"{self.path}: damaged line {number}: nested deeper than {MAX_DEPTH} levels"
+                )
+            try:
+                items.append(msgspec.json.decode(line, type=list[Any]))
+            except msgspec.MsgspecError as exc:
+                raise InvalidSnapshotError(f"{self.path}: damaged line {number}: {exc}") from None
+        return header, items
+
+    def _drop_torn_tail(self, raw: bytes, end: int) -> None:
+        _LOG.warning(
+            "%s: dropped a torn last record (%d bytes without their newline): its command never "
+            "returned, so nothing acknowledged is lost",
+            self.path,
+            len(raw) - end,
+        )
+        with self.path.open("r+b") as file:
+            file.truncate(end)
+            file.flush()
+            os.fsync(file.fileno())
+
+    # ------------------------------------------------------------------- writing
+
+    def attach(self, exchange: Exchange, *, rewrite: bool) -> None:
+        """Journal `exchange` from now on.
+
+        Args:
+            exchange: An exchange built by `simulator.server.snapshots.build` (or replayed).
+            rewrite: Replace the file with a header and the exchange's whole log (a fresh
+                build, a reset or an import); otherwise append to the file as it is (it
+                already holds the log: a recovery; a recovered older format is rewritten).
+        """
+        log = exchange.command_log
+        origin = origin_of(exchange)
+        if origin is None:
+            raise ValueError("the exchange was not built by simulator.server.snapshots.build")
+        if rewrite or self._upgrade:
+            self._upgrade = False
+            self._rewrite(origin, log)
+        self.close()
+        self._file = self.path.open("ab", buffering=0)
+        log.sink = self._append
+        self._log = log
+
+    def _rewrite(self, origin: Origin, log: CommandLog) -> None:
+        header = {
+            "format": FORMAT,
+            "scenario": msgspec.to_builtins(origin.scenario),
+            "seed": origin.seed,
+            "created_ms": origin.created_ms,
+        }
+        lines = [frame(0, self._encode(header))]
+        lines.extend(frame(seq, self._encode(entry)) for seq, entry in enumerate(log.encoded(), 1))
+        temporary = self.path.with_name(self.path.name + ".tmp")
+        with temporary.open("wb") as file:
+            file.write(b"".join(lines))
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, self.path)
+        self._fsync_directory()
+        self._seq = self._synced = len(lines) - 1
+
+    def _fsync_directory(self) -> None:
+        # the rename itself survives a power loss only once the directory is synced
+        try:
+            descriptor = os.open(self.path.parent, os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            os.fsync(descriptor)
+        except OSError:
+            pass
+        finally:
+            os.close(descriptor)
+
+    def _append(self, line: list[Any]) -> None:
+        # unbuffered: one write system call per command, done before the command returns
+        assert self._file is not None
+        self._seq += 1
+        self._file.write(frame(self._seq, self._encode(line)))
+
+    @property
+    def pending(self) -> bool:
+        """Whether `fsync` durability still owes an fsync for a written line."""
+        return self.durability == "fsync" and self._synced < self._seq
+
+    async def sync(self) -> None:
+        """Return once every line written so far is fsynced (`fsync` durability); at once with
+        `flush` durability. Concurrent callers share fsyncs (group commit)."""
+        if self.durability != "fsync":
+            return
+        target = self._seq
+        while self._synced < target and self._file is not None:
+            if self._round is None:
+                self._round = asyncio.ensure_future(self._fsync_round())
+            await asyncio.shield(self._round)
+
+    async def _fsync_round(self) -> None:
+        upto = self._seq
+        file = self._file
+        try:
+            if file is not None:
+                await asyncio.to_thread(os.fsync, file.fileno())
+            self._synced = max(self._synced, upto)
+        finally:
+            self._round = None
+
+    def close(self) -> None:
+        """Stop journaling (the attached exchange's commands are no longer written)."""
+        if self._log is not None:
+            self._log.sink = None
+            self._log = None
+        if self._file is not None:
+            if self.durability == "fsync":
+                os.fsync(self._file.fileno())
+                self._synced = self._seq
+            self._file.close()
+            self._file = None
