@@ -221,6 +221,7 @@ class _Connection:
         self._batch_ms = 0  # the wall clock when the read being handled arrived
         self._held: deque[tuple[Message, int]] = deque()  # order entry during an advance
         self._release: asyncio.Task[None] | None = None
+        self._answering = asyncio.Lock()  # one batch at a time: a read's or the held messages'
 
     def now(self) -> int:
         """The wall clock for the session layer: one reading per read batch (ms resolution)."""
@@ -243,25 +244,23 @@ class _Connection:
                 if not data:
                     break
                 # everything the messages of one read produce goes out in one write
-                self._batch_ms = now = self.server.wall.now_ms()
-                self._batch = []
-                try:
-                    for item in self.decoder.feed(data):
-                        if self.closing:
-                            break
-                        if type(item) is Message:
-                            self._apply(self.session.receive(item, now))
-                        elif isinstance(item, DecodeError):
-                            self._apply(self.session.receive_error(item.reason, now))
-                            if item.fatal:
-                                self.closing = True
-                except BaseException:
-                    self._flush()
-                    raise
-                if self.server.runtime.journal_pending:
-                    # fsync durability: what answers this read waits for its commands' fsync
-                    await self.server.runtime.durable()
-                self._flush()
+                async with self._answering:
+                    self._batch_ms = now = self.server.wall.now_ms()
+                    self._batch = []
+                    try:
+                        for item in self.decoder.feed(data):
+                            if self.closing:
+                                break
+                            if type(item) is Message:
+                                self._apply(self.session.receive(item, now))
+                            elif isinstance(item, DecodeError):
+                                self._apply(self.session.receive_error(item.reason, now))
+                                if item.fatal:
+                                    self.closing = True
+                    except BaseException:
+                        self._flush()
+                        raise
+                    await self._durable_flush()
                 await self._drain()
         finally:
             ticker.cancel()
@@ -294,20 +293,37 @@ class _Connection:
             self._release = asyncio.get_running_loop().create_task(self._release_held())
 
     async def _release_held(self) -> None:
+        # the held messages are answered like a read: in one batch, after their fsync
         advancer = self.server.runtime.advancer
         try:
             while self._held:
                 await advancer.wait_idle()
-                # no await from here on: the held messages run back to back at the final time
-                while self._held and advancer.running is None and self.entry is not None:
-                    message, ref_seq = self._held.popleft()
-                    self.entry.handle(message, ref_seq)
-                    self.server.application.pump()
+                async with self._answering:
+                    if advancer.running is not None:
+                        continue  # another advance started while the last read was answered
+                    self._batch_ms = self.server.wall.now_ms()
+                    self._batch = []
+                    try:
+                        # no await in here: the held messages run back to back at the final time
+                        while self._held and self.entry is not None:
+                            message, ref_seq = self._held.popleft()
+                            self.entry.handle(message, ref_seq)
+                            self.server.application.pump()
+                    except BaseException:
+                        self._flush()
+                        raise
+                    await self._durable_flush()
                 if self.entry is None:
                     self._held.clear()
                 await self._drain()
         finally:
             self._release = None
+
+    async def _durable_flush(self) -> None:
+        if self.server.runtime.journal_pending:
+            # fsync durability: what answers a read waits for its commands' fsync
+            await self.server.runtime.durable()
+        self._flush()
 
     def _flush(self) -> None:
         batch, self._batch = self._batch, None

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from pathlib import Path
+
+import pytest
 
 from fix_acceptor import codec
 from fix_acceptor.message import Message
@@ -47,10 +50,22 @@ class _Reader:
         return self.pending.pop(0)
 
 
-def test_order_entry_waits_for_the_advance_while_test_requests_are_answered():
+@pytest.mark.parametrize("durability", ["memory", "fsync"])
+def test_order_entry_waits_for_the_advance_while_test_requests_are_answered(
+    durability: str, tmp_path: Path
+):
     wall = itertools.accumulate(itertools.repeat(0.01), initial=0.0)
     advancer = Advancer(lambda: next(wall), first_slice_ms=60_000, slice_work_s=0.01)
-    runtime = Runtime(load_scenario("default"), clock_mode="manual", advancer=advancer)
+    if durability == "fsync":  # the held orders' reports wait for their fsync too
+        runtime = Runtime(
+            load_scenario("default"),
+            clock_mode="manual",
+            advancer=advancer,
+            state_dir=tmp_path,
+            durability="fsync",
+        )
+    else:
+        runtime = Runtime(load_scenario("default"), clock_mode="manual", advancer=advancer)
     start = runtime.exchange.now()
     seen: dict[str, object] = {}
 
@@ -78,6 +93,7 @@ def test_order_entry_waits_for_the_advance_while_test_requests_are_answered():
             await server.close()
 
     asyncio.run(run())
+    runtime.close()
 
     assert seen["heartbeat"] == ("0", "ping-1")
     assert seen["running_at_heartbeat"]
