@@ -36,7 +36,7 @@ def test_a_background_advance_leaves_the_server_answering_and_then_completes(sim
             sim.reset()
         # a write waits at the gate for the end of the advance, then runs at the final time
         deposit = other.post(f"{sim.control_url}/users/demo-user/deposit", json={"amount": "1"})
-    after = sim.clock()
+    after = sim.wait_for_advance()  # idle by now: at once
 
     assert accepted["advance"]["target_ms"] == target
     assert health.status_code == 200
