@@ -3,10 +3,10 @@
 
 `create_app(runtime)` is the only constructor; all state lives on `app.state` (the runtime,
 the authenticator, the WebSocket hub; the rate limiter is the runtime's, shared with FIX), never
-in module globals. The OpenAPI document (`api.openapi`: every route, the control plane's
-bodies, and the hot `POST /margin/orders`) is served at `/openapi.json`, rendered offline at
-`/docs` and `/redoc`; the contract of record is Kalshi's spec vendored in
-`fixtures/reference/perps_openapi.yaml`.
+in module globals. Writes wait while an advance runs (`api.advance_gate`, around every route).
+The OpenAPI document (`api.openapi`: every route, the control plane's bodies, and the hot
+`POST /margin/orders`) is served at `/openapi.json`, rendered offline at `/docs` and `/redoc`;
+the contract of record is Kalshi's spec vendored in `fixtures/reference/perps_openapi.yaml`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.routing import Route, WebSocketRoute
 
 from api import control, control_faults
+from api.advance_gate import AdvanceGate
 from api.auth import Authenticator
 from api.control_guard import guard_control_plane
 from api.durable_acks import DurableAcks
@@ -59,6 +60,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.authenticator = Authenticator(runtime)
     app.state.ws_hub = Hub(runtime)
     install_error_handlers(app)
+    exclusive = [(method, CONTROL_PREFIX + path) for method, path in control.EXCLUSIVE]
+    app.add_middleware(AdvanceGate, advancer=runtime.advancer, exclusive=exclusive)
     for index, route in enumerate(orders.HOT_ROUTES):  # matched before every other route
         app.router.routes.insert(
             index, Route(REST_PREFIX + route.path, route.endpoint, methods=route.methods)

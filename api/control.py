@@ -9,10 +9,21 @@ the exchange, and render.
 running exchange alone; `GET /state/hash` is the current `state_hash` (for tests).
 Assumption: a snapshot body may be far larger than an API request, so `PUT /state` has its own
 size cap (`MAX_SNAPSHOT_BYTES`) instead of the server's `max_body_bytes`.
+
+`POST /clock/advance` runs in slices on the event loop (`simulator.server.advancer`): other
+requests are served meanwhile. `{"ms": N}` answers 200 once the clock is there; with
+`"wait": false` it answers 202 at once, and `GET /clock` shows its progress in `advance`
+(`{"target_ms", "reached_ms", "percent", "eta_ms"}`; absent when no advance runs). While one
+runs, writes wait for its end (`api.advance_gate`) and another advance, `POST /reset` and
+`PUT /state` are refused: 409 `advance_in_progress`, nothing changed (`EXCLUSIVE`).
+`lag_ms` in `GET /clock` is how far a wall or accelerated clock is ahead of the oldest timer the
+exchange has not fired yet (`simulator.server.clock_driver.lag_ms`); absent with a manual clock.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import msgspec
@@ -28,10 +39,15 @@ from api.wire import control as wire
 from api.wire.common import rfc3339
 from simulator.core.clock import ManualClock
 from simulator.core.money import parse_dollars, parse_price
+from simulator.server.advancer import AdvanceInProgressError
+from simulator.server.clock_driver import lag_ms
 from simulator.server.runtime import Runtime
 from simulator.server.snapshots import Snapshot
 
 router = APIRouter(tags=["simulator"])
+
+EXCLUSIVE = (("POST", "/clock/advance"), ("POST", "/reset"), ("PUT", "/state"))
+"""`(method, path)` below the prefix of the operations refused while an advance runs."""
 
 MAX_SNAPSHOT_BYTES = 1 << 29
 MAX_ADVANCE_MS = wire.MAX_ADVANCE_MS
@@ -41,6 +57,17 @@ Ticker = Annotated[str, Path(description="a market's ticker", examples=["KXBTCPE
 
 _START_MS = 1_781_481_600_000  # the built-in scenarios' start, for the examples
 _CLOCK = {"mode": "manual", "now_ms": _START_MS, "now": "2026-06-15T00:00:00.000Z"}
+_ADVANCING = {
+    "mode": "manual",
+    "now_ms": _START_MS + 21_600_000,
+    "now": "2026-06-15T06:00:00.000Z",
+    "advance": {
+        "target_ms": _START_MS + 86_400_000,
+        "reached_ms": _START_MS + 21_600_000,
+        "percent": 25.0,
+        "eta_ms": 7_500,
+    },
+}
 _HASH = "9c1d5e0b7a3f4c2e8b6d1a0f5e4c3b2a1908f7e6d5c4b3a29180f7e6d5c4b3a2"
 _USER_ERRORS = {400: "invalid_parameters", 404: "user_not_found"}
 _MARKET_ERRORS = {400: "invalid_parameters", 404: "market_not_found"}
@@ -49,6 +76,14 @@ _MARKET_ERRORS = {400: "invalid_parameters", 404: "market_not_found"}
 class _Conflict(ApiError):
     status = 409
     code = "conflict"
+
+
+@contextmanager
+def _not_during_an_advance() -> Iterator[None]:
+    try:
+        yield
+    except AdvanceInProgressError as exc:
+        raise _Conflict(str(exc), code=exc.code) from None
 
 
 def _money(text: str, name: str) -> int:
@@ -178,9 +213,27 @@ def _clock_body(runtime: Runtime) -> dict[str, Any]:
     return {"mode": runtime.clock_mode, "now_ms": now, "now": rfc3339(now)}
 
 
-@router.get("/clock", **wire.operation("Simulated time", wire.Clock, _CLOCK, errors={}))
+def _clock_now(runtime: Runtime) -> dict[str, Any]:
+    body = _clock_body(runtime)
+    if runtime.clock_mode != "manual":
+        body["lag_ms"] = lag_ms(runtime.exchange)
+    plan = runtime.advancer.running
+    if plan is not None:
+        body["advance"] = plan.progress(runtime.advancer.wall())
+    return body
+
+
+@router.get(
+    "/clock",
+    **wire.operation(
+        "Simulated time, the lag of a running clock and the advance under way",
+        wire.Clock,
+        _CLOCK,
+        errors={},
+    ),
+)
 async def get_clock(runtime: deps.CurrentRuntime) -> Response:
-    return json_response(_clock_body(runtime))
+    return json_response(_clock_now(runtime))
 
 
 @router.post(
@@ -192,6 +245,7 @@ async def get_clock(runtime: deps.CurrentRuntime) -> Response:
         body=wire.AdvanceClockRequest,
         examples={"one_hour": {"ms": 3_600_000}},
         errors={400: "invalid_parameters", 409: "clock_not_manual"},
+        accepted=(wire.Clock, _ADVANCING),
     ),
 )
 async def advance_clock(request: Request, runtime: deps.CurrentRuntime) -> Response:
@@ -205,8 +259,13 @@ async def advance_clock(request: Request, runtime: deps.CurrentRuntime) -> Respo
             f"the clock is in {runtime.clock_mode} mode; only a manual clock can be advanced",
             code="clock_not_manual",
         )
-    runtime.exchange.advance(body.ms)
-    return json_response(_clock_body(runtime))
+    advancer = runtime.advancer
+    with _not_during_an_advance():
+        advancer.start(runtime.exchange, body.ms)
+    if not body.wait:
+        return json_response(_clock_now(runtime), 202)
+    await advancer.wait()
+    return json_response(_clock_now(runtime))
 
 
 @router.post(
@@ -304,11 +363,12 @@ async def exchange_status(request: Request, runtime: deps.CurrentRuntime) -> Res
         "Back to the scenario's initial state (users, orders, time, pins, rate limits)",
         wire.Reset,
         _CLOCK | {"status": "reset"},
-        errors={},
+        errors={409: "advance_in_progress"},
     ),
 )
 async def reset(request: Request, runtime: deps.CurrentRuntime) -> Response:
-    runtime.reset()
+    with _not_during_an_advance():
+        runtime.reset()
     runtime.rate_limiter.reset()
     return json_response(_clock_body(runtime) | {"status": "reset"})
 
@@ -378,11 +438,14 @@ async def export_state(runtime: deps.CurrentRuntime) -> Response:
         wire.StateImported,
         {"status": "imported", "now_ms": _START_MS, "state_hash": _HASH},
         body=Snapshot,
+        errors={400: "invalid_parameters", 409: "advance_in_progress"},
     ),
 )
 async def import_state(request: Request, runtime: deps.CurrentRuntime) -> Response:
-    body = await _snapshot_body(request)
-    exchange = runtime.import_state(body)
+    with _not_during_an_advance():
+        runtime.advancer.check_idle("a state import")  # before reading a large body
+        body = await _snapshot_body(request)
+        exchange = runtime.import_state(body)
     return json_response(
         {"status": "imported", "now_ms": exchange.now(), "state_hash": runtime.state_hash()}
     )

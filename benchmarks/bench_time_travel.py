@@ -8,8 +8,9 @@ Each server is a `perps-sim serve --clock manual --port 0` subprocess with a rea
 - default scenario (three markets on seeded random walks, the house market maker re-centring
   every 5 s, funding, marks, tickers): advance 8 h, then 24 h, each timed from request to
   response. Meanwhile a second client on its own connection (a thread) polls
-  `GET /sim/v1/health` every `--poll-ms` and records the worst response time: the event loop
-  serves nothing else while one advance runs, so this is the longest a client waits.
+  `GET /sim/v1/health` every `--poll-ms` and records the worst response time: an advance runs
+  in slices of about 20 ms of work (`simulator/server/advancer.py`) with the loop serving
+  requests between them, so this is how long a client waits during time travel.
 - then a simulated week (`--days`) in 1-day advances, reading the server's RSS
   (`/proc/<pid>/status` VmRSS) before and after: its growth per simulated day.
 - baselines measured in the same run: the same 8 h advance on a `bare` server (no feeds move,

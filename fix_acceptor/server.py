@@ -10,6 +10,13 @@ the application layer answers what it delivers (`application.OrderEntry` on Kals
 `market_data.MarketDataSession` on KalshiMD, `drop_copy.replay` on KalshiDC). This module only
 moves bytes, reads the wall clock for the session layer, and runs its timers.
 
+While an advance runs (`simulator.server.advancer`), session messages (Heartbeat, TestRequest,
+ResendRequest, Logon, Logout), market data and drop copy are served between its slices, but
+order-entry messages (KalshiNR, KalshiRT) are held, in order, per connection and handed to the
+application once it has ended, at the final time (rate limits are charged on arrival). A
+connection that ends with messages held, or with CancelOrdersOnDisconnect during an advance,
+finishes them (and its cancel) after the advance before its session is released.
+
 Durability: with the runtime's `fsync` durability, the messages that answer one read (the
 ExecutionReports of the orders in it) are written once the journal has fsynced the commands
 they acknowledge (`Runtime.durable`); messages for other causes (a resting order filled by
@@ -26,6 +33,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
@@ -211,6 +219,9 @@ class _Connection:
         self.user_id: str | None = None
         self._batch: list[bytes] | None = None
         self._batch_ms = 0  # the wall clock when the read being handled arrived
+        self._held: deque[tuple[Message, int]] = deque()  # order entry during an advance
+        self._release: asyncio.Task[None] | None = None
+        self._answering = asyncio.Lock()  # one batch at a time: a read's or the held messages'
 
     def now(self) -> int:
         """The wall clock for the session layer: one reading per read batch (ms resolution)."""
@@ -233,34 +244,86 @@ class _Connection:
                 if not data:
                     break
                 # everything the messages of one read produce goes out in one write
-                self._batch_ms = now = self.server.wall.now_ms()
-                self._batch = []
-                try:
-                    for item in self.decoder.feed(data):
-                        if self.closing:
-                            break
-                        if type(item) is Message:
-                            self._apply(self.session.receive(item, now))
-                        elif isinstance(item, DecodeError):
-                            self._apply(self.session.receive_error(item.reason, now))
-                            if item.fatal:
-                                self.closing = True
-                except BaseException:
-                    self._flush()
-                    raise
-                if self.server.runtime.journal_pending:
-                    # fsync durability: what answers this read waits for its commands' fsync
-                    await self.server.runtime.durable()
-                self._flush()
+                async with self._answering:
+                    self._batch_ms = now = self.server.wall.now_ms()
+                    self._batch = []
+                    try:
+                        for item in self.decoder.feed(data):
+                            if self.closing:
+                                break
+                            if type(item) is Message:
+                                self._apply(self.session.receive(item, now))
+                            elif isinstance(item, DecodeError):
+                                self._apply(self.session.receive_error(item.reason, now))
+                                if item.fatal:
+                                    self.closing = True
+                    except BaseException:
+                        self._flush()
+                        raise
+                    await self._durable_flush()
                 await self._drain()
         finally:
             ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await ticker
+            await self._finish_held()
             self._apply(self.session.connection_lost(self.now()))
             self._detach()
             with contextlib.suppress(Exception):
                 self.writer.close()
+
+    async def _finish_held(self) -> None:
+        # what this connection's order entry still owes the exchange runs after the advance:
+        # its held messages, then (by `_detach`) CancelOrdersOnDisconnect
+        advancer = self.server.runtime.advancer
+        entry = self.entry
+        try:
+            if self._release is not None:
+                await self._release
+            if entry is not None and entry.cancel_on_disconnect:
+                await advancer.wait_idle()
+        except asyncio.CancelledError:
+            if self._release is not None:
+                self._release.cancel()
+            raise
+
+    def _hold(self, message: Message, ref_seq: int) -> None:
+        self._held.append((message, ref_seq))
+        if self._release is None:
+            self._release = asyncio.get_running_loop().create_task(self._release_held())
+
+    async def _release_held(self) -> None:
+        # the held messages are answered like a read: in one batch, after their fsync
+        advancer = self.server.runtime.advancer
+        try:
+            while self._held:
+                await advancer.wait_idle()
+                async with self._answering:
+                    if advancer.running is not None:
+                        continue  # another advance started while the last read was answered
+                    self._batch_ms = self.server.wall.now_ms()
+                    self._batch = []
+                    try:
+                        # no await in here: the held messages run back to back at the final time
+                        while self._held and self.entry is not None:
+                            message, ref_seq = self._held.popleft()
+                            self.entry.handle(message, ref_seq)
+                            self.server.application.pump()
+                    except BaseException:
+                        self._flush()
+                        raise
+                    await self._durable_flush()
+                if self.entry is None:
+                    self._held.clear()
+                await self._drain()
+        finally:
+            self._release = None
+
+    async def _durable_flush(self) -> None:
+        if self.server.runtime.journal_pending:
+            # fsync durability: what answers a read waits for its commands' fsync
+            await self.server.runtime.durable()
+        self._flush()
 
     def _flush(self) -> None:
         batch, self._batch = self._batch, None
@@ -344,6 +407,9 @@ class _Connection:
         if not self._admitted(message):
             self._business_reject(message, ref_seq, REJECT_REASON, REJECT_TEXT)
         elif self.entry is not None:
+            if self._held or self.server.runtime.advancer.running is not None:
+                self._hold(message, ref_seq)  # an advance runs: after it, in order
+                return
             self.entry.handle(message, ref_seq)
             # the command's reports now, before the next request's answers: replies keep the
             # order of the requests, and no event-loop turn separates a request from its report

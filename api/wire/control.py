@@ -24,6 +24,7 @@ from simulator.server.snapshots import Snapshot
 __all__ = [
     "DOCUMENTED",
     "AdvanceClockRequest",
+    "AdvanceProgress",
     "CreateUserRequest",
     "DepositRequest",
     "ExchangeStatusRequest",
@@ -116,6 +117,15 @@ class AdvanceClockRequest(msgspec.Struct, forbid_unknown_fields=True):
             extra_json_schema={"minimum": 0, "maximum": MAX_ADVANCE_MS},
         ),
     ]
+    wait: Annotated[
+        bool,
+        Meta(
+            description="true: answer 200 once the clock is there (other requests are served "
+            "meanwhile); false: answer 202 at once and advance in the background, progress in "
+            "`GET /sim/v1/clock`. Either way, writes wait until it is done and another advance, "
+            "a reset or a state import is 409 `advance_in_progress` until then"
+        ),
+    ] = True
 
 
 class ReferencePriceRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -193,12 +203,35 @@ class RateLimits(msgspec.Struct):
     usage_tier: Annotated[str, Meta(extra_json_schema={"enum": _TIER_NAMES})]
 
 
+class AdvanceProgress(msgspec.Struct):
+    """An advance under way (`POST /sim/v1/clock/advance`)."""
+
+    target_ms: Annotated[int, Meta(description="where the clock is going")]
+    reached_ms: Annotated[int, Meta(description="where it is (the same as `now_ms`)")]
+    percent: Annotated[float, Meta(description="share of the advance done, 0 to 100")]
+    eta_ms: Annotated[
+        int | None,
+        Meta(description="wall ms left at the speed so far; null until the first slice is done"),
+    ]
+
+
 class Clock(msgspec.Struct):
     """The simulated clock."""
 
     mode: Literal["wall", "manual", "accelerated"]
     now_ms: int
     now: Annotated[str, Meta(description="RFC 3339, UTC")]
+    lag_ms: Annotated[
+        int | UnsetType,
+        Meta(
+            description="wall and accelerated clocks only: simulated ms from the oldest timer "
+            "not fired yet to now (0 while the exchange keeps up)"
+        ),
+    ] = UNSET
+    advance: Annotated[
+        AdvanceProgress | UnsetType,
+        Meta(description="only while an advance runs (manual clock): its progress"),
+    ] = UNSET
 
 
 class ReferencePriceSet(msgspec.Struct):
@@ -285,6 +318,7 @@ DOCUMENTED: tuple[type, ...] = (
     MarketStatusRequest,
     ExchangeStatusRequest,
     Health,
+    AdvanceProgress,
     CreatedUser,
     Deposited,
     RateLimits,
@@ -306,7 +340,12 @@ DOCUMENTED: tuple[type, ...] = (
 _ERRORS = {
     400: "invalid input: not JSON, an unknown field or a bad value",
     404: "the path's user, market or fault does not exist",
-    409: "the clock is not manual",
+    409: "a conflict",
+}
+_CONFLICTS = {
+    "clock_not_manual": "the clock is not manual (`clock_not_manual`), or an advance is running "
+    "(`advance_in_progress`)",
+    "advance_in_progress": "an advance is running (`advance_in_progress`); nothing changed",
 }
 
 
@@ -323,12 +362,14 @@ def operation(
     examples: dict[str, Any] | None = None,
     status: int = 200,
     errors: dict[int, str] | None = None,
+    accepted: tuple[type, Any] | None = None,
 ) -> dict[str, Any]:
     """The route decorator's documentation arguments for one control-plane operation.
 
     `examples` names each request example (`{"minimal": {...}}`); `answer_example` is a
     sample answer; `errors` maps each error status to the code of its example (400
     `invalid_parameters` by default). Errors carry Kalshi's envelope (`ErrorEnvelope`).
+    `accepted` is the answer struct and example of a 202 (work left running).
     """
     responses: dict[int | str, Any] = {
         status: {
@@ -336,9 +377,15 @@ def operation(
             "content": {"application/json": {"schema": _ref(answer), "example": answer_example}},
         }
     }
+    if accepted is not None:
+        struct, example = accepted
+        responses[202] = {
+            "description": "Accepted: running in the background",
+            "content": {"application/json": {"schema": _ref(struct), "example": example}},
+        }
     chosen = {400: "invalid_parameters"} if errors is None else errors
     for code, error_code in chosen.items():
-        text = _ERRORS[code]
+        text = _CONFLICTS.get(error_code, _ERRORS[code]) if code == 409 else _ERRORS[code]
         example = {"error": {"code": error_code, "message": text, "service": "exchange"}}
         responses[code] = {
             "description": text,

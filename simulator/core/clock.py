@@ -4,6 +4,10 @@ Modes (DESIGN.md 4): `ManualClock` moves only when told (tests, CI), `WallClock`
 time, `AcceleratedClock` runs N times faster than real time from a start instant. Timers live in
 `Timers`, keyed so a re-armed timer replaces the old one; the exchange fires due timers in
 (due time, arming order) order whenever time moves.
+
+`wall_seconds` is real elapsed time for pacing and measuring work (the sliced advance, the lag
+warning, the stats line), never a simulated instant; code that needs it takes a `WallTime`
+so that tests pass a fake one.
 """
 
 from __future__ import annotations
@@ -13,7 +17,24 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Protocol
 
-__all__ = ["AcceleratedClock", "Clock", "ManualClock", "Timers", "WallClock", "make_clock"]
+__all__ = [
+    "AcceleratedClock",
+    "Clock",
+    "ManualClock",
+    "Timers",
+    "WallClock",
+    "WallTime",
+    "make_clock",
+    "wall_seconds",
+]
+
+WallTime = Callable[[], float]
+"""A source of real elapsed seconds (monotonic; only differences mean anything)."""
+
+
+def wall_seconds() -> float:
+    """Seconds on a monotonic real-time clock (`time.perf_counter`), for measuring work."""
+    return time.perf_counter()
 
 
 class Clock(Protocol):

@@ -15,6 +15,9 @@ FIX listeners: `--fix-host` (default: `--host`), `--fix-ports NR,DC,RT,MD` (defa
 8228,8229,8230,8233; with `--port 0` all four are 0 unless given; 0 = a free port), `--no-fix`,
 and TLS with `--fix-tls-cert` and `--fix-tls-key` (PEM files; both or neither).
 
+`--stats-interval SECONDS` (default 10; 0 = off; fractions allowed) logs a stats line that
+often in wall and accelerated runs (`simulator.server.run_stats`); a manual clock ignores it.
+
 Control-plane safety (`api.control_guard`): `--control-token` (`PERPS_SIM_CONTROL_TOKEN`),
 `--allowed-hosts` (`PERPS_SIM_ALLOWED_HOSTS`), and `--open-max-accounts` for `--auth open`.
 """
@@ -74,6 +77,16 @@ def _speed(text: str) -> float:
         raise ValueError(f"must be a number, was {text!r}") from None
     if not 0 < value < float("inf"):
         raise ValueError(f"must be a positive number, was {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"must be a number of seconds, was {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise ValueError(f"must be 0 (off) or a positive number of seconds, was {text!r}")
     return value
 
 
@@ -148,6 +161,7 @@ _OPTIONS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "no_fix": (_flag, False),
     "fix_tls_cert": (_path, None),
     "fix_tls_key": (_path, None),
+    "stats_interval": (_seconds, 10.0),
     "control_token": (_text, None),
     "allowed_hosts": (_hosts, ()),
     "open_max_accounts": (_positive, 1_000),
@@ -174,6 +188,8 @@ _HELP = {
     "no_fix": "do not start the FIX acceptor",
     "fix_tls_cert": "PEM certificate (chain) for TLS on the FIX listeners",
     "fix_tls_key": "PEM private key for --fix-tls-cert",
+    "stats_interval": "log a stats line (simulated time, speed, orders, fills, funding, "
+    "liquidations) this often with --clock wall or accelerated (default 10; 0 = off)",
     "control_token": "require Authorization: Bearer TOKEN on /sim/v1 (health excepted)",
     "allowed_hosts": "Host names the control plane answers besides loopback names, comma-"
     "separated (* = any; default: loopback and --host)",
@@ -197,6 +213,7 @@ _METAVARS = {
     "fix_ports": "NR,DC,RT,MD",
     "fix_tls_cert": "PEM",
     "fix_tls_key": "PEM",
+    "stats_interval": "SECONDS",
     "control_token": "TOKEN",
     "allowed_hosts": "HOST,HOST",
     "open_max_accounts": "N",

@@ -12,8 +12,9 @@ Fixtures:
 - `perps_sim`: a `PerpsSim`, a handle to a running server. Servers are shared: by default one
   per test session (per xdist worker) for each distinct configuration; the `perps_sim` marker
   or the `perps_sim_scope` ini option gives a module (or a test) a server of its own. Before a
-  test, a server that an earlier test used is reset (`POST /sim/v1/reset`), unless the test is
-  marked `perps_sim(reset=False)`. The fixture itself is function-scoped, consistent with the
+  test, a server that an earlier test used is reset (`POST /sim/v1/reset`, once an advance the
+  earlier test left running in the background has ended), unless the test is marked
+  `perps_sim(reset=False)`. The fixture itself is function-scoped, consistent with the
   reset: users, orders and keys do not outlive a test.
 - `perps_sim_user`: a `SimUser` funded with $10,000 on that server, new for each test.
 
@@ -308,12 +309,29 @@ class PerpsSim:
         return SimUser(str(created["user_id"]), str(created["api_key_id"]), pem, path)
 
     def clock(self) -> dict[str, Any]:
-        """`GET /clock`: `{"mode", "now_ms", "now"}`."""
+        """`GET /clock`: `{"mode", "now_ms", "now"}`, and `advance` while one runs."""
         return cast(dict[str, Any], self.control("GET", "/clock"))
 
-    def advance(self, ms: int) -> dict[str, Any]:
-        """Move simulated time by `ms`, firing every due timer; the clock afterwards."""
-        return cast(dict[str, Any], self.control("POST", "/clock/advance", {"ms": ms}))
+    def advance(self, ms: int, *, wait: bool = True) -> dict[str, Any]:
+        """Move simulated time by `ms`, firing every due timer; the clock afterwards.
+
+        With `wait=False` the server answers at once and advances in the background: the
+        answer's `advance` holds `target_ms`, `reached_ms`, `percent` and `eta_ms`, and
+        `clock()` shows the progress until `advance` is gone. Meanwhile reads are served,
+        writes wait for the end, and another advance or a reset raises `ControlPlaneError`
+        (409 `advance_in_progress`).
+        """
+        body: dict[str, Any] = {"ms": ms} if wait else {"ms": ms, "wait": False}
+        return cast(dict[str, Any], self.control("POST", "/clock/advance", body))
+
+    def wait_for_advance(self) -> dict[str, Any]:
+        """Return once no advance runs (one started with `wait=False` has ended); the clock.
+
+        It sends a write that changes nothing (`POST /exchange/status` with `{}`): writes wait
+        for a running advance to end.
+        """
+        self.control("POST", "/exchange/status", {})
+        return self.clock()
 
     def set_reference_price(self, ticker: str, price: object) -> dict[str, Any]:
         """Set `ticker`'s reference (index) price, e.g. `"6.3000"`."""
@@ -427,6 +445,7 @@ class _Pool:
                 f"during the run.\n--- server output ---\n{sim.output()}"
             )
         elif wanted.reset and key in self._used:
+            sim.wait_for_advance()  # one an earlier test left running in the background
             sim.reset()
         self._used.add(key)
         return sim

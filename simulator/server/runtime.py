@@ -13,6 +13,10 @@ Clocks: a manual runtime gives its exchange a `ManualClock`; wall and accelerate
 their clock in a `HeldClock`, which holds still while a command runs so that the command log
 replays exactly (`simulator.core.command_log`).
 
+Advances (`simulator.server.advancer`): `runtime.advancer` runs `POST /sim/v1/clock/advance` in
+slices on the event loop and is the gate state-changing requests wait at while one runs; `reset`
+and `import_state` refuse to run during one (`AdvanceInProgressError`).
+
 Durability (DESIGN.md 6): with a `state_dir`, every recorded command is appended to
 `<state_dir>/journal.jsonl` before it returns (`simulator.server.journal`), and with `fsync`
 durability transports await `durable()` before they acknowledge. A runtime
@@ -39,6 +43,7 @@ from simulator.core.money import MONEY_SCALE
 from simulator.exchange import Exchange
 from simulator.model.ledger import User
 from simulator.server import journal, snapshots
+from simulator.server.advancer import Advancer
 from simulator.server.faults import Faults
 from simulator.server.rate_limits import TIERS, RateLimiter
 from simulator.server.scenarios import Scenario
@@ -105,6 +110,7 @@ class Runtime:
         settings: Transport-facing settings.
         state_dir: Directory of the durable journal; None keeps state in memory only.
         durability: `flush` or `fsync` (`simulator.server.journal`).
+        advancer: Runs advances in slices (tests pass one with a fake wall time).
 
     Raises:
         InvalidSnapshotError: The state directory holds a journal that does not replay.
@@ -120,6 +126,7 @@ class Runtime:
         settings: ServerSettings | None = None,
         state_dir: Path | str | None = None,
         durability: journal.Durability = "flush",
+        advancer: Advancer | None = None,
     ) -> None:
         if clock_mode not in ("manual", "wall", "accelerated"):
             raise ValueError(f"clock mode must be manual, wall or accelerated, was {clock_mode!r}")
@@ -132,6 +139,7 @@ class Runtime:
         self.settings = settings or ServerSettings()
         self.generation = 0
         self.bus = EventBus()
+        self.advancer = advancer or Advancer()
         # one set of buckets for every transport (REST and FIX draw on the same ones)
         self.rate_limiter = RateLimiter(lambda: self.settings.rate_limits)
         # injected faults: runtime settings like the rate limits, cleared by reset
@@ -176,7 +184,12 @@ class Runtime:
 
     def reset(self) -> Exchange:
         """Replace the exchange with a fresh one in the scenario's initial state (and drop
-        every injected fault)."""
+        every injected fault).
+
+        Raises:
+            AdvanceInProgressError: An advance is running; nothing changed.
+        """
+        self.advancer.check_idle("a reset")
         exchange = self._build()
         self.faults = Faults(self.seed)
         if self._journal is not None:
@@ -215,7 +228,9 @@ class Runtime:
 
         Raises:
             InvalidSnapshotError: The snapshot is malformed or does not replay to its hash.
+            AdvanceInProgressError: An advance is running; nothing changed.
         """
+        self.advancer.check_idle("a state import")
         exchange = snapshots.import_state(data)
         self.replace(exchange)
         return exchange

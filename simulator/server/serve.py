@@ -13,9 +13,14 @@ reset replaces), and once the socket is served:
   `control_url` and, unless `--no-fix`, `fix` (`host` and the `ports` by session type);
 - prints a startup banner ending with the line `perps-sim ready: <base url>`.
 
-SIGINT and SIGTERM stop it cleanly: uvicorn finishes open requests, the driver task is
-cancelled, the journal (with `--state-dir`) is closed, the ready file is removed, and `serve`
-returns 0.
+Logging: the `perps_sim` loggers (advance progress and summaries, the driver's lag warning, the
+stats line, errors) go to stderr in uvicorn's format at `--log-level`. Wall and accelerated
+runs watch the driver's lag (`clock_driver.LagWatch`) and, unless `--stats-interval 0`, log
+the stats line (`simulator.server.run_stats`) every interval.
+
+SIGINT and SIGTERM stop it cleanly: uvicorn finishes open requests, the driver and stats tasks
+and a background advance (stopped at a slice boundary) are cancelled, the journal (with
+`--state-dir`) is closed, the ready file is removed, and `serve` returns 0.
 
 Assumption: a wildcard bind address (`0.0.0.0`, `::`) is advertised as the loopback address
 in the ready file and the banner, since that is where local clients connect.
@@ -40,13 +45,16 @@ from typing import Any, TextIO
 
 import msgspec
 import uvicorn
+from uvicorn.config import LOG_LEVELS
+from uvicorn.logging import DefaultFormatter
 
 from api.app import create_app, server_options
 from fix_acceptor.server import SESSION_PORTS, FixServer
 from simulator.core.errors import RejectError
-from simulator.server.clock_driver import drive_current
+from simulator.server.clock_driver import LagWatch, drive_current
 from simulator.server.journal import Durability
 from simulator.server.listeners import is_loopback_host, listen_tcp
+from simulator.server.run_stats import RunStats, report
 from simulator.server.runtime import AuthMode, ClockMode, Runtime, ServerSettings
 from simulator.server.scenarios import FIXTURES_DIR, Scenario, ScenarioError, load_scenario
 from simulator.server.snapshots import InvalidSnapshotError
@@ -91,6 +99,7 @@ class ServeOptions:
     control_token: str | None = None
     allowed_hosts: tuple[str, ...] = ()
     open_max_accounts: int = 1_000
+    stats_interval: float = 10.0
 
     def control_hosts(self) -> tuple[str, ...]:
         """`allowed_hosts`, plus `host` when it is a name or address of its own (not a
@@ -259,10 +268,27 @@ async def serve(options: ServeOptions, *, out: TextIO | None = None) -> int:
     """Run the server until SIGINT/SIGTERM; the process exit code (0 after a clean stop)."""
     stream = out or sys.stdout
     runtime = build_runtime(options)
+    with _logging(options.log_level):
+        try:
+            return await _serve(options, runtime, stream)
+        finally:
+            runtime.close()
+
+
+@contextlib.contextmanager
+def _logging(level: str) -> Iterator[None]:
+    # the simulator's own lines, formatted like uvicorn's, on stderr while serving
+    logger = logging.getLogger("perps_sim")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(DefaultFormatter("%(levelprefix)s %(message)s"))
+    previous = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(LOG_LEVELS[level])
     try:
-        return await _serve(options, runtime, stream)
+        yield
     finally:
-        runtime.close()
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
 
 
 async def _serve(options: ServeOptions, runtime: Runtime, stream: TextIO) -> int:
@@ -323,10 +349,14 @@ async def _serve(options: ServeOptions, runtime: Runtime, stream: TextIO) -> int
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, request_exit)
-    driver: asyncio.Task[None] | None = None
+    tasks: list[asyncio.Task[None]] = []
+    unsubscribe: Callable[[], None] | None = None
     if runtime.clock_mode != "manual":
+        watch = LagWatch(runtime.speed)
         driver = asyncio.create_task(
-            drive_current(lambda: runtime.exchange, asyncio.Event(), speed=runtime.speed)
+            drive_current(
+                lambda: runtime.exchange, asyncio.Event(), speed=runtime.speed, watch=watch
+            )
         )
 
         def driver_done(task: asyncio.Task[None]) -> None:
@@ -337,14 +367,26 @@ async def _serve(options: ServeOptions, runtime: Runtime, stream: TextIO) -> int
                 server.should_exit = True
 
         driver.add_done_callback(driver_done)
+        tasks.append(driver)
+        if options.stats_interval > 0:
+            stats = RunStats()
+            unsubscribe = runtime.bus.subscribe(stats)
+
+            def now() -> int:
+                return runtime.exchange.now()  # the current exchange: a reset replaces it
+
+            tasks.append(asyncio.create_task(report(stats, now, options.stats_interval)))
     try:
         await server.serve(sockets=[sock])
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
-        if driver is not None:
-            driver.cancel()
-            await asyncio.gather(driver, return_exceptions=True)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if unsubscribe is not None:
+            unsubscribe()
+        await runtime.advancer.aclose()
         sock.close()
         if fix is not None:
             await fix.close()

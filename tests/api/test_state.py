@@ -104,9 +104,11 @@ def test_the_snapshot_lists_the_commands(fresh: Served, client: httpx.Client):
         "deposit",
         "place_order",
         "place_order",
+        "advance",  # the 1.5 s advance in slices (`simulator.server.advancer`): 1 s, then 0.5 s
         "advance",
         "set_reference_price",
     ]
+    assert [command[2] for command in snapshot["commands"][4:6]] == [{"ms": 1_000}, {"ms": 500}]
     assert snapshot["commands"][2][2]["command"]["side"] == "ask"
     assert snapshot["state_hash"] == state_hash(fresh)
 

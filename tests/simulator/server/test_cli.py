@@ -227,6 +227,39 @@ def test_manual_clock_from_the_environment(tmp_path):
         assert _stop(process, signal.SIGTERM) == 0
 
 
+def _read_stderr_until(popen: subprocess.Popen[bytes], needle: str) -> str:
+    # the server's log (stderr) up to the first line holding `needle`, waiting on the pipe
+    assert popen.stderr is not None
+    fd = popen.stderr.fileno()
+    received = b""
+    while needle.encode() not in received:
+        ready, _, _ = select.select([fd], [], [], _START_TIMEOUT_S)
+        assert ready, f"no {needle!r} line within {_START_TIMEOUT_S} s: {received!r}"
+        chunk = os.read(fd, 65_536)
+        assert chunk, f"server exited: {received!r}"
+        received += chunk
+    return received.decode()
+
+
+def test_an_accelerated_server_logs_its_stats_line_every_interval(tmp_path):
+    ready = tmp_path / "ready.json"
+    args = ["--port", "0", "--clock", "accelerated", "--speed", "100", "--no-fix"]
+    args += ["--ready-file", str(ready), "--stats-interval", "0.05"]
+    with _serve(*args) as process:
+        log = _read_stderr_until(process.popen, "stats: ")
+        clock = httpx.get(json.loads(ready.read_text())["control_url"] + "/clock", timeout=30)
+        assert _stop(process, signal.SIGTERM) == 0
+
+    (line,) = [line for line in log.splitlines() if "stats: " in line][:1]
+    assert line.startswith("INFO:")
+    assert re.search(
+        r"stats: 2026-06-15T\S+Z, [\d.,]+x real time over [\d.]+ s; orders \d+, fills \d+, "
+        r"funding payments \d+, liquidations \d+$",
+        line,
+    ), line
+    assert isinstance(clock.json()["lag_ms"], int)
+
+
 def test_a_state_directory_survives_a_restart(tmp_path):
     ready = tmp_path / "ready.json"
     args = ["--port", "0", "--clock", "manual", "--log-level", "warning"]
@@ -270,6 +303,8 @@ def test_options_resolve_flag_then_environment_then_default():
         ([], {"PERPS_SIM_AUTH_WINDOW_MS": "-1"}, "PERPS_SIM_AUTH_WINDOW_MS must not be negative"),
         (["--ws", "nonsense=1"], {}, "--ws: 'nonsense=1' is not NAME=VALUE"),
         ([], {"PERPS_SIM_WS": "get_snapshot_reply=never"}, "PERPS_SIM_WS: get_snapshot_reply must"),
+        (["--stats-interval", "-1"], {}, "--stats-interval must be 0 (off) or a positive number"),
+        ([], {"PERPS_SIM_STATS_INTERVAL": "often"}, "PERPS_SIM_STATS_INTERVAL must be a number"),
     ],
 )
 def test_bad_values_exit_with_status_2_and_name_the_source(argv, env, message, monkeypatch, capsys):
@@ -281,6 +316,14 @@ def test_bad_values_exit_with_status_2_and_name_the_source(argv, env, message, m
 
     assert exited.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_stats_interval_comes_from_the_flag_or_the_environment():
+    assert ServeOptions().stats_interval == 10.0
+    assert parse_serve_options({"stats_interval": "2.5"}, {}).stats_interval == 2.5
+    assert parse_serve_options({}, {"PERPS_SIM_STATS_INTERVAL": "0"}).stats_interval == 0.0
+    flag_wins = parse_serve_options({"stats_interval": "1"}, {"PERPS_SIM_STATS_INTERVAL": "30"})
+    assert flag_wins.stats_interval == 1.0
 
 
 def test_ws_settings_come_from_repeated_flags_or_the_environment():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 
@@ -10,7 +11,7 @@ from matching import Side
 from simulator.core.command_log import HeldClock
 from simulator.exchange import Exchange
 from simulator.model.orders import PlaceOrder
-from simulator.server.clock_driver import drive, fire_due
+from simulator.server.clock_driver import LagWatch, drive, drive_current, fire_due, lag_ms
 from simulator.server.scenarios import build_exchange, load_scenario
 from tests.simulator.factories import T0, dollars, make_spec
 
@@ -99,3 +100,106 @@ def test_a_late_start_of_the_default_scenario_catches_up_without_errors():
 
     assert batches > 1  # 90 one-second instants came in batches
     assert ex.markets["KXBTCPERP"].mark_ts_ms > scenario.start_ms
+
+
+def test_lag_is_how_far_the_source_is_past_the_oldest_unfired_timer():
+    source = _FakeWallClock(T0)
+    ex = Exchange([make_spec()], clock=HeldClock(source), seed=1)
+    due = ex.next_timer()
+    assert due is not None
+
+    source.now = due - 1
+    assert lag_ms(ex) == 0
+    source.now = due + 2_500
+    assert lag_ms(ex) == 2_500
+    ex.run_due()  # everything due by now fired
+    assert lag_ms(ex) == 0
+
+
+class _FakeWall:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_watch_warns_once_per_interval_while_behind_and_says_when_caught_up(
+    caplog: pytest.LogCaptureFixture,
+):
+    wall = _FakeWall()
+    watch = LagWatch(100.0, wall=wall)  # 100 x: one real second is 100 simulated seconds
+
+    with caplog.at_level(logging.INFO, logger="perps_sim.clock"):
+        watch.observe(99_000)  # under the threshold
+        watch.observe(150_000)
+        wall.now += 5
+        watch.observe(300_000)  # still behind, 5 s later: no second warning yet
+        wall.now += 5
+        watch.observe(200_000)  # 10 s later: warned again
+        watch.observe(0)
+        watch.observe(0)
+
+    assert watch.threshold_ms == 100_000
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert lines == [
+        (
+            "WARNING",
+            "the exchange cannot keep up with the x100 clock: timers fire 2m30s of simulated "
+            "time late (threshold 1m40s); events and prices arrive late",
+        ),
+        (
+            "WARNING",
+            "the exchange cannot keep up with the x100 clock: timers fire 3m20s of simulated "
+            "time late (threshold 1m40s); events and prices arrive late",
+        ),
+        ("INFO", "the exchange caught up with the clock (worst lag 5m00s)"),
+    ]
+    assert not watch.behind
+
+
+def test_a_short_episode_within_the_interval_logs_neither_warning_nor_recovery(
+    caplog: pytest.LogCaptureFixture,
+):
+    wall = _FakeWall()
+    watch = LagWatch(1.0, wall=wall)
+    assert watch.threshold_ms == 1_000
+
+    with caplog.at_level(logging.INFO, logger="perps_sim.clock"):
+        watch.observe(5_000)  # warned
+        watch.observe(0)  # caught up (said)
+        wall.now += 1
+        watch.observe(5_000)  # behind again within 10 s: no warning ...
+        watch.observe(0)  # ... so no recovery line either
+
+    assert [r.levelname for r in caplog.records] == ["WARNING", "INFO"]
+    assert "with the wall clock" in caplog.records[0].getMessage()
+
+
+def test_a_driver_that_falls_behind_says_so_and_catches_up(caplog: pytest.LogCaptureFixture):
+    scenario = load_scenario("default")
+    source = _FakeWallClock(scenario.start_ms)
+    ex = build_exchange(scenario, HeldClock(source))
+    wall = _FakeWall()
+    watch = LagWatch(1_000.0, wall=wall)
+    stop = asyncio.Event()
+    lags: list[int] = []
+    steps = 0
+
+    async def fake_sleep(seconds: float) -> None:
+        nonlocal steps
+        steps += 1
+        lags.append(lag_ms(ex))
+        wall.now += 0.1
+        if steps <= 3:
+            source.now += 600_000  # the clock runs 10 simulated minutes ahead at each step
+        elif not watch.behind:
+            stop.set()
+
+    with caplog.at_level(logging.INFO, logger="perps_sim.clock"):
+        asyncio.run(drive_current(lambda: ex, stop, speed=1_000.0, sleep=fake_sleep, watch=watch))
+
+    assert max(lags) > 1_000_000  # more than one real second behind at x1000
+    assert lag_ms(ex) < watch.threshold_ms
+    levels = [r.levelname for r in caplog.records]
+    assert levels == ["WARNING", "INFO"], caplog.text

@@ -4,7 +4,8 @@ Each `pytester` run is a separate pytest process in a fresh directory with no co
 a client project runs: its tests use the `perps_sim` fixtures and record what they saw in
 `observed.jsonl`, which the test here reads. Three runs (each starts one to four servers):
 
-- the fixtures in a session: attributes, a signed REST call of `perps_sim_user`, `advance`,
+- the fixtures in a session: attributes, a signed REST call of `perps_sim_user`, `advance`
+  (also in the background),
   `set_reference_price`, control-plane errors, the reset between tests and its opt-out, a
   module-scoped server of another scenario that is stopped after its module, the ini's seed;
 - options and ini keys reaching `perps-sim serve`, a server that cannot start, a bad marker;
@@ -124,6 +125,15 @@ def test_advance_moves_the_clock(perps_sim):
     after = httpx.get(perps_sim.control_url + "/clock").json()
     assert after["now_ms"] - before["now_ms"] == 90_000
     assert answer == after == perps_sim.clock()
+
+
+def test_a_background_advance_answers_at_once(perps_sim):
+    start = perps_sim.clock()["now_ms"]
+
+    answer = perps_sim.advance(86_400_000, wait=False)
+
+    assert answer["advance"]["target_ms"] == start + 86_400_000
+    assert perps_sim.wait_for_advance()["now_ms"] == start + 86_400_000
 
 
 def test_reference_price_is_visible(perps_sim):
@@ -294,7 +304,7 @@ def test_fixtures_share_a_session_server_reset_between_tests(project: pytest.Pyt
 
     result = _run(project)
 
-    result.assert_outcomes(passed=11)
+    result.assert_outcomes(passed=12)
     session, module = _observed(project, "session"), _observed(project, "module")
     assert len(set(session)) == 1  # before and after the module-scoped one
     assert len(set(module)) == 1

@@ -1,0 +1,104 @@
+"""FIX during a sliced advance: session messages answered between slices, order entry held
+and applied after the advance at the final time, over a real socket."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from pathlib import Path
+
+import pytest
+
+from fix_acceptor import codec
+from fix_acceptor.message import Message
+from fix_acceptor.server import FixServer
+from simulator.core.clock import WallClock
+from simulator.server.advancer import Advancer
+from simulator.server.runtime import Runtime
+from simulator.server.scenarios import load_scenario
+from tests.fix_acceptor.test_limits import _order
+from tests.fix_acceptor.test_server import KEY_ID, logon
+
+HOUR_MS = 3_600_000
+
+
+def _test_request(seq: int, test_id: str) -> bytes:
+    message = Message(
+        [
+            (35, "1"),
+            (49, KEY_ID),
+            (56, "KalshiNR"),
+            (34, str(seq)),
+            (52, codec.timestamp(WallClock().now_ms())),
+            (112, test_id),
+        ]
+    )
+    return codec.encode(message)
+
+
+class _Reader:
+    def __init__(self, reader: asyncio.StreamReader) -> None:
+        self.reader = reader
+        self.decoder = codec.FrameDecoder()
+        self.pending: list[Message] = []
+
+    async def next(self) -> Message:
+        while not self.pending:
+            data = await asyncio.wait_for(self.reader.read(65536), 30)
+            assert data, "the acceptor closed the connection"
+            self.pending += [m for m in self.decoder.feed(data) if isinstance(m, Message)]
+        return self.pending.pop(0)
+
+
+@pytest.mark.parametrize("durability", ["memory", "fsync"])
+def test_order_entry_waits_for_the_advance_while_test_requests_are_answered(
+    durability: str, tmp_path: Path
+):
+    wall = itertools.accumulate(itertools.repeat(0.01), initial=0.0)
+    advancer = Advancer(lambda: next(wall), first_slice_ms=60_000, slice_work_s=0.01)
+    if durability == "fsync":  # the held orders' reports wait for their fsync too
+        runtime = Runtime(
+            load_scenario("default"),
+            clock_mode="manual",
+            advancer=advancer,
+            state_dir=tmp_path,
+            durability="fsync",
+        )
+    else:
+        runtime = Runtime(load_scenario("default"), clock_mode="manual", advancer=advancer)
+    start = runtime.exchange.now()
+    seen: dict[str, object] = {}
+
+    async def run() -> None:
+        server = FixServer(runtime)
+        port = (await server.start("127.0.0.1", {"KalshiNR": 0}))["KalshiNR"]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        replies = _Reader(reader)
+        try:
+            writer.write(logon())
+            assert (await replies.next()).msg_type == "A"
+            plan = advancer.start(runtime.exchange, HOUR_MS)
+            writer.write(_order(2, "held-1") + _test_request(3, "ping-1"))
+            heartbeat = await replies.next()
+            seen["heartbeat"] = (heartbeat.msg_type, heartbeat.get(112))
+            seen["running_at_heartbeat"] = advancer.running is plan and not plan.done
+            seen["held_during"] = ("demo-user", "held-1") not in runtime.exchange.live_client_ids
+            report = await replies.next()
+            seen["report"] = (report.msg_type, report.get(11), report.get(150))
+            seen["transact_time"] = report.get(60)
+            seen["running_at_report"] = advancer.running
+        finally:
+            writer.close()
+            await writer.wait_closed()
+            await server.close()
+
+    asyncio.run(run())
+    runtime.close()
+
+    assert seen["heartbeat"] == ("0", "ping-1")
+    assert seen["running_at_heartbeat"]
+    assert seen["held_during"]
+    assert ("demo-user", "held-1") in runtime.exchange.live_client_ids  # resting after it
+    assert seen["report"] == ("8", "held-1", "0")
+    assert seen["running_at_report"] is None
+    assert seen["transact_time"] == codec.timestamp(start + HOUR_MS)
