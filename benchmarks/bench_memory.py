@@ -40,20 +40,13 @@ if __package__ in (None, ""):  # run as a script: make the `benchmarks` package 
 import msgspec
 
 from benchmarks.harness import machine_load, python_version
+from simulator.core.config import HISTORY_LIMITS
 
 DAY_MS = 86_400_000
 QUICK_DIVISOR = 16
 DEFAULT_DAYS = 7
 TIMEOUT_S = 3_600.0
 UNBOUNDED = 10**12
-_LIMITS = (
-    "retain_terminal_orders",
-    "retain_fills",
-    "retain_trades",
-    "retain_funding_payments",
-    "retain_funding_rates",
-    "retain_candles",
-)
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -83,7 +76,7 @@ def _child(args: argparse.Namespace) -> None:
 
     scenario = load_scenario(args.scenario)
     if args.child == "baseline":
-        config = {**scenario.config, **dict.fromkeys(_LIMITS, UNBOUNDED)}
+        config = {**scenario.config, **dict.fromkeys(HISTORY_LIMITS, UNBOUNDED)}
         scenario = msgspec.structs.replace(scenario, config=config)
     if args.trace:
         tracemalloc.start()

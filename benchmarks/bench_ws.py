@@ -121,10 +121,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 
-from benchmarks.bench_rest import sign
+from benchmarks.bench_rest import auth_headers
 from benchmarks.harness import machine_load, percentile, python_version
 from benchmarks.served import cpu_s, process_cpu_s, serve_subprocess
-from simulator.core.clock import WallClock
 from simulator.core.money import format_price, parse_price
 from simulator.server.listeners import listen_tcp
 from simulator.server.scenarios import load_scenario
@@ -210,15 +209,6 @@ def _private_key() -> rsa.RSAPrivateKey:
     return key
 
 
-def _auth(key: rsa.RSAPrivateKey, key_id: str, method: str, path: str) -> dict[str, str]:
-    ts = WallClock().now_ms()
-    return {
-        "KALSHI-ACCESS-KEY": key_id,
-        "KALSHI-ACCESS-TIMESTAMP": str(ts),
-        "KALSHI-ACCESS-SIGNATURE": sign(key, ts, method, path),
-    }
-
-
 def _reference_price() -> int:
     scenario = load_scenario("bare")
     markets = json.loads((FIXTURES / scenario.markets_file).read_text())["markets"]
@@ -291,7 +281,7 @@ def create_accounts(
                     "time_in_force": "good_till_canceled",
                     "self_trade_prevention_type": "taker_at_cross",
                 }
-                headers = _auth(key, f"{accounts.liquidity}-key", "POST", ORDERS_PATH)
+                headers = auth_headers(key, f"{accounts.liquidity}-key", "POST", ORDERS_PATH)
                 response = http.post(ORDERS_PATH, json=order, headers=headers)
                 if response.status_code != 201:
                     raise RuntimeError(f"liquidity order refused: {response.text}")
@@ -354,8 +344,8 @@ def plan_orders(
     mid = _reference_price()
     host = f"127.0.0.1:{port}".encode()
     # the signature covers timestamp + method + path only: one per key serves every order
-    maker_auth = _auth(key, f"{accounts.maker}-key", "POST", ORDERS_PATH)
-    taker_auth = _auth(key, f"{accounts.taker}-key", "POST", ORDERS_PATH)
+    maker_auth = auth_headers(key, f"{accounts.maker}-key", "POST", ORDERS_PATH)
+    taker_auth = auth_headers(key, f"{accounts.taker}-key", "POST", ORDERS_PATH)
     advance = _request(host, ADVANCE_PATH, None, json.dumps({"ms": ADVANCE_MS}).encode())
     pairs = warmup_pairs + orders // 2
     cycle = 2 * SPAN - 3  # prices mid - SPAN + 1 .. mid + SPAN - 3; mid + SPAN - 2 is the last's
@@ -484,7 +474,7 @@ class Client:
 async def _open_client(url: str, key: rsa.RSAPrivateKey, key_id: str) -> Client:
     ws = await connect(
         url,
-        additional_headers=_auth(key, key_id, "GET", WS_PATH),
+        additional_headers=auth_headers(key, key_id, "GET", WS_PATH),
         compression=None,
         proxy=None,
         open_timeout=TIMEOUT_S,

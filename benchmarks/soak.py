@@ -50,10 +50,9 @@ from kalshi.fix.messages.order_entry import NewOrderSingle, OrderCancelRequest
 from kalshi.perps.fix import MarginFixClient
 from websockets.asyncio.client import connect
 
-from benchmarks.bench_rest import sign
+from benchmarks.bench_rest import auth_headers
 from benchmarks.harness import machine_load, python_version
 from benchmarks.served import Served, serve_subprocess
-from simulator.core.clock import WallClock
 
 DEFAULT_MINUTES = 3.0
 DEFAULT_SAMPLE_S = 5.0
@@ -86,15 +85,6 @@ def _private_key(pem: str) -> rsa.RSAPrivateKey:
     return key
 
 
-def sign_request(key: rsa.RSAPrivateKey, key_id: str, method: str, path: str) -> dict[str, str]:
-    ts = WallClock().now_ms()
-    return {
-        "KALSHI-ACCESS-KEY": key_id,
-        "KALSHI-ACCESS-TIMESTAMP": str(ts),
-        "KALSHI-ACCESS-SIGNATURE": sign(key, ts, method, path),
-    }
-
-
 def _rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -109,7 +99,7 @@ class _Signer(httpx.Auth):
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         path = request.url.raw_path.split(b"?", 1)[0].decode()
-        request.headers.update(sign_request(self.key, self.key_id, request.method, path))
+        request.headers.update(auth_headers(self.key, self.key_id, request.method, path))
         yield request
 
 
@@ -206,7 +196,7 @@ async def _fix(served: Served, user: dict[str, str], stop: asyncio.Event, tally:
 async def _ws(served: Served, user: dict[str, str], stop: asyncio.Event, tally: Tally) -> None:
     key = _private_key(user["private_key_pem"])
     path = "/trade-api/ws/v2/margin"
-    headers = sign_request(key, user["api_key_id"], "GET", path)
+    headers = auth_headers(key, user["api_key_id"], "GET", path)
     async with connect(served.urls["ws_url"], additional_headers=headers) as ws:
         command = {
             "id": 1,

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from simulator.core.money import MONEY_SCALE, RATE_SCALE
 
-__all__ = ["ExchangeConfig"]
+__all__ = ["HISTORY_LIMITS", "ExchangeConfig"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +72,7 @@ class ExchangeConfig:
                 raise ValueError(f"{name} must be a positive integer, was {value!r}")
 
 
-_RETAIN = (
-    "journal_retain",
+HISTORY_LIMITS = (
     "retain_terminal_orders",
     "retain_fills",
     "retain_trades",
@@ -81,3 +80,5 @@ _RETAIN = (
     "retain_funding_rates",
     "retain_candles",
 )
+"""The settings that bound the exchange's histories (the journal's is `journal_retain`)."""
+_RETAIN = ("journal_retain", *HISTORY_LIMITS)
