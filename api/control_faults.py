@@ -1,7 +1,8 @@
 """`/sim/v1/faults`: list, add, remove and clear injected faults (`simulator.server.faults`).
 
-Handlers only parse, call the runtime's `Faults` and render. Faults are runtime settings:
-kept until removed, cleared by `POST /sim/v1/reset`, never journaled.
+Handlers only parse, call the runtime (`Runtime.add_fault` and the like) and render. Faults
+are runtime settings: kept until removed, cleared by `POST /sim/v1/reset`, never journaled
+(the commands of a `pause` are, `simulator.server.fault_pauses`).
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ async def list_faults(runtime: deps.CurrentRuntime) -> Response:
 @router.post(
     "/faults",
     **wire.operation(
-        "Inject a fault: REST latency or errors, WebSocket drops, FIX disconnects or gaps",
+        "Inject a fault: REST latency or errors, WebSocket drops, FIX disconnects or gaps, pauses",
         FaultView,
         _EXAMPLE,
         body=FaultSpec,
@@ -67,15 +68,17 @@ async def list_faults(runtime: deps.CurrentRuntime) -> Response:
             "slow_reads": {"kind": "latency", "target": "GET /trade-api/v2/*", "latency_ms": 5},
             "drop_websockets": {"kind": "ws_drop", "percent": 10},
             "fix_gap": {"kind": "fix_seq_gap", "target": "demo-user", "gap": 2, "count": 1},
+            "pause_a_market": {"kind": "pause", "target": "KXBTCPERP"},
         },
         status=201,
+        errors={400: "invalid_parameters", 404: "market_not_found"},
     ),
     status_code=201,
 )
 async def add_fault(request: Request, runtime: deps.CurrentRuntime) -> Response:
     spec = await read_json(request, FaultSpec)
     try:
-        fault = runtime.faults.add(spec)
+        fault = runtime.add_fault(spec)
     except ValueError as exc:
         raise BadRequestError(str(exc)) from None
     return json_response(fault_view(fault), status=201)
@@ -86,8 +89,7 @@ async def add_fault(request: Request, runtime: deps.CurrentRuntime) -> Response:
     **wire.operation("Remove every fault", FaultsCleared, {"removed": 1}, errors={}),
 )
 async def clear_faults(runtime: deps.CurrentRuntime) -> Response:
-    removed = len(runtime.faults)
-    runtime.faults.clear()
+    removed = runtime.clear_faults()
     return json_response({"removed": removed})
 
 
@@ -101,7 +103,7 @@ async def clear_faults(runtime: deps.CurrentRuntime) -> Response:
     ),
 )
 async def remove_fault(fault_id: FaultId, runtime: deps.CurrentRuntime) -> Response:
-    fault = runtime.faults.remove(fault_id)
+    fault = runtime.remove_fault(fault_id)
     if fault is None:
         raise _FaultNotFound(f"no fault {fault_id!r}")
     return json_response(fault_view(fault))

@@ -222,6 +222,11 @@ class _Connection:
         self._held: deque[tuple[Message, int]] = deque()  # order entry during an advance
         self._release: asyncio.Task[None] | None = None
         self._answering = asyncio.Lock()  # one batch at a time: a read's or the held messages'
+        # fsync durability: messages (fills of resting orders, drop copy, market data) written
+        # outside a read's batch while the journal owes an fsync, sent in order after it
+        self._deferred: list[bytes] | None = None
+        self._deferring: asyncio.Task[None] | None = None
+        self._close_after_deferred = False
 
     def now(self) -> int:
         """The wall clock for the session layer: one reading per read batch (ms resolution)."""
@@ -328,7 +333,33 @@ class _Connection:
     def _flush(self) -> None:
         batch, self._batch = self._batch, None
         if batch and not self.writer.is_closing():
-            self.writer.write(b"".join(batch))
+            if self._deferred is not None:  # keep sequence order behind what waits
+                self._deferred.extend(batch)
+            else:
+                self.writer.write(b"".join(batch))
+
+    def _write(self, data: bytes) -> None:
+        # a message outside a read's batch: at once, or after the fsync its commands owe
+        if self._deferred is None and not self.server.runtime.journal_pending:
+            self.writer.write(data)
+            return
+        if self._deferred is None:
+            self._deferred = []
+            self._deferring = asyncio.get_running_loop().create_task(self._write_deferred())
+        self._deferred.append(data)
+
+    async def _write_deferred(self) -> None:
+        runtime = self.server.runtime
+        try:
+            while runtime.journal_pending:
+                await runtime.durable()
+        finally:
+            deferred, self._deferred = self._deferred or [], None
+            self._deferring = None
+            if not self.writer.is_closing():
+                self.writer.write(b"".join(deferred))
+                if self._close_after_deferred:
+                    self.writer.close()
 
     async def _drain(self) -> None:
         with contextlib.suppress(ConnectionError, OSError):
@@ -360,7 +391,7 @@ class _Connection:
                 if self._batch is not None:
                     self._batch.append(encode(output.message))
                 elif not self.writer.is_closing():
-                    self.writer.write(encode(output.message))
+                    self._write(encode(output.message))
             elif type(output) is Deliver:
                 self._deliver(output.message)
             elif isinstance(output, LoggedOn):
@@ -369,7 +400,9 @@ class _Connection:
                 self._flush()
                 self.closing = True
                 _LOG.debug("closing FIX connection: %s", output.reason)
-                if not self.writer.is_closing():
+                if self._deferred is not None:
+                    self._close_after_deferred = True
+                elif not self.writer.is_closing():
                     self.writer.close()
 
     def _attach(self, output: LoggedOn) -> None:

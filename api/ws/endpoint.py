@@ -126,6 +126,10 @@ class _Writer:
     nothing is waiting already; when the socket's buffer is full, or the server lacks the
     batch extension, the task sends instead, awaiting backpressure, and later flushes wait
     for it so that frames keep their order.
+
+    With `fsync` durability a frame may show the effect of a command whose journal line is not
+    fsynced yet: then the task sends, after `Runtime.durable()`, so that no client sees what a
+    power loss could undo (the same rule as REST answers and FIX ExecutionReports).
     """
 
     def __init__(self, websocket: WebSocket, batch_send: Send | None) -> None:
@@ -141,14 +145,15 @@ class _Writer:
         if session is None or session.close_code is not None:
             return
         outbox = session.outbox
-        faults = self.websocket.app.state.runtime.faults
+        runtime = self.websocket.app.state.runtime
+        faults = runtime.faults
         if len(faults) and outbox:
             code = faults.ws_drop(session.user_id)
             if code is not None:  # an injected drop: the frames never leave
                 outbox.clear()
                 session.close(code, "connection dropped")
                 return
-        if self.draining or self.direct is None:
+        if self.draining or self.direct is None or runtime.journal_pending:
             self.wake.set()
             return
         texts = list(outbox)
@@ -159,6 +164,7 @@ class _Writer:
 
     async def run(self) -> None:
         send = self.websocket.send
+        runtime = self.websocket.app.state.runtime
         while True:
             await self.wake.wait()
             self.wake.clear()
@@ -168,6 +174,8 @@ class _Writer:
             self.draining = True
             try:
                 while outbox and session.close_code is None:
+                    while runtime.journal_pending:
+                        await runtime.durable()
                     if self.batch_send is not None:
                         texts = list(outbox)
                         outbox.clear()

@@ -15,6 +15,14 @@ client exactly as the real exchange would show it:
   application message is about to be sent to it.
 - `fix_seq_gap` (FIX): the next application message to a matching session skips `gap`
   sequence numbers (default 1), so the client sees a gap and asks for a resend.
+- `pause` (every transport): trading stops while the fault is held, as in Kalshi's pauses:
+  target `"*"` pauses trading (`trading_active` false: REST order entry 409
+  `trading_is_paused`, FIX `58=EXCHANGE_PAUSED`), `"exchange"` closes the exchange (as in
+  maintenance: marks frozen, liquidation and funding wait), a market ticker makes that market
+  `inactive` with halt source `fault`. `cancel_order_on_pause` orders are cancelled. Removing
+  the fault (or clearing them all) resumes. Unlike the other kinds, a pause is applied through
+  exchange commands (`simulator.server.fault_pauses`), so it is journaled and in the state
+  hash; `percent` and `count` do not apply to it.
 
 Targets: for REST faults, `"*"` or `"METHOD /path"` where the path may end in `*` (a prefix),
 e.g. `"POST /trade-api/v2/margin/orders"` or `"* /trade-api/v2/margin/*"`; the control plane
@@ -36,7 +44,7 @@ import msgspec
 
 __all__ = ["FAULT_KINDS", "Fault", "FaultKind", "FaultSpec", "Faults", "RestFault"]
 
-FaultKind = Literal["latency", "error", "ws_drop", "fix_disconnect", "fix_seq_gap"]
+FaultKind = Literal["latency", "error", "ws_drop", "fix_disconnect", "fix_seq_gap", "pause"]
 FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)
 _REST = frozenset({"latency", "error"})
 _STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -67,6 +75,8 @@ class FaultSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
             raise ValueError(f"status must be one of {sorted(_STATUSES)}, was {self.status}")
         if self.kind == "latency" and self.latency_ms == 0:
             raise ValueError("a latency fault needs latency_ms")
+        if self.kind == "pause" and (self.percent != 100 or self.count is not None):
+            raise ValueError("a pause holds until it is removed: no percent or count")
         if self.kind in _REST and self.target != "*":
             method, _, path = self.target.partition(" ")
             if not method or not path.startswith("/") or path.startswith("/sim/"):
@@ -130,8 +140,11 @@ class Faults:
         """Stop holding a fault; the fault, or None if none has that id."""
         return self._faults.pop(fault_id, None)
 
-    def clear(self) -> None:
+    def clear(self) -> list[Fault]:
+        """Stop holding every fault; the faults held, oldest first."""
+        held = list(self._faults.values())
         self._faults.clear()
+        return held
 
     # ---------------------------------------------------------------- decisions
 

@@ -42,9 +42,9 @@ from simulator.core.command_log import HeldClock
 from simulator.core.money import MONEY_SCALE
 from simulator.exchange import Exchange
 from simulator.model.ledger import User
-from simulator.server import journal, snapshots
+from simulator.server import fault_pauses, journal, snapshots
 from simulator.server.advancer import Advancer
-from simulator.server.faults import Faults
+from simulator.server.faults import Fault, Faults, FaultSpec
 from simulator.server.rate_limits import TIERS, RateLimiter
 from simulator.server.scenarios import Scenario
 from simulator.server.state_hash import state_hash
@@ -214,6 +214,33 @@ class Runtime:
         self.exchange = exchange
         self.generation += 1
         self._announce("import")
+
+    def add_fault(self, spec: FaultSpec) -> Fault:
+        """Hold a fault; a `pause` is applied to the exchange first.
+
+        Raises:
+            ValueError: The spec is inconsistent or too many faults are held.
+            RejectError: The exchange refused the pause (an unknown market); nothing is held.
+        """
+        spec.check()
+        if spec.kind == "pause":
+            fault_pauses.apply(self.exchange, spec)
+        return self.faults.add(spec)
+
+    def remove_fault(self, fault_id: str) -> Fault | None:
+        """Stop holding a fault (lifting a pause); the fault, or None if none has that id."""
+        fault = self.faults.remove(fault_id)
+        if fault is not None and fault.spec.kind == "pause":
+            fault_pauses.lift(self.exchange, fault.spec)
+        return fault
+
+    def clear_faults(self) -> int:
+        """Stop holding every fault (lifting pauses, newest first); how many there were."""
+        held = self.faults.clear()
+        for fault in reversed(held):
+            if fault.spec.kind == "pause":
+                fault_pauses.lift(self.exchange, fault.spec)
+        return len(held)
 
     def _announce(self, reason: Literal["reset", "import"]) -> None:
         notice = Reset(reason, self.generation, self.exchange.journal.last_seq)

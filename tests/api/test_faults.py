@@ -142,6 +142,48 @@ def test_reset_drops_every_fault(fresh: Served) -> None:
     assert fresh.control("GET", "/faults").json() == {"faults": []}
 
 
+def test_a_trading_pause_refuses_orders_until_it_is_removed(
+    fresh: Served, signed: httpx.Client
+) -> None:
+    pause = _add(fresh, kind="pause")
+    status = signed.get("/trade-api/v2/margin/exchange/status").json()
+    assert status == {"exchange_active": True, "trading_active": False}
+    refused = _order(signed, 20)
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "trading_is_paused"
+    assert fresh.control("DELETE", f"/faults/{pause['fault_id']}").status_code == 200
+    assert signed.get("/trade-api/v2/margin/exchange/status").json()["trading_active"] is True
+    assert _order(signed, 21).status_code == 201
+
+
+def test_a_market_pause_halts_that_market_and_clear_lifts_it(
+    fresh: Served, signed: httpx.Client
+) -> None:
+    _add(fresh, kind="pause", target="KXBTCPERP")
+    market = signed.get("/trade-api/v2/margin/markets/KXBTCPERP").json()["market"]
+    assert (market["status"], market["halt_sources"]) == ("inactive", ["fault"])
+    assert _order(signed, 22).status_code == 409
+    assert fresh.control("DELETE", "/faults").json() == {"removed": 1}
+    market = signed.get("/trade-api/v2/margin/markets/KXBTCPERP").json()["market"]
+    assert (market["status"], market["halt_sources"]) == ("active", [])
+    assert _order(signed, 23).status_code == 201
+
+
+def test_a_pause_of_an_unknown_market_is_404_and_holds_nothing(fresh: Served) -> None:
+    before = fresh.runtime.state_hash()
+    response = fresh.control("POST", "/faults", json={"kind": "pause", "target": "NOPE"})
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "market_not_found"
+    assert fresh.control("GET", "/faults").json() == {"faults": []}
+    assert fresh.runtime.state_hash() == before
+
+
+@pytest.mark.parametrize("extra", [{"percent": 50}, {"count": 1}])
+def test_a_pause_takes_no_percent_or_count(fresh: Served, extra: dict[str, int]) -> None:
+    response = fresh.control("POST", "/faults", json={"kind": "pause", **extra})
+    assert response.status_code == 400
+
+
 def test_decisions_follow_the_seed(fresh: Served) -> None:
     def pattern(seed: int) -> list[int | None]:
         faults = Faults(seed)
