@@ -35,6 +35,7 @@ _EXAMPLE = {
     "status": 503,
     "close_code": 1011,
     "gap": 1,
+    "channel": None,
     "applied": 0,
 }
 
@@ -68,6 +69,12 @@ async def list_faults(runtime: deps.CurrentRuntime) -> Response:
             "slow_reads": {"kind": "latency", "target": "GET /trade-api/v2/*", "latency_ms": 5},
             "drop_websockets": {"kind": "ws_drop", "percent": 10},
             "fix_gap": {"kind": "fix_seq_gap", "target": "demo-user", "gap": 2, "count": 1},
+            "slow_book_frames": {
+                "kind": "ws_latency",
+                "channel": "orderbook_delta",
+                "latency_ms": 200,
+            },
+            "slow_fix_reports": {"kind": "fix_latency", "latency_ms": 50, "percent": 10},
             "pause_a_market": {"kind": "pause", "target": "KXBTCPERP"},
         },
         status=201,

@@ -227,6 +227,7 @@ class _Connection:
         self._deferred: list[bytes] | None = None
         self._deferring: asyncio.Task[None] | None = None
         self._close_after_deferred = False
+        self._held_until = 0.0  # a fix_latency fault: nothing is written before this loop time
 
     def now(self) -> int:
         """The wall clock for the session layer: one reading per read batch (ms resolution)."""
@@ -333,24 +334,33 @@ class _Connection:
     def _flush(self) -> None:
         batch, self._batch = self._batch, None
         if batch and not self.writer.is_closing():
-            if self._deferred is not None:  # keep sequence order behind what waits
-                self._deferred.extend(batch)
+            if self._deferred is not None or self._held_s() > 0:
+                self._defer(batch)  # behind what waits: sequence order kept
             else:
                 self.writer.write(b"".join(batch))
 
     def _write(self, data: bytes) -> None:
         # a message outside a read's batch: at once, or after the fsync its commands owe
-        if self._deferred is None and not self.server.runtime.journal_pending:
+        runtime = self.server.runtime
+        if self._deferred is None and not runtime.journal_pending and self._held_s() <= 0:
             self.writer.write(data)
             return
+        self._defer([data])
+
+    def _held_s(self) -> float:
+        return self._held_until - asyncio.get_running_loop().time() if self._held_until else 0.0
+
+    def _defer(self, data: list[bytes]) -> None:
         if self._deferred is None:
             self._deferred = []
             self._deferring = asyncio.get_running_loop().create_task(self._write_deferred())
-        self._deferred.append(data)
+        self._deferred.extend(data)
 
     async def _write_deferred(self) -> None:
         runtime = self.server.runtime
         try:
+            while (held := self._held_s()) > 0:  # an injected latency
+                await asyncio.sleep(held)
             while runtime.journal_pending:
                 await runtime.durable()
         finally:
@@ -383,6 +393,10 @@ class _Connection:
                 return
             if gap:
                 self.session.skip_out_seq(gap)
+            latency = faults.fix_latency(self.user_id)
+            if latency:
+                until = asyncio.get_running_loop().time() + latency / 1000
+                self._held_until = max(self._held_until, until)
         self._apply(self.session.send_application(message, self.now()))
 
     def _apply(self, outputs: list[Output]) -> None:

@@ -22,6 +22,7 @@ class FaultView(msgspec.Struct, frozen=True):
     close_code: int
     gap: int
     applied: int
+    channel: str | None = None
 
 
 class FaultList(msgspec.Struct, frozen=True):
@@ -48,6 +49,7 @@ def fault_view(fault: Fault) -> dict[str, object]:
         "status": spec.status,
         "close_code": spec.close_code,
         "gap": spec.gap,
+        "channel": spec.channel,
         "applied": fault.applied,
     }
 

@@ -129,7 +129,8 @@ class _Writer:
 
     With `fsync` durability a frame may show the effect of a command whose journal line is not
     fsynced yet: then the task sends, after `Runtime.durable()`, so that no client sees what a
-    power loss could undo (the same rule as REST answers and FIX ExecutionReports).
+    power loss could undo (the same rule as REST answers and FIX ExecutionReports). A
+    `ws_latency` fault holds the frames back the same way (`Session.held_ms`).
     """
 
     def __init__(self, websocket: WebSocket, batch_send: Send | None) -> None:
@@ -153,7 +154,7 @@ class _Writer:
                 outbox.clear()
                 session.close(code, "connection dropped")
                 return
-        if self.draining or self.direct is None or runtime.journal_pending:
+        if self.draining or self.direct is None or runtime.journal_pending or session.held_ms():
             self.wake.set()
             return
         texts = list(outbox)
@@ -174,6 +175,8 @@ class _Writer:
             self.draining = True
             try:
                 while outbox and session.close_code is None:
+                    while held := session.held_ms():  # an injected latency
+                        await asyncio.sleep(held / 1000)
                     while runtime.journal_pending:
                         await runtime.durable()
                     if self.batch_send is not None:

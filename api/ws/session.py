@@ -125,6 +125,7 @@ class Session:
         self._tokens = float(self.settings.commands_per_second)
         self._refilled_ms = self._wall_ms()
         self._next_sid = 1
+        self._held_until_ms = 0  # a ws_latency fault: nothing is sent before this wall time
 
     # ------------------------------------------------------------ output
 
@@ -141,6 +142,16 @@ class Session:
         if self.outbox:
             self._flusher()
 
+    def held_ms(self) -> int:
+        """How long the writer must still wait before sending (a `ws_latency` fault), in ms."""
+        if not self._held_until_ms:
+            return 0
+        left = self._held_until_ms - self._wall_ms()
+        if left <= 0:
+            self._held_until_ms = 0
+            return 0
+        return left
+
     def close(self, code: int, reason: str) -> None:
         """Ask the endpoint to close the connection after what is queued."""
         if self.close_code is None:
@@ -151,7 +162,14 @@ class Session:
         """Queue one data frame of `sub` (its seq counted if the channel is sequenced).
 
         `tail` is the frame's end after `msg` (`wire.frame_tail`), the same for a whole batch.
+        A `ws_latency` fault that applies holds the connection's frames back (`held_ms`).
         """
+        faults = self.runtime.faults
+        if len(faults):
+            latency = faults.ws_latency(self.user_id, sub.channel)
+            if latency:
+                until = self._wall_ms() + latency
+                self._held_until_ms = max(self._held_until_ms, until)
         if sub.channel in wire.SEQUENCED:
             sub.seq += 1
             self.send(f'{{"type":"{kind}","sid":{sub.sid},"seq":{sub.seq},"msg":{msg}{tail}')

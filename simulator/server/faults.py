@@ -9,6 +9,11 @@ client exactly as the real exchange would show it:
 - `error` (REST): the matching requests are answered `status` without being handled (nothing
   changes): 500, 502, 503 and 504 with Kalshi's error envelope, 429 with its
   `{"error": "too many requests"}` body.
+- `ws_latency` (WebSocket): a data frame of a matching connection (and of `channel`, when
+  set) is sent `latency_ms` late; the frames queued behind it on the connection wait too,
+  as on one slow TCP connection, so order and sequence numbers are kept.
+- `fix_latency` (FIX): an application message to a matching session is sent `latency_ms`
+  late, and what follows it on the connection waits behind it (sequence order kept).
 - `ws_drop` (WebSocket): a matching connection is closed with `close_code` (default 1011)
   when a frame is about to be sent to it.
 - `fix_disconnect` (FIX): a matching session's connection is dropped (no Logout) when an
@@ -44,7 +49,16 @@ import msgspec
 
 __all__ = ["FAULT_KINDS", "Fault", "FaultKind", "FaultSpec", "Faults", "RestFault"]
 
-FaultKind = Literal["latency", "error", "ws_drop", "fix_disconnect", "fix_seq_gap", "pause"]
+FaultKind = Literal[
+    "latency",
+    "error",
+    "ws_latency",
+    "ws_drop",
+    "fix_latency",
+    "fix_disconnect",
+    "fix_seq_gap",
+    "pause",
+]
 FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)
 _REST = frozenset({"latency", "error"})
 _STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -68,13 +82,16 @@ class FaultSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     status: int = 503
     close_code: Annotated[int, msgspec.Meta(ge=1000, le=4999)] = 1011
     gap: Annotated[int, msgspec.Meta(ge=1, le=1_000)] = 1
+    channel: Annotated[str, msgspec.Meta(max_length=64)] | None = None
 
     def check(self) -> None:
         """Raise ValueError for a combination the field types cannot express."""
         if self.kind == "error" and self.status not in _STATUSES:
             raise ValueError(f"status must be one of {sorted(_STATUSES)}, was {self.status}")
-        if self.kind == "latency" and self.latency_ms == 0:
-            raise ValueError("a latency fault needs latency_ms")
+        if self.kind in ("latency", "ws_latency", "fix_latency") and self.latency_ms == 0:
+            raise ValueError(f"a {self.kind} fault needs latency_ms")
+        if self.channel is not None and self.kind != "ws_latency":
+            raise ValueError("only a ws_latency fault takes a channel")
         if self.kind == "pause" and (self.percent != 100 or self.count is not None):
             raise ValueError("a pause holds until it is removed: no percent or count")
         if self.kind in _REST and self.target != "*":
@@ -160,6 +177,24 @@ class Faults:
             elif status is None:
                 status = fault.spec.status
         return RestFault(latency, status) if latency or status is not None else _NONE
+
+    def ws_latency(self, user_id: str, channel: str) -> int:
+        """The milliseconds a data frame of `channel` to `user_id` is held back now (0: none)."""
+        latency = 0
+        for fault in self._matching(
+            lambda s: (
+                s.kind == "ws_latency" and _user_match(s, user_id) and s.channel in (None, channel)
+            )
+        ):
+            latency += fault.spec.latency_ms
+        return latency
+
+    def fix_latency(self, user_id: str) -> int:
+        """The milliseconds an application message to `user_id` is held back now (0: none)."""
+        latency = 0
+        for fault in self._matching(lambda s: s.kind == "fix_latency" and _user_match(s, user_id)):
+            latency += fault.spec.latency_ms
+        return latency
 
     def ws_drop(self, user_id: str) -> int | None:
         """The close code a WebSocket connection of `user_id` gets now, or None."""

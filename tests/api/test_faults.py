@@ -67,6 +67,7 @@ def test_add_list_remove_and_clear(fresh: Served) -> None:
         "status": 503,
         "close_code": 1011,
         "gap": 1,
+        "channel": None,
         "applied": 0,
     }
     listed = fresh.control("GET", "/faults").json()["faults"]
@@ -89,6 +90,9 @@ def test_add_list_remove_and_clear(fresh: Served) -> None:
         {"kind": "error", "percent": 0},
         {"kind": "boom"},
         {"kind": "error", "surprise": 1},
+        {"kind": "ws_latency"},
+        {"kind": "fix_latency", "latency_ms": 0},
+        {"kind": "ws_drop", "channel": "trade"},
     ],
 )
 def test_bad_faults_are_400(fresh: Served, spec: dict[str, Any]) -> None:

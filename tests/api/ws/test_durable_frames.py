@@ -37,7 +37,7 @@ def _writer(runtime: _Runtime) -> tuple[_Writer, SimpleNamespace, list[str]]:
 
     socket.send = send
     writer = _Writer(socket, None)  # type: ignore[arg-type]
-    session = SimpleNamespace(outbox=deque(), close_code=None, user_id="u1")
+    session = SimpleNamespace(outbox=deque(), close_code=None, user_id="u1", held_ms=lambda: 0)
     writer.session = session  # type: ignore[assignment]
     direct: list[str] = []
 
