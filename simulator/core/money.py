@@ -50,7 +50,7 @@ RATE_SCALE = 10**12
 CENTICENT = MONEY_SCALE // 10_000
 MICROS_PER_TICK = MONEY_SCALE // PRICE_SCALE
 
-_DECIMAL = re.compile(r"^(-?)(\d+)(?:\.(\d*))?$")
+_DECIMAL = re.compile(r"(-?)([0-9]+)(?:\.([0-9]*))?")
 
 
 class WireFormatError(ValueError):
@@ -70,7 +70,7 @@ def _parse_fixed(text: str, decimals: int, what: str) -> int:
         return scaled + (int(frac.ljust(decimals, "0")) if frac else 0)
     if not isinstance(text, str):
         raise WireFormatError(f"{what} must be a decimal string, was {text!r}")
-    match = _DECIMAL.match(text.strip())
+    match = _DECIMAL.fullmatch(text)
     if match is None or len(text) > 40:
         raise WireFormatError(f"{what} must be a decimal string, was {text!r}")
     sign, whole, frac = match.groups()
