@@ -95,6 +95,7 @@ def test_the_writer_waits_out_the_hold_before_sending(monkeypatch: pytest.Monkey
             outbox=deque(), close_code=None, user_id="u1", held_ms=lambda: hold[0]
         )
         writer.session = session  # type: ignore[assignment]
+
         def direct(texts: list[str]) -> bool:
             log.append("direct")
             return True
