@@ -106,7 +106,7 @@ def test_the_feed_sends_the_view_then_a_reset_notice_and_the_new_view(server: Li
 
 def test_the_feed_refuses_a_foreign_origin(server: LiveServer) -> None:
     with pytest.raises(InvalidStatus) as refused:
-        asyncio.run(_frames(_feed_url(server), 1, origin="http://evil.example"))  # type: ignore[arg-type]
+        asyncio.run(_frames(_feed_url(server), 1, origin="http://evil.example"))
     assert refused.value.response.status_code == 403
 
 

@@ -16,7 +16,6 @@ import shutil
 import subprocess
 import tempfile
 import threading
-import time
 from pathlib import Path
 from typing import IO, Any
 
@@ -106,9 +105,8 @@ class Browser:
         """Send one command and return its result (events on the way are kept as console)."""
         ident = next(self._ids)
         self.page.send(json.dumps({"id": ident, "method": method, "params": params}))
-        deadline = time.monotonic() + timeout_s
-        while True:
-            message = json.loads(self.page.recv(timeout=max(deadline - time.monotonic(), 0.01)))
+        while True:  # each message within the timeout (the page sends events in between)
+            message = json.loads(self.page.recv(timeout=timeout_s))
             if message.get("id") == ident:
                 if "error" in message:
                     raise RuntimeError(f"{method}: {message['error']}")
@@ -151,7 +149,9 @@ class Browser:
                 try {{ value = ({condition}); }} catch (e) {{ value = undefined; }}
                 if (value) {{ observer.disconnect(); clearTimeout(limit); resolve(value); }}
             }};
-            observer.observe(document, {{subtree: true, childList: true, characterData: true, attributes: true}});
+            observer.observe(document, {{
+                subtree: true, childList: true, characterData: true, attributes: true,
+            }});
             check();
         }})"""
         return self.evaluate(script, timeout_s=timeout_s + 5)
