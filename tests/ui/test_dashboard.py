@@ -132,3 +132,18 @@ def test_the_page_reconnects_after_a_reset(
     browser.wait_for("!document.getElementById('notice').hidden")
     browser.wait_for(f"Number(document.getElementById('clock-now').dataset.ms) === {start}")
     browser.wait_for("document.querySelectorAll('#trades tbody tr').length === 0")
+
+
+def test_the_page_reconnects_when_its_socket_drops(
+    traded: tuple[LiveServer, NewUser, NewUser], browser: Browser
+) -> None:
+    server, _, _ = traded
+    browser.navigate(f"{server.base}/sim/ui")
+    before = int(browser.wait_for("document.getElementById('clock-now').dataset.ms"))
+    browser.evaluate("state.socket.close()")
+    browser.wait_for("document.getElementById('status').textContent === 'reconnecting'")
+    browser.wait_for("document.getElementById('status').textContent === 'live'")
+    server.control("POST", "/clock/advance", json={"ms": 1_000}).raise_for_status()
+    browser.wait_for(
+        f"Number(document.getElementById('clock-now').dataset.ms) === {before + 1_000}"
+    )
