@@ -1,5 +1,5 @@
 """The FastAPI application: REST under `/trade-api/v2`, the margin WebSocket at
-`/trade-api/ws/v2/margin`, control plane under `/sim/v1`.
+`/trade-api/ws/v2/margin`, control plane under `/sim/v1`, the dashboard at `/sim/ui`.
 
 `create_app(runtime)` is the only constructor; all state lives on `app.state` (the runtime,
 the authenticator, the WebSocket hub; the rate limiter is the runtime's, shared with FIX), never
@@ -17,10 +17,11 @@ from fastapi import Depends, FastAPI
 from fastapi_offline import FastAPIOffline
 from starlette.routing import Route, WebSocketRoute
 
-from api import control, control_faults
+from api import control, control_faults, dashboard
 from api.advance_gate import AdvanceGate
 from api.auth import Authenticator
 from api.control_guard import guard_control_plane
+from api.dashboard import DashboardFeed
 from api.durable_acks import DurableAcks
 from api.errors import install_error_handlers
 from api.fault_injection import FaultInjection
@@ -59,6 +60,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.runtime = runtime
     app.state.authenticator = Authenticator(runtime)
     app.state.ws_hub = Hub(runtime)
+    app.state.dashboard = DashboardFeed(runtime)
     install_error_handlers(app)
     exclusive = [(method, CONTROL_PREFIX + path) for method, path in control.EXCLUSIVE]
     app.add_middleware(AdvanceGate, advancer=runtime.advancer, exclusive=exclusive)
@@ -80,10 +82,12 @@ def create_app(runtime: Runtime) -> FastAPI:
         fcm,
     ):
         app.include_router(module.router, prefix=REST_PREFIX)
-    for router in (control.router, control_faults.router):
+    for router in (control.router, control_faults.router, dashboard.view_router):
         app.include_router(
             router, prefix=CONTROL_PREFIX, dependencies=[Depends(guard_control_plane)]
         )
+    app.include_router(dashboard.feed_router, prefix=CONTROL_PREFIX)
+    app.include_router(dashboard.page_router)
     app.router.routes.append(WebSocketRoute(WS_PATH, MarginSocket()))
     install_openapi(app, runtime, rest_prefix=REST_PREFIX, control_prefix=CONTROL_PREFIX)
     if runtime.durability == "fsync":

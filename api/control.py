@@ -36,12 +36,10 @@ from api.bodies import read_json
 from api.errors import ApiError, BadRequestError
 from api.responses import json_response
 from api.wire import control as wire
-from api.wire.common import rfc3339
+from api.wire.clock import clock_body, clock_now
 from simulator.core.clock import ManualClock
 from simulator.core.money import parse_dollars, parse_price
 from simulator.server.advancer import AdvanceInProgressError
-from simulator.server.clock_driver import lag_ms
-from simulator.server.runtime import Runtime
 from simulator.server.snapshots import Snapshot
 
 router = APIRouter(tags=["simulator"])
@@ -208,21 +206,6 @@ async def rate_limits(user_id: UserId, request: Request, runtime: deps.CurrentRu
     )
 
 
-def _clock_body(runtime: Runtime) -> dict[str, Any]:
-    now = runtime.exchange.now()
-    return {"mode": runtime.clock_mode, "now_ms": now, "now": rfc3339(now)}
-
-
-def _clock_now(runtime: Runtime) -> dict[str, Any]:
-    body = _clock_body(runtime)
-    if runtime.clock_mode != "manual":
-        body["lag_ms"] = lag_ms(runtime.exchange)
-    plan = runtime.advancer.running
-    if plan is not None:
-        body["advance"] = plan.progress(runtime.advancer.wall())
-    return body
-
-
 @router.get(
     "/clock",
     **wire.operation(
@@ -233,7 +216,7 @@ def _clock_now(runtime: Runtime) -> dict[str, Any]:
     ),
 )
 async def get_clock(runtime: deps.CurrentRuntime) -> Response:
-    return json_response(_clock_now(runtime))
+    return json_response(clock_now(runtime))
 
 
 @router.post(
@@ -263,9 +246,9 @@ async def advance_clock(request: Request, runtime: deps.CurrentRuntime) -> Respo
     with _not_during_an_advance():
         advancer.start(runtime.exchange, body.ms)
     if not body.wait:
-        return json_response(_clock_now(runtime), 202)
+        return json_response(clock_now(runtime), 202)
     await advancer.wait()
-    return json_response(_clock_now(runtime))
+    return json_response(clock_now(runtime))
 
 
 @router.post(
@@ -370,7 +353,7 @@ async def reset(request: Request, runtime: deps.CurrentRuntime) -> Response:
     with _not_during_an_advance():
         runtime.reset()
     runtime.rate_limiter.reset()
-    return json_response(_clock_body(runtime) | {"status": "reset"})
+    return json_response(clock_body(runtime) | {"status": "reset"})
 
 
 @router.get(
