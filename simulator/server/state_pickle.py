@@ -127,8 +127,7 @@ def _reduce_method(method: types.MethodType) -> tuple[Any, tuple[object, str]]:
     return bound_method, (method.__self__, method.__func__.__name__)
 
 
-class _Pickler(pickle.Pickler):
-    dispatch_table = {**copyreg.dispatch_table, types.MethodType: _reduce_method}
+_DISPATCH = types.MappingProxyType({**copyreg.dispatch_table, types.MethodType: _reduce_method})
 
 
 class _Unpickler(pickle.Unpickler):
@@ -143,7 +142,9 @@ class _Unpickler(pickle.Unpickler):
 def dumps(exchange: object) -> bytes:
     """The pickled state of an exchange (see the module docstring for what is left out)."""
     buffer = io.BytesIO()
-    _Pickler(buffer, protocol=PROTOCOL).dump(exchange)
+    pickler = pickle.Pickler(buffer, protocol=PROTOCOL)
+    pickler.dispatch_table = _DISPATCH
+    pickler.dump(exchange)
     return buffer.getvalue()
 
 
