@@ -25,8 +25,11 @@ BARE = load_scenario("bare")
 def control_plane(snapshot_every: int) -> Iterator[tuple[httpx.Client, Runtime]]:
     runtime = Runtime(BARE, clock_mode="manual", snapshot_every=snapshot_every)
     with uvicorn_serving(create_app(runtime), **server_options(runtime.settings)) as port:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}/sim/v1", timeout=30) as client:
+        client = httpx.Client(base_url=f"http://127.0.0.1:{port}/sim/v1", timeout=30)
+        try:
             yield client, runtime
+        finally:
+            client.close()
 
 
 def activity(client: httpx.Client, deposits: int) -> None:
