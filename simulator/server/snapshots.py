@@ -1,10 +1,11 @@
 """State snapshots and the durable journal: an exchange is its scenario plus its command log.
 
-The exchange is deterministic (DESIGN.md 5), so a snapshot does not copy books, accounts or
+The exchange is deterministic (DESIGN.md 5), so an export need not copy books, accounts or
 timers: it holds what the exchange was built from (scenario, seed, construction instant) and
 every command it accepted since (`simulator.core.command_log`), and is restored by replaying them.
 
-Snapshot (`export_state`; what `GET /sim/v1/state` returns and `PUT /sim/v1/state` takes)::
+v1 (`export_state` of a log that was never compacted; what `GET /sim/v1/state` returns and
+`PUT /sim/v1/state` takes)::
 
     {"format": "perps-sim/state-v1", "scenario": {...}, "seed": 1, "created_ms": ...,
      "now_ms": ..., "commands": [[ts_ms, name, {param: value}], ...], "state_hash": "..."}
@@ -16,16 +17,29 @@ same. With a wall or accelerated clock, commands carry wall-clock instants; repl
 manual clock to them just the same, so wall-mode snapshots replay exactly too (the runtime then
 continues on its own clock, see `Runtime.replace`).
 
-The durable journal of a state directory (`simulator.server.journal`) holds the same origin
-and commands, one checksummed line each, and recovers with `replay` too.
+Periodic snapshots bound memory and replay time: a runtime takes one every `snapshot_every`
+commands (`take`: the whole exchange pickled by `simulator.server.state_pickle`, its SHA-256,
+its state hash and instant), and the command log keeps it as its base and drops the commands
+it includes. The export of a compacted log is v2::
+
+    {"format": "perps-sim/state-v2",
+     "base": {"snapshot": "<base64 pickle>", "sha256": "...", "state_hash": "...",
+              "now_ms": ..., "commands": <commands the base includes>},
+     "now_ms": ..., "commands": [...after the base...], "state_hash": "..."}
+
+Importing v2 (`restore`) checks the SHA-256, unpickles through the restricted unpickler (only
+project classes and a short allowlist), checks the base's state hash, replays the tail and
+checks the final state hash; any failure is `InvalidSnapshotError` and nothing changes. The
+origin (scenario, seed) travels inside the pickle, so `reset` still goes back to it.
+
+The durable journal of a state directory (`simulator.server.journal`) holds the same origin and
+commands, one checksummed line each, written as snapshot files and the journal segments after
+them once compacted, and recovers with `replay` and `restore` too.
 
 Assumption: the scenario is embedded as data but its markets and key files are read from disk
-again on import; if those files changed, the replay does not match and the import is refused.
-Not yet done: periodic snapshots to bound recovery time (`snapshot_every` commands); recovery
-and import replay the whole log, and the log grows with every command (in memory, a `run_due`
-right after another replaces it, `simulator.core.command_log`; the journal file keeps both).
-What retention dropped (`simulator.risk.retention`) is dropped again on replay, at the same
-points, so a snapshot replays to its state hash with trimming in effect.
+again on a v1 import; if those files changed, the replay does not match and the import is
+refused. What retention dropped (`simulator.risk.retention`) is dropped again on replay, at the
+same points, so a snapshot replays to its state hash with trimming in effect.
 """
 
 from __future__ import annotations
