@@ -1,6 +1,7 @@
 """The durable command journal of a runtime's state directory (`<state_dir>/journal.jsonl`).
 
-Each line is one JSON array `[seq, "crc", payload]`: `seq` counts lines from 0, `crc` is the
+Each line is one JSON array `[seq, "crc", payload]`: `seq` counts lines from 0 (from the
+snapshot's record in a segment after a snapshot, see below), `crc` is the
 CRC-32 (8 lower-case hex digits) of the bytes `<seq>,<payload>` exactly as written, and
 `payload` is the header object on line 0
 (`{"format": "perps-sim/journal-v2", "scenario", "seed", "created_ms"}`) and a recorded command
@@ -28,6 +29,24 @@ Recovery (`recover`) checks every line before replaying any:
 - any complete line whose framing, checksum or sequence number is wrong (an edited, deleted,
   duplicated or reordered line, a damaged disk block) stops the start with an error naming
   the file, the line and what is wrong: a damaged middle is never replayed around.
+
+Snapshots and segments (`snapshot`, called by the runtime every `snapshot_every` commands):
+the state after record `S` is written as `snapshot-<S>-<sha256 prefix>.bin` (one JSON header
+line `{"format": "perps-sim/snapshot-v1", "seq", "sha256", "state_hash", "now_ms", "commands",
+"size"}`, then `size` bytes of `simulator.server.state_pickle`), and the journal goes on in a
+new segment: `journal.jsonl` is replaced by one whose header is record `S` and names the
+snapshot (`"snapshot": {"file", "seq", "sha256"}`); commands continue at `S + 1`. The segment
+before is kept as `journal.prev.jsonl`, and every snapshot file neither segment names is
+deleted, so the directory holds at most two snapshots. Each file is written to a temporary
+name, fsynced and renamed, and the directory fsynced, before the next step: a crash at any
+point leaves a `journal.jsonl` that recovers to the last acknowledged state.
+
+Recovery of a segment loads its snapshot (header line, size, SHA-256, then the restricted
+unpickler and the state hash, `simulator.server.snapshots.restore`) and replays the records
+after it, with the checks above. If the snapshot is damaged, it falls back to the previous
+segment when that ends exactly at the snapshot's record: its own snapshot (or the origin),
+its records, then the current segment's; otherwise the start stops with one line naming the
+snapshot file.
 
 Journals of the first format (`perps-sim/journal-v1`: a header object, then bare command
 arrays, no sequence numbers or checksums) still recover; the file is then rewritten in the
@@ -165,6 +184,7 @@ class JournalFile:
         self._seq = 0  # of the last line written
         self._synced = 0  # the last line an fsync covered
         self._round: asyncio.Future[None] | None = None
+        self._retired: list[BinaryIO] = []  # segments closed while an fsync round used them
         self._upgrade = False  # a recovered older format, rewritten on attach
 
     # ------------------------------------------------------------------ recovery
@@ -411,7 +431,10 @@ class JournalFile:
             if self.durability == "fsync":
                 os.fsync(self._file.fileno())
                 self._synced = self._seq
-            self._file.close()
+            if self._round is not None:
+                self._retired.append(self._file)  # a worker thread is fsyncing it: close after
+            else:
+                self._file.close()
             self._file = None
         previous = self.path.with_name(PREVIOUS)
         linked = previous.with_name(previous.name + ".tmp")
@@ -504,6 +527,9 @@ class JournalFile:
             self._synced = max(self._synced, upto)
         finally:
             self._round = None
+            retired, self._retired = self._retired, []
+            for old in retired:
+                old.close()
 
     def close(self) -> None:
         """Stop journaling (the attached exchange's commands are no longer written)."""
