@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import pickle
 import subprocess
+import zlib
 
 import pytest
 
+from simulator.core import events
 from simulator.core.clock import ManualClock, Timers
+from simulator.core.events import ExchangeChanged, Journal
 from simulator.server import state_pickle
 from simulator.server.state_pickle import RefusedClassError
 
@@ -96,3 +99,32 @@ def test_garbage_and_oversized_input_is_a_clear_error(monkeypatch: pytest.Monkey
     monkeypatch.setattr(state_pickle, "MAX_BYTES", 10)
     with pytest.raises(pickle.UnpicklingError, match="longer than 10 bytes"):
         state_pickle.loads(pickle.dumps(list(range(100))))
+
+
+class _JournalState:
+    """Pickles as a `Journal` built from the given state (its `__setstate__` runs)."""
+
+    def __init__(self, state: dict[str, object]) -> None:
+        self.state = state
+
+    def __reduce__(self) -> tuple[object, tuple[()], dict[str, object]]:
+        return Journal, (), self.state
+
+
+def test_the_event_journal_round_trips_and_refuses_a_damaged_or_oversized_blob(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    journal = Journal(retain=3)
+    for n in range(5):
+        journal.append(ExchangeChanged(n, True, True, "manual"))
+    restored = state_pickle.loads(state_pickle.dumps(journal))
+    state = {"first_seq": 1, "retain": 3}
+    damaged = _JournalState({**state, "events": b"not zlib"})
+    big = _JournalState({**state, "events": zlib.compress(b"\x90" + b"\0" * 5_000)})
+
+    assert restored.since(0) == journal.since(0) and restored.last_seq == journal.last_seq
+    with pytest.raises(pickle.UnpicklingError, match="not a valid snapshot"):
+        state_pickle.loads(pickle.dumps(damaged, protocol=state_pickle.PROTOCOL))
+    monkeypatch.setattr(events, "_MAX_PACKED_EVENTS", 1_000)
+    with pytest.raises(pickle.UnpicklingError, match="too large"):
+        state_pickle.loads(pickle.dumps(big, protocol=state_pickle.PROTOCOL))
