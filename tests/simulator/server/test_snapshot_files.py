@@ -135,7 +135,8 @@ def test_recovery_loads_the_snapshot_and_replays_the_tail(tmp_path: Path, runtim
 def _newest_snapshot(state_dir: Path) -> Path:
     with (state_dir / journal.NAME).open("rb") as file:
         header = json.loads(file.readline().split(b",", 2)[2][:-2])
-    return state_dir / header["snapshot"]["file"]
+    name: str = header["snapshot"]["file"]
+    return state_dir / name
 
 
 def test_a_damaged_newest_snapshot_falls_back_to_the_previous_one(
