@@ -21,6 +21,7 @@ from simulator.model.orders import PlaceOrder
 from simulator.server import snapshots, state_pickle
 from simulator.server.scenarios import load_scenario
 from simulator.server.state_hash import state_hash
+from tests.simulator.server.test_snapshots import events, more, session
 
 BTC, ETH = "KXBTCPERP", "KXETHPERP"
 MINUTE = 60_000
@@ -142,3 +143,32 @@ def test_restore_refuses_a_wrong_checksum_or_state_hash() -> None:
         snapshots.restore(type(base)(damaged, base.sha256, base.state_hash, 0, 0))
     with pytest.raises(snapshots.InvalidSnapshotError, match="state hash"):
         snapshots.restore(type(base)(base.snapshot, base.sha256, "0" * 64, 0, 0))
+
+
+def test_groups_exit_triggers_and_corporate_actions_survive_a_snapshot() -> None:
+    # the session of test_snapshots: transfers, an order group, an exit trigger, a scheduled
+    # corporate action (a timer of its own), pins and fills
+    straight = fresh("bare")
+    session(straight, straight.advance)
+    base = snapshots.take(straight)
+    restored, _ = snapshots.restore(base)
+
+    more(straight, straight.advance)
+    more(restored, restored.advance)
+
+    assert state_hash(restored) == state_hash(straight)
+    assert events(restored) == events(straight)
+    assert restored.corporate_actions.list() == straight.corporate_actions.list()
+
+
+def test_a_maintenance_window_timer_survives_a_snapshot() -> None:
+    scenario = msgspec.structs.replace(load_scenario("bare"), config={"maintenance_window": True})
+    straight = snapshots.build(scenario, ManualClock(scenario.start_ms))
+    restored, _ = snapshots.restore(snapshots.take(straight))
+
+    for ex in (straight, restored):
+        ex.advance(5 * 24 * HOUR)  # past Thursday 03:00-05:00 New York
+
+    assert state_hash(restored) == state_hash(straight)
+    kinds = [type(event).__name__ for _, event in restored.events_since(0)]
+    assert kinds.count("ExchangeChanged") >= 2
