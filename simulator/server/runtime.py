@@ -23,6 +23,15 @@ durability transports await `durable()` before they acknowledge. A runtime
 started on a directory that holds a journal replays it instead of building fresh: the journal's
 scenario and seed win over the ones passed in. `reset` and `replace` (a state import) rewrite
 the journal from the new exchange.
+
+Snapshots (`snapshot_every`, `--snapshot-every`): once the exchange's command log holds that
+many commands, the command boundary calls the runtime's compactor between two commands (on the
+event loop, the one writer): it snapshots the exchange (`simulator.server.snapshots.take`),
+writes it to the state directory if there is one (`JournalFile.snapshot`: a snapshot file and
+a new journal segment) and rebases the log on it, dropping the commands it includes. With or
+without a state directory, memory then holds one snapshot and at most `snapshot_every`
+commands. A snapshot that fails (a full disk) is logged and retried `snapshot_every` commands
+later; the log and the journal stay whole meanwhile.
 """
 
 from __future__ import annotations
@@ -187,12 +196,6 @@ class Runtime:
             log = exchange.command_log
             log.compact_at = self.snapshot_every
             log.compactor = partial(self._compact, exchange)
-
-    def snapshot(self) -> None:
-        """Snapshot the current exchange now and drop the commands it includes from memory
-        (and from the journal's current segment); a no-op if nothing was recorded since."""
-        if self.exchange.command_log.entries:
-            self._compact(self.exchange)
 
     def _compact(self, exchange: Exchange) -> None:
         log = exchange.command_log
