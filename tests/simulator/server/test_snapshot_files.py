@@ -222,3 +222,28 @@ def test_a_v2_import_and_a_reset_rewrite_the_state_directory(tmp_path: Path, run
     imported.close()
     assert not list(tmp_path.glob("snapshot-*.bin"))
     assert runtime(tmp_path).state_hash() == runtime().state_hash()
+
+
+def test_a_snapshot_that_cannot_be_written_keeps_the_log_and_is_retried(
+    tmp_path: Path, runtime: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plain = runtime()
+    full = runtime(tmp_path, every=20)
+    journal_file = full._journal
+    assert journal_file is not None
+
+    def no_space(base: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(journal_file, "snapshot", no_space)
+    drive(plain, 8)
+    drive(full, 8)
+
+    assert full.snapshots_taken == 0 and full.exchange.command_log.base is None
+    assert len(full.exchange.command_log) == len(plain.exchange.command_log) > 20
+    monkeypatch.undo()
+    drive(plain, 8, 100)
+    drive(full, 8, 100)
+    assert full.snapshots_taken >= 1
+    full.close()
+    assert runtime(tmp_path).state_hash() == plain.state_hash()
