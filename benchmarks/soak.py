@@ -1,6 +1,7 @@
 """Soak: REST, WebSocket and FIX clients against one server for a while; errors, RSS, throughput.
 
     .venv/bin/python benchmarks/soak.py [--minutes 3] [--sample-s 5] [--max-growth-pct 25]
+        [--history short|default]
 
 The server is a real `perps-sim serve` (default scenario, wall clock: the random walks, the
 house market maker, marks and funding all run) with a state directory, as a user runs it. For
@@ -17,7 +18,16 @@ Every refused request, unexpected status, lost report, decode failure or dropped
 counts as an error. The server's RSS (`/proc/<pid>/status` VmRSS) is sampled every `--sample-s`;
 growth is measured from the sample one fifth into the run (after start-up and warm-up) to the
 largest of the last fifth, in percent. The run fails (exit status 1) with any error or a growth
-above `--max-growth-pct`. Prints the samples and throughput per client; the last line is:
+above `--max-growth-pct`.
+
+History limits (`--history`): the exchange keeps bounded histories (README "Retention"), but at
+their defaults (50,000 done orders per user, 100,000 events) this load fills them for about
+four minutes, so a short run would measure the histories filling up, not a leak. `short`
+(default) runs the default scenario with small limits (`SHORT_HISTORY`), reached during the
+warm-up, so whatever still grows afterwards grows without bound; `default` runs the scenario
+as shipped (use it with `--minutes 10` or more).
+
+Prints the samples and throughput per client; the last line is:
 
     RESULT errors=<int> rss_growth_pct=<float> minutes=<float>
 """
@@ -59,6 +69,13 @@ DEFAULT_SAMPLE_S = 5.0
 DEFAULT_MAX_GROWTH_PCT = 25.0
 BTC = "KXBTCPERP"
 TICKERS = ("KXBTCPERP", "KXETHPERP", "KXSOLPERP")
+SHORT_HISTORY = {
+    "retain_terminal_orders": 2_000,
+    "retain_fills": 2_000,
+    "retain_trades": 2_000,
+    "journal_retain": 10_000,
+}
+"""The history limits of `--history short` (the scenario's `config`, README "Retention")."""
 
 
 @dataclass
@@ -273,18 +290,35 @@ def growth_pct(samples: list[int]) -> float:
     return (max(samples[-fifth:]) - base) / base * 100 if base else 0.0
 
 
+def _short_history_scenario(directory: Path) -> str:
+    # the default scenario with `SHORT_HISTORY` merged into its config, as a scenario file
+    default = Path(__file__).resolve().parent.parent / "fixtures" / "scenarios" / "default.json"
+    scenario = json.loads(default.read_text())
+    scenario["config"] = {**scenario.get("config", {}), **SHORT_HISTORY}
+    path = directory / "default-short-history.json"
+    path.write_text(json.dumps(scenario))
+    return str(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--minutes", type=float, default=DEFAULT_MINUTES)
     parser.add_argument("--sample-s", type=float, default=DEFAULT_SAMPLE_S)
     parser.add_argument("--max-growth-pct", type=float, default=DEFAULT_MAX_GROWTH_PCT)
+    parser.add_argument("--history", choices=("short", "default"), default="short")
     args = parser.parse_args(argv)
-    print(f"python {python_version()}; {machine_load()}; soak of {args.minutes:g} min")
+    print(
+        f"python {python_version()}; {machine_load()}; soak of {args.minutes:g} min; "
+        f"{args.history} history limits"
+    )
     tally = Tally()
     started = monotonic()
     with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
         state = str(Path(tmp) / "state")
-        with serve_subprocess(["--clock", "wall", "--state-dir", state], prefix="soak-") as served:
+        flags = ["--clock", "wall", "--state-dir", state]
+        if args.history == "short":
+            flags += ["--scenario", _short_history_scenario(Path(tmp))]
+        with serve_subprocess(flags, prefix="soak-") as served:
             samples = asyncio.run(_soak(served, args.minutes, args.sample_s, tally))
             if served.process.poll() is not None:
                 tally.error(f"the server exited with {served.process.returncode}")

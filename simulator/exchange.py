@@ -132,6 +132,19 @@ class Exchange(AccountCommands):
 
             arm_maintenance(self, MaintenanceWindow())
 
+    # ------------------------------------------------------------- snapshots
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the event bus and its subscribers are the runtime's, re-attached after a restore
+        # (`simulator.server.state_pickle`); the clock is dropped by `Effects`
+        state = self.__dict__.copy()
+        del state["bus"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.bus = EventBus()
+
     # ---------------------------------------------------------------- tables
 
     @property

@@ -11,8 +11,9 @@ Must not import the exchange facade or any component.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
-from simulator.core.clock import Clock, Timers
+from simulator.core.clock import Clock, ManualClock, Timers
 from simulator.core.config import ExchangeConfig
 from simulator.core.events import Event, FillRecord, Journal, TradeRecord
 from simulator.core.ids import IdSource
@@ -88,6 +89,24 @@ class Effects:
         self.journal = journal
         self.touched: dict[AccountKey, None] = {}
         self.dirty_books: dict[str, None] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the clock is the runtime's (a wall clock cannot be pickled): a snapshot keeps its
+        # instant and comes back on a manual clock there, which the restorer swaps
+        return {
+            "now_ms": self.now(),
+            "held": self.held,
+            "journal": self.journal,
+            "touched": self.touched,
+            "dirty_books": self.dirty_books,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.clock = ManualClock(state["now_ms"])
+        self.held = state["held"]
+        self.journal = state["journal"]
+        self.touched = state["touched"]
+        self.dirty_books = state["dirty_books"]
 
     def now(self) -> int:
         """The simulated instant the running command (or firing timer) acts at, in epoch ms."""

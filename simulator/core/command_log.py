@@ -33,6 +33,13 @@ at `t2` does; the follow-ups after each timer are the same, and the state after 
 same (`tests/simulator/core/test_command_log.py` replays both). The sink (the journal file)
 still gets every entry.
 
+Compaction (bounded memory): the log may start from a snapshot instead of the origin. `base`
+then holds the pickled exchange state (`simulator.server.state_pickle`) as of some point, and
+`entries` only the commands recorded after it. A runtime sets `compact_at` and `compactor`:
+once `entries` holds `compact_at` commands, the command boundary calls `compact()` after the
+command has completed and delivered its events (between commands, on the one writer), and the
+compactor takes a snapshot and calls `rebase`, which drops every entry the snapshot includes.
+
 Time: every outermost command first fires the timers already due, each at its own instant, so
 effects are journaled in time order whatever the clock mode. Every entry carries the instant
 the command started. With a manual clock time moves only through commands, so replay is exact.
@@ -43,18 +50,40 @@ instant, so replaying at the recorded instants is exact too.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import msgspec
 
 from simulator.core.clock import Clock
 
-__all__ = ["CommandLog", "Entry", "HeldClock", "hold"]
+__all__ = ["Base", "CommandLog", "Entry", "HeldClock", "hold"]
 
 Entry = tuple[int, str, tuple[Any, ...], bool]
 """(ts_ms, name, the value of every parameter after self in signature order, raised)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Base:
+    """A snapshot a command log starts from (its `entries` follow it).
+
+    Attributes:
+        snapshot: The pickled exchange state (`simulator.server.state_pickle.dumps`).
+        sha256: The SHA-256 of `snapshot`, in hex.
+        state_hash: The exchange's `state_hash` when the snapshot was taken.
+        now_ms: The exchange's instant when the snapshot was taken.
+        commands: How many commands the log had recorded (coalesced) up to the snapshot, this
+            base's predecessors included.
+    """
+
+    snapshot: bytes
+    sha256: str
+    state_hash: str
+    now_ms: int
+    commands: int
 
 
 class HeldClock:
@@ -88,15 +117,40 @@ class CommandLog:
             exported.
         sink: Called with each entry as JSON builtins right after it is recorded (the
             journal file of a runtime with a state directory).
+        base: The snapshot `entries` follow, or None: they follow the origin.
+        compact_at: `compact()` is due once `entries` holds this many commands.
+        compactor: What `compact()` calls (the runtime's snapshot), or None.
     """
 
-    __slots__ = ("_params", "entries", "origin", "sink")
+    __slots__ = ("_params", "base", "compact_at", "compactor", "entries", "origin", "sink")
 
     def __init__(self) -> None:
         self.entries: list[Entry] = []
         self.origin: object | None = None
         self.sink: Sink | None = None
+        self.base: Base | None = None
+        self.compact_at = sys.maxsize
+        self.compactor: Callable[[], None] | None = None
         self._params: dict[str, tuple[str, ...]] = {"run_due": ()}
+
+    # a snapshot holds the state the entries led to, not the entries (nor the runtime's sink
+    # and compactor): a restored log is empty, and the restorer sets its base
+    def __getstate__(self) -> dict[str, Any]:
+        return {"origin": self.origin, "_params": self._params}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.entries = []
+        self.origin = state["origin"]
+        self.sink = None
+        self.base = None
+        self.compact_at = sys.maxsize
+        self.compactor = None
+        self._params = dict(state["_params"])
+
+    @property
+    def commands(self) -> int:
+        """How many commands were recorded (coalesced) since the origin, base included."""
+        return len(self.entries) + (0 if self.base is None else self.base.commands)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -124,7 +178,19 @@ class CommandLog:
             self.sink(self.encode(entry))
 
     def clear(self) -> None:
+        """Forget every entry and the base (the log then follows the origin)."""
         self.entries.clear()
+        self.base = None
+
+    def compact(self) -> None:
+        """Call the compactor (the command boundary calls this once `compact_at` is reached)."""
+        if self.compactor is not None:
+            self.compactor()
+
+    def rebase(self, base: Base) -> None:
+        """Start from `base`, a snapshot that includes every entry recorded so far."""
+        self.entries.clear()
+        self.base = base
 
     def encode(self, entry: Entry) -> list[Any]:
         """`[ts_ms, name, {param: value as builtins}]`, plus `true` if the command raised."""

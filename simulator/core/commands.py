@@ -174,6 +174,8 @@ class CommandBoundary:
             result = info.finish(result, journal.events_after(mark))
         if batch:
             host.bus.publish(batch)
+        if len(log.entries) >= log.compact_at:
+            log.compact()  # between commands: this one has completed and delivered its events
         return result
 
     def nested(

@@ -9,9 +9,10 @@ contracts, rates 1e-12, times epoch milliseconds. Each event is numbered by the 
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -385,3 +386,29 @@ class Journal:
     def events_after(self, after: int) -> list[Event]:
         """The events of `since(after)` without their seqs (what a command's result reads)."""
         return self._events[max(after + 1 - self._first_seq, 0) :]
+
+    # A snapshot (`simulator.server.state_pickle`) holds the retained events as one msgpack
+    # blob, compressed: the bulk of a snapshot's objects, pickled each, took most of its time
+    # and memory. The events come back equal (frozen structs), not shared with the records
+    # that also hold them.
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            "events": zlib.compress(msgspec.msgpack.encode(self._events), 1),
+            "first_seq": self._first_seq,
+            "retain": self._retain,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        inflate = zlib.decompressobj()
+        packed = inflate.decompress(state["events"], _MAX_PACKED_EVENTS)
+        if inflate.unconsumed_tail or not inflate.eof:
+            raise ValueError("the journal's events are damaged or too large")
+        retain: int = state["retain"]
+        self._events = msgspec.msgpack.decode(packed, type=list[Event])
+        self._first_seq = state["first_seq"]
+        self._retain = retain
+        self._limit = retain + retain // 4 + 1
+        self._batch = None
+
+
+_MAX_PACKED_EVENTS = 1 << 30  # bytes of a snapshot's events once inflated (a bound, not a size)

@@ -61,6 +61,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from fractions import Fraction
+from functools import partial
 from typing import ClassVar, Literal, get_args
 
 from matching import Reason
@@ -348,7 +349,7 @@ class CorporateActions(Desk):
         )
         self._actions[action.id] = action
         self._state.timers.arm(
-            (self._TIMER, action.id), execution_ms, lambda _t: self._execute(action.id)
+            (self._TIMER, action.id), execution_ms, partial(self._execute_due, action.id)
         )
         return action
 
@@ -427,6 +428,10 @@ class CorporateActions(Desk):
         ]
 
     # -------------------------------------------------------------- application
+
+    def _execute_due(self, action_id: str, _due: int) -> None:
+        # the execution timer (a bound method, not a closure: snapshots pickle timers)
+        self._execute(action_id)
 
     def _execute(self, action_id: str) -> None:
         action = self._actions[action_id]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from functools import partial
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -68,13 +69,19 @@ class MaintenanceWindow:
 def arm_maintenance(exchange: Reopener, window: MaintenanceWindow) -> None:
     """Arm the exchange's next maintenance window (and, from it, every later one)."""
     start = window.next_start_after(exchange.now())
+    exchange.timers.arm(("maintenance", "start"), start, partial(_begin, exchange, window))
 
-    def begin(due: int) -> None:
-        exchange.set_exchange_active(False, "maintenance")
-        exchange.timers.arm(("maintenance", "end"), window.end_of(due), finish)
 
-    def finish(_due: int) -> None:
-        exchange.set_exchange_active(True, "maintenance")
-        arm_maintenance(exchange, window)
+# module-level timer callbacks (not closures), so that a snapshot can pickle the armed timers
 
-    exchange.timers.arm(("maintenance", "start"), start, begin)
+
+def _begin(exchange: Reopener, window: MaintenanceWindow, due: int) -> None:
+    exchange.set_exchange_active(False, "maintenance")
+    exchange.timers.arm(
+        ("maintenance", "end"), window.end_of(due), partial(_finish, exchange, window)
+    )
+
+
+def _finish(exchange: Reopener, window: MaintenanceWindow, _due: int) -> None:
+    exchange.set_exchange_active(True, "maintenance")
+    arm_maintenance(exchange, window)

@@ -162,7 +162,7 @@ class Pricing:
         if tracked.sample_due == due:
             return  # already armed for that second (the ticker is armed with it)
         tracked.sample_due = due
-        self._state.timers.arm_earlier(tracked.mark_key, due, lambda t: self._sample(data, t))
+        self._state.timers.arm_earlier(tracked.mark_key, due, partial(self._sample, data))
         self._arm_ticker(data)
 
     def sample_now(self, data: MarketData) -> None:
@@ -258,7 +258,7 @@ class Pricing:
             return  # the next refresh on the grid is already coming
         nxt = data.settlement.next_refresh_after(now)
         if nxt is not None and armed != nxt:
-            self._state.timers.arm(key, nxt, lambda t: self._refresh_settlement(data, t))
+            self._state.timers.arm(key, nxt, partial(self._refresh_settlement, data))
 
     def _refresh_settlement(self, data: MarketData, due: int) -> None:
         data.settlement.refresh(due)
@@ -293,7 +293,7 @@ class Pricing:
             return
         if timers.due(key) is None:
             due = _next_boundary(now, interval)
-            timers.arm(key, due, lambda t: self._publish_ticker(data, t))
+            timers.arm(key, due, partial(self._publish_ticker, data))
 
     def _publish_ticker(self, data: MarketData, due: int) -> None:
         # coalesced: publish the latest state, and nothing when it did not change; once per
@@ -464,7 +464,7 @@ class Pricing:
     def _arm_funding(self, data: MarketData, now: int) -> None:
         due = data.schedule.next_after(now)
         key = self._tracked[data.ticker].funding_key
-        self._state.timers.arm(key, due, lambda t: self._fund(data, t))
+        self._state.timers.arm(key, due, partial(self._fund, data))
 
     def resume(self) -> None:
         """The exchange reopened: resample every market, then pay funding that fell due."""
@@ -514,7 +514,7 @@ class Pricing:
         nxt = data.book.next_expiry()
         if nxt is not None:
             self._state.timers.arm_earlier(
-                ("expiry", data.ticker), nxt, lambda t: self._expire(data, t)
+                ("expiry", data.ticker), nxt, partial(self._expire, data)
             )
 
     def _expire(self, data: MarketData, due: int) -> None:

@@ -122,3 +122,11 @@ class KeyRegistry:
             raise VerificationError(VerificationFailure.NOT_RSA, key_id)
         self._loaded[key_id] = (pem, public_key)
         return user, public_key
+
+    # a snapshot (`simulator.server.state_pickle`) leaves the parsed keys out: a cache
+    def __getstate__(self) -> dict[str, object]:
+        return {"_store": self._store}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self._store = state["_store"]  # type: ignore[assignment]
+        self._loaded = {}

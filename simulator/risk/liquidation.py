@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Sequence
+from functools import partial
 
 from matching import Reason, Side
 from simulator.core.events import LiquidationStep
@@ -112,6 +113,10 @@ class Liquidator:
                 due[key] = None
         for key in due:
             self.check(key)
+
+    def _check_due(self, key: AccountKey, _due: int) -> None:
+        # the retry timer of `check` (a bound method, not a closure: snapshots pickle timers)
+        self.check(key)
 
     def check(self, key: AccountKey) -> None:
         """Evaluate a subaccount now: update its state, liquidate it, re-arm its budgets."""
@@ -225,7 +230,7 @@ class Liquidator:
                 self._step(key, "order", risk, result.order.order_id, ticker, result.fill_count)
             if result is None or result.fill_count == 0:
                 due = self._fx.now() + self._state.config.mark_interval_ms
-                self._state.timers.arm(("liquidation", key), due, lambda _t: self.check(key))
+                self._state.timers.arm(("liquidation", key), due, partial(self._check_due, key))
                 return
         risk = self._accounts.subaccount_risk(user_id, number)
         flat = not any(p.qty for p in sub.positions.values())

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.server.journal import Durability
-from simulator.server.runtime import AuthMode, ClockMode
+from simulator.server.runtime import SNAPSHOT_EVERY, AuthMode, ClockMode
 from simulator.server.scenario_check import check_scenario
 from simulator.server.serve import ServeOptions, StartupError, serve
 from simulator.server.ws_settings import parse_ws_settings
@@ -151,6 +151,7 @@ _OPTIONS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "speed": (_speed, 1.0),
     "state_dir": (_path, None),
     "durability": (_choice(_DURABILITY), "flush"),
+    "snapshot_every": (_non_negative, SNAPSHOT_EVERY),
     "auth": (_choice(_AUTHS), "verify"),
     "auth_window_ms": (_non_negative, 30_000),
     "rate_limits": (_flag, False),
@@ -177,6 +178,8 @@ _HELP = {
     "state_dir": "directory for the command journal and snapshots (default: in memory only)",
     "durability": "flush: journal lines reach the OS before acknowledgements (survive kill -9);"
     " fsync: acknowledgements wait for a shared fsync (survive power loss) (default flush)",
+    "snapshot_every": "snapshot the state every N commands, dropping them from memory and "
+    f"starting a new journal segment (default {SNAPSHOT_EVERY}; 0 = never)",
     "auth": "verify: check RSA-PSS signatures; open: accept any key id (default verify)",
     "auth_window_ms": "allowed distance of KALSHI-ACCESS-TIMESTAMP from now (default 30000)",
     "rate_limits": "enforce Kalshi's token-bucket rate limits for every user (default off)",
@@ -205,6 +208,7 @@ _METAVARS = {
     "speed": "FACTOR",
     "state_dir": "DIR",
     "durability": "{flush,fsync}",
+    "snapshot_every": "N",
     "auth": "{verify,open}",
     "auth_window_ms": "MS",
     "ready_file": "PATH",

@@ -1,6 +1,7 @@
 """The durable command journal of a runtime's state directory (`<state_dir>/journal.jsonl`).
 
-Each line is one JSON array `[seq, "crc", payload]`: `seq` counts lines from 0, `crc` is the
+Each line is one JSON array `[seq, "crc", payload]`: `seq` counts lines from 0 (from the
+snapshot's record in a segment after a snapshot, see below), `crc` is the
 CRC-32 (8 lower-case hex digits) of the bytes `<seq>,<payload>` exactly as written, and
 `payload` is the header object on line 0
 (`{"format": "perps-sim/journal-v2", "scenario", "seed", "created_ms"}`) and a recorded command
@@ -29,6 +30,24 @@ Recovery (`recover`) checks every line before replaying any:
   duplicated or reordered line, a damaged disk block) stops the start with an error naming
   the file, the line and what is wrong: a damaged middle is never replayed around.
 
+Snapshots and segments (`snapshot`, called by the runtime every `snapshot_every` commands):
+the state after record `S` is written as `snapshot-<S>-<sha256 prefix>.bin` (one JSON header
+line `{"format": "perps-sim/snapshot-v1", "seq", "sha256", "state_hash", "now_ms", "commands",
+"size"}`, then `size` bytes of `simulator.server.state_pickle`), and the journal goes on in a
+new segment: `journal.jsonl` is replaced by one whose header is record `S` and names the
+snapshot (`"snapshot": {"file", "seq", "sha256"}`); commands continue at `S + 1`. The segment
+before is kept as `journal.prev.jsonl`, and every snapshot file neither segment names is
+deleted, so the directory holds at most two snapshots. Each file is written to a temporary
+name, fsynced and renamed, and the directory fsynced, before the next step: a crash at any
+point leaves a `journal.jsonl` that recovers to the last acknowledged state.
+
+Recovery of a segment loads its snapshot (header line, size, SHA-256, then the restricted
+unpickler and the state hash, `simulator.server.snapshots.restore`) and replays the records
+after it, with the checks above. If the snapshot is damaged, it falls back to the previous
+segment when that ends exactly at the snapshot's record: its own snapshot (or the origin),
+its records, then the current segment's; otherwise the start stops with one line naming the
+snapshot file.
+
 Journals of the first format (`perps-sim/journal-v1`: a header object, then bare command
 arrays, no sequence numbers or checksums) still recover; the file is then rewritten in the
 current format.
@@ -46,28 +65,51 @@ from typing import Any, BinaryIO, Literal
 
 import msgspec
 
-from simulator.core.command_log import CommandLog
+from simulator.core.command_log import Base, CommandLog
 from simulator.core.json_depth import MAX_DEPTH, too_deep
 from simulator.exchange import Exchange
+from simulator.server import state_pickle
 from simulator.server.scenarios import Scenario
 from simulator.server.snapshots import (
     InvalidSnapshotError,
     Origin,
+    ReplayClock,
     command_items,
     origin_of,
     replay,
+    replay_onto,
+    restore,
 )
 
-__all__ = ["DURABILITY", "FORMAT", "FORMAT_V1", "NAME", "Durability", "JournalFile", "frame"]
+__all__ = [
+    "DURABILITY",
+    "FORMAT",
+    "FORMAT_V1",
+    "NAME",
+    "PREVIOUS",
+    "SNAPSHOT_FORMAT",
+    "Durability",
+    "JournalFile",
+    "frame",
+]
 
 Durability = Literal["flush", "fsync"]
 DURABILITY: tuple[Durability, ...] = ("flush", "fsync")
 FORMAT = "perps-sim/journal-v2"
 FORMAT_V1 = "perps-sim/journal-v1"
 NAME = "journal.jsonl"
+PREVIOUS = "journal.prev.jsonl"
+SNAPSHOT_FORMAT = "perps-sim/snapshot-v1"
 
 _LOG = logging.getLogger("perps_sim")
 _LINE = re.compile(rb'\[(0|[1-9][0-9]{0,18}),"([0-9a-f]{8})",(.*)\]\Z', re.DOTALL)
+
+
+class _SnapshotRef(msgspec.Struct, forbid_unknown_fields=True):
+    # what a segment's header says of the snapshot it follows
+    file: str
+    seq: int
+    sha256: str
 
 
 class _Header(msgspec.Struct, forbid_unknown_fields=True):
@@ -75,6 +117,21 @@ class _Header(msgspec.Struct, forbid_unknown_fields=True):
     scenario: Scenario
     seed: int
     created_ms: int
+    snapshot: _SnapshotRef | None = None
+
+
+class _SnapshotHeader(msgspec.Struct, forbid_unknown_fields=True):
+    # the first line of a snapshot file
+    format: str
+    seq: int
+    sha256: str
+    state_hash: str
+    now_ms: int
+    commands: int
+    size: int
+
+
+_SNAPSHOT_NAME = re.compile(r"snapshot-[0-9]+-[0-9a-f]{12}\.bin\Z")
 
 
 def frame(seq: int, payload: bytes) -> bytes:
@@ -83,18 +140,29 @@ def frame(seq: int, payload: bytes) -> bytes:
     return b'[%d,"%08x",%s]\n' % (seq, zlib.crc32(prefix + payload), payload)
 
 
-def _unframe(line: bytes, expected: int) -> bytes:
-    # the payload of a line that must be number `expected`, or ValueError saying what is wrong
+def _unframe(line: bytes, expected: int | None) -> tuple[int, bytes]:
+    # (seq, payload) of a line that must be number `expected` (None: any), or ValueError
+    # saying what is wrong
     match = _LINE.match(line)
     if match is None:
         raise ValueError("not a journal record (damaged or edited)")
     seq, crc, payload = int(match[1]), match[2], match[3]
     if b"%08x" % zlib.crc32(b"%d," % seq + payload) != crc:
         raise ValueError(f"checksum mismatch in record {seq} (damaged or edited)")
-    if seq != expected:
+    if expected is not None and seq != expected:
         what = "missing or reordered" if seq > expected else "duplicated or reordered"
         raise ValueError(f"record {seq} where {expected} was due ({what} records)")
-    return payload
+    return seq, payload
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    # a temporary file, fsynced, renamed over `path`; the caller syncs the directory
+    temporary = path.with_name(path.name + ".tmp")
+    with temporary.open("wb") as file:
+        file.write(data)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(temporary, path)
 
 
 class JournalFile:
@@ -116,6 +184,7 @@ class JournalFile:
         self._seq = 0  # of the last line written
         self._synced = 0  # the last line an fsync covered
         self._round: asyncio.Future[None] | None = None
+        self._retired: list[BinaryIO] = []  # segments closed while an fsync round used them
         self._upgrade = False  # a recovered older format, rewritten on attach
 
     # ------------------------------------------------------------------ recovery
@@ -137,28 +206,108 @@ class JournalFile:
         lines = raw[:end].splitlines()
         if lines[0].startswith(b"{"):
             header, items = self._read_v1(lines)
+            exchange = replay(
+                Origin(header.scenario, header.seed, header.created_ms), command_items(items)
+            )
         else:
-            header, items = self._read_v2(lines)
-        origin = Origin(header.scenario, header.seed, header.created_ms)
-        exchange = replay(origin, command_items(items))
+            header, first, items = self._read_v2(self.path, lines)
+            exchange = self._replay_segment(header, items)
+            self._seq = self._synced = first + len(lines) - 1
         if end != len(raw):
             self._drop_torn_tail(raw, end)
         if header.format == FORMAT_V1:
             _LOG.info("%s: upgrading the journal to %s", self.path, FORMAT)
             self._upgrade = True
-        else:
-            self._seq = self._synced = len(lines) - 1
         return exchange
 
-    def _read_v2(self, lines: list[bytes]) -> tuple[_Header, list[list[Any]]]:
+    def _replay_segment(self, header: _Header, items: list[list[Any]]) -> Exchange:
+        # the exchange of the current segment: its snapshot (or the origin) and its commands;
+        # a damaged snapshot falls back to the previous segment if it reaches this one
+        commands = command_items(items)
+        ref = header.snapshot
+        if ref is None:
+            return replay(Origin(header.scenario, header.seed, header.created_ms), commands)
+        try:
+            exchange, clock = self._load_snapshot(ref)
+        except InvalidSnapshotError as exc:
+            exchange, clock = self._fall_back(ref, exc)
+        replay_onto(exchange, clock, commands)
+        return exchange
+
+    def _fall_back(
+        self, ref: _SnapshotRef, error: InvalidSnapshotError
+    ) -> tuple[Exchange, ReplayClock]:
+        previous = self.path.with_name(PREVIOUS)
+        refused = f"{self.path.parent / ref.file}: {error}"
+        if not previous.exists():
+            raise InvalidSnapshotError(f"{refused}; no previous journal segment to fall back to")
+        raw = previous.read_bytes()
+        lines = raw[: raw.rfind(b"\n") + 1].splitlines()
+        if not lines or lines[0].startswith(b"{"):
+            raise InvalidSnapshotError(f"{refused}; {previous} is not a journal segment")
+        header, first, items = self._read_v2(previous, lines)
+        if first + len(lines) - 1 != ref.seq:
+            raise InvalidSnapshotError(
+                f"{refused}; {previous} ends at record {first + len(lines) - 1}, not {ref.seq}"
+            )
+        _LOG.warning("%s; recovering from the previous snapshot and %s", refused, previous)
+        commands = command_items(items)
+        if header.snapshot is None:
+            origin = Origin(header.scenario, header.seed, header.created_ms)
+            exchange = replay(origin, [])
+            clock = exchange.clock
+            assert isinstance(clock, ReplayClock)
+        else:
+            try:
+                exchange, clock = self._load_snapshot(header.snapshot)
+            except InvalidSnapshotError as exc:
+                raise InvalidSnapshotError(
+                    f"{refused}; the previous {self.path.parent / header.snapshot.file}: {exc}"
+                ) from None
+        replay_onto(exchange, clock, commands)
+        return exchange, clock
+
+    def _load_snapshot(self, ref: _SnapshotRef) -> tuple[Exchange, ReplayClock]:
+        path = self.path.parent / ref.file
+        if _SNAPSHOT_NAME.match(ref.file) is None:
+            raise InvalidSnapshotError(f"{ref.file!r} is not a snapshot file name")
+        try:
+            with path.open("rb") as file:
+                first = file.readline(4096)
+                try:
+                    meta = msgspec.json.decode(first, type=_SnapshotHeader)
+                except msgspec.MsgspecError as exc:
+                    raise InvalidSnapshotError(f"damaged snapshot header: {exc}") from None
+                if meta.format != SNAPSHOT_FORMAT:
+                    raise InvalidSnapshotError(f"unknown snapshot format {meta.format!r}")
+                if meta.size > state_pickle.MAX_BYTES:
+                    raise InvalidSnapshotError(
+                        f"the snapshot is longer than {state_pickle.MAX_BYTES} bytes"
+                    )
+                blob = file.read(meta.size + 1)
+        except OSError as exc:
+            raise InvalidSnapshotError(f"cannot read the snapshot: {exc}") from None
+        if len(blob) != meta.size:
+            raise InvalidSnapshotError(f"the snapshot holds {len(blob)} bytes, not {meta.size}")
+        if meta.seq != ref.seq or meta.sha256 != ref.sha256:
+            raise InvalidSnapshotError("the snapshot is not the one the journal names")
+        base = Base(blob, meta.sha256, meta.state_hash, meta.now_ms, meta.commands)
+        return restore(base)
+
+    def _read_v2(self, path: Path, lines: list[bytes]) -> tuple[_Header, int, list[list[Any]]]:
+        # the header, the seq of the header line (the snapshot's, 0 from the origin) and the
+        # commands of a segment
         items: list[list[Any]] = []
         header: _Header | None = None
+        first = 0
         for number, line in enumerate(lines, start=1):
-            where = f"{self.path}: line {number}"
+            where = f"{path}: line {number}"
             try:
-                payload = _unframe(line, number - 1)
+                seq, payload = _unframe(line, None if number == 1 else first + number - 1)
             except ValueError as exc:
                 raise InvalidSnapshotError(f"{where}: {exc}") from None
+            if number == 1:
+                first = seq
             if too_deep(payload):
                 raise InvalidSnapshotError(f"{where}: nested deeper than {MAX_DEPTH} levels")
             try:
@@ -170,8 +319,13 @@ class JournalFile:
                 raise InvalidSnapshotError(f"{where}: {exc}") from None
         assert header is not None
         if header.format != FORMAT:
-            raise InvalidSnapshotError(f"{self.path}: unknown journal format {header.format!r}")
-        return header, items
+            raise InvalidSnapshotError(f"{path}: unknown journal format {header.format!r}")
+        expected = 0 if header.snapshot is None else header.snapshot.seq
+        if first != expected:
+            raise InvalidSnapshotError(
+                f"{path}: line 1: record {first} where {expected} was due (the header's)"
+            )
+        return header, first, items
 
     def _read_v1(self, lines: list[bytes]) -> tuple[_Header, list[list[Any]]]:
         if too_deep(lines[0]):
@@ -231,23 +385,103 @@ class JournalFile:
         log.sink = self._append
         self._log = log
 
-    def _rewrite(self, origin: Origin, log: CommandLog) -> None:
+    def _header(self, origin: Origin, snapshot: dict[str, Any] | None) -> dict[str, Any]:
         header = {
             "format": FORMAT,
             "scenario": msgspec.to_builtins(origin.scenario),
             "seed": origin.seed,
             "created_ms": origin.created_ms,
         }
-        lines = [frame(0, self._encode(header))]
+        if snapshot is not None:
+            header["snapshot"] = snapshot
+        return header
+
+    def _rewrite(self, origin: Origin, log: CommandLog) -> None:
+        # a log that starts from a base (a v2 import, a compacted reset source) is written as
+        # the base's snapshot file at seq 0 and a segment after it
+        ref = None if log.base is None else self._write_snapshot(0, log.base)
+        lines = [frame(0, self._encode(self._header(origin, ref)))]
         lines.extend(frame(seq, self._encode(entry)) for seq, entry in enumerate(log.encoded(), 1))
-        temporary = self.path.with_name(self.path.name + ".tmp")
-        with temporary.open("wb") as file:
-            file.write(b"".join(lines))
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, self.path)
+        previous = self.path.with_name(PREVIOUS)
+        previous.unlink(missing_ok=True)  # the old exchange's: never a fallback for this one
+        _write_atomically(self.path, b"".join(lines))
         self._fsync_directory()
         self._seq = self._synced = len(lines) - 1
+        self._drop_unreferenced(ref)
+
+    def snapshot(self, base: Base) -> None:
+        """Write `base` as the snapshot of every line so far and start a new segment after it.
+
+        In order, each step durable before the next: the snapshot file
+        (`snapshot-<seq>-<sha256 prefix>.bin`: a JSON header line, then the pickled state);
+        the current segment kept as `journal.prev.jsonl` (the fallback if the new snapshot is
+        found damaged); a new `journal.jsonl` whose header names the snapshot; then snapshot
+        files neither segment names are deleted. A crash at any point leaves a journal that
+        recovers to the same state.
+
+        Raises:
+            OSError: A write failed; the current segment is still the journal.
+        """
+        log, origin = self._log, None if self._log is None else self._log.origin
+        if log is None or not isinstance(origin, Origin):
+            raise ValueError("snapshot needs an attached exchange built by snapshots.build")
+        seq = self._seq
+        ref = self._write_snapshot(seq, base)
+        if self._file is not None:
+            if self.durability == "fsync":
+                os.fsync(self._file.fileno())
+                self._synced = self._seq
+            if self._round is not None:
+                self._retired.append(self._file)  # a worker thread is fsyncing it: close after
+            else:
+                self._file.close()
+            self._file = None
+        previous = self.path.with_name(PREVIOUS)
+        linked = previous.with_name(previous.name + ".tmp")
+        linked.unlink(missing_ok=True)
+        try:
+            os.link(self.path, linked)
+        except OSError:  # a file system without hard links: copy
+            _write_atomically(linked, self.path.read_bytes())
+        os.replace(linked, previous)
+        _write_atomically(self.path, frame(seq, self._encode(self._header(origin, ref))))
+        self._fsync_directory()
+        self._file = self.path.open("ab", buffering=0)
+        self._synced = self._seq
+        self._drop_unreferenced(ref)
+
+    def _write_snapshot(self, seq: int, base: Base) -> dict[str, Any]:
+        name = f"snapshot-{seq}-{base.sha256[:12]}.bin"
+        meta = {
+            "format": SNAPSHOT_FORMAT,
+            "seq": seq,
+            "sha256": base.sha256,
+            "state_hash": base.state_hash,
+            "now_ms": base.now_ms,
+            "commands": base.commands,
+            "size": len(base.snapshot),
+        }
+        _write_atomically(self.path.with_name(name), self._encode(meta) + b"\n" + base.snapshot)
+        self._fsync_directory()
+        return {"file": name, "seq": seq, "sha256": base.sha256}
+
+    def _drop_unreferenced(self, current: dict[str, Any] | None) -> None:
+        # delete snapshot files neither the journal nor the previous segment names
+        keep = set() if current is None else {current["file"]}
+        previous = self.path.with_name(PREVIOUS)
+        if previous.exists():
+            with previous.open("rb") as file:
+                first = file.readline()
+            try:
+                _, payload = _unframe(first.rstrip(b"\n"), None)
+                header = msgspec.json.decode(payload, type=_Header)
+            except (ValueError, msgspec.MsgspecError):
+                header = None
+            if header is not None and header.snapshot is not None:
+                keep.add(header.snapshot.file)
+        for path in self.path.parent.glob("snapshot-*.bin"):
+            if path.name not in keep:
+                path.unlink(missing_ok=True)
 
     def _fsync_directory(self) -> None:
         # the rename itself survives a power loss only once the directory is synced
@@ -293,6 +527,9 @@ class JournalFile:
             self._synced = max(self._synced, upto)
         finally:
             self._round = None
+            retired, self._retired = self._retired, []
+            for old in retired:
+                old.close()
 
     def close(self) -> None:
         """Stop journaling (the attached exchange's commands are no longer written)."""

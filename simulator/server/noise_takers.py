@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Annotated
 
 import msgspec
@@ -156,7 +157,7 @@ class NoiseTakers:
 
     def _arm(self, taker: _Taker, after: int) -> None:
         due = after + taker.rng.randrange(1, 2 * taker.mean_ms + 1)
-        self._ex.timers.arm(("takers", taker.data.ticker), due, lambda at: self._fire(taker, at))
+        self._ex.timers.arm(("takers", taker.data.ticker), due, partial(self._fire, taker))
 
     def _fire(self, taker: _Taker, due: int) -> None:
         self._arm(taker, due)

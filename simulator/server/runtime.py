@@ -23,11 +23,22 @@ durability transports await `durable()` before they acknowledge. A runtime
 started on a directory that holds a journal replays it instead of building fresh: the journal's
 scenario and seed win over the ones passed in. `reset` and `replace` (a state import) rewrite
 the journal from the new exchange.
+
+Snapshots (`snapshot_every`, `--snapshot-every`): once the exchange's command log holds that
+many commands, the command boundary calls the runtime's compactor between two commands (on the
+event loop, the one writer): it snapshots the exchange (`simulator.server.snapshots.take`),
+writes it to the state directory if there is one (`JournalFile.snapshot`: a snapshot file and
+a new journal segment) and rebases the log on it, dropping the commands it includes. With or
+without a state directory, memory then holds one snapshot and at most `snapshot_every`
+commands. A snapshot that fails (a full disk) is logged and retried `snapshot_every` commands
+later; the log and the journal stay whole meanwhile.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -37,7 +48,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from simulator.core import errors
 from simulator.core.bus import EventBus, Reset
-from simulator.core.clock import AcceleratedClock, Clock, ManualClock, WallClock
+from simulator.core.clock import AcceleratedClock, Clock, ManualClock, WallClock, wall_seconds
 from simulator.core.command_log import HeldClock
 from simulator.core.money import MONEY_SCALE
 from simulator.exchange import Exchange
@@ -50,7 +61,12 @@ from simulator.server.scenarios import Scenario
 from simulator.server.state_hash import state_hash
 from simulator.server.ws_settings import WsSettings
 
-__all__ = ["AuthMode", "ClockMode", "Runtime", "ServerSettings"]
+__all__ = ["SNAPSHOT_EVERY", "AuthMode", "ClockMode", "Runtime", "ServerSettings"]
+
+SNAPSHOT_EVERY = 10_000
+"""Commands between two snapshots by default (`--snapshot-every`; 0 turns snapshots off)."""
+
+_LOG = logging.getLogger("perps_sim")
 
 AuthMode = Literal["verify", "open"]
 ClockMode = Literal["wall", "manual", "accelerated"]
@@ -111,6 +127,9 @@ class Runtime:
         state_dir: Directory of the durable journal; None keeps state in memory only.
         durability: `flush` or `fsync` (`simulator.server.journal`).
         advancer: Runs advances in slices (tests pass one with a fake wall time).
+        snapshot_every: Take a snapshot once the command log holds this many commands since
+            the last one, and drop them from memory (and start a new journal segment); 0
+            never does.
 
     Raises:
         InvalidSnapshotError: The state directory holds a journal that does not replay.
@@ -127,11 +146,17 @@ class Runtime:
         state_dir: Path | str | None = None,
         durability: journal.Durability = "flush",
         advancer: Advancer | None = None,
+        snapshot_every: int = SNAPSHOT_EVERY,
     ) -> None:
         if clock_mode not in ("manual", "wall", "accelerated"):
             raise ValueError(f"clock mode must be manual, wall or accelerated, was {clock_mode!r}")
         if speed <= 0:
             raise ValueError(f"speed must be positive, was {speed}")
+        if type(snapshot_every) is not int or snapshot_every < 0:
+            raise ValueError(f"snapshot_every must be a whole number >= 0, was {snapshot_every!r}")
+        self.snapshot_every = snapshot_every
+        self.snapshots_taken = 0
+        self.last_snapshot: tuple[int, float] | None = None  # (bytes, seconds) of the last one
         self.scenario = scenario
         self.clock_mode: ClockMode = clock_mode
         self.speed = speed
@@ -155,10 +180,39 @@ class Runtime:
                 self._adopt(recovered)
                 self.exchange = recovered
                 self._journal.attach(recovered, rewrite=False)
+                self._compact_from(recovered)
                 return
         self.exchange = self._build()
         if self._journal is not None:
             self._journal.attach(self.exchange, rewrite=True)
+        self._compact_from(self.exchange)
+
+    # -------------------------------------------------------------- snapshots
+
+    def _compact_from(self, exchange: Exchange) -> None:
+        # snapshot every `snapshot_every` commands from now on (the command boundary calls
+        # the compactor between commands, `simulator.core.command_log`)
+        if self.snapshot_every:
+            log = exchange.command_log
+            log.compact_at = self.snapshot_every
+            log.compactor = partial(self._compact, exchange)
+
+    def _compact(self, exchange: Exchange) -> None:
+        log = exchange.command_log
+        started = wall_seconds()
+        try:
+            base = snapshots.take(exchange)
+            if self._journal is not None and exchange is self.exchange:
+                self._journal.snapshot(base)
+        except Exception:
+            # the state and the log stay whole (the journal's current segment too); retry later
+            _LOG.exception("taking a snapshot failed; the command log keeps its commands")
+            log.compact_at = len(log.entries) + max(self.snapshot_every, 1)
+            return
+        log.rebase(base)
+        log.compact_at = self.snapshot_every or log.compact_at
+        self.snapshots_taken += 1
+        self.last_snapshot = (len(base.snapshot), wall_seconds() - started)
 
     def _clock(self, start_ms: int) -> Clock:
         if self.clock_mode == "manual":
@@ -195,6 +249,7 @@ class Runtime:
         if self._journal is not None:
             self._journal.attach(exchange, rewrite=True)
         self.exchange = exchange
+        self._compact_from(exchange)
         self.generation += 1
         self._announce("reset")
         return exchange
@@ -212,6 +267,7 @@ class Runtime:
             self._journal.attach(exchange, rewrite=True)
         self._adopt(exchange)
         self.exchange = exchange
+        self._compact_from(exchange)
         self.generation += 1
         self._announce("import")
 

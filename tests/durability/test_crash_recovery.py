@@ -48,7 +48,9 @@ DEPOSIT = 1  # dollars per deposit
 
 @contextmanager
 def _server(state_dir: Path) -> Iterator[Served]:
+    # a small --snapshot-every: kills land during and around snapshots and segment switches
     args = ["--scenario", "bare", "--clock", "wall", "--state-dir", str(state_dir)]
+    args += ["--snapshot-every", "7"]
     with serve_subprocess(args, prefix="crash-") as served:
         yield served
 
