@@ -140,12 +140,16 @@ class OrderEntry:
             return
         record = exchange.orders[order_id]
         self.reports.expect_cancel(order_id, cl_ord_id)
-        self.app.cancel_ids[order_id] = cl_ord_id
+        self.app.remember_cancel(order_id, cl_ord_id)
         self.app.adopt(order_id, self.key)
         try:
             exchange.cancel_order(self.user_id, order_id, record.subaccount)
         except RejectError as error:
-            self.reports.orders[order_id].pending_cancel = None
+            context = self.reports.orders.get(order_id)
+            if context is not None:
+                context.pending_cancel = None
+                if record.remaining == 0:  # a done order: no update will drop its context
+                    del self.reports.orders[order_id]
             self.app.cancel_ids.pop(order_id, None)
             self.send(_cancel_reject(message, "1", "0", error.fix_text, record.order_id))
 
@@ -294,6 +298,10 @@ def _filled(
     return reports.fill(seq, fill, snapshot)
 
 
+MAX_CANCEL_IDS = 100_000
+"""Cancel requests remembered for their reports (`FixApplication.remember_cancel`)."""
+
+
 class FixApplication:
     """Live order-entry sessions and the delivery of their ExecutionReports.
 
@@ -369,6 +377,18 @@ class FixApplication:
             self._forget(self.runtime.generation)
         return self._cancel_ids
 
+    def remember_cancel(self, order_id: str, cl_ord_id: str) -> None:
+        """The F `cl_ord_id` asks to cancel `order_id` (its report carries that 11 everywhere).
+
+        Kept for the newest `MAX_CANCEL_IDS` cancels, about what the event journal retains for
+        a drop-copy replay (older ones fall back to the order's own ClOrdID there).
+        """
+        cancel_ids = self.cancel_ids
+        cancel_ids.pop(order_id, None)
+        cancel_ids[order_id] = cl_ord_id
+        if len(cancel_ids) > MAX_CANCEL_IDS:
+            del cancel_ids[next(iter(cancel_ids))]
+
     def adopt(self, order_id: str, key: SessionKey) -> None:
         """Reports of `order_id` go to the session `key` from now on."""
         self._origins[order_id] = key
@@ -399,9 +419,10 @@ class FixApplication:
                 continue
             seq, event = item
             if isinstance(event, OrderUpdated):
-                self._route(
-                    event.order.order_id, event.order.user_id, partial(_updated, seq, event)
-                )
+                order = event.order
+                self._route(order.order_id, order.user_id, partial(_updated, seq, event))
+                if order.remaining_count == 0:  # its last update (after its last fill)
+                    self._origins.pop(order.order_id, None)
             elif isinstance(event, FillExecuted):
                 fill = event.fill
                 record = orders.get(fill.order_id)

@@ -288,7 +288,19 @@ class Reports:
     def order_updated(
         self, seq: int, order: OrderSnapshot, created: bool, previous_cl_ord_id: str | None
     ) -> Message | None:
-        """The report of an order update, or None when it adds nothing (a fill's update)."""
+        """The report of an order update, or None when it adds nothing (a fill's update).
+
+        An order's context is dropped with its last update (nothing left: filled, cancelled,
+        expired or refused), which follows its last fill, so `orders` holds live orders only.
+        """
+        report = self._order_report(seq, order, created, previous_cl_ord_id)
+        if order.remaining_count == 0:
+            self.orders.pop(order.order_id, None)
+        return report
+
+    def _order_report(
+        self, seq: int, order: OrderSnapshot, created: bool, previous_cl_ord_id: str | None
+    ) -> Message | None:
         ctx = self._context(order.order_id)
         ctx.cum, ctx.value, ctx.count = order.fill_count, order.fill_value, order.count
         reason = order.last_update_reason
