@@ -540,5 +540,8 @@ class JournalFile:
             if self.durability == "fsync":
                 os.fsync(self._file.fileno())
                 self._synced = self._seq
-            self._file.close()
+            if self._round is not None:  # a worker thread may be fsyncing it: close after
+                self._retired.append(self._file)
+            else:
+                self._file.close()
             self._file = None

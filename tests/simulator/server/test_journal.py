@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import threading
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -270,3 +272,28 @@ def test_flush_durability_never_waits(tmp_path):
     runtime.exchange.deposit("demo-user", parse_dollars("1"))
     assert not runtime.journal_pending
     asyncio.run(runtime.durable())
+
+
+def test_closing_during_an_fsync_round_waits_for_it_to_close_the_file(tmp_path, monkeypatch):
+    real_fsync = os.fsync
+    entered, release = threading.Event(), threading.Event()
+
+    def fsync(fd: int) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            entered.set()
+            release.wait(10)
+        real_fsync(fd)  # EBADF if the file had been closed under the worker
+
+    monkeypatch.setattr("os.fsync", fsync)
+    runtime = Runtime(BARE, clock_mode="manual", state_dir=tmp_path, durability="fsync")
+
+    async def scenario() -> None:
+        runtime.exchange.deposit("demo-user", parse_dollars("1"))
+        waiting = asyncio.ensure_future(runtime.durable())
+        await asyncio.to_thread(entered.wait, 10)
+        runtime.close()  # while the worker thread fsyncs the journal
+        release.set()
+        await waiting
+
+    asyncio.run(scenario())
+    assert not runtime.journal_pending
