@@ -53,7 +53,7 @@ from simulator.core.command_log import HeldClock
 from simulator.core.money import MONEY_SCALE
 from simulator.exchange import Exchange
 from simulator.model.ledger import User
-from simulator.server import fault_pauses, journal, snapshots
+from simulator.server import fault_pauses, journal, malloc_trim, snapshots
 from simulator.server.advancer import Advancer
 from simulator.server.faults import Fault, Faults, FaultSpec
 from simulator.server.rate_limits import TIERS, RateLimiter
@@ -210,6 +210,7 @@ class Runtime:
             log.compact_at = len(log.entries) + max(self.snapshot_every, 1)
             return
         log.rebase(base)
+        malloc_trim.trim()  # the snapshot's transient memory back to the system
         log.compact_at = self.snapshot_every or log.compact_at
         self.snapshots_taken += 1
         self.last_snapshot = (len(base.snapshot), wall_seconds() - started)

@@ -7,6 +7,7 @@ few tests that arrange state directly on the exchange).
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,6 +84,32 @@ class Served:
         ids = created.json()
         pem = signing.fixed_private_pem(n)
         return NewUser(ids["user_id"], ids["api_key_id"], pem, signing.fixed_private_key(n))
+
+    def limit_order(
+        self,
+        user: NewUser,
+        side: str,
+        price: str,
+        count: str,
+        *,
+        ticker: str = "KXBTCPERP",
+        client_order_id: str | None = None,
+    ) -> dict[str, Any]:
+        """`POST /margin/orders` of a GTC limit order signed by `user`; its answer (201)."""
+        body = {
+            "ticker": ticker,
+            "side": side,
+            "count": count,
+            "price": price,
+            "time_in_force": "good_till_canceled",
+            "self_trade_prevention_type": "taker_at_cross",
+            "client_order_id": client_order_id or str(uuid.uuid4()),
+        }
+        with self.client(user.auth) as client:
+            response = client.post("/margin/orders", json=body)
+        assert response.status_code == 201, response.text
+        answer: dict[str, Any] = response.json()
+        return answer
 
     def close(self) -> None:
         self._control.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,23 +16,8 @@ from websockets.exceptions import InvalidStatus
 from simulator.server.runtime import ServerSettings
 from simulator.server.scenarios import load_scenario
 from tests.api.live import LiveServer, live_server
-from tests.api.served import NewUser
 
 BARE = load_scenario("bare")
-
-
-def _order(server: LiveServer, user: NewUser, side: str, price: str, count: str) -> None:
-    body = {
-        "ticker": "KXBTCPERP",
-        "side": side,
-        "count": count,
-        "price": price,
-        "time_in_force": "good_till_canceled",
-        "self_trade_prevention_type": "taker_at_cross",
-        "client_order_id": str(uuid.uuid4()),
-    }
-    with server.client(user.auth) as client:
-        assert client.post("/margin/orders", json=body).status_code == 201
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +38,8 @@ async def _frames(url: str, count: int, **options: Any) -> list[dict[str, Any]]:
 def test_the_view_is_what_rest_answers(server: LiveServer) -> None:
     server.control("POST", "/reset").raise_for_status()
     maker, taker = server.new_user("5000.0000"), server.new_user("5000.0000")
-    _order(server, maker, "ask", "6.2600", "3.00")
-    _order(server, taker, "bid", "6.2600", "2.00")
+    server.limit_order(maker, "ask", "6.2600", "3.00")
+    server.limit_order(taker, "bid", "6.2600", "2.00")
     view = server.control("GET", "/ui/view").json()
     accounts = {a["user_id"]: a for a in view["accounts"]}
     with server.client(taker.auth) as client:

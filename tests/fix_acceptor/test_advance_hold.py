@@ -11,13 +11,13 @@ import pytest
 
 from fix_acceptor import codec
 from fix_acceptor.message import Message
-from fix_acceptor.server import FixServer
 from simulator.core.clock import WallClock
 from simulator.server.advancer import Advancer
 from simulator.server.runtime import Runtime
 from simulator.server.scenarios import load_scenario
+from tests.fix_acceptor.logged_on import logged_on
 from tests.fix_acceptor.test_limits import _order
-from tests.fix_acceptor.test_server import KEY_ID, logon
+from tests.fix_acceptor.test_server import KEY_ID
 
 HOUR_MS = 3_600_000
 
@@ -34,20 +34,6 @@ def _test_request(seq: int, test_id: str) -> bytes:
         ]
     )
     return codec.encode(message)
-
-
-class _Reader:
-    def __init__(self, reader: asyncio.StreamReader) -> None:
-        self.reader = reader
-        self.decoder = codec.FrameDecoder()
-        self.pending: list[Message] = []
-
-    async def next(self) -> Message:
-        while not self.pending:
-            data = await asyncio.wait_for(self.reader.read(65536), 30)
-            assert data, "the acceptor closed the connection"
-            self.pending += [m for m in self.decoder.feed(data) if isinstance(m, Message)]
-        return self.pending.pop(0)
 
 
 @pytest.mark.parametrize("durability", ["memory", "fsync"])
@@ -70,13 +56,8 @@ def test_order_entry_waits_for_the_advance_while_test_requests_are_answered(
     seen: dict[str, object] = {}
 
     async def run() -> None:
-        server = FixServer(runtime)
-        port = (await server.start("127.0.0.1", {"KalshiNR": 0}))["KalshiNR"]
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        replies = _Reader(reader)
-        try:
-            writer.write(logon())
-            assert (await replies.next()).msg_type == "A"
+        async with logged_on(runtime) as session:
+            writer, replies = session.writer, session.replies
             plan = advancer.start(runtime.exchange, HOUR_MS)
             writer.write(_order(2, "held-1") + _test_request(3, "ping-1"))
             heartbeat = await replies.next()
@@ -87,10 +68,6 @@ def test_order_entry_waits_for_the_advance_while_test_requests_are_answered(
             seen["report"] = (report.msg_type, report.get(11), report.get(150))
             seen["transact_time"] = report.get(60)
             seen["running_at_report"] = advancer.running
-        finally:
-            writer.close()
-            await writer.wait_closed()
-            await server.close()
 
     asyncio.run(run())
     runtime.close()

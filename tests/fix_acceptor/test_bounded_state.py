@@ -8,12 +8,10 @@ import asyncio
 import pytest
 
 from fix_acceptor import application
-from fix_acceptor.server import FixServer
 from simulator.server.runtime import Runtime
 from simulator.server.scenarios import load_scenario
-from tests.fix_acceptor.test_advance_hold import _Reader
+from tests.fix_acceptor.logged_on import logged_on
 from tests.fix_acceptor.test_limits import _order
-from tests.fix_acceptor.test_server import logon
 
 
 def test_done_orders_leave_no_context_behind() -> None:
@@ -21,13 +19,8 @@ def test_done_orders_leave_no_context_behind() -> None:
     seen: dict[str, int] = {}
 
     async def run() -> None:
-        server = FixServer(runtime)
-        port = (await server.start("127.0.0.1", {"KalshiNR": 0}))["KalshiNR"]
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        replies = _Reader(reader)
-        try:
-            writer.write(logon())
-            assert (await replies.next()).msg_type == "A"
+        async with logged_on(runtime) as session:
+            writer, replies, server = session.writer, session.replies, session.server
             writer.write(b"".join(_order(n, f"b-{n}") for n in range(2, 42)))
             for _ in range(40):
                 assert (await replies.next()).get(150) == "0"
@@ -40,10 +33,6 @@ def test_done_orders_leave_no_context_behind() -> None:
                 assert (await replies.next()).get(150) == "4"
             seen["contexts"] = len(entry.reports.orders)
             seen["origins"] = len(app._origins)
-        finally:
-            writer.close()
-            await writer.wait_closed()
-            await server.close()
 
     asyncio.run(run())
     assert seen == {"live_contexts": 40, "live_origins": 40, "contexts": 0, "origins": 0}

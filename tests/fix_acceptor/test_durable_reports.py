@@ -9,12 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from fix_acceptor.server import FixServer
 from simulator.server.runtime import Runtime
 from simulator.server.scenarios import load_scenario
-from tests.fix_acceptor.test_advance_hold import _Reader
+from tests.fix_acceptor.logged_on import logged_on
 from tests.fix_acceptor.test_limits import _order
-from tests.fix_acceptor.test_server import logon
 
 
 def test_an_unsolicited_report_waits_for_the_fsync_of_its_command(
@@ -34,13 +32,8 @@ def test_an_unsolicited_report_waits_for_the_fsync_of_its_command(
     seen: dict[str, object] = {}
 
     async def run() -> None:
-        server = FixServer(runtime)
-        port = (await server.start("127.0.0.1", {"KalshiNR": 0}))["KalshiNR"]
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        replies = _Reader(reader)
-        try:
-            writer.write(logon())
-            assert (await replies.next()).msg_type == "A"
+        async with logged_on(runtime) as session:
+            writer, replies = session.writer, session.replies
             writer.write(_order(2, "rest-1"))
             new = await replies.next()
             seen["new"] = (new.msg_type, new.get(11), new.get(150))
@@ -50,10 +43,6 @@ def test_an_unsolicited_report_waits_for_the_fsync_of_its_command(
             report = await replies.next()
             log.append("report")
             seen["report"] = (report.msg_type, report.get(11), report.get(150))
-        finally:
-            writer.close()
-            await writer.wait_closed()
-            await server.close()
 
     try:
         asyncio.run(run())

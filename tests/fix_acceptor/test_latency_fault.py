@@ -7,13 +7,11 @@ import asyncio
 
 import pytest
 
-from fix_acceptor.server import FixServer
 from simulator.server.faults import FaultSpec
 from simulator.server.runtime import Runtime
 from simulator.server.scenarios import load_scenario
-from tests.fix_acceptor.test_advance_hold import _Reader
+from tests.fix_acceptor.logged_on import logged_on
 from tests.fix_acceptor.test_limits import _order
-from tests.fix_acceptor.test_server import logon
 
 
 def test_held_reports_arrive_late_and_in_sequence(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -29,13 +27,8 @@ def test_held_reports_arrive_late_and_in_sequence(monkeypatch: pytest.MonkeyPatc
     seen: dict[str, object] = {}
 
     async def run() -> None:
-        server = FixServer(runtime)
-        port = (await server.start("127.0.0.1", {"KalshiNR": 0}))["KalshiNR"]
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        replies = _Reader(reader)
-        try:
-            writer.write(logon())
-            assert (await replies.next()).msg_type == "A"
+        async with logged_on(runtime) as session:
+            writer, replies = session.writer, session.replies
             fault = runtime.add_fault(
                 FaultSpec(kind="fix_latency", target="demo-user", latency_ms=40, count=1)
             )
@@ -44,10 +37,6 @@ def test_held_reports_arrive_late_and_in_sequence(monkeypatch: pytest.MonkeyPatc
             reports = [await replies.next() for _ in range(3)]
             seen["reports"] = [(r.msg_type, r.get(11), int(r.get(34) or 0)) for r in reports]
             seen["applied"] = fault.applied
-        finally:
-            writer.close()
-            await writer.wait_closed()
-            await server.close()
 
     asyncio.run(run())
     assert seen["reports"] == [("8", "slow-2", 2), ("8", "slow-3", 3), ("8", "slow-4", 4)]

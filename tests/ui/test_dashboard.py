@@ -26,32 +26,17 @@ pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="no chromium on PATH (Debian: apt-get install chromium)"
 )
 
-ORDERS = "/margin/orders"
-
-
-def _order(server: LiveServer, user: NewUser, side: str, price: str, count: str, n: str) -> None:
-    body = {
-        "ticker": "KXBTCPERP",
-        "side": side,
-        "count": count,
-        "price": price,
-        "time_in_force": "good_till_canceled",
-        "self_trade_prevention_type": "taker_at_cross",
-        "client_order_id": n,
-    }
-    with server.client(user.auth) as client:
-        response = client.post(ORDERS, json=body)
-        assert response.status_code == 201, response.text
-
 
 @pytest.fixture(scope="module")
 def traded() -> Iterator[tuple[LiveServer, NewUser, NewUser]]:
     with live_server(load_scenario("bare")) as server:
         maker = server.new_user("10000.0000")
         taker = server.new_user("10000.0000")
-        _order(server, maker, "ask", "6.2600", "3.00", "ui-ask")
-        _order(server, maker, "bid", "6.2500", "4.00", "ui-bid")
-        _order(server, taker, "bid", "6.2600", "2.00", "ui-take")  # fills 2 of the ask
+        server.limit_order(maker, "ask", "6.2600", "3.00", client_order_id="ui-ask")
+        server.limit_order(maker, "bid", "6.2500", "4.00", client_order_id="ui-bid")
+        server.limit_order(
+            taker, "bid", "6.2600", "2.00", client_order_id="ui-take"
+        )  # fills 2 of the ask
         yield server, maker, taker
 
 
