@@ -298,8 +298,10 @@ def _filled(
     return reports.fill(seq, fill, snapshot)
 
 
-MAX_CANCEL_IDS = 100_000
-"""Cancel requests remembered for their reports (`FixApplication.remember_cancel`)."""
+MAX_CANCEL_IDS = 10_000
+"""Cancel requests remembered for their reports (`FixApplication.remember_cancel`): about as
+many orders as the event journal's default retention (100,000 events) still holds for a
+drop-copy replay."""
 
 
 class FixApplication:
@@ -380,8 +382,8 @@ class FixApplication:
     def remember_cancel(self, order_id: str, cl_ord_id: str) -> None:
         """The F `cl_ord_id` asks to cancel `order_id` (its report carries that 11 everywhere).
 
-        Kept for the newest `MAX_CANCEL_IDS` cancels, about what the event journal retains for
-        a drop-copy replay (older ones fall back to the order's own ClOrdID there).
+        Kept for the newest `MAX_CANCEL_IDS` cancels (a drop-copy replay of an older one falls
+        back to the order's own ClOrdID).
         """
         cancel_ids = self.cancel_ids
         cancel_ids.pop(order_id, None)
