@@ -174,10 +174,31 @@ class QuoteHistory:
         before_bid, before_ask, before_oi = self._bid, self._ask, self._open_interest
         if bid == before_bid and ask == before_ask and open_interest == before_oi:
             return
+        # once per book change that moves the top: `_Range.add` of each side inlined
         for level in self._levels.values():
             bucket = level.current(ts_ms, before_bid, before_ask, before_oi)
-            bucket.bid.add(bid)
-            bucket.ask.add(ask)
+            if bid is not None:
+                side = bucket.bid
+                high, low = side.high, side.low
+                if side.open is None or high is None or low is None:
+                    side.open = side.high = side.low = bid
+                else:
+                    if bid > high:
+                        side.high = bid
+                    if bid < low:
+                        side.low = bid
+                side.close = bid
+            if ask is not None:
+                side = bucket.ask
+                high, low = side.high, side.low
+                if side.open is None or high is None or low is None:
+                    side.open = side.high = side.low = ask
+                else:
+                    if ask > high:
+                        side.high = ask
+                    if ask < low:
+                        side.low = ask
+                side.close = ask
             bucket.end_bid, bucket.end_ask = bid, ask
             bucket.open_interest = open_interest
         self._bid, self._ask, self._open_interest = bid, ask, open_interest

@@ -158,7 +158,8 @@ class Pricing:
             top = tracked.top = _BookTop(book)  # `_top`, inlined
         now = self._fx.now()
         data.quotes.record(now, top.bid_price, top.ask_price, data.open_interest)
-        due = (now // self._state.config.mark_interval_ms + 1) * self._state.config.mark_interval_ms
+        interval = self._state.config.mark_interval_ms
+        due = (now // interval + 1) * interval
         if tracked.sample_due == due:
             return  # already armed for that second (the ticker is armed with it)
         tracked.sample_due = due
