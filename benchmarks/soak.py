@@ -1,7 +1,7 @@
 """Soak: REST, WebSocket and FIX clients against one server for a while; errors, RSS, throughput.
 
     .venv/bin/python benchmarks/soak.py [--minutes 3] [--sample-s 5] [--max-growth-pct 25]
-        [--history short|default]
+        [--history short|default] [--warmup-s 60]
 
 The server is a real `perps-sim serve` (default scenario, wall clock: the random walks, the
 house market maker, marks and funding all run) with a state directory, as a user runs it. For
@@ -16,7 +16,8 @@ the whole run, at once:
 
 Every refused request, unexpected status, lost report, decode failure or dropped connection
 counts as an error. The server's RSS (`/proc/<pid>/status` VmRSS) is sampled every `--sample-s`;
-growth is measured from the sample one fifth into the run (after start-up and warm-up) to the
+growth is measured from the sample one fifth into the run, or at the end of `--warmup-s`
+(default 60 s: the bounded histories and caches fill up meanwhile) if that is later, to the
 largest of the last fifth, in percent. The run fails (exit status 1) with any error or a growth
 above `--max-growth-pct`.
 
@@ -67,6 +68,7 @@ from benchmarks.served import Served, serve_subprocess
 DEFAULT_MINUTES = 3.0
 DEFAULT_SAMPLE_S = 5.0
 DEFAULT_MAX_GROWTH_PCT = 25.0
+DEFAULT_WARMUP_S = 60.0
 BTC = "KXBTCPERP"
 TICKERS = ("KXBTCPERP", "KXETHPERP", "KXSOLPERP")
 SHORT_HISTORY = {
@@ -281,12 +283,13 @@ async def _soak(served: Served, minutes: float, sample_s: float, tally: Tally) -
     return samples
 
 
-def growth_pct(samples: list[int]) -> float:
-    """RSS growth from the sample one fifth into the run to the largest of the last fifth."""
+def growth_pct(samples: list[int], warmup: int = 0) -> float:
+    """RSS growth from the sample one fifth into the run (or the `warmup`-th sample, if later)
+    to the largest of the last fifth."""
     if len(samples) < 5:
         return 0.0
     fifth = len(samples) // 5
-    base = samples[fifth]
+    base = samples[min(max(fifth, warmup), len(samples) - fifth - 1)]
     return (max(samples[-fifth:]) - base) / base * 100 if base else 0.0
 
 
@@ -306,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample-s", type=float, default=DEFAULT_SAMPLE_S)
     parser.add_argument("--max-growth-pct", type=float, default=DEFAULT_MAX_GROWTH_PCT)
     parser.add_argument("--history", choices=("short", "default"), default="short")
+    parser.add_argument("--warmup-s", type=float, default=DEFAULT_WARMUP_S)
     args = parser.parse_args(argv)
     print(
         f"python {python_version()}; {machine_load()}; soak of {args.minutes:g} min; "
@@ -323,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
             if served.process.poll() is not None:
                 tally.error(f"the server exited with {served.process.returncode}")
     minutes = (monotonic() - started) / 60
-    growth = growth_pct(samples)
+    growth = growth_pct(samples, round(args.warmup_s / args.sample_s))
     for what, count in sorted(tally.counts.items()):
         print(f"  {what}: {count} ({count / (minutes * 60):.1f}/s)")
     for error in tally.errors:

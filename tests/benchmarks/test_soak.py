@@ -28,3 +28,9 @@ def test_a_short_soak_has_no_errors_and_ends_with_the_result_line(
     assert code == 0
     for client in ("rest orders", "fix orders", "ws frames", "deposits"):
         assert any(line.strip().startswith(client + ":") for line in lines), "\n".join(lines)
+
+
+def test_growth_is_measured_after_the_warm_up() -> None:
+    samples = [50, 60, 70, 80, 100, 100, 100, 100, 100, 110]
+    assert soak.growth_pct(samples) == pytest.approx(110 / 70 * 100 - 100)  # a fifth in
+    assert soak.growth_pct(samples, warmup=4) == 10.0  # from the end of the warm-up
