@@ -162,9 +162,8 @@ async def dashboard_feed(websocket: WebSocket) -> None:
     wake = dashboard.listen()
     reader = asyncio.get_running_loop().create_task(_read_until_closed(websocket))
     try:
-        await _push(websocket, dashboard, wake, reader)
-    except (WebSocketDisconnect, RuntimeError, OSError):
-        pass
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):  # the page left
+            await _push(websocket, dashboard, wake, reader)
     finally:
         dashboard.forget(wake)
         reader.cancel()
@@ -174,8 +173,9 @@ async def dashboard_feed(websocket: WebSocket) -> None:
 
 async def _read_until_closed(websocket: WebSocket) -> None:
     # the page sends nothing; reading notices the close (and drops anything sent)
-    while (await websocket.receive())["type"] != "websocket.disconnect":
-        pass
+    message = await websocket.receive()
+    while message["type"] != "websocket.disconnect":
+        message = await websocket.receive()
 
 
 def _signature(runtime: Runtime) -> tuple[Any, ...]:
