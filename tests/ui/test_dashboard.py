@@ -132,3 +132,18 @@ def test_the_page_reconnects_when_its_socket_drops(
     browser.wait_for(
         f"Number(document.getElementById('clock-now').dataset.ms) === {before + 1_000}"
     )
+
+
+def test_the_pause_button_pauses_and_resumes_trading(
+    traded: tuple[LiveServer, NewUser, NewUser], browser: Browser
+) -> None:
+    server, _, _ = traded
+    status = f"{server.rest_url}/margin/exchange/status"
+    browser.navigate(f"{server.base}/sim/ui")
+    browser.wait_for("document.getElementById('pause-trading').textContent === 'pause trading'")
+    browser.evaluate("document.getElementById('pause-trading').click()")
+    browser.wait_for("document.getElementById('pause-trading').textContent === 'resume trading'")
+    assert httpx.get(status).json() == {"exchange_active": True, "trading_active": False}
+    browser.evaluate("document.getElementById('pause-trading').click()")
+    browser.wait_for("document.getElementById('pause-trading').textContent === 'pause trading'")
+    assert httpx.get(status).json()["trading_active"] is True
