@@ -140,7 +140,7 @@ def test_the_pause_button_pauses_and_resumes_trading(
     server, _, _ = traded
     status = f"{server.rest_url}/margin/exchange/status"
     browser.navigate(f"{server.base}/sim/ui")
-    browser.wait_for("document.getElementById('pause-trading').textContent === 'pause trading'")
+    browser.wait_for("document.getElementById('clock-now').dataset.ms")  # the script runs
     browser.evaluate("document.getElementById('pause-trading').click()")
     browser.wait_for("document.getElementById('pause-trading').textContent === 'resume trading'")
     assert httpx.get(status).json() == {"exchange_active": True, "trading_active": False}
