@@ -16,9 +16,11 @@ the whole run, at once:
 
 Every refused request, unexpected status, lost report, decode failure or dropped connection
 counts as an error. The server's RSS (`/proc/<pid>/status` VmRSS) is sampled every `--sample-s`;
-growth is measured from the sample one fifth into the run, or at the end of `--warmup-s`
-(default 60 s: the bounded histories and caches fill up meanwhile) if that is later, to the
-largest of the last fifth, in percent. The run fails (exit status 1) with any error or a growth
+growth is the median of the last fifth of the samples against the median of the fifth that
+starts one fifth into the run, or at the end of `--warmup-s` (default 60 s: the bounded
+histories and caches fill up meanwhile) if that is later, in percent. Medians, because a
+snapshot's transient memory makes a short peak that is handed back at once; the peak is
+printed beside it. The run fails (exit status 1) with any error or a growth
 above `--max-growth-pct`.
 
 History limits (`--history`): the exchange keeps bounded histories (README "Retention"), but at
@@ -39,6 +41,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import statistics
 import sys
 import tempfile
 from collections.abc import Generator
@@ -284,13 +287,30 @@ async def _soak(served: Served, minutes: float, sample_s: float, tally: Tally) -
 
 
 def growth_pct(samples: list[int], warmup: int = 0) -> float:
-    """RSS growth from the sample one fifth into the run (or the `warmup`-th sample, if later)
-    to the largest of the last fifth."""
+    """RSS growth, in percent, from the level just after the warm-up to the level at the end.
+
+    A level is the median of a fifth of the samples: the fifth starting one fifth into the run
+    (or at the `warmup`-th sample, if later), and the last fifth. Medians, so that the
+    transient peak of a snapshot (memory handed back right after it) is not read as growth;
+    `peak_pct` reports the peak.
+    """
     if len(samples) < 5:
         return 0.0
     fifth = len(samples) // 5
-    base = samples[min(max(fifth, warmup), len(samples) - fifth - 1)]
-    return (max(samples[-fifth:]) - base) / base * 100 if base else 0.0
+    start = min(max(fifth, warmup), len(samples) - 2 * fifth)
+    base = statistics.median(samples[start : start + fifth])
+    end = statistics.median(samples[-fifth:])
+    return (end - base) / base * 100 if base else 0.0
+
+
+def peak_pct(samples: list[int], warmup: int = 0) -> float:
+    """The highest sample after the warm-up, in percent above the level just after it."""
+    if len(samples) < 5:
+        return 0.0
+    fifth = len(samples) // 5
+    start = min(max(fifth, warmup), len(samples) - 2 * fifth)
+    base = statistics.median(samples[start : start + fifth])
+    return (max(samples[start:]) - base) / base * 100 if base else 0.0
 
 
 def _short_history_scenario(directory: Path) -> str:
@@ -327,7 +347,9 @@ def main(argv: list[str] | None = None) -> int:
             if served.process.poll() is not None:
                 tally.error(f"the server exited with {served.process.returncode}")
     minutes = (monotonic() - started) / 60
-    growth = growth_pct(samples, round(args.warmup_s / args.sample_s))
+    warmup = round(args.warmup_s / args.sample_s)
+    growth = growth_pct(samples, warmup)
+    print(f"  RSS peak after the warm-up: {peak_pct(samples, warmup):+.1f} % (transient)")
     for what, count in sorted(tally.counts.items()):
         print(f"  {what}: {count} ({count / (minutes * 60):.1f}/s)")
     for error in tally.errors:
