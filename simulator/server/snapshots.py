@@ -49,7 +49,7 @@ import binascii
 import hashlib
 import pickle
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import msgspec
 
@@ -349,17 +349,7 @@ def import_state(data: dict[str, Any] | bytes) -> Exchange:
         raise InvalidSnapshotError(f"the snapshot nests deeper than {MAX_DEPTH} levels")
     if _format(data) == FORMAT_V2:
         return _import_v2(data)
-    try:
-        if isinstance(data, bytes):
-            snapshot = msgspec.json.decode(data, type=Snapshot)
-        else:
-            snapshot = msgspec.convert(data, Snapshot)
-    except msgspec.ValidationError as exc:
-        raise InvalidSnapshotError(f"invalid snapshot: {exc}") from None
-    except msgspec.DecodeError:
-        raise InvalidSnapshotError("the snapshot is not valid JSON") from None
-    except RecursionError:  # a parsed dict nested too deep
-        raise InvalidSnapshotError(f"the snapshot nests deeper than {MAX_DEPTH} levels") from None
+    snapshot = _decode(data, Snapshot)
     if snapshot.format != FORMAT:
         raise InvalidSnapshotError(f"unknown snapshot format {snapshot.format!r}")
     commands = command_items(snapshot.commands)
@@ -373,6 +363,22 @@ def import_state(data: dict[str, Any] | bytes) -> Exchange:
     return exchange
 
 
+_S = TypeVar("_S", bound=msgspec.Struct)
+
+
+def _decode(data: dict[str, Any] | bytes, kind: type[_S]) -> _S:
+    try:
+        if isinstance(data, bytes):
+            return msgspec.json.decode(data, type=kind)
+        return msgspec.convert(data, kind)
+    except msgspec.ValidationError as exc:
+        raise InvalidSnapshotError(f"invalid snapshot: {exc}") from None
+    except msgspec.DecodeError:
+        raise InvalidSnapshotError("the snapshot is not valid JSON") from None
+    except RecursionError:  # a parsed dict nested too deep
+        raise InvalidSnapshotError(f"the snapshot nests deeper than {MAX_DEPTH} levels") from None
+
+
 def _format(data: dict[str, Any] | bytes) -> object:
     if isinstance(data, dict):
         return data.get("format")
@@ -383,17 +389,7 @@ def _format(data: dict[str, Any] | bytes) -> object:
 
 
 def _import_v2(data: dict[str, Any] | bytes) -> Exchange:
-    try:
-        if isinstance(data, bytes):
-            snapshot = msgspec.json.decode(data, type=SnapshotV2)
-        else:
-            snapshot = msgspec.convert(data, SnapshotV2)
-    except msgspec.ValidationError as exc:
-        raise InvalidSnapshotError(f"invalid snapshot: {exc}") from None
-    except msgspec.DecodeError:
-        raise InvalidSnapshotError("the snapshot is not valid JSON") from None
-    except RecursionError:
-        raise InvalidSnapshotError(f"the snapshot nests deeper than {MAX_DEPTH} levels") from None
+    snapshot = _decode(data, SnapshotV2)
     wire = snapshot.base
     if len(wire.snapshot) > state_pickle.MAX_BYTES // 3 * 4 + 4:
         raise InvalidSnapshotError(f"the base is longer than {state_pickle.MAX_BYTES} bytes")
