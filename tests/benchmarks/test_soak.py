@@ -15,28 +15,7 @@ def test_growth_is_the_level_at_the_end_against_the_level_after_warm_up() -> Non
 
 
 def test_a_transient_peak_is_not_growth_but_is_reported() -> None:
-    samples = [
-        50,
-        60,
-        100,
-        100,
-        100,
-        100,
-        100,
-        100,
-        100,
-        100,
-        100,
-        100,
-        100,
-        100,
-        150,
-        100,
-        100,
-        100,
-        100,
-        101,
-    ]
+    samples = [50, 60, *[100] * 12, 150, *[100] * 4, 101]
     assert soak.growth_pct(samples) == 0.0
     assert soak.peak_pct(samples) == 50.0
 
