@@ -66,7 +66,8 @@ MARKETS = 3
 BALANCE = 1_000_000 * MONEY_SCALE
 NOTIONAL_LIMIT = 10**15
 SETTLE_MS = 1_000  # untimed advance after the prefill: marks and tickers settle
-TARGET_ORDERS_PER_S = 200_000
+TARGET_ORDERS_PER_S = 60_000
+TARGET_RATIO = 0.15  # of the bare books' ops/s
 DEFAULT_OPS = 50_000
 QUICK_OPS = 5_000
 PROFILE_ROWS = 25
@@ -447,8 +448,9 @@ def main(argv: list[str] | None = None) -> None:
     ratio = ex_fig["overall"]["ops_per_s"] / bare_fig["overall"]["ops_per_s"]
     print()
     print(
-        f"target (exchange): >= {TARGET_ORDERS_PER_S:,} orders/s -> "
-        f"{'MET' if orders_per_s >= TARGET_ORDERS_PER_S else 'NOT MET'} "
+        f"target (exchange): >= {TARGET_ORDERS_PER_S:,} orders/s and >= {TARGET_RATIO}x the bare "
+        "books -> "
+        f"{'MET' if orders_per_s >= TARGET_ORDERS_PER_S and ratio >= TARGET_RATIO else 'NOT MET'} "
         f"({orders_per_s:,} orders/s, {ratio:.3f}x the bare books' {bare_ops:,} ops/s)"
     )
     print(
