@@ -296,10 +296,8 @@ def growth_pct(samples: list[int], warmup: int = 0) -> float:
     """
     if len(samples) < 5:
         return 0.0
-    fifth = len(samples) // 5
-    start = min(max(fifth, warmup), len(samples) - 2 * fifth)
-    base = statistics.median(samples[start : start + fifth])
-    end = statistics.median(samples[-fifth:])
+    _, base = _after_warmup(samples, warmup)
+    end = statistics.median(samples[-(len(samples) // 5) :])
     return (end - base) / base * 100 if base else 0.0
 
 
@@ -307,10 +305,15 @@ def peak_pct(samples: list[int], warmup: int = 0) -> float:
     """The highest sample after the warm-up, in percent above the level just after it."""
     if len(samples) < 5:
         return 0.0
+    start, base = _after_warmup(samples, warmup)
+    return (max(samples[start:]) - base) / base * 100 if base else 0.0
+
+
+def _after_warmup(samples: list[int], warmup: int) -> tuple[int, float]:
+    # where the level after the warm-up starts, and that level (a fifth's median)
     fifth = len(samples) // 5
     start = min(max(fifth, warmup), len(samples) - 2 * fifth)
-    base = statistics.median(samples[start : start + fifth])
-    return (max(samples[start:]) - base) / base * 100 if base else 0.0
+    return start, statistics.median(samples[start : start + fifth])
 
 
 def _short_history_scenario(directory: Path) -> str:

@@ -28,8 +28,7 @@ _NAMES = ("chromium", "chromium-browser", "google-chrome", "chrome")
 
 
 def _drain(stream: IO[bytes]) -> None:
-    for _ in stream:
-        pass
+    stream.read()  # until the browser exits
 
 
 def chromium_path() -> str | None:

@@ -117,7 +117,7 @@ class _Listener:
         self.seen(batch)
 
     def reset(self, notice: object, /) -> None:
-        pass
+        """Nothing to forget: these runs are never reset."""
 
 
 def test_a_snapshot_leaves_out_the_bus_the_log_entries_and_the_clock() -> None:
