@@ -120,9 +120,20 @@ class CommandLog:
         base: The snapshot `entries` follow, or None: they follow the origin.
         compact_at: `compact()` is due once `entries` holds this many commands.
         compactor: What `compact()` calls (the runtime's snapshot), or None.
+        sealed: How many of `entries` a snapshot in progress covers: a `run_due` does not
+            coalesce into those (`seal`).
     """
 
-    __slots__ = ("_params", "base", "compact_at", "compactor", "entries", "origin", "sink")
+    __slots__ = (
+        "_params",
+        "base",
+        "compact_at",
+        "compactor",
+        "entries",
+        "origin",
+        "sealed",
+        "sink",
+    )
 
     def __init__(self) -> None:
         self.entries: list[Entry] = []
@@ -131,6 +142,7 @@ class CommandLog:
         self.base: Base | None = None
         self.compact_at = sys.maxsize
         self.compactor: Callable[[], None] | None = None
+        self.sealed = 0
         self._params: dict[str, tuple[str, ...]] = {"run_due": ()}
 
     # a snapshot holds the state the entries led to, not the entries (nor the runtime's sink
@@ -145,6 +157,7 @@ class CommandLog:
         self.base = None
         self.compact_at = sys.maxsize
         self.compactor = None
+        self.sealed = 0
         self._params = dict(state["_params"])
 
     @property
@@ -164,7 +177,7 @@ class CommandLog:
         """
         entry = (ts_ms, name, values, raised)
         entries = self.entries
-        if name == "run_due" and not raised and entries:
+        if name == "run_due" and not raised and len(entries) > self.sealed:
             last = entries[-1]
             if last[1] == "run_due" and not last[3] and last[0] <= ts_ms:
                 entries[-1] = entry
@@ -181,16 +194,27 @@ class CommandLog:
         """Forget every entry and the base (the log then follows the origin)."""
         self.entries.clear()
         self.base = None
+        self.sealed = 0
+
+    def seal(self) -> None:
+        """Keep the entries recorded so far as they are: a snapshot of the state they led to is
+        being taken while later commands run (`rebase` with `covered`)."""
+        self.sealed = len(self.entries)
 
     def compact(self) -> None:
         """Call the compactor (the command boundary calls this once `compact_at` is reached)."""
         if self.compactor is not None:
             self.compactor()
 
-    def rebase(self, base: Base) -> None:
-        """Start from `base`, a snapshot that includes every entry recorded so far."""
-        self.entries.clear()
+    def rebase(self, base: Base, covered: int | None = None) -> None:
+        """Start from `base`, a snapshot that includes the first `covered` entries (None: every
+        entry recorded so far); the entries after those follow it."""
+        if covered is None:
+            self.entries.clear()
+        else:
+            del self.entries[:covered]
         self.base = base
+        self.sealed = 0
 
     def encode(self, entry: Entry) -> list[Any]:
         """`[ts_ms, name, {param: value as builtins}]`, plus `true` if the command raised."""

@@ -44,6 +44,7 @@ ENV_PREFIX = "PERPS_SIM_"
 _CLOCKS = ("wall", "manual", "accelerated")
 _AUTHS = ("verify", "open")
 _DURABILITY = ("flush", "fsync")
+_SNAPSHOT_MODES = ("fork", "inline")
 _LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -152,6 +153,7 @@ _OPTIONS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "state_dir": (_path, None),
     "durability": (_choice(_DURABILITY), "flush"),
     "snapshot_every": (_non_negative, SNAPSHOT_EVERY),
+    "snapshot_mode": (_choice(_SNAPSHOT_MODES), "fork"),
     "auth": (_choice(_AUTHS), "verify"),
     "auth_window_ms": (_non_negative, 30_000),
     "rate_limits": (_flag, False),
@@ -180,6 +182,8 @@ _HELP = {
     " fsync: acknowledgements wait for a shared fsync (survive power loss) (default flush)",
     "snapshot_every": "snapshot the state every N commands, dropping them from memory and "
     f"starting a new journal segment (default {SNAPSHOT_EVERY}; 0 = never)",
+    "snapshot_mode": "fork: pickle the state in a forked child while the server goes on "
+    "(default; inline where the platform cannot fork); inline: on the event loop",
     "auth": "verify: check RSA-PSS signatures; open: accept any key id (default verify)",
     "auth_window_ms": "allowed distance of KALSHI-ACCESS-TIMESTAMP from now (default 30000)",
     "rate_limits": "enforce Kalshi's token-bucket rate limits for every user (default off)",
@@ -209,6 +213,7 @@ _METAVARS = {
     "state_dir": "DIR",
     "durability": "{flush,fsync}",
     "snapshot_every": "N",
+    "snapshot_mode": "{fork,inline}",
     "auth": "{verify,open}",
     "auth_window_ms": "MS",
     "ready_file": "PATH",

@@ -44,9 +44,11 @@ point leaves a `journal.jsonl` that recovers to the last acknowledged state.
 Recovery of a segment loads its snapshot (header line, size, SHA-256, then the restricted
 unpickler and the state hash, `simulator.server.snapshots.restore`) and replays the records
 after it, with the checks above. If the snapshot is damaged, it falls back to the previous
-segment when that ends exactly at the snapshot's record: its own snapshot (or the origin),
-its records, then the current segment's; otherwise the start stops with one line naming the
-snapshot file.
+segment when that reaches the snapshot's record: its own snapshot (or the origin), its records
+up to the snapshot's, then the current segment's; otherwise the start stops with one line
+naming the snapshot file. (A snapshot taken in a forked child, `snapshot(base, mark)`, covers
+the records up to the fork: the lines written while the child ran end the previous segment and
+are carried over into the new one, after its header.)
 
 Journals of the first format (`perps-sim/journal-v1`: a header object, then bare command
 arrays, no sequence numbers or checksums) still recover; the file is then rewritten in the
@@ -246,12 +248,15 @@ class JournalFile:
         if not lines or lines[0].startswith(b"{"):
             raise InvalidSnapshotError(f"{refused}; {previous} is not a journal segment")
         header, first, items = self._read_v2(previous, lines)
-        if first + len(lines) - 1 != ref.seq:
+        last = first + len(lines) - 1
+        if last < ref.seq or first > ref.seq:
             raise InvalidSnapshotError(
-                f"{refused}; {previous} ends at record {first + len(lines) - 1}, not {ref.seq}"
+                f"{refused}; {previous} holds records {first} to {last}, not {ref.seq}"
             )
         _LOG.warning("%s; recovering from the previous snapshot and %s", refused, previous)
-        commands = command_items(items)
+        # a snapshot taken in the background ends before the previous segment does: the
+        # records after it are in both segments, and replayed from the current one
+        commands = command_items(items[: ref.seq - first])
         if header.snapshot is None:
             origin = Origin(header.scenario, header.seed, header.created_ms)
             exchange = replay(origin, [])
@@ -409,8 +414,18 @@ class JournalFile:
         self._seq = self._synced = len(lines) - 1
         self._drop_unreferenced(ref)
 
-    def snapshot(self, base: Base) -> None:
+    def mark(self) -> tuple[int, int] | None:
+        """(seq, byte length) of the current segment now: where a snapshot taken now ends (pass
+        it to `snapshot` once the snapshot is ready); None when nothing is attached."""
+        if self._file is None:
+            return None
+        return self._seq, self._file.tell()
+
+    def snapshot(self, base: Base, mark: tuple[int, int] | None = None) -> None:
         """Write `base` as the snapshot of every line so far and start a new segment after it.
+
+        With `mark` (`mark()` when the snapshot was taken), `base` is the state after that
+        record, and the lines written since are carried over into the new segment.
 
         In order, each step durable before the next: the snapshot file
         (`snapshot-<seq>-<sha256 prefix>.bin`: a JSON header line, then the pickled state);
@@ -425,8 +440,13 @@ class JournalFile:
         log, origin = self._log, None if self._log is None else self._log.origin
         if log is None or not isinstance(origin, Origin):
             raise ValueError("snapshot needs an attached exchange built by snapshots.build")
-        seq = self._seq
+        seq = self._seq if mark is None else mark[0]
         ref = self._write_snapshot(seq, base)
+        tail = b""
+        if mark is not None and seq < self._seq:
+            with self.path.open("rb") as current:
+                current.seek(mark[1])
+                tail = current.read()
         if self._file is not None:
             if self.durability == "fsync":
                 os.fsync(self._file.fileno())
@@ -444,7 +464,7 @@ class JournalFile:
         except OSError:  # a file system without hard links: copy
             _write_atomically(linked, self.path.read_bytes())
         os.replace(linked, previous)
-        _write_atomically(self.path, frame(seq, self._encode(self._header(origin, ref))))
+        _write_atomically(self.path, frame(seq, self._encode(self._header(origin, ref))) + tail)
         self._fsync_directory()
         self._file = self.path.open("ab", buffering=0)
         self._synced = self._seq

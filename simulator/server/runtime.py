@@ -31,12 +31,17 @@ writes it to the state directory if there is one (`JournalFile.snapshot`: a snap
 a new journal segment) and rebases the log on it, dropping the commands it includes. With or
 without a state directory, memory then holds one snapshot and at most `snapshot_every`
 commands. A snapshot that fails (a full disk) is logged and retried `snapshot_every` commands
-later; the log and the journal stay whole meanwhile.
+later; the log and the journal stay whole meanwhile. Under a running event loop the state is
+pickled in a forked child (`snapshot_mode="fork"`, `simulator.server.snapshot_fork`) while the
+server goes on; the log then drops only the commands recorded before the fork, and the journal
+carries the lines written since into the new segment.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sys
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -53,7 +58,7 @@ from simulator.core.command_log import HeldClock
 from simulator.core.money import MONEY_SCALE
 from simulator.exchange import Exchange
 from simulator.model.ledger import User
-from simulator.server import fault_pauses, journal, malloc_trim, snapshots
+from simulator.server import fault_pauses, journal, malloc_trim, snapshot_fork, snapshots
 from simulator.server.advancer import Advancer
 from simulator.server.faults import Fault, Faults, FaultSpec
 from simulator.server.rate_limits import TIERS, RateLimiter
@@ -70,6 +75,7 @@ _LOG = logging.getLogger("perps_sim")
 
 AuthMode = Literal["verify", "open"]
 ClockMode = Literal["wall", "manual", "accelerated"]
+SnapshotMode = Literal["fork", "inline"]
 OPEN_PREFIX = "open-"
 """The user id of an `open`-auth account is this prefix and its key id."""
 
@@ -130,6 +136,9 @@ class Runtime:
         snapshot_every: Take a snapshot once the command log holds this many commands since
             the last one, and drop them from memory (and start a new journal segment); 0
             never does.
+        snapshot_mode: `fork` pickles the state in a forked child while the event loop goes
+            on (`simulator.server.snapshot_fork`; inline where there is no fork or no running
+            loop); `inline` pickles it on the event loop.
 
     Raises:
         InvalidSnapshotError: The state directory holds a journal that does not replay.
@@ -147,6 +156,7 @@ class Runtime:
         durability: journal.Durability = "flush",
         advancer: Advancer | None = None,
         snapshot_every: int = SNAPSHOT_EVERY,
+        snapshot_mode: SnapshotMode = "fork",
     ) -> None:
         if clock_mode not in ("manual", "wall", "accelerated"):
             raise ValueError(f"clock mode must be manual, wall or accelerated, was {clock_mode!r}")
@@ -154,7 +164,11 @@ class Runtime:
             raise ValueError(f"speed must be positive, was {speed}")
         if type(snapshot_every) is not int or snapshot_every < 0:
             raise ValueError(f"snapshot_every must be a whole number >= 0, was {snapshot_every!r}")
+        if snapshot_mode not in ("fork", "inline"):
+            raise ValueError(f"snapshot mode must be fork or inline, was {snapshot_mode!r}")
         self.snapshot_every = snapshot_every
+        self.snapshot_mode: SnapshotMode = snapshot_mode
+        self._forked: snapshot_fork.ForkedSnapshot | None = None
         self.snapshots_taken = 0
         self.last_snapshot: tuple[int, float] | None = None  # (bytes, seconds) of the last one
         self.scenario = scenario
@@ -199,6 +213,17 @@ class Runtime:
 
     def _compact(self, exchange: Exchange) -> None:
         log = exchange.command_log
+        if self.snapshot_mode == "fork" and snapshot_fork.available():
+            mark = self._journal.mark() if self._journal is not None else None
+            try:
+                self._forked = snapshot_fork.start(
+                    exchange, partial(self._forked_done, mark, wall_seconds())
+                )
+            except OSError:
+                _LOG.exception("forking for a snapshot failed; taking it on the event loop")
+            else:
+                log.compact_at = sys.maxsize  # one snapshot at a time
+                return
         started = wall_seconds()
         try:
             base = snapshots.take(exchange)
@@ -214,6 +239,42 @@ class Runtime:
         log.compact_at = self.snapshot_every or log.compact_at
         self.snapshots_taken += 1
         self.last_snapshot = (len(base.snapshot), wall_seconds() - started)
+
+    def _forked_done(
+        self, mark: tuple[int, int] | None, started: float, pending: snapshot_fork.ForkedSnapshot
+    ) -> None:
+        # on the event loop, between commands: the child pickled the state as of the fork
+        if self._forked is pending:
+            self._forked = None
+        exchange = pending.exchange
+        log = exchange.command_log
+        if exchange is not self.exchange:
+            return  # a reset or an import replaced it (and rewrote the journal) meanwhile
+        try:
+            base = pending.done.result()
+            if self._journal is not None:
+                self._journal.snapshot(base, mark)
+        except Exception:
+            _LOG.exception("taking a snapshot failed; the command log keeps its commands")
+            log.sealed = 0
+            log.compact_at = len(log.entries) + max(self.snapshot_every, 1)
+            return
+        log.rebase(base, pending.covered)
+        log.compact_at = self.snapshot_every
+        self.snapshots_taken += 1
+        self.last_snapshot = (len(base.snapshot), wall_seconds() - started)
+        if len(log.entries) >= log.compact_at:
+            log.compact()
+
+    def snapshot_in_progress(self) -> bool:
+        """Whether a forked child is pickling a snapshot now."""
+        return self._forked is not None
+
+    async def snapshot_settled(self) -> None:
+        """Return once no snapshot is being taken in a forked child (at once when none is)."""
+        while self._forked is not None:
+            await asyncio.shield(self._forked.done)
+            await asyncio.sleep(0)  # let its completion callback run
 
     def _clock(self, start_ms: int) -> Clock:
         if self.clock_mode == "manual":

@@ -55,7 +55,14 @@ from simulator.server.clock_driver import LagWatch, drive_current
 from simulator.server.journal import Durability
 from simulator.server.listeners import is_loopback_host, listen_tcp
 from simulator.server.run_stats import RunStats, report
-from simulator.server.runtime import SNAPSHOT_EVERY, AuthMode, ClockMode, Runtime, ServerSettings
+from simulator.server.runtime import (
+    SNAPSHOT_EVERY,
+    AuthMode,
+    ClockMode,
+    Runtime,
+    ServerSettings,
+    SnapshotMode,
+)
 from simulator.server.scenarios import FIXTURES_DIR, Scenario, ScenarioError, load_scenario
 from simulator.server.snapshots import InvalidSnapshotError
 from simulator.server.ws_settings import WsSettings
@@ -86,6 +93,7 @@ class ServeOptions:
     state_dir: Path | None = None
     durability: Durability = "flush"
     snapshot_every: int = SNAPSHOT_EVERY
+    snapshot_mode: SnapshotMode = "fork"
     auth: AuthMode = "verify"
     auth_window_ms: int = 30_000
     rate_limits: bool = False
@@ -163,6 +171,7 @@ def build_runtime(options: ServeOptions) -> Runtime:
             state_dir=options.state_dir,
             durability=options.durability,
             snapshot_every=options.snapshot_every,
+            snapshot_mode=options.snapshot_mode,
         )
     except InvalidSnapshotError as exc:
         raise StartupError(f"state directory {options.state_dir}: {exc}") from None

@@ -23,7 +23,11 @@ BARE = load_scenario("bare")
 
 @contextmanager
 def control_plane(snapshot_every: int) -> Iterator[tuple[httpx.Client, Runtime]]:
-    runtime = Runtime(BARE, clock_mode="manual", snapshot_every=snapshot_every)
+    # inline snapshots: the tail's length is then exactly bounded (a forked snapshot's tail
+    # also holds the commands served while its child ran, `test_snapshot_fork`)
+    runtime = Runtime(
+        BARE, clock_mode="manual", snapshot_every=snapshot_every, snapshot_mode="inline"
+    )
     with uvicorn_serving(create_app(runtime), **server_options(runtime.settings)) as port:
         client = httpx.Client(base_url=f"http://127.0.0.1:{port}/sim/v1", timeout=30)
         try:

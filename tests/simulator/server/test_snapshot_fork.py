@@ -1,0 +1,123 @@
+"""Snapshots pickled in a forked child under a running event loop (`snapshot_fork`)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from simulator.server import snapshot_fork
+from simulator.server.runtime import Runtime
+from tests.simulator.server.test_snapshot_files import DEFAULT, drive
+
+pytestmark = pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+
+
+async def _drive_while_forking(rt: Runtime, plain: Runtime, rounds: int) -> int:
+    """Drive both runtimes; returns how many rounds ran while a forked snapshot was pending."""
+    meanwhile = 0
+    for n in range(rounds):
+        if rt.snapshot_in_progress():
+            meanwhile += 1
+        drive(rt, 1, n)
+        drive(plain, 1, n)
+        if n % 3 == 2:  # the loop reads the child's pipe only when the test yields
+            await asyncio.sleep(0)
+    await rt.snapshot_settled()
+    return meanwhile
+
+
+def test_forked_snapshots_keep_the_commands_run_meanwhile(tmp_path: Path) -> None:
+    plain = Runtime(DEFAULT, clock_mode="manual")
+    forked = Runtime(DEFAULT, clock_mode="manual", state_dir=tmp_path, snapshot_every=20)
+
+    meanwhile = asyncio.run(_drive_while_forking(forked, plain, 60))
+
+    log = forked.exchange.command_log
+    assert meanwhile > 0
+    assert forked.snapshots_taken >= 3
+    assert log.base is not None and len(log) < 20 + 3 * 5
+    assert log.commands == len(plain.exchange.command_log)
+    assert forked.state_hash() == plain.state_hash()
+    forked.close()
+    recovered = Runtime(DEFAULT, clock_mode="manual", state_dir=tmp_path)
+    assert recovered.state_hash() == plain.state_hash()
+    assert recovered.exchange.command_log.base is not None
+    recovered.close()
+
+
+def test_a_damaged_forked_snapshot_falls_back_to_the_previous_segment(tmp_path: Path) -> None:
+    plain = Runtime(DEFAULT, clock_mode="manual")
+    forked = Runtime(DEFAULT, clock_mode="manual", state_dir=tmp_path, snapshot_every=20)
+
+    async def drive_and_carry() -> None:
+        await _drive_while_forking(forked, plain, 30)
+        n = 30
+        # up to the next fork, then on while its child works
+        while not forked.snapshot_in_progress():
+            drive(forked, 1, n)
+            drive(plain, 1, n)
+            n += 1
+        drive(forked, 2, n)
+        drive(plain, 2, n)
+        await forked.snapshot_settled()
+
+    asyncio.run(drive_and_carry())
+    forked.close()
+    header = (tmp_path / "journal.jsonl").read_bytes().splitlines()[0]
+    previous = (tmp_path / "journal.prev.jsonl").read_bytes().splitlines()
+    # the newest snapshot was taken before the previous segment's last records (carried over)
+    assert json.loads(previous[-1])[0] > json.loads(header)[0]
+    newest = [p for p in tmp_path.glob("snapshot-*.bin") if p.name.encode() in header]
+    assert len(newest) == 1
+    raw = bytearray(newest[0].read_bytes())
+    raw[-10] ^= 0xFF
+    newest[0].write_bytes(bytes(raw))
+
+    recovered = Runtime(DEFAULT, clock_mode="manual", state_dir=tmp_path)
+
+    assert recovered.state_hash() == plain.state_hash()
+    recovered.close()
+
+
+def test_a_reset_while_a_snapshot_is_forked_discards_it() -> None:
+    async def scenario() -> Runtime:
+        rt = Runtime(DEFAULT, clock_mode="manual", snapshot_every=5)
+        drive(rt, 2)  # 2 x 5 commands: the compactor forked once and waits for its child
+        pending = rt._forked
+        assert pending is not None
+        rt.reset()
+        await asyncio.shield(pending.done)
+        await asyncio.sleep(0)
+        assert not rt.snapshot_in_progress()
+        return rt
+
+    rt = asyncio.run(scenario())
+
+    fresh = Runtime(DEFAULT, clock_mode="manual")
+    assert rt.snapshots_taken == 0
+    assert rt.exchange.command_log.base is None
+    assert rt.state_hash() == fresh.state_hash()
+
+
+def test_without_a_running_loop_the_snapshot_is_taken_inline() -> None:
+    assert not snapshot_fork.available()
+    rt = Runtime(DEFAULT, clock_mode="manual", snapshot_every=5)
+
+    drive(rt, 2)
+
+    assert not rt.snapshot_in_progress() and rt.snapshots_taken >= 1
+
+
+def test_the_inline_mode_never_forks() -> None:
+    async def scenario() -> Runtime:
+        rt = Runtime(DEFAULT, clock_mode="manual", snapshot_every=5, snapshot_mode="inline")
+        drive(rt, 2)
+        assert not rt.snapshot_in_progress()
+        return rt
+
+    assert asyncio.run(scenario()).snapshots_taken >= 1
+    with pytest.raises(ValueError, match="snapshot mode"):
+        Runtime(DEFAULT, clock_mode="manual", snapshot_mode="thread")  # type: ignore[arg-type]
