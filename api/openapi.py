@@ -39,6 +39,7 @@ DOCS_ASSETS = "/static-offline-docs"
 """Where `fastapi_offline.FastAPIOffline` mounts the Swagger UI and ReDoc files."""
 
 _REF = "#/components/schemas/{name}"
+_STATE_SCHEMA = "StateSnapshot"
 _FASTAPI_VALIDATION = ("HTTPValidationError", "ValidationError")
 _HOT_OPERATIONS = (("/margin/orders", "post"),)  # (path in the spec, method)
 
@@ -134,9 +135,20 @@ def _add_snapshot_examples(document: dict[str, Any], runtime: Runtime, prefix: s
     start = snapshots.build(scenario, ManualClock(scenario.start_ms), runtime.seed)
     snapshot = snapshots.export_state(start)
     item = document["paths"][f"{prefix}/state"]
+    # either format: v1 (the command log from the origin) until the first snapshot, then v2
+    _components(document).setdefault("schemas", {})[_STATE_SCHEMA] = {
+        "title": _STATE_SCHEMA,
+        "description": "perps-sim/state-v1 (Snapshot: scenario, seed and every command) or, "
+        "once the server has taken a snapshot, perps-sim/state-v2 (SnapshotV2: the pickled "
+        "base state in base64 and the commands after it); PUT takes both",
+        "oneOf": [{"$ref": _REF.format(name="Snapshot")}, {"$ref": _REF.format(name="SnapshotV2")}],
+    }
+    state_ref = {"$ref": _REF.format(name=_STATE_SCHEMA)}
     answer = item["get"]["responses"]["200"]["content"]["application/json"]
+    answer["schema"] = state_ref
     answer["example"] = snapshot
     body = item["put"]["requestBody"]["content"]["application/json"]
+    body["schema"] = state_ref
     body["examples"] = {
         "start": {
             "summary": f"the {scenario.name} scenario at its start (GET /sim/v1/state answers "

@@ -19,7 +19,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from simulator.server.rate_limits import TIERS
-from simulator.server.snapshots import Snapshot
+from simulator.server.snapshots import Snapshot, SnapshotV2
 
 __all__ = [
     "DOCUMENTED",
@@ -329,6 +329,7 @@ DOCUMENTED: tuple[type, ...] = (
     Reset,
     Events,
     Snapshot,
+    SnapshotV2,
     StateImported,
     StateHash,
 )

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpx
+import jsonschema
 
 from api.app import create_app, server_options
 from simulator.server.runtime import Runtime
@@ -54,6 +55,7 @@ def test_a_compacted_export_round_trips_through_the_api() -> None:
     with control_plane(snapshot_every=10) as (source, source_runtime):
         activity(source, 40)
         exported = source.get("/state")
+        components = source.get(source.base_url.join("/openapi.json")).json()["components"]
         expected = state_hash(source)
     with control_plane(snapshot_every=10_000) as (target, target_runtime):
         activity(target, 3)
@@ -65,6 +67,9 @@ def test_a_compacted_export_round_trips_through_the_api() -> None:
         assert imported.status_code == 200, imported.text
         assert imported.json()["state_hash"] == expected == state_hash(target)
     snapshot = exported.json()
+    # the documented answer schema (v1 or v2) holds the v2 export
+    state_schema = {"$ref": "#/components/schemas/StateSnapshot", "components": components}
+    jsonschema.Draft202012Validator(state_schema).validate(snapshot)
     assert snapshot["format"] == "perps-sim/state-v2"
     assert set(snapshot["base"]) == {"snapshot", "sha256", "state_hash", "now_ms", "commands"}
     assert 0 < len(snapshot["commands"]) <= 10
