@@ -569,8 +569,17 @@ class Exchange(AccountCommands):
     ) -> None:
         # the rest of an amend whose fields passed their checks: the risk check, then the book
         user = self.state.users[user_id]
-        grows = count - record.fill_count > record.remaining or price != record.price
-        if grows:
+        # An amend that adds neither resting count nor resting value to its side cannot fail
+        # the risk check: the notional usage does not grow, nor does the side's worst-case
+        # notional (`_side_notional` grows with both), nor, on a curve whose IM never falls as
+        # notional grows, its IM. Such amends (a bid lowered, an ask shrunk; half the house
+        # maker's re-quotes) skip it.
+        remaining = count - record.fill_count
+        if (
+            remaining > record.remaining
+            or remaining * price > record.remaining * record.price
+            or not data.market.spec.curve(record.side is Side.BID).non_decreasing()
+        ):
             sub = user.subaccounts[record.subaccount]
             check_risk(self, user, sub, data, record.side, price, count, record)
         previous_client = None

@@ -82,6 +82,11 @@ class MarginCurve:
         worst = max(abs(r0 + k * n**gamma - r) / r for n, r in pts)
         return cls(im_multiplier, r0, k, gamma, log_points, worst > _FIT_TOLERANCE)
 
+    def non_decreasing(self) -> bool:
+        """Whether IM never falls as notional grows: a flat rate, or a power law with k >= 0
+        (the piecewise fallback may slope down, so it does not count)."""
+        return self.flat_rate is not None or (not self.piecewise and self.k >= 0)
+
     def rate_at(self, notional: int) -> int:
         """Maintenance-margin rate (1e-12 units) at a notional in micro-dollars."""
         dollars = notional / MONEY_SCALE

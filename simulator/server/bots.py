@@ -215,22 +215,32 @@ class LiquidityProvider:
             if ladder.max_position is not None and self._position(ladder) <= -ladder.max_position:
                 wanted = []  # short to the limit: no more asks
         orders = self._ex.state.orders
+        # once per side per refresh: the resting orders still at their price, split into those
+        # on a wanted price and the stale rest (both in the order they rest in `resting`)
+        wanted_set = set(wanted)
         live: dict[int, OrderRecord] = {}
+        stale: list[OrderRecord] = []
         for price, order_id in resting.items():
             record = orders.get(order_id)
             if record is not None and record.remaining > 0 and record.price == price:
-                live[price] = record
-        wanted_set = set(wanted)
-        stale = [record for price, record in live.items() if price not in wanted_set]
+                if price in wanted_set:
+                    live[price] = record
+                else:
+                    stale.append(record)
         kept: dict[int, str] = {}
+        size = ladder.size
         for price in wanted:
             record = live.get(price)
             if record is None:
                 continue
-            if record.remaining < ladder.size:
+            if record.remaining < size:
                 self._amend(ladder, record, price)  # top up; on a reject it rests as it is
             if record.remaining > 0:
                 kept[price] = record.order_id
+        if len(kept) == len(wanted) and not stale:
+            resting.clear()
+            resting.update(kept)
+            return  # the ladder is where it should be
         for price in wanted:
             if price in kept:
                 continue
