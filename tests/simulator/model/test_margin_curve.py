@@ -55,3 +55,23 @@ def test_margin_rounds_up_to_a_centicent_and_im_exceeds_mm(notional):
     assert mm * 10**12 >= notional * curve.rate_at(notional)
     assert im >= mm * 13 // 10
     assert curve.maintenance_margin(0) == 0
+
+
+_SCHEDULES = {
+    "flat": {"1000": 6.0, "1000000": 6.0},
+    "growing": {"1000": 3.02, "10000": 2.96, "100000": 2.77, "1000000": 2.25},
+    "irregular": {"1000": 10.0, "10000": 2.0, "100000": 1.9, "1000000": 1.8},
+}
+
+
+@pytest.mark.parametrize("name", sorted(_SCHEDULES))
+@given(
+    st.lists(st.integers(min_value=0, max_value=10**14), min_size=2, max_size=20).map(sorted)
+)
+def test_a_curve_said_non_decreasing_never_lowers_im_as_notional_grows(name, notionals):
+    # what lets an amend that adds no resting value skip the risk check
+    curve = MarginCurve.from_leverage_estimates(_SCHEDULES[name], IM_MULT)
+    assert curve.non_decreasing() is (name != "irregular")
+    if curve.non_decreasing():
+        margins = [curve.initial_margin_for(n) for n in notionals]
+        assert margins == sorted(margins)
