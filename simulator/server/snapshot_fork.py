@@ -30,6 +30,7 @@ import gc
 import hashlib
 import os
 import signal
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -122,7 +123,11 @@ def start(exchange: Exchange, on_done: Callable[[ForkedSnapshot], None]) -> Fork
     try:
         with hold(exchange.clock) as now:
             digest = state_hash(exchange)
-            pid = os.fork()
+            with warnings.catch_warnings():
+                # Python 3.12 warns when a process with threads (fsync workers) forks: the
+                # child only pickles and writes to its pipe, taking no lock those threads use
+                warnings.simplefilter("ignore", DeprecationWarning)
+                pid = os.fork()
             if pid == 0:  # the child: never returns
                 _child(exchange, read_fd, write_fd)
     except BaseException:
