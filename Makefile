@@ -15,15 +15,19 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 
 install: $(BIN)/.installed
 
-# The fast suite: everything but tests/contract, property tests with the default profile.
+# The fast suite: everything but tests/contract, property tests with the default profile; in
+# TEST_JOBS parallel workers (pytest-xdist; `auto`: one per CPU, 0: in this process alone).
+# `--dist loadgroup` keeps the modules of tests/api on one worker (tests/conftest.py).
+TEST_JOBS ?= auto
+
 test: install
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_JOBS) --dist loadgroup
 
 # The slow suite: schemathesis against a live server (tests/contract) and every property test
 # with the thorough Hypothesis profile (tests/conftest.py).
 test-contract: install
 	HYPOTHESIS_PROFILE=thorough $(BIN)/pytest tests/contract
-	HYPOTHESIS_PROFILE=thorough $(BIN)/pytest -m hypothesis
+	HYPOTHESIS_PROFILE=thorough $(BIN)/pytest -n $(TEST_JOBS) -m hypothesis
 
 # Durability (about four minutes): `kill -9` under REST + WebSocket + FIX load, and restarts
 # (tests/durability), then a soak of REST, WebSocket and FIX clients against one server
