@@ -167,6 +167,11 @@ def _write_atomically(path: Path, data: bytes) -> None:
     os.replace(temporary, path)
 
 
+def _snapshot_ref(seq: int, sha256: str) -> dict[str, Any]:
+    # how a segment's header names the snapshot of record `seq` (its file name included)
+    return {"file": f"snapshot-{seq}-{sha256[:12]}.bin", "seq": seq, "sha256": sha256}
+
+
 class JournalFile:
     """The append-only command journal of a runtime's state directory.
 
@@ -404,7 +409,10 @@ class JournalFile:
     def _rewrite(self, origin: Origin, log: CommandLog) -> None:
         # a log that starts from a base (a v2 import, a compacted reset source) is written as
         # the base's snapshot file at seq 0 and a segment after it
-        ref = None if log.base is None else self._write_snapshot(0, log.base)
+        ref = None
+        if log.base is not None:
+            self.write_snapshot(0, log.base)
+            ref = _snapshot_ref(0, log.base.sha256)
         lines = [frame(0, self._encode(self._header(origin, ref)))]
         lines.extend(frame(seq, self._encode(entry)) for seq, entry in enumerate(log.encoded(), 1))
         previous = self.path.with_name(PREVIOUS)
@@ -421,11 +429,15 @@ class JournalFile:
             return None
         return self._seq, self._file.tell()
 
-    def snapshot(self, base: Base, mark: tuple[int, int] | None = None) -> None:
+    def snapshot(
+        self, base: Base, mark: tuple[int, int] | None = None, *, written: bool = False
+    ) -> None:
         """Write `base` as the snapshot of every line so far and start a new segment after it.
 
         With `mark` (`mark()` when the snapshot was taken), `base` is the state after that
-        record, and the lines written since are carried over into the new segment.
+        record, and the lines written since are carried over into the new segment. `written`
+        says that `write_snapshot(mark's seq, base)` has already written the snapshot file (a
+        forked child does, off the event loop); it is written here if it is not there.
 
         In order, each step durable before the next: the snapshot file
         (`snapshot-<seq>-<sha256 prefix>.bin`: a JSON header line, then the pickled state);
@@ -441,7 +453,9 @@ class JournalFile:
         if log is None or not isinstance(origin, Origin):
             raise ValueError("snapshot needs an attached exchange built by snapshots.build")
         seq = self._seq if mark is None else mark[0]
-        ref = self._write_snapshot(seq, base)
+        ref = _snapshot_ref(seq, base.sha256)
+        if not (written and self.path.with_name(ref["file"]).exists()):
+            self.write_snapshot(seq, base)
         tail = b""
         if mark is not None and seq < self._seq:
             with self.path.open("rb") as current:
@@ -470,8 +484,14 @@ class JournalFile:
         self._synced = self._seq
         self._drop_unreferenced(ref)
 
-    def _write_snapshot(self, seq: int, base: Base) -> dict[str, Any]:
-        name = f"snapshot-{seq}-{base.sha256[:12]}.bin"
+    def write_snapshot(self, seq: int, base: Base) -> None:
+        """Write `base` as the snapshot file of record `seq`, atomically, and sync it.
+
+        Writes one new file and changes nothing else, of the journal or of this object: a
+        forked child may call it (`simulator.server.snapshot_fork`), before `snapshot(base,
+        mark, written=True)` in the parent makes the journal name the file.
+        """
+        ref = _snapshot_ref(seq, base.sha256)
         meta = {
             "format": SNAPSHOT_FORMAT,
             "seq": seq,
@@ -481,9 +501,10 @@ class JournalFile:
             "commands": base.commands,
             "size": len(base.snapshot),
         }
-        _write_atomically(self.path.with_name(name), self._encode(meta) + b"\n" + base.snapshot)
+        _write_atomically(
+            self.path.with_name(ref["file"]), self._encode(meta) + b"\n" + base.snapshot
+        )
         self._fsync_directory()
-        return {"file": name, "seq": seq, "sha256": base.sha256}
 
     def _drop_unreferenced(self, current: dict[str, Any] | None) -> None:
         # delete snapshot files neither the journal nor the previous segment names

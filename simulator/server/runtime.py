@@ -214,10 +214,15 @@ class Runtime:
     def _compact(self, exchange: Exchange) -> None:
         log = exchange.command_log
         if self.snapshot_mode == "fork" and snapshot_fork.available():
-            mark = self._journal.mark() if self._journal is not None else None
+            journal_file = self._journal
+            mark = journal_file.mark() if journal_file is not None else None
+            # the child writes the snapshot file too: its write and fsync stay off the loop
+            write = None
+            if journal_file is not None and mark is not None:
+                write = partial(journal_file.write_snapshot, mark[0])
             try:
                 self._forked = snapshot_fork.start(
-                    exchange, partial(self._forked_done, mark, wall_seconds())
+                    exchange, partial(self._forked_done, mark, wall_seconds()), write
                 )
             except OSError:
                 _LOG.exception("forking for a snapshot failed; taking it on the event loop")
@@ -253,7 +258,7 @@ class Runtime:
         try:
             base = pending.done.result()
             if self._journal is not None:
-                self._journal.snapshot(base, mark)
+                self._journal.snapshot(base, mark, written=mark is not None)
         except Exception:
             _LOG.exception("taking a snapshot failed; the command log keeps its commands")
             log.sealed = 0

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from simulator.server import snapshot_fork
+from simulator.core.command_log import Base
+from simulator.server import journal, snapshot_fork
 from simulator.server.runtime import Runtime
 from tests.simulator.server.test_snapshot_files import DEFAULT, drive
 
-pytestmark = pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
 
 async def _drive_while_forking(rt: Runtime, plain: Runtime, rounds: int) -> int:
@@ -121,3 +124,68 @@ def test_the_inline_mode_never_forks() -> None:
     assert asyncio.run(scenario()).snapshots_taken >= 1
     with pytest.raises(ValueError, match="snapshot mode"):
         Runtime(DEFAULT, clock_mode="manual", snapshot_mode="thread")  # type: ignore[arg-type]
+
+
+def _record_writers(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    # every `write_snapshot` call appends the pid that made it (the child's is not ours)
+    calls = tmp_path / "writers.txt"
+    original = journal.JournalFile.write_snapshot
+
+    def recording(self: journal.JournalFile, seq: int, base: Base) -> None:
+        with calls.open("a") as file:
+            file.write(f"{os.getpid()}\n")
+        original(self, seq, base)
+
+    monkeypatch.setattr(journal.JournalFile, "write_snapshot", recording)
+    return calls
+
+
+def test_the_forked_child_writes_the_snapshot_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = tmp_path / "state"
+    calls = _record_writers(monkeypatch, tmp_path)
+    plain = Runtime(DEFAULT, clock_mode="manual")
+    forked = Runtime(DEFAULT, clock_mode="manual", state_dir=state, snapshot_every=20)
+    calls.unlink(missing_ok=True)  # the fresh journal's rewrite writes no snapshot anyway
+
+    asyncio.run(_drive_while_forking(forked, plain, 45))
+
+    writers = calls.read_text().split()
+    assert forked.snapshots_taken >= 2 and len(writers) == forked.snapshots_taken
+    assert str(os.getpid()) not in writers
+    header = (state / "journal.jsonl").read_bytes().splitlines()[0]
+    named = [p for p in state.glob("snapshot-*.bin") if p.name.encode() in header]
+    assert len(named) == 1
+    forked.close()
+    recovered = Runtime(DEFAULT, clock_mode="manual", state_dir=state)
+    assert recovered.state_hash() == plain.state_hash()
+    recovered.close()
+
+
+def test_a_snapshot_file_the_child_did_not_leave_is_written_by_the_parent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = tmp_path / "state"
+    calls = _record_writers(monkeypatch, tmp_path)
+    plain = Runtime(DEFAULT, clock_mode="manual")
+    forked = Runtime(DEFAULT, clock_mode="manual", state_dir=state, snapshot_every=20)
+    original = journal.JournalFile.snapshot
+
+    def losing(self: journal.JournalFile, base: Base, mark: Any = None, **kw: Any) -> None:
+        for path in state.glob("snapshot-*.bin"):  # what the child wrote is gone
+            path.unlink()
+        original(self, base, mark, **kw)
+
+    monkeypatch.setattr(journal.JournalFile, "snapshot", losing)
+
+    asyncio.run(_drive_while_forking(forked, plain, 25))
+
+    writers = calls.read_text().split()
+    assert forked.snapshots_taken >= 1
+    assert writers.count(str(os.getpid())) == forked.snapshots_taken
+    forked.close()
+    recovered = Runtime(DEFAULT, clock_mode="manual", state_dir=state)
+    assert recovered.exchange.command_log.base is not None
+    assert recovered.state_hash() == plain.state_hash()
+    recovered.close()
