@@ -220,13 +220,38 @@ class OrderBook:
             if max_fill < count:
                 capped = True
                 count = max_fill
-        order = Order(order_id, owner, side, price, count, 0, post_only, stp, expires_at, 0)
-        events: list[Event] = []
         if crosses or capped or tif is not _GTC:
+            order = Order(order_id, owner, side, price, count, 0, post_only, stp, expires_at, 0)
+            events: list[Event] = []
             self._execute(order, tif, capped, _NONE, events)
-        else:
-            self._rest(order, _NONE, _NONE, events)  # the common case: nothing to match
-        return events
+            return events
+        # the common case, nothing to match: `_rest`, inlined (it is most of what books do)
+        book_side = self._bids if side is _BID else self._asks
+        key = price * book_side.sign
+        level = book_side.levels.get(key)
+        if level is None:
+            level = book_side.open_level(key, price)
+        elif not level.total:  # `open_level` of a listed empty level, inlined
+            book_side.empty -= 1
+            if key < book_side.best_key:
+                book_side.best_key = key
+        arrival = self._arrivals = self._arrivals + 1
+        order = Order(order_id, owner, side, price, count, 0, post_only, stp, expires_at, arrival)
+        level.queue.append(order)
+        total = level.total = level.total + count
+        level.live += 1
+        self._orders[order_id] = order
+        mine = self._by_owner.get(owner)
+        if mine is None:
+            mine = self._by_owner[owner] = {}
+        mine[order_id] = order
+        if expires_at is not None:
+            self._schedule(order)
+        seq = self._seq = self._seq + 2
+        return [
+            OrderUpdate(seq - 1, order_id, owner, side, price, 0, count, _NONE),
+            LevelChange(seq, side, price, total, count, order_id, owner, _NONE),
+        ]
 
     def cancel(self, order_id: OrderId, reason: Reason = _NONE) -> list[Event]:
         """Take a live order off the book.
@@ -234,12 +259,36 @@ class OrderBook:
         Raises:
             OrderNotFoundError: no live order has this id.
         """
-        order = self._orders.get(order_id)
+        orders = self._orders
+        order = orders.get(order_id)
         if order is None:
             raise OrderNotFoundError(f"no live order with id {order_id!r}")
-        events: list[Event] = []
-        self._remove(order, reason, events, True)
-        return events
+        # `_remove`, inlined: cancels are the other common command
+        side = order.side
+        book_side = self._bids if side is _BID else self._asks
+        price = order.price
+        key = price * book_side.sign
+        level = book_side.levels[key]
+        removed = order.remaining
+        order.remaining = 0
+        total = level.total = level.total - removed
+        level.live -= 1
+        queue = level.queue
+        if not total:
+            book_side.close_level(key, level)
+        elif queue[0] is order:
+            queue.popleft()
+        elif len(queue) > 2 * level.live + _QUEUE_SLACK:
+            level.compact()
+        owner = order.owner
+        order_id = order.order_id
+        del orders[order_id]
+        del self._by_owner[owner][order_id]
+        seq = self._seq = self._seq + 2
+        return [
+            OrderUpdate(seq - 1, order_id, owner, side, price, order.filled, 0, reason),
+            LevelChange(seq, side, price, total, -removed, order_id, owner, reason),
+        ]
 
     def decrease(
         self, order_id: OrderId, *, reduce_by: int | None = None, reduce_to: int | None = None
@@ -256,7 +305,9 @@ class OrderBook:
         if reduce_by is not None:
             if reduce_to is not None:
                 raise InvalidOrderError("give only one of reduce_by and reduce_to")
-            order = self.order(order_id)
+            order = self._orders.get(order_id)  # `order`, inlined
+            if order is None:
+                raise OrderNotFoundError(f"no live order with id {order_id!r}")
             if reduce_by <= 0:
                 raise InvalidOrderError(f"reduce_by must be > 0, was {reduce_by}")
             remaining = order.remaining
@@ -409,6 +460,7 @@ class OrderBook:
     def _rest(
         self, order: Order, update_reason: Reason, level_reason: Reason, events: list[Event]
     ) -> None:
+        # `place` inlines this for a new order that does not cross: change both alike
         side = self._bids if order.side is _BID else self._asks
         key = order.price * side.sign
         level = side.levels.get(key)
@@ -450,6 +502,7 @@ class OrderBook:
 
     def _remove(self, order: Order, reason: Reason, events: list[Event], update: bool) -> None:
         # Take a live order off the book; `update=False` leaves its update to the caller.
+        # `cancel` inlines this: change both alike.
         side = self._bids if order.side is _BID else self._asks
         key = order.price * side.sign
         level = side.levels[key]
