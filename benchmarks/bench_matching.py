@@ -6,9 +6,11 @@
 Generates one seeded workload by simulating our book (`matching_workload`), replays it on
 our book in this process (`our_matching`) and on the peer in a subprocess of a cached
 Python >= 3.12 virtualenv at `.bench/peer-venv` (`peer_env`, `peer_matching`), both timed by
-the same harness (`harness`). Prints the op mix, a table per phase and overall, the ratio
-ours/peer and whether the target is met (it is reported, never enforced: the exit status is
-0 either way). The last line is machine-readable:
+the same harness (`harness`), in alternating rounds (ours, then a fresh peer process, one
+repeat of every pass each, `--repeats` rounds) so that a busy spell of a shared machine
+slows both rather than swinging the ratio. Prints the op mix, a table per phase and overall,
+the ratio ours/peer and whether the target is met (it is reported, never enforced: the exit
+status is 0 either way). The last line is machine-readable:
 
     RESULT ops_per_s=<int> p99_us=<float> peer_ops_per_s=<int> ratio_vs_peer=<float>
 """
@@ -27,7 +29,7 @@ if __package__ in (None, ""):  # run as a script: make the `benchmarks` package 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import our_matching
-from benchmarks.harness import measure, python_version
+from benchmarks.harness import measure, merge, python_version
 from benchmarks.matching_workload import KIND_NAMES, NOMINAL_MIX, Workload, generate
 from benchmarks.peer_env import PEER_PACKAGE, PEER_VERSION, ensure_peer_venv
 
@@ -60,13 +62,16 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help=f"smoke run: {QUICK_OPS:_} ops and 1 repeat unless told otherwise",
     )
     parser.add_argument(
-        "--repeats", type=int, default=None, help="repeats of each pass (default 3; 1 with --quick)"
+        "--repeats",
+        type=int,
+        default=None,
+        help="rounds, each one repeat of every pass per engine (default 5; 1 with --quick)",
     )
     args = parser.parse_args(argv)
     if args.ops is None:
         args.ops = QUICK_OPS if args.quick else DEFAULT_OPS
     if args.repeats is None:
-        args.repeats = 1 if args.quick else 3
+        args.repeats = 1 if args.quick else 5
     if args.ops < 2:
         parser.error("--ops must be at least 2")
     if args.repeats < 1:
@@ -222,25 +227,41 @@ def main(argv: list[str] | None = None) -> None:
     workload = generate(args.seed, args.ops)
     _print_workload(workload, perf_counter() - start)
 
-    start = perf_counter()
-    ours = measure(
-        our_matching.ENGINE, [our_matching.prepare(p) for p in workload.phases], args.repeats
-    )
-    print(f"ours measured in {perf_counter() - start:.1f} s")
+    # alternating rounds, one repeat of every pass each: ours, then the peer (`harness`)
+    prepared = [our_matching.prepare(p) for p in workload.phases]
+    ours_rounds: list[dict[str, Any]] = []
+    peer_rounds: list[dict[str, Any]] = []
+    ours_s = peer_s = 0.0
+    how = ""
+    peer_wanted = not args.no_peer
+    for _ in range(args.repeats):
+        start = perf_counter()
+        ours_rounds.append(measure(our_matching.ENGINE, prepared, 1))
+        ours_s += perf_counter() - start
+        if not peer_wanted:
+            continue
+        start = perf_counter()
+        result, how = _run_peer(workload, 1)
+        peer_s += perf_counter() - start
+        if result is None:
+            peer_wanted = False  # unavailable: the report says why
+        else:
+            peer_rounds.append(result)
+    ours = merge(ours_rounds)
+    alternating = "" if args.no_peer else " alternating with the peer"
+    print(f"ours measured in {ours_s:.1f} s ({args.repeats} round(s){alternating})")
 
     peer: dict[str, Any] | None = None
     if args.no_peer:
         print("peer: skipped (--no-peer)")
+    elif len(peer_rounds) < args.repeats:
+        print(f"peer: SKIPPED, {PEER_PACKAGE}=={PEER_VERSION} unavailable: {how}")
     else:
-        start = perf_counter()
-        peer, how = _run_peer(workload, args.repeats)
-        if peer is None:
-            print(f"peer: SKIPPED, {PEER_PACKAGE}=={PEER_VERSION} unavailable: {how}")
-        else:
-            print(
-                f"peer: {peer['engine']} on {peer['python']} ({how}); "
-                f"measured in {perf_counter() - start:.1f} s"
-            )
+        peer = merge(peer_rounds)
+        print(
+            f"peer: {peer['engine']} on {peer['python']} ({how}); "
+            f"measured in {peer_s:.1f} s (a fresh process per round)"
+        )
 
     _print_tallies(workload, ours, peer)
     _print_table(ours, peer)

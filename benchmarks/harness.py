@@ -15,6 +15,10 @@ the phase's prepared ops (built before any timing):
 Each pass is repeated; the best throughput and the median over runs of each run's p50 and p99
 are kept. An untimed first pass per phase warms caches and reports the engine's own tallies.
 Percentiles are nearest-rank on the sorted per-op latencies, reported in microseconds.
+
+A benchmark that compares two engines measures them in alternating rounds (`measure` with one
+repeat each, then `merge`): on a shared machine a busy spell then slows both, where two
+back-to-back blocks of repeats let it land on one engine only and swing their ratio.
 """
 
 from __future__ import annotations
@@ -187,5 +191,61 @@ def measure(engine: EngineAdapter, phases: list[PreparedPhase], repeats: int) ->
             "p50_us": statistics.median(percentile(r, 0.50) for r in overall_runs),
             "p99_us": statistics.median(percentile(r, 0.99) for r in overall_runs),
             "max_us": statistics.median(percentile(r, 1.0) for r in overall_runs),
+        },
+    }
+
+
+def merge(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Combine `measure` results of the same engine and phases into one, as if repeated.
+
+    Throughput is the best over the rounds' runs; p50, p99 and max the median over them of each
+    run's percentile (by phase, overall and by op kind); tallies are the first round's (every
+    round replays the same ops).
+    """
+    first = rounds[0]
+    phases: dict[str, Any] = {}
+    for name, fig in first["phases"].items():
+        figs = [r["phases"][name] for r in rounds]
+        times = [t for f in figs for t in f["runs_s"]]
+        p50s = [v for f in figs for v in f["runs_p50_us"]]
+        p99s = [v for f in figs for v in f["runs_p99_us"]]
+        best = min(times)
+        phases[name] = {
+            **fig,
+            "runs_s": times,
+            "best_s": best,
+            "ops_per_s": fig["ops"] / best,
+            "runs_p50_us": p50s,
+            "runs_p99_us": p99s,
+            "p50_us": statistics.median(p50s),
+            "p99_us": statistics.median(p99s),
+            "max_us": statistics.median(f["max_us"] for f in figs),
+            "by_kind": {
+                kind: {
+                    "ops": k["ops"],
+                    "p50_us": statistics.median(f["by_kind"][kind]["p50_us"] for f in figs),
+                    "p99_us": statistics.median(f["by_kind"][kind]["p99_us"] for f in figs),
+                }
+                for kind, k in fig["by_kind"].items()
+            },
+        }
+    overall = [r["overall"] for r in rounds]
+    p50s = [v for o in overall for v in o["runs_p50_us"]]
+    p99s = [v for o in overall for v in o["runs_p99_us"]]
+    total_best = sum(f["best_s"] for f in phases.values())
+    ops = first["overall"]["ops"]
+    return {
+        **first,
+        "repeats": sum(r["repeats"] for r in rounds),
+        "phases": phases,
+        "overall": {
+            "ops": ops,
+            "best_s": total_best,
+            "ops_per_s": ops / total_best if total_best else 0.0,
+            "runs_p50_us": p50s,
+            "runs_p99_us": p99s,
+            "p50_us": statistics.median(p50s),
+            "p99_us": statistics.median(p99s),
+            "max_us": statistics.median(o["max_us"] for o in overall),
         },
     }

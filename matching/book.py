@@ -202,8 +202,10 @@ class OrderBook:
         if count <= 0:
             raise InvalidOrderError(f"count must be > 0, was {count}")
         if side is _BID:
+            book_side = self._bids
             crosses = self._asks.best_key <= price
         elif side is _ASK:
+            book_side = self._asks
             crosses = self._bids.best_key <= -price
         else:
             raise InvalidOrderError(f"side must be a Side, was {side!r}")
@@ -226,7 +228,6 @@ class OrderBook:
             self._execute(order, tif, capped, _NONE, events)
             return events
         # the common case, nothing to match: `_rest`, inlined (it is most of what books do)
-        book_side = self._bids if side is _BID else self._asks
         key = price * book_side.sign
         level = book_side.levels.get(key)
         if level is None:
