@@ -65,9 +65,7 @@ _SCHEDULES = {
 
 
 @pytest.mark.parametrize("name", sorted(_SCHEDULES))
-@given(
-    st.lists(st.integers(min_value=0, max_value=10**14), min_size=2, max_size=20).map(sorted)
-)
+@given(st.lists(st.integers(min_value=0, max_value=10**14), min_size=2, max_size=20).map(sorted))
 def test_a_curve_said_non_decreasing_never_lowers_im_as_notional_grows(name, notionals):
     # what lets an amend that adds no resting value skip the risk check
     curve = MarginCurve.from_leverage_estimates(_SCHEDULES[name], IM_MULT)
