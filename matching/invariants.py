@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from matching.errors import BookInvariantError
 from matching.levels import EMPTY_KEY, EMPTY_SLACK, BookSide
-from matching.orders import Order, OrderId, Owner
+from matching.orders import Order, OrderId
 
 
 def _require(condition: bool, message: str) -> None:
@@ -46,13 +46,8 @@ def check_side(side: BookSide, orders: dict[OrderId, Order]) -> int:
     return live
 
 
-def check_book(
-    bids: BookSide,
-    asks: BookSide,
-    orders: dict[OrderId, Order],
-    by_owner: dict[Owner, dict[OrderId, Order]],
-) -> None:
-    """Check both sides, the crossing rule and both indexes."""
+def check_book(bids: BookSide, asks: BookSide, orders: dict[OrderId, Order]) -> None:
+    """Check both sides, the crossing rule and the id index (in arrival order)."""
     live = check_side(bids, orders) + check_side(asks, orders)
     _require(live == len(orders), f"{len(orders)} orders indexed, {live} on the levels")
     best_bid, best_ask = bids.best_price(), asks.best_price()
@@ -60,14 +55,5 @@ def check_book(
         best_bid is None or best_ask is None or best_bid < best_ask,
         f"book crossed: bid {best_bid} >= ask {best_ask}",
     )
-    owned = 0
-    for owner, mine in by_owner.items():
-        for order_id, order in mine.items():
-            _require(
-                order.owner == owner and orders.get(order_id) is order,
-                f"owner index holds stale order {order_id!r}",
-            )
-        arrivals = [order.arrival for order in mine.values()]
-        _require(arrivals == sorted(arrivals), f"owner {owner!r} index not in arrival order")
-        owned += len(mine)
-    _require(owned == len(orders), f"owner index holds {owned} orders, book {len(orders)}")
+    arrivals = [order.arrival for order in orders.values()]
+    _require(arrivals == sorted(arrivals), "id index not in arrival order")

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import pickle
+from typing import Any
+
 import pytest
 
 from matching import (
@@ -484,6 +488,41 @@ def test_cancel_owner_cancels_only_that_owner_oldest_first(book: OrderBook) -> N
     assert updates(events) == [("a", 0, 0, Reason.NONE), ("c", 0, 0, Reason.NONE)]
     assert queue(book) == [("b", "ask", 100, 100)]
     assert book.orders_of("u1") == []
+
+
+def test_orders_of_follows_arrival_across_amends(book: OrderBook) -> None:
+    book.place("a", "u1", BID, 99, 100)
+    book.place("b", "u2", BID, 98, 100)
+    book.place("c", "u1", BID, 97, 100)
+    book.amend("a", price=96, count=100)  # a new price: to the back, a later arrival
+    book.amend("c", price=97, count=50)  # in place: priority kept
+
+    assert [o.order_id for o in book.orders_of("u1")] == ["c", "a"]
+    book.check_invariants()
+
+
+def test_a_book_pickled_with_the_old_owner_index_loads(book: OrderBook) -> None:
+    # snapshots written before the book dropped its index by owner hold it in the book's state
+    book.place("a", "u1", ASK, 101, 100)
+    book.place("b", "u2", BID, 99, 100)
+
+    class OldFormat(pickle.Pickler):
+        def reducer_override(self, obj: object) -> Any:
+            if type(obj) is not OrderBook:
+                return NotImplemented
+            reduced: Any = obj.__reduce_ex__(4)
+            function, args, (_, slots) = reduced[:3]
+            index = {"u1": {"a": book.order("a")}, "u2": {"b": book.order("b")}}
+            return function, args, (None, {**slots, "_by_owner": index})
+
+    buffer = io.BytesIO()
+    OldFormat(buffer, protocol=4).dump(book)
+    loaded = pickle.loads(buffer.getvalue())
+
+    loaded.check_invariants()
+    assert [o.order_id for o in loaded.orders_of("u1")] == ["a"]
+    assert not hasattr(loaded, "_by_owner")
+    assert [e.count for e in loaded.place("c", "u3", BID, 101, 100) if isinstance(e, Fill)] == [100]
 
 
 def test_expire_cancels_orders_due_by_now_in_expiry_order(book: OrderBook) -> None:

@@ -44,8 +44,9 @@ def _unindexed(book: OrderBook) -> None:
     del book._orders["b1"]
 
 
-def _owner_index(book: OrderBook) -> None:
-    del book._by_owner["u2"]["b2"]
+def _index_order(book: OrderBook) -> None:
+    first = next(iter(book._orders))  # the oldest order, moved to the end of the id index
+    book._orders[first] = book._orders.pop(first)
 
 
 def _empty_level(book: OrderBook) -> None:
@@ -58,7 +59,7 @@ CORRUPTIONS: list[Callable[[OrderBook], None]] = [
     _stale_total,
     _stale_best,
     _unindexed,
-    _owner_index,
+    _index_order,
     _empty_level,
 ]
 
