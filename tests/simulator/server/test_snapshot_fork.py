@@ -140,14 +140,27 @@ def _record_writers(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return calls
 
 
-def test_the_forked_child_writes_the_snapshot_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path, Runtime, Runtime]:
+    # the state directory, the writers' record, a runtime without snapshots, and one forking
+    # for them every 20 commands into the state directory
     state = tmp_path / "state"
     calls = _record_writers(monkeypatch, tmp_path)
     plain = Runtime(DEFAULT, clock_mode="manual")
     forked = Runtime(DEFAULT, clock_mode="manual", state_dir=state, snapshot_every=20)
-    calls.unlink(missing_ok=True)  # the fresh journal's rewrite writes no snapshot anyway
+    return state, calls, plain, forked
+
+
+def _assert_recovers(state: Path, plain: Runtime) -> None:
+    recovered = Runtime(DEFAULT, clock_mode="manual", state_dir=state)
+    assert recovered.exchange.command_log.base is not None
+    assert recovered.state_hash() == plain.state_hash()
+    recovered.close()
+
+
+def test_the_forked_child_writes_the_snapshot_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state, calls, plain, forked = _setup(tmp_path, monkeypatch)
 
     asyncio.run(_drive_while_forking(forked, plain, 45))
 
@@ -158,18 +171,13 @@ def test_the_forked_child_writes_the_snapshot_file(
     named = [p for p in state.glob("snapshot-*.bin") if p.name.encode() in header]
     assert len(named) == 1
     forked.close()
-    recovered = Runtime(DEFAULT, clock_mode="manual", state_dir=state)
-    assert recovered.state_hash() == plain.state_hash()
-    recovered.close()
+    _assert_recovers(state, plain)
 
 
 def test_a_snapshot_file_the_child_did_not_leave_is_written_by_the_parent(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    state = tmp_path / "state"
-    calls = _record_writers(monkeypatch, tmp_path)
-    plain = Runtime(DEFAULT, clock_mode="manual")
-    forked = Runtime(DEFAULT, clock_mode="manual", state_dir=state, snapshot_every=20)
+    state, calls, plain, forked = _setup(tmp_path, monkeypatch)
     original = journal.JournalFile.snapshot
 
     def losing(self: journal.JournalFile, base: Base, mark: Any = None, **kw: Any) -> None:
@@ -185,7 +193,4 @@ def test_a_snapshot_file_the_child_did_not_leave_is_written_by_the_parent(
     assert forked.snapshots_taken >= 1
     assert writers.count(str(os.getpid())) == forked.snapshots_taken
     forked.close()
-    recovered = Runtime(DEFAULT, clock_mode="manual", state_dir=state)
-    assert recovered.exchange.command_log.base is not None
-    assert recovered.state_hash() == plain.state_hash()
-    recovered.close()
+    _assert_recovers(state, plain)
