@@ -523,6 +523,11 @@ class JournalFile:
         for path in self.path.parent.glob("snapshot-*.bin"):
             if path.name not in keep:
                 path.unlink(missing_ok=True)
+        # and what a write cut short left (a crash, a killed snapshot process): no snapshot is
+        # being written when this runs but by a child whose exchange was replaced, which then
+        # fails and is discarded anyway
+        for path in self.path.parent.glob("snapshot-*.bin.tmp"):
+            path.unlink(missing_ok=True)
 
     def _fsync_directory(self) -> None:
         # the rename itself survives a power loss only once the directory is synced

@@ -254,7 +254,10 @@ class Runtime:
         exchange = pending.exchange
         log = exchange.command_log
         if exchange is not self.exchange:
-            return  # a reset or an import replaced it (and rewrote the journal) meanwhile
+            # a reset or an import replaced it (and rewrote the journal) meanwhile: whatever
+            # the child did is moot, its failure too (read here, so that it is not reported)
+            pending.done.exception()
+            return
         try:
             base = pending.done.result()
             if self._journal is not None:

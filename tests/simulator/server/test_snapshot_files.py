@@ -132,6 +132,20 @@ def test_recovery_loads_the_snapshot_and_replays_the_tail(tmp_path: Path, runtim
     assert recovered.state_hash() == plain.state_hash()
 
 
+def test_a_snapshot_clears_what_an_interrupted_snapshot_write_left(
+    tmp_path: Path, runtime: Make
+) -> None:
+    rt = runtime(tmp_path, every=40)
+    left = tmp_path / "snapshot-7-0123456789ab.bin.tmp"  # a write cut short by a crash
+    left.write_bytes(b"half a snapshot")
+
+    drive(rt, 15)  # 60 commands: one snapshot
+
+    assert rt.snapshots_taken == 1
+    assert not left.exists()
+    assert len(list(tmp_path.glob("snapshot-*.bin"))) == 1
+
+
 def _newest_snapshot(state_dir: Path) -> Path:
     with (state_dir / journal.NAME).open("rb") as file:
         header = json.loads(file.readline().split(b",", 2)[2][:-2])

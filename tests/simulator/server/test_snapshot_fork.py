@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 from pathlib import Path
@@ -194,3 +195,29 @@ def test_a_snapshot_file_the_child_did_not_leave_is_written_by_the_parent(
     assert writers.count(str(os.getpid())) == forked.snapshots_taken
     forked.close()
     _assert_recovers(state, plain)
+
+
+def test_a_reset_discards_a_failed_forked_snapshot_quietly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def failing(self: journal.JournalFile, seq: int, base: Base) -> None:
+        raise OSError("disk full")  # in the child: it exits with an error
+
+    monkeypatch.setattr(journal.JournalFile, "write_snapshot", failing)
+
+    async def scenario() -> Runtime:
+        rt = Runtime(DEFAULT, clock_mode="manual", state_dir=tmp_path, snapshot_every=5)
+        drive(rt, 2)
+        pending = rt._forked
+        assert pending is not None
+        rt.reset()
+        await asyncio.wait({pending.done})  # done (the child failed), its error left unread
+        await asyncio.sleep(0)
+        return rt
+
+    rt = asyncio.run(scenario())
+    rt.close()
+    gc.collect()  # an exception never retrieved is reported when its future is collected
+
+    assert rt.snapshots_taken == 0
+    assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
