@@ -108,12 +108,17 @@ def _print_workload(workload: Workload, seconds: float) -> None:
         )
 
 
-def _run_peer(workload: Workload, repeats: int) -> tuple[dict[str, Any] | None, str]:
+def _workload_file(workload: Workload) -> Path:
+    # what the peer's process reads: written once per run, for every round
+    path = BENCH_DIR / f"workload-seed{workload.seed}-ops{workload.total_ops}.json"
+    workload.write(path)
+    return path
+
+
+def _run_peer(path: Path, repeats: int) -> tuple[dict[str, Any] | None, str]:
     python, how = ensure_peer_venv(PEER_VENV)
     if python is None:
         return None, how
-    path = BENCH_DIR / f"workload-seed{workload.seed}-ops{workload.total_ops}.json"
-    workload.write(path)
     try:
         done = subprocess.run(
             [str(python), str(PEER_SCRIPT), str(path), "--repeats", str(repeats)],
@@ -234,14 +239,15 @@ def main(argv: list[str] | None = None) -> None:
     ours_s = peer_s = 0.0
     how = ""
     peer_wanted = not args.no_peer
+    workload_path = _workload_file(workload) if peer_wanted else None
     for _ in range(args.repeats):
         start = perf_counter()
         ours_rounds.append(measure(our_matching.ENGINE, prepared, 1))
         ours_s += perf_counter() - start
-        if not peer_wanted:
+        if not peer_wanted or workload_path is None:
             continue
         start = perf_counter()
-        result, how = _run_peer(workload, 1)
+        result, how = _run_peer(workload_path, 1)
         peer_s += perf_counter() - start
         if result is None:
             peer_wanted = False  # unavailable: the report says why
