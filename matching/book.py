@@ -26,6 +26,7 @@ Kalshi's `last_update_reason` has no value for a plain user cancel.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Iterator
 from enum import Enum
 from typing import Final
 
@@ -144,6 +145,26 @@ class OrderBook:
         side = self._asks
         level = side.levels.get(side.best_key)  # `best_level`, inlined
         return None if level is None else (level.price, level.total)
+
+    def levels(self, side: Side) -> Iterator[tuple[int, int]]:
+        """`(price, count)` of each occupied level of one side, best first, read lazily.
+
+        What `depth()` lists for that side, one level at a time: a reader that needs only the
+        first few (an impact price) reads only those. The book must not change while it runs.
+        """
+        book_side = self._bids if side is _BID else self._asks
+        by_key = book_side.levels
+        occupied = len(by_key) - book_side.empty
+        if not occupied:
+            return
+        for key in book_side.keys.irange(minimum=book_side.best_key):
+            level = by_key[key]
+            total = level.total
+            if total:
+                yield level.price, total
+                occupied -= 1
+                if not occupied:
+                    return
 
     def depth(self, levels: int = 0, tick: int = 1) -> Depth:
         """Aggregate levels per side, best first: at most `levels` (0 = all) buckets of `tick`.

@@ -11,7 +11,7 @@ even to a 1e-12 integer.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
@@ -36,6 +36,7 @@ __all__ = [
     "Weighting",
     "finalize_rate",
     "funding_payment",
+    "impact_parts",
     "impact_prices",
     "premium",
     "premium_at",
@@ -51,11 +52,17 @@ _WEIGHTINGS: tuple[str, ...] = ("twap", "linear_recency")
 _PERCENT = 100
 
 
-def _impact_price(levels: Sequence[tuple[int, int]], notional: int) -> Fraction | None:
-    """Average price (ticks) of trading `notional` micro-dollars through `levels`, best first.
+def impact_parts(levels: Iterable[tuple[int, int]], notional: int) -> tuple[int, int] | None:
+    """The average price (ticks) of trading `notional` micro-dollars through `levels`.
 
-    The last level used may be taken in part, in fractional contracts. None when the levels
-    hold less than `notional`. Levels with a non-positive price or count hold nothing.
+    `levels` are `(price_ticks, count_centi)`, best first; they are read only until the
+    notional is reached (a lazy `OrderBook.levels` reads no further). The last level used
+    may be taken in part, in fractional contracts. Returns the price as an unreduced
+    `(numerator, denominator)`, denominator > 0, or None when the levels hold less than
+    `notional`. Levels with a non-positive price or count hold nothing.
+
+    >>> impact_parts([(100, 50), (110, 100)], 10_000)  # 50 at 100, then 1,000/11 at 110
+    (1100000, 10500)
     """
     remaining = notional
     whole = 0  # contracts of the levels taken in full
@@ -65,10 +72,16 @@ def _impact_price(levels: Sequence[tuple[int, int]], notional: int) -> Fraction 
         level_notional = price * count
         if level_notional >= remaining:
             # notional / (whole + remaining / price), as one fraction
-            return Fraction(notional * price, whole * price + remaining)
+            return notional * price, whole * price + remaining
         remaining -= level_notional
         whole += count
     return None
+
+
+def _impact_price(levels: Sequence[tuple[int, int]], notional: int) -> Fraction | None:
+    """`impact_parts` as a `Fraction`."""
+    parts = impact_parts(levels, notional)
+    return None if parts is None else Fraction(*parts)
 
 
 def premium(
@@ -159,13 +172,17 @@ class ImpactPremium:
 
     __slots__ = ("_above", "_below", "_iap", "_ibp")
 
-    def __init__(self, impact: tuple[Fraction, Fraction]) -> None:
+    def __init__(
+        self, impact: tuple[Fraction, Fraction] | tuple[tuple[int, int], tuple[int, int]]
+    ) -> None:
+        """`impact` is `(IBP, IAP)`, as fractions or as `impact_parts` pairs."""
         ibp, iap = impact
-        self._ibp = (ibp.numerator, ibp.denominator)
-        self._iap = (iap.numerator, iap.denominator)
+        # the premium is a rounded quotient of these parts: unreduced ones give the same one
+        self._ibp = (ibp.numerator, ibp.denominator) if isinstance(ibp, Fraction) else ibp
+        self._iap = (iap.numerator, iap.denominator) if isinstance(iap, Fraction) else iap
         # for an integer r: IBP > r <=> r < ceil(IBP), and IAP < r <=> r > floor(IAP)
-        self._above = -(-ibp.numerator // ibp.denominator)
-        self._below = iap.numerator // iap.denominator
+        self._above = -(-self._ibp[0] // self._ibp[1])
+        self._below = self._iap[0] // self._iap[1]
 
     def at(self, reference: int | None) -> int | None:
         """The premium over `reference` in 1e-12 units; None without a positive reference."""

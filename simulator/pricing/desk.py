@@ -15,9 +15,9 @@ from typing import Any
 
 import msgspec
 
-from matching import OrderBook
+from matching import OrderBook, Side
 from simulator.core.events import FundingPaid, FundingRateSet, TickerChanged
-from simulator.model.funding import ImpactPremium, funding_payment, impact_prices
+from simulator.model.funding import ImpactPremium, funding_payment, impact_parts
 from simulator.model.market_data import FundingRecord, MarketData
 from simulator.model.marks import liquidation_mark
 from simulator.ports import BookEvents, MarkListener
@@ -25,7 +25,8 @@ from simulator.state import Effects, ExchangeState
 
 __all__ = ["Pricing"]
 
-_PREMIUM_LEVELS = (16, 256, 0)  # depth read for the impact prices, widened while short
+_BID = Side.BID
+_ASK = Side.ASK
 _PREMIUM_HISTORY_MS = 86_400_000
 _ESTIMATE_MS = 60_000
 
@@ -238,17 +239,13 @@ class Pricing:
         return top
 
     def _price_impact(self, data: MarketData, top: _BookTop) -> ImpactPremium | None:
-        # impact prices depend on the book only: priced once per book state, reading only as
-        # many levels as the impact notional reaches (a few, then more, then all)
+        # impact prices depend on the book only: priced once per book state, reading each
+        # side's levels only as far as the impact notional reaches
         impact_notional = data.funding_settings.impact_notional
         book = top.book
-        impact = None
-        for levels in _PREMIUM_LEVELS:
-            depth = book.depth(levels)
-            impact = impact_prices(depth.bids, depth.asks, impact_notional)
-            if impact is not None or levels not in (len(depth.bids), len(depth.asks)):
-                break
-        top.premium = None if impact is None else ImpactPremium(impact)
+        ibp = impact_parts(book.levels(_BID), impact_notional)
+        iap = None if ibp is None else impact_parts(book.levels(_ASK), impact_notional)
+        top.premium = None if iap is None else ImpactPremium((ibp, iap))
         top.priced = True
         return top.premium
 

@@ -12,6 +12,7 @@ cancel_owner, expire, depth; invalid calls included) and after every step checks
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -628,6 +629,14 @@ class BookMachine(RuleBasedStateMachine):
         except MatchingError as exc:
             got = type(exc)
         assert got == want, f"depth({levels}, {tick}): engine {got}, model {want}"
+
+    @rule(side=st.sampled_from(Side), take=st.integers(0, 4))
+    def levels(self, side: Side, take: int) -> None:
+        bids, asks = self.model.depth(0, 1)
+        want = bids if side is Side.BID else asks
+        assert list(self.book.levels(side)) == want, f"levels({side})"
+        # read lazily: the first few are the first few of the whole list
+        assert list(itertools.islice(self.book.levels(side), take)) == want[:take]
 
     # ----- invariants ----------------------------------------------------------------------
 

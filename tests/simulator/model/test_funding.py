@@ -21,6 +21,7 @@ from simulator.model.funding import (
     Weighting,
     finalize_rate,
     funding_payment,
+    impact_parts,
     impact_prices,
     premium,
     premium_at,
@@ -59,6 +60,22 @@ def test_impact_prices_equal_the_fraction_definition(
     expected = None if ibp is None or iap is None else (ibp, iap)
 
     assert impact_prices(bids, asks, notional) == expected
+
+
+@settings(max_examples=300)
+@given(levels=levels_lists, notional=st.integers(1, 10**10), reference=st.integers(1, 250_000))
+def test_impact_parts_are_the_impact_price_and_price_the_same_premium(
+    levels: list[tuple[int, int]], notional: int, reference: int
+) -> None:
+    expected = fraction_impact_price(levels, notional)
+    parts = impact_parts(iter(levels), notional)  # any iterable, read once
+
+    assert (None if parts is None else Fraction(*parts)) == expected
+    if parts is not None:
+        assert parts[1] > 0
+        # unreduced parts prepare the same premium as the reduced fraction
+        reduced = ImpactPremium((expected, expected))
+        assert ImpactPremium((parts, parts)).at(reference) == reduced.at(reference)
 
 
 @settings(max_examples=300)
