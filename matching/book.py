@@ -62,7 +62,12 @@ _HEAP_SLACK = 64  # stale expiry entries tolerated beyond the live orders before
 
 
 class OrderBook:
-    """Both sides of one market, an index of live orders by id (in arrival order), and expiries."""
+    """Both sides of one market, an index of live orders by id (in arrival order), and expiries.
+
+    Attributes:
+        seq: Sequence number of the last event this book emitted (0 before the first); callers
+            read it and never set it.
+    """
 
     __slots__ = (
         "_arrivals",
@@ -71,7 +76,7 @@ class OrderBook:
         "_expiries",
         "_orders",
         "_pushes",
-        "_seq",
+        "seq",
     )
 
     def __init__(self) -> None:
@@ -79,24 +84,19 @@ class OrderBook:
         self._asks = BookSide(Side.ASK)
         self._orders: dict[OrderId, Order] = {}  # in arrival order (`_rest` inserts)
         self._expiries: list[tuple[int, int, int, Order]] = []
-        self._seq = 0
+        self.seq = 0  # read-only to callers: a plain attribute, read for every book change
         self._arrivals = 0
         self._pushes = 0
 
     def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
         # pickles of earlier versions (snapshots, exports) also hold `_by_owner`, an index by
-        # owner the book no longer keeps (`orders_of`)
+        # owner the book no longer keeps (`orders_of`), and name `seq` `_seq`
         _, slots = state
         for name, value in slots.items():
             if name != "_by_owner":
-                setattr(self, name, value)
+                setattr(self, "seq" if name == "_seq" else name, value)
 
     # Queries.
-
-    @property
-    def seq(self) -> int:
-        """Sequence number of the last event this book emitted (0 before the first)."""
-        return self._seq
 
     def __len__(self) -> int:
         return len(self._orders)
@@ -277,7 +277,7 @@ class OrderBook:
         self._orders[order_id] = order
         if expires_at is not None:
             self._schedule(order)
-        seq = self._seq = self._seq + 2
+        seq = self.seq = self.seq + 2
         return [
             OrderUpdate(seq - 1, order_id, owner, side, price, 0, count, _NONE),
             LevelChange(seq, side, price, total, count, order_id, owner, _NONE),
@@ -313,7 +313,7 @@ class OrderBook:
         owner = order.owner
         order_id = order.order_id
         del orders[order_id]
-        seq = self._seq = self._seq + 2
+        seq = self.seq = self.seq + 2
         return [
             OrderUpdate(seq - 1, order_id, owner, side, price, order.filled, 0, reason),
             LevelChange(seq, side, price, total, -removed, order_id, owner, reason),
@@ -482,7 +482,7 @@ class OrderBook:
     def _finish(self, order: Order, reason: Reason, events: list[Event]) -> None:
         # The incoming order ends without resting: whatever it did not fill is cancelled.
         order.remaining = 0
-        seq = self._seq = self._seq + 1
+        seq = self.seq = self.seq + 1
         events.append(
             OrderUpdate(
                 seq, order.order_id, order.owner, order.side, order.price, order.filled, 0, reason
@@ -508,7 +508,7 @@ class OrderBook:
         self._orders[order_id] = order
         if order.expires_at is not None:
             self._schedule(order)
-        seq = self._seq
+        seq = self.seq
         events.append(
             OrderUpdate(
                 seq + 1,
@@ -526,7 +526,7 @@ class OrderBook:
                 seq + 2, order.side, order.price, total, remaining, order_id, owner, level_reason
             )
         )
-        self._seq = seq + 2
+        self.seq = seq + 2
 
     def _remove(self, order: Order, reason: Reason, events: list[Event], update: bool) -> None:
         # Take a live order off the book; `update=False` leaves its update to the caller.
@@ -547,7 +547,7 @@ class OrderBook:
         order_id = order.order_id
         owner = order.owner
         del self._orders[order_id]
-        seq = self._seq
+        seq = self.seq
         if update:
             seq += 1
             events.append(
@@ -559,12 +559,12 @@ class OrderBook:
                 seq, order.side, order.price, level.total, -removed, order_id, owner, reason
             )
         )
-        self._seq = seq
+        self.seq = seq
 
     def _shrink(self, order: Order, by: int, reason: Reason, events: list[Event]) -> None:
         # Reduce a live order in place (by >= 0, below its remaining count): priority stays.
         order.remaining -= by
-        seq = self._seq + 1
+        seq = self.seq + 1
         events.append(
             OrderUpdate(
                 seq,
@@ -594,7 +594,7 @@ class OrderBook:
                     reason,
                 )
             )
-        self._seq = seq
+        self.seq = seq
 
     def _fillable(self, taker: Order, opposite: BookSide, limit: int) -> bool:
         # Whether matching would fill `taker` completely; reads, never changes, the book.
@@ -632,7 +632,7 @@ class OrderBook:
         owner = taker.owner
         remaining = taker.remaining
         filled = taker.filled
-        seq = self._seq
+        seq = self.seq
         stopped = False
         while remaining:
             key = opposite.best_key
@@ -653,9 +653,9 @@ class OrderBook:
                     if taker.stp is not _MAKER:
                         stopped = True
                         break
-                    self._seq = seq
+                    self.seq = seq
                     self._remove(maker, Reason.SELF_TRADE_CANCEL, events, True)
-                    seq = self._seq
+                    seq = self.seq
                     if not level.total:
                         break
                     continue
@@ -708,7 +708,7 @@ class OrderBook:
             if stopped:
                 break
         opposite.purge_if_due()
-        self._seq = seq
+        self.seq = seq
         taker.remaining = remaining
         taker.filled = filled
         return stopped

@@ -245,8 +245,20 @@ class RandomWalkFeed:
 
     def price_at(self, ts_ms: int) -> tuple[int, int] | None:
         """Return the walk's price and source time at `ts_ms`, drawing any steps up to it."""
-        if not self._advance(_check_ts(ts_ms)):
-            return None
+        # once per market per simulated second: the started walk's `_advance` inlined
+        start = self._start_ts
+        if type(ts_ms) is not int or start is None or ts_ms < start:
+            if not self._advance(_check_ts(ts_ms)):
+                return None
+            return self._price, self._source_ts
+        target = ts_ms // self._step_ms
+        step = self._step
+        if target != step:
+            if target < step:
+                raise ValueError(f"time went backwards: {ts_ms} is before the walk's current step")
+            self._price = self._walk(self._price, target - step)
+            self._step = target
+            self._source_ts = target * self._step_ms
         return self._price, self._source_ts
 
     def next_change_after(self, ts_ms: int) -> int:

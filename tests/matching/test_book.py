@@ -501,8 +501,9 @@ def test_orders_of_follows_arrival_across_amends(book: OrderBook) -> None:
     book.check_invariants()
 
 
-def test_a_book_pickled_with_the_old_owner_index_loads(book: OrderBook) -> None:
-    # snapshots written before the book dropped its index by owner hold it in the book's state
+def test_a_book_pickled_with_the_old_owner_index_and_seq_name_loads(book: OrderBook) -> None:
+    # snapshots written before the book dropped its index by owner hold it in the book's state,
+    # and its seq under `_seq`
     book.place("a", "u1", ASK, 101, 100)
     book.place("b", "u2", BID, 99, 100)
 
@@ -513,7 +514,8 @@ def test_a_book_pickled_with_the_old_owner_index_loads(book: OrderBook) -> None:
             reduced: Any = obj.__reduce_ex__(4)
             function, args, (_, slots) = reduced[:3]
             index = {"u1": {"a": book.order("a")}, "u2": {"b": book.order("b")}}
-            return function, args, (None, {**slots, "_by_owner": index})
+            old = {"_seq" if name == "seq" else name: value for name, value in slots.items()}
+            return function, args, (None, {**old, "_by_owner": index})
 
     buffer = io.BytesIO()
     OldFormat(buffer, protocol=4).dump(book)
@@ -522,6 +524,8 @@ def test_a_book_pickled_with_the_old_owner_index_loads(book: OrderBook) -> None:
     loaded.check_invariants()
     assert [o.order_id for o in loaded.orders_of("u1")] == ["a"]
     assert not hasattr(loaded, "_by_owner")
+    assert not hasattr(loaded, "_seq")
+    assert loaded.seq == book.seq == 4  # each resting place: an update and a level change
     assert [e.count for e in loaded.place("c", "u3", BID, 101, 100) if isinstance(e, Fill)] == [100]
 
 
