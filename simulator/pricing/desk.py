@@ -243,9 +243,12 @@ class Pricing:
         # side's levels only as far as the impact notional reaches
         impact_notional = data.funding_settings.impact_notional
         book = top.book
+        top.premium = None
         ibp = impact_parts(book.levels(_BID), impact_notional)
-        iap = None if ibp is None else impact_parts(book.levels(_ASK), impact_notional)
-        top.premium = None if iap is None else ImpactPremium((ibp, iap))
+        if ibp is not None:
+            iap = impact_parts(book.levels(_ASK), impact_notional)
+            if iap is not None:
+                top.premium = ImpactPremium((ibp, iap))
         top.priced = True
         return top.premium
 

@@ -1,0 +1,106 @@
+"""The instruction-count comparison: its workload, the report parsing and the arithmetic."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks import instructions
+from benchmarks.instructions import HOUR_MS, ROOT, Count
+
+CACHEGRIND_STDERR = """\
+==4242== Cachegrind, a high-precision tracing profiler
+==4242== Command: /work/.venv/bin/python -c ...
+==4242==
+==4242== I   refs:      3,317,271,673
+"""
+
+
+def test_parse_refs_reads_the_total_of_a_cachegrind_report() -> None:
+    assert instructions.parse_refs(CACHEGRIND_STDERR) == 3_317_271_673
+
+
+def test_parse_refs_without_a_total_says_what_it_got() -> None:
+    with pytest.raises(ValueError, match="no 'I refs' line"):
+        instructions.parse_refs("==1== valgrind: failed to start tool\n")
+
+
+def test_the_workload_runs_and_prints_the_events_of_its_advance() -> None:
+    # what valgrind runs, without valgrind: the events it reports are the advance's own
+    env = instructions.environment(ROOT)
+    command = instructions.command("default", 60_000)
+    python_at = command.index(sys.executable)
+    done = subprocess.run(
+        command[python_at:], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    idle = subprocess.run(
+        [*command[python_at:-1], "0"], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+
+    assert instructions.parse_events(done.stdout) > 0  # a minute of tickers and re-quotes
+    assert instructions.parse_events(idle.stdout) == 0
+    assert env["PYTHONPATH"] == str(ROOT)
+    assert env["PYTHONHASHSEED"] == "0"
+
+
+def test_counts_subtract_the_idle_run_and_scale_to_an_hour_and_compare_with_the_base(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = tmp_path / "base"
+    (base / "simulator").mkdir(parents=True)
+    calls: list[tuple[Path, str, int]] = []
+
+    def fake(checkout: Path, scenario: str, ms: int) -> Count:
+        calls.append((checkout, scenario, ms))
+        per_ms = 30 if checkout == base.resolve() else 20  # the base does 1.5x the work
+        return Count(1_000_000 + per_ms * ms, ms // 100)
+
+    instructions.main(["--hours", "0.5", "--scenario", "bare", "--base", str(base)], run=fake)
+
+    half = HOUR_MS // 2
+    assert calls == [
+        (ROOT, "bare", 0),
+        (ROOT, "bare", half),
+        (base.resolve(), "bare", 0),
+        (base.resolve(), "bare", half),
+    ]
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last == (
+        f"RESULT instructions_per_sim_hour={20 * HOUR_MS} events_per_sim_hour={HOUR_MS // 100} "
+        f"base_instructions_per_sim_hour={30 * HOUR_MS} ratio_vs_base=0.6667"
+    )
+
+
+def test_without_a_base_the_result_has_this_checkout_only(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    instructions.main(["--hours", "1"], run=lambda _c, _s, ms: Count(500 + 7 * ms, 3))
+
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert re.fullmatch(r"RESULT instructions_per_sim_hour=\d+ events_per_sim_hour=3", last)
+    assert last.split()[1] == f"instructions_per_sim_hour={7 * HOUR_MS}"
+
+
+def test_without_valgrind_it_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shutil, "which", lambda _name: None)
+
+    with pytest.raises(SystemExit, match="apt-get install valgrind"):
+        instructions.main(["--hours", "1"])
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [(["--hours", "0.0001"], "at least one simulated second"), (["--base", "/"], "not a checkout")],
+)
+def test_bad_arguments_are_refused(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        instructions.main(argv, run=lambda _c, _s, _ms: Count(0, 0))
+
+    assert message in capsys.readouterr().err
