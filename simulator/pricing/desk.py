@@ -36,20 +36,26 @@ def _next_boundary(ts_ms: int, interval_ms: int) -> int:
 
 
 class _BookTop:
-    """What pricing reads of one state of a market's book, kept until the book changes.
+    """What pricing reads of a market's book in one state, read again when the state changes.
 
-    A book's seq moves with every change it reports, so (book, seq) names its state.
+    A book's seq moves with every change it reports, so (book, seq) names its state. One per
+    market and book: a new state of the same book is read into it (`read`), in place.
     """
 
     __slots__ = ("ask", "ask_price", "bid", "bid_price", "book", "premium", "priced", "seq")
 
     def __init__(self, book: OrderBook) -> None:
         self.book = book
+        self.read()
+
+    def read(self) -> None:
+        """Read the book's state now (a new state of the same book: this object is reused)."""
+        book = self.book
         self.seq = book.seq
-        self.bid = book.best_bid()
-        self.ask = book.best_ask()
-        self.bid_price = self.bid[0] if self.bid else None
-        self.ask_price = self.ask[0] if self.ask else None
+        bid = self.bid = book.best_bid()
+        ask = self.ask = book.best_ask()
+        self.bid_price = bid[0] if bid else None
+        self.ask_price = ask[0] if ask else None
         self.priced = False  # `premium` is computed on first use: inactive markets skip it
         self.premium: ImpactPremium | None = None
 
@@ -155,8 +161,10 @@ class Pricing:
         tracked = self._tracked[data.ticker]
         book = data.book
         top = tracked.top
-        if top is None or top.seq != book.seq or top.book is not book:
-            top = tracked.top = _BookTop(book)  # `_top`, inlined
+        if top is None or top.book is not book:
+            top = tracked.top = _BookTop(book)
+        elif top.seq != book.seq:
+            top.read()
         now = self._fx.now()
         data.quotes.record(now, top.bid_price, top.ask_price, data.open_interest)
         interval = self._state.config.mark_interval_ms
@@ -234,8 +242,10 @@ class Pricing:
     def _top(self, data: MarketData, tracked: _Tracked) -> _BookTop:
         book = data.book
         top = tracked.top
-        if top is None or top.seq != book.seq or top.book is not book:
+        if top is None or top.book is not book:
             top = tracked.top = _BookTop(book)
+        elif top.seq != book.seq:
+            top.read()
         return top
 
     def _price_impact(self, data: MarketData, top: _BookTop) -> ImpactPremium | None:
