@@ -543,7 +543,9 @@ class Exchange(AccountCommands):
         if not self._boundary.depth:
             self.amend_order(user_id, order_id, AmendOrder(ticker, side, price, count))
             return
-        if self.state.timers.any_due(self.effects.now()):
+        effects = self.effects
+        held = effects.held  # `effects.now()`, inlined
+        if self.state.timers.any_due(effects.clock.now_ms() if held is None else held):
             self.fire_due()
         record = self.state.orders.get(order_id)  # `_own_live_order`, inlined
         if record is None or record.user_id != user_id or record.subaccount != 0:

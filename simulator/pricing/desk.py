@@ -165,7 +165,10 @@ class Pricing:
             top = tracked.top = _BookTop(book)
         elif top.seq != book.seq:
             top.read()
-        now = self._fx.now()
+        fx = self._fx
+        now = fx.held  # `fx.now()`, inlined
+        if now is None:
+            now = fx.clock.now_ms()
         data.quotes.record(now, top.bid_price, top.ask_price, data.open_interest)
         interval = self._state.config.mark_interval_ms
         due = (now // interval + 1) * interval
@@ -231,11 +234,13 @@ class Pricing:
                 data.mark_path += abs(lm - previous)
                 for listener in self._listeners:  # margin checks, then exit triggers
                     listener.mark_moved(data)
-        # `_arm_ticker(data)`, its publishing branch inlined
-        now = self._fx.now()
-        if now % state.config.ticker_interval_ms == 0 and tracked.published_at < now:
+        # `_arm_ticker(data)`, its publishing branch inlined (and `fx.now()`)
+        fx = self._fx
+        held = fx.held
+        at = fx.clock.now_ms() if held is None else held
+        if at % state.config.ticker_interval_ms == 0 and tracked.published_at < at:
             state.timers.cancel(tracked.ticker_key)
-            self._publish_ticker(data, now)
+            self._publish_ticker(data, at)
         else:
             self._arm_ticker(data)
 
@@ -312,7 +317,10 @@ class Pricing:
         if data.recent_trades:
             data.expire_volume(due)
         tracked = self._tracked[data.ticker]
-        now = self._fx.now()
+        fx = self._fx
+        now = fx.held  # `fx.now()`, inlined
+        if now is None:
+            now = fx.clock.now_ms()
         cached = tracked.estimate
         if (
             cached is not None

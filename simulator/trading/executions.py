@@ -58,7 +58,9 @@ class Executions:
             return
         state, fx = self._state, self._fx
         emit = fx.journal.append  # Effects.emit without the extra call: this is the hot path
-        now = fx.now()
+        now = fx.held  # `fx.now()`, inlined
+        if now is None:
+            now = fx.clock.now_ms()
         ticker = data.ticker
         orders: dict[Any, OrderRecord] = state.orders  # the book's order ids are these keys
         for event in events:
