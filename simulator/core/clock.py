@@ -156,11 +156,16 @@ class Timers:
     def pop_due(self, until_ms: int) -> tuple[int, Callable[[int], None]] | None:
         """Remove and return the earliest live timer due at or before `until_ms`."""
         heap = self._heap
-        if not heap or heap[0][0] > until_ms:
-            return None  # the heap's top is no later than any live timer
-        due_ms = self.next_due()
-        if due_ms is None or due_ms > until_ms:
-            return None
-        _, _seq, key = heapq.heappop(self._heap)
-        _, _, callback = self._live.pop(key)
-        return due_ms, callback
+        live = self._live
+        # `next_due`, inlined (once per timer fired): stale entries at the top are dropped
+        while heap:
+            due_ms, seq, key = heap[0]
+            if due_ms > until_ms:
+                return None  # the heap's top is no later than any live timer
+            entry = live.get(key)
+            if entry is not None and entry[1] == seq:
+                heapq.heappop(heap)
+                del live[key]
+                return due_ms, entry[2]
+            heapq.heappop(heap)
+        return None
