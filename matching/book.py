@@ -35,7 +35,7 @@ from matching.enums import Reason, SelfTradePrevention, Side, TimeInForce
 from matching.errors import DuplicateOrderError, InvalidOrderError, OrderNotFoundError
 from matching.events import Event, Fill, LevelChange, OrderUpdate
 from matching.invariants import check_book
-from matching.levels import MAX_PRICE, BookSide
+from matching.levels import EMPTY_KEY, MAX_PRICE, BookSide
 from matching.orders import Order, OrderId, Owner
 
 _GTC = TimeInForce.GOOD_TILL_CANCELED
@@ -165,6 +165,14 @@ class OrderBook:
                 occupied -= 1
                 if not occupied:
                     return
+
+    def best_prices(self) -> tuple[int | None, int | None]:
+        """`(best bid, best ask)` prices, None for an empty side (one call for both)."""
+        bid_key, ask_key = self._bids.best_key, self._asks.best_key
+        return (
+            None if bid_key == EMPTY_KEY else -bid_key,
+            None if ask_key == EMPTY_KEY else ask_key,
+        )
 
     def depth(self, levels: int = 0, tick: int = 1) -> Depth:
         """Aggregate levels per side, best first: at most `levels` (0 = all) buckets of `tick`.

@@ -124,20 +124,16 @@ def check_price(data: MarketData, side: Side, price: int) -> None:
     # `band_edge` of each side, inlined (this runs for every order and amend); a bid is
     # checked against the band below the bids first, an ask against the band above the asks
     pct, ticks = spec.price_band_percent, spec.price_band_ticks
-    book = data.book
+    best_bid, best_ask = data.book.best_prices()
     if side is _BID:
-        best_bid = book.best_bid()
-        if best_bid is not None and price < _floor(best_bid[0], pct, ticks):
+        if best_bid is not None and price < _floor(best_bid, pct, ticks):
             raise errors.InvalidPriceError(details="bid is below the price band")
-        best_ask = book.best_ask()
-        if best_ask is not None and price > _cap(best_ask[0], pct, ticks):
+        if best_ask is not None and price > _cap(best_ask, pct, ticks):
             raise errors.InvalidPriceError(details="bid is above the slippage cap")
     else:
-        best_ask = book.best_ask()
-        if best_ask is not None and price > _cap(best_ask[0], pct, ticks):
+        if best_ask is not None and price > _cap(best_ask, pct, ticks):
             raise errors.InvalidPriceError(details="ask is above the price band")
-        best_bid = book.best_bid()
-        if best_bid is not None and price < _floor(best_bid[0], pct, ticks):
+        if best_bid is not None and price < _floor(best_bid, pct, ticks):
             raise errors.InvalidPriceError(details="ask is below the slippage cap")
 
 

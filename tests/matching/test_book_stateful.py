@@ -4,8 +4,9 @@ Hypothesis drives both books with the same random commands (place, cancel, decre
 cancel_owner, expire, depth; invalid calls included) and after every step checks that:
 
 - both return exactly the same events (types, fields, order, `seq`) or the same error;
-- both books look the same through every query (`orders`, `depth`, `best_bid`/`best_ask`,
-  `len`, `orders_of`, `next_expiry`, `seq`, membership), and arrival orders agree;
+- both books look the same through every query (`orders`, `depth`, `levels`, `best_bid`,
+  `best_ask`, `best_prices`, `len`, `orders_of`, `next_expiry`, `seq`, membership), and
+  arrival orders agree;
 - `OrderBook.check_invariants()` passes;
 - quantity is conserved per order, from the events alone (see `Ledger`).
 """
@@ -662,6 +663,8 @@ class BookMachine(RuleBasedStateMachine):
         assert depth.asks == model.levels(Side.ASK)
         assert book.best_bid() == model.best(Side.BID)
         assert book.best_ask() == model.best(Side.ASK)
+        bid, ask = model.best(Side.BID), model.best(Side.ASK)
+        assert book.best_prices() == (bid and bid[0], ask and ask[0])
         assert book.next_expiry() == model.next_expiry()
 
         # Arrival: the engine's numbers may differ, their order may not.
