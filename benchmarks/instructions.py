@@ -140,6 +140,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--base", type=Path, help="another checkout to count and compare with")
     args = parser.parse_args(argv)
+    if Path(args.scenario).is_file():  # a file: absolute, since each run starts in its checkout
+        args.scenario = str(Path(args.scenario).resolve())
     args.span_ms = round(args.hours * HOUR_MS)
     if args.span_ms < 1_000:
         parser.error("--hours must cover at least one simulated second")

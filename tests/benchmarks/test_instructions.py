@@ -104,3 +104,19 @@ def test_bad_arguments_are_refused(
         instructions.main(argv, run=lambda _c, _s, _ms: Count(0, 0))
 
     assert message in capsys.readouterr().err
+
+
+def test_a_scenario_file_is_passed_as_an_absolute_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "mine.json").write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    seen: list[str] = []
+
+    def fake(_checkout: Path, scenario: str, _ms: int) -> Count:
+        seen.append(scenario)
+        return Count(0, 0)
+
+    instructions.main(["--scenario", "mine.json"], run=fake)
+
+    assert seen == [str(tmp_path / "mine.json")] * 2
