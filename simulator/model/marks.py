@@ -43,8 +43,9 @@ def liquidation_mark(
         return None
     if best_bid is None or best_ask is None:
         return reference
+    # comparisons rather than min(max(...)): this runs once per market per second
     low, high = (best_bid, best_ask) if best_bid <= best_ask else (best_ask, best_bid)
-    return min(max(reference, low), high)
+    return low if reference < low else high if reference > high else reference
 
 
 class SettlementMark:
