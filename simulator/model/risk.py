@@ -97,15 +97,10 @@ def position_risk(spec: MarketSpec, pos: Position, mark: int) -> PositionRisk:
         side = _side_notional(-qty, mark, ask_qty, pos.ask_value)
         memo = pos.short_memo
         short_im = memo[1] if memo[0] == side else _short_side_im(spec, pos, side)
-    risk = PositionRisk(
-        notional,
-        qty * mark - cost,
-        mm,
-        im,
-        max(im, long_im, short_im),
-        long_im,
-        short_im,
-    )
+    worst = im if im >= long_im else long_im  # max(im, long_im, short_im), without the call
+    if short_im > worst:
+        worst = short_im
+    risk = PositionRisk(notional, qty * mark - cost, mm, im, worst, long_im, short_im)
     pos.risk_key = key
     pos.risk = risk
     return risk
@@ -124,10 +119,16 @@ def worst_im_with(
     if long:
         total, value = pos.bid_qty + add_qty, pos.bid_value + add_value
         side_im = _long_side_im(spec, pos, _side_notional(pos.qty, mark, total, value))
-        return max(base.initial_margin, side_im, base.short_side_im)
-    total, value = pos.ask_qty + add_qty, pos.ask_value + add_value
-    side_im = _short_side_im(spec, pos, _side_notional(-pos.qty, mark, total, value))
-    return max(base.initial_margin, base.long_side_im, side_im)
+        other = base.short_side_im
+    else:
+        total, value = pos.ask_qty + add_qty, pos.ask_value + add_value
+        side_im = _short_side_im(spec, pos, _side_notional(-pos.qty, mark, total, value))
+        other = base.long_side_im
+    # the largest of the position's own IM and the two sides', without a `max` call
+    worst = base.initial_margin
+    if side_im > worst:
+        worst = side_im
+    return other if other > worst else worst
 
 
 def market_usage(pos: Position, mark: int) -> int:
