@@ -152,19 +152,7 @@ class OrderBook:
         What `depth()` lists for that side, one level at a time: a reader that needs only the
         first few (an impact price) reads only those. The book must not change while it runs.
         """
-        book_side = self._bids if side is _BID else self._asks
-        by_key = book_side.levels
-        occupied = len(by_key) - book_side.empty
-        if not occupied:
-            return
-        for key in book_side.keys.irange(minimum=book_side.best_key):
-            level = by_key[key]
-            total = level.total
-            if total:
-                yield level.price, total
-                occupied -= 1
-                if not occupied:
-                    return
+        return (self._bids if side is _BID else self._asks).occupied()
 
     def best_prices(self) -> tuple[int | None, int | None]:
         """`(best bid, best ask)` prices, None for an empty side (one call for both)."""

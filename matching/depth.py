@@ -23,18 +23,8 @@ def aggregate(side: BookSide, levels: int, tick: int) -> list[tuple[int, int]]:
     kept, empty levels between included).
     """
     out: list[tuple[int, int]] = []
-    by_key = side.levels
-    occupied = len(by_key) - side.empty  # levels with orders: none is left once all are read
-    if not occupied:
-        return out
     round_down = side.side is Side.BID
-    # from the best level on: emptied levels better than it may still be listed
-    for key in side.keys.irange(minimum=side.best_key):
-        level = by_key[key]
-        total = level.total
-        if not total:
-            continue
-        price = level.price
+    for price, total in side.occupied():
         if tick != 1:
             price = price // tick * tick if round_down else -(-price // tick) * tick
         if out and out[-1][0] == price:
@@ -43,7 +33,4 @@ def aggregate(side: BookSide, levels: int, tick: int) -> list[tuple[int, int]]:
             break
         else:
             out.append((price, total))
-        occupied -= 1
-        if not occupied:
-            break
     return out

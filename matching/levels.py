@@ -30,6 +30,7 @@ Next best after the best empties       O(1) when near, else O(log L + E)
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
 
 from sortedcontainers import SortedList
 
@@ -129,6 +130,27 @@ class BookSide:
             self.keys.clear()
             self.keys.update(levels)
             self.empty = 0
+
+    def occupied(self) -> Iterator[tuple[int, int]]:
+        """`(price, total)` of the levels with orders, best first, read lazily (the side must
+        not change meanwhile).
+
+        Runtime complexity: `O(k)` for the `k` listed levels read (from the best to the last
+        one yielded, empty levels between included).
+        """
+        by_key = self.levels
+        left = len(by_key) - self.empty  # levels with orders: none is left once all are read
+        if not left:
+            return
+        # from the best level on: emptied levels better than it may still be listed
+        for key in self.keys.irange(minimum=self.best_key):
+            level = by_key[key]
+            total = level.total
+            if total:
+                yield level.price, total
+                left -= 1
+                if not left:
+                    return
 
     def best_price(self) -> int | None:
         """Best price on this side, or None when it is empty."""
