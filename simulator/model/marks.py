@@ -111,7 +111,7 @@ class SettlementMark:
         return price, since
 
     def _tick(self, ts_ms: int) -> None:
-        if isinstance(ts_ms, bool) or not isinstance(ts_ms, int):
+        if type(ts_ms) is not int and (isinstance(ts_ms, bool) or not isinstance(ts_ms, int)):
             raise ValueError(f"ts_ms must be integer epoch milliseconds, was {ts_ms!r}")
         if self._now is not None and ts_ms < self._now:
             raise ValueError(f"time went backwards: {ts_ms} < {self._now}")
@@ -130,7 +130,9 @@ class SettlementMark:
         Recording at the same instant as the previous change replaces it.
         """
         self._tick(ts_ms)
-        if isinstance(liquidation_mark, bool) or not isinstance(liquidation_mark, int):
+        if type(liquidation_mark) is not int and (
+            isinstance(liquidation_mark, bool) or not isinstance(liquidation_mark, int)
+        ):
             raise ValueError(f"liquidation_mark must be integer ticks, was {liquidation_mark!r}")
         changes = self._changes
         if changes and changes[-1][0] == ts_ms:
