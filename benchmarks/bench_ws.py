@@ -94,7 +94,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import gc
 import io
 import json
@@ -150,6 +149,7 @@ LIQUIDITY_COUNT = "10.00"
 BALANCE = "1000000.0000"
 AUTH_WINDOW_MS = 3_600_000
 TIMEOUT_S = 120.0  # generous bound on every wait for I/O
+STOP_S = 10.0  # how long a baseline server may take to stop
 BASELINE_BUFFER = 1 << 20  # bytes queued on a baseline connection before the rounds wait
 PROFILE_ROWS = 25
 SERVER_LOG_LINES = 20
@@ -780,6 +780,9 @@ async def _baseline_serve(conn: Any) -> None:
             await asyncio.to_thread(conn.recv)  # the clients closed: next phase
             connected.clear()
             go.clear()
+            # only now may the next phase's clients connect: one arriving before the clear
+            # would be dropped from `connected` (and find `go` still set)
+            conn.send(("ready", None))
     conn.send(("stopped", None))
 
 
@@ -867,11 +870,18 @@ async def _run_baseline(clients_n: int, frame: str, count: int) -> dict[str, Res
                 result["server_cpu_s"] = server_end - server_cpu
             results[mode] = result
             parent.send("next")
+            kind, payload = await asyncio.wait_for(asyncio.to_thread(parent.recv), TIMEOUT_S)
+            if kind != "ready":
+                raise RuntimeError(f"baseline server failed: {payload}")
     finally:
         if process.is_alive():
             parent.send("stop")
-            with contextlib.suppress(EOFError):
-                await asyncio.wait_for(asyncio.to_thread(parent.recv), TIMEOUT_S)
+            try:
+                await asyncio.wait_for(asyncio.to_thread(parent.recv), STOP_S)
+            except (EOFError, TimeoutError):
+                # a stuck baseline: killing it closes the pipe, which ends the waiting read
+                # (else the loop's shutdown would wait for that thread forever)
+                process.kill()
         process.join(TIMEOUT_S)
     return results
 
