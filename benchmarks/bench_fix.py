@@ -107,7 +107,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from benchmarks.harness import machine_load, percentile, python_version
-from benchmarks.served import cpu_s, process_cpu_s, serve_subprocess
+from benchmarks.served import cpu_s, process_cpu_s, serve_subprocess, stop_child
 from fix_acceptor.codec import DecodeError, FrameDecoder, encode, timestamp
 from fix_acceptor.message import Message, Tag
 from simulator.core.clock import WallClock
@@ -855,11 +855,7 @@ async def _run_echo(args: argparse.Namespace, reply: bytes) -> Result:
         finally:
             await asyncio.gather(*(client.close() for client in clients))
     finally:
-        if process.is_alive():
-            parent.send("stop")
-            with contextlib.suppress(EOFError):
-                await asyncio.wait_for(asyncio.to_thread(parent.recv), TIMEOUT_S)
-        process.join(TIMEOUT_S)
+        await stop_child(process, parent)
         parent.close()
     result["reply_bytes"] = len(reply)
     return result

@@ -122,7 +122,7 @@ from websockets.asyncio.server import ServerConnection, broadcast, serve
 
 from benchmarks.bench_rest import auth_headers
 from benchmarks.harness import machine_load, percentile, python_version
-from benchmarks.served import cpu_s, process_cpu_s, serve_subprocess
+from benchmarks.served import cpu_s, process_cpu_s, serve_subprocess, stop_child
 from simulator.core.money import format_price, parse_price
 from simulator.server.listeners import listen_tcp
 from simulator.server.scenarios import load_scenario
@@ -149,7 +149,6 @@ LIQUIDITY_COUNT = "10.00"
 BALANCE = "1000000.0000"
 AUTH_WINDOW_MS = 3_600_000
 TIMEOUT_S = 120.0  # generous bound on every wait for I/O
-STOP_S = 10.0  # how long a baseline server may take to stop
 BASELINE_BUFFER = 1 << 20  # bytes queued on a baseline connection before the rounds wait
 PROFILE_ROWS = 25
 SERVER_LOG_LINES = 20
@@ -874,15 +873,7 @@ async def _run_baseline(clients_n: int, frame: str, count: int) -> dict[str, Res
             if kind != "ready":
                 raise RuntimeError(f"baseline server failed: {payload}")
     finally:
-        if process.is_alive():
-            parent.send("stop")
-            try:
-                await asyncio.wait_for(asyncio.to_thread(parent.recv), STOP_S)
-            except (EOFError, TimeoutError):
-                # a stuck baseline: killing it closes the pipe, which ends the waiting read
-                # (else the loop's shutdown would wait for that thread forever)
-                process.kill()
-        process.join(TIMEOUT_S)
+        await stop_child(process, parent)
     return results
 
 

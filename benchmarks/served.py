@@ -8,10 +8,12 @@ clock) and records the pause of every garbage collection next to the profile
 (`<path>.gc.json`: pauses in ns by generation).
 
 CPU figures: `cpu_s` is this process's CPU time, `process_cpu_s(pid)` another's (from /proc).
+`stop_child` stops a baseline server a benchmark runs in a `multiprocessing` child.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import resource
@@ -28,7 +30,7 @@ from typing import Any
 
 from simulator.server.serve import READY_LINE
 
-__all__ = ["ROOT", "Served", "cpu_s", "process_cpu_s", "serve_subprocess"]
+__all__ = ["ROOT", "Served", "cpu_s", "process_cpu_s", "serve_subprocess", "stop_child"]
 
 ROOT = Path(__file__).resolve().parent.parent
 _STOP_S = 120.0
@@ -55,6 +57,22 @@ finally:
         json.dump(pauses, out)
 raise SystemExit(code)
 """
+
+
+async def stop_child(process: Any, conn: Any, timeout_s: float = 10.0) -> None:
+    """Send "stop" to a `multiprocessing` child over its pipe, wait for its answer and its end.
+
+    A child that closed its end of the pipe or does not answer within `timeout_s` (stuck) is
+    killed: that closes the pipe, which ends the thread still waiting to read from it (a
+    loop's shutdown would otherwise wait for that thread forever).
+    """
+    if process.is_alive():
+        try:
+            conn.send("stop")
+            await asyncio.wait_for(asyncio.to_thread(conn.recv), timeout_s)
+        except (OSError, EOFError, TimeoutError):  # a closed pipe, no answer
+            process.kill()
+    process.join(timeout_s)
 
 
 def cpu_s() -> float:
