@@ -809,6 +809,14 @@ def _baseline_frame(sample: str, size: int) -> str:
     return f'{sample[:-1]},"pad":"{"x" * pad}"}}'
 
 
+async def _baseline_reply(parent: Any, expected: str) -> Any:
+    """The baseline server's next message, which must be of kind `expected`; its payload."""
+    kind, payload = await asyncio.wait_for(asyncio.to_thread(parent.recv), TIMEOUT_S)
+    if kind != expected:
+        raise RuntimeError(f"baseline server failed: {payload}")
+    return payload
+
+
 async def _baseline_phase(
     parent: Any, url: str, mode: str, clients_n: int, frame: str, count: int
 ) -> Result:
@@ -830,9 +838,7 @@ async def _baseline_phase(
             parent.send(("go", mode, frame, count, clients_n))
             await _await_clients(clients, tasks, _timeout(count * clients_n))
             client_cpu = cpu_s() - client_cpu
-        kind, payload = await asyncio.wait_for(asyncio.to_thread(parent.recv), TIMEOUT_S)
-        if kind != "sent":
-            raise RuntimeError(f"baseline server failed: {payload}")
+        await _baseline_reply(parent, "sent")
     finally:
         await _close_all(clients)
     end = max(c.frames[-1][0] for c in clients if c.frames)
@@ -857,9 +863,7 @@ async def _run_baseline(clients_n: int, frame: str, count: int) -> dict[str, Res
     child.close()
     results: dict[str, Result] = {}
     try:
-        kind, port = await asyncio.wait_for(asyncio.to_thread(parent.recv), TIMEOUT_S)
-        if kind != "port":
-            raise RuntimeError(f"baseline server failed: {port}")
+        port = await _baseline_reply(parent, "port")
         url = f"ws://127.0.0.1:{port}/"
         for mode in ("rounds", "burst"):
             server_cpu = process_cpu_s(process.pid or 0)
@@ -869,9 +873,7 @@ async def _run_baseline(clients_n: int, frame: str, count: int) -> dict[str, Res
                 result["server_cpu_s"] = server_end - server_cpu
             results[mode] = result
             parent.send("next")
-            kind, payload = await asyncio.wait_for(asyncio.to_thread(parent.recv), TIMEOUT_S)
-            if kind != "ready":
-                raise RuntimeError(f"baseline server failed: {payload}")
+            await _baseline_reply(parent, "ready")
     finally:
         await stop_child(process, parent)
     return results

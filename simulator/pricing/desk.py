@@ -161,7 +161,7 @@ class Pricing:
         tracked = self._tracked[data.ticker]
         book = data.book
         top = tracked.top
-        if top is None or top.book is not book:
+        if top is None or top.book is not book:  # `_top`, inlined
             top = tracked.top = _BookTop(book)
         elif top.seq != book.seq:
             top.read()
