@@ -745,6 +745,18 @@ class Exchange(AccountCommands):
             return  # quiet already: most timers leave nothing to follow up
         self._settling = True
         try:
+            if len(dirty_books) == 1 and not touched:
+                # the usual pass (one book changed, by an order that touched no position): the
+                # first round of the loop below without building its list
+                ticker = dirty_books.popitem()[0]
+                self.pricing.book_changed(self.state.markets[ticker])
+                if (
+                    not dirty_books
+                    and not touched
+                    and not groups.pending()
+                    and not triggers.pending()
+                ):
+                    return
             for _ in range(10_000):
                 if dirty_books:
                     dirty = list(dirty_books)
