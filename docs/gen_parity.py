@@ -226,11 +226,59 @@ ROWS: Final[list[Row | str]] = [
     ),
     (
         "Simulator",
-        "`--state-dir`: every command journaled before it is acknowledged, recovery on restart",
-        "done (`simulator/core/command_log.py`, `simulator/server/snapshots.py`); periodic "
-        "snapshots not yet",
+        "`--state-dir`: every command journaled before it is acknowledged (`--durability` "
+        "`flush` or `fsync` with group commit), recovery on restart; snapshots every "
+        "`--snapshot-every` commands (pickled in a forked child or inline) with the journal "
+        "restarted after them",
+        "done (`simulator/core/command_log.py`, `simulator/server/journal.py`, "
+        "`simulator/server/snapshots.py`)",
     ),
-    ("Simulator", "`/sim/v1/faults`", "not yet"),
+    (
+        "Simulator",
+        "`/sim/v1/faults`: `latency` and `error` on REST routes, `ws_latency`, `ws_drop`, "
+        "`fix_latency`, `fix_disconnect`, `fix_seq_gap`, `pause`; seeded `percent`, `count`",
+        "done (`simulator/server/faults.py`, `api/control_faults.py`)",
+    ),
+    (
+        "Simulator",
+        "time travel: `POST /sim/v1/clock/advance` in slices on the event loop (reads, pings and "
+        'heartbeats served meanwhile, writes queued, 409 `advance_in_progress`), `"wait": '
+        "false` with progress at `GET /sim/v1/clock`, progress and summary log lines; "
+        "accelerated-clock lag and `--stats-interval` lines",
+        "done (`simulator/server/advancer.py`, `simulator/server/clock_driver.py`, "
+        "`simulator/server/run_stats.py`)",
+    ),
+    (
+        "Simulator",
+        "scenarios `default`, `bare`, `volatile`, `funding`, `liquidation-cascade`; house market "
+        "maker (ladder, skew, position limit) and noise takers per market; random-walk, static "
+        "and CSV replay feeds; `perps-sim validate-scenario`",
+        "done (`simulator/server/scenarios.py`, `simulator/server/bots.py`, "
+        "`simulator/server/noise_takers.py`)",
+    ),
+    (
+        "Simulator",
+        "retention of done orders, fills, trades, funding history, candles and the event "
+        "journal (scenario `config`), bounded memory over a simulated week",
+        "done (`simulator/risk/retention.py`)",
+    ),
+    (
+        "Simulator",
+        "dashboard at `/sim/ui`, live over `/sim/v1/ui/feed`",
+        "done (`api/dashboard.py`, `api/ui/`)",
+    ),
+    (
+        "Simulator",
+        "pytest plugin: fixtures `perps_sim` and `perps_sim_user`, marker `perps_sim`, options "
+        "`--perps-sim-scenario`, `--perps-sim-seed`, `--perps-sim-arg`",
+        "done (`simulator/server/pytest_plugin.py`)",
+    ),
+    (
+        "Simulator",
+        "Docker image: default scenario on `0.0.0.0`, `PERPS_SIM_*` variables, non-root, "
+        "`HEALTHCHECK` on `/sim/v1/health`",
+        "done (`Dockerfile`)",
+    ),
     (
         "WebSocket",
         'handshake auth (RSA-PSS over `ts + "GET" + path`, 401 on failure), `--auth open`, pings '
