@@ -1,6 +1,6 @@
 """Identity harness: one digest per shipped scenario, to check a change alters no result.
 
-    PYTHONPATH=/some/checkout .venv/bin/python benchmarks/identity.py [--hours 3] [scenario ...]
+    [PYTHONPATH=/some/checkout] .venv/bin/python benchmarks/identity.py [--hours 3] [scenario ...]
 
 For each scenario (default: every shipped one) the exchange is built on a manual clock with
 the scenario's seed, then a scripted workload runs: a few users with deposits, a seeded mix of
@@ -9,35 +9,45 @@ followed by an advance of minutes to an hour, so the house market maker, noise t
 marks, tickers and liquidations fire. A bus subscriber hashes every event of every batch
 (seq and canonical JSON, in order). Printed per scenario:
 
-    <scenario> events=<n> stream=<sha256> state=<state_hash>
+    <scenario> events=<n> rejects=<n> stream=<sha256> state=<state_hash> candles=<sha256>
+
+`candles` hashes the candlesticks read between advances and, at the end, those of every market
+and period length over the whole run (quote history is not part of the state hash).
 
 It uses only APIs present before the speed work (commit 46228a6^1), so the same file, run
 with PYTHONPATH pointing at any checkout, compares that checkout's results with another's.
+Without PYTHONPATH it runs the checkout it is in; either way it names the checkout it ran on
+stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import random
 import sys
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
-if __package__ in (None, ""):  # run as a script from a copy: the checkout comes first
+if __package__ in (None, "") and not os.environ.get("PYTHONPATH"):
+    # run as a script: the checkout it is in comes first, unless PYTHONPATH names one
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from matching import Side, TimeInForce
 from simulator.core.bus import Batch, Reset
 from simulator.core.clock import ManualClock
 from simulator.core.errors import RejectError
+from simulator.model.candles import candles
 from simulator.model.orders import AmendOrder, PlaceOrder
 from simulator.server.scenarios import build_exchange, load_scenario
 from simulator.server.state_hash import state_hash
 
 SCENARIOS = ("default", "bare", "volatile", "funding", "liquidation-cascade")
 MINUTE_MS = 60_000
+PERIODS = (1, 60, 1440)  # candle period lengths, minutes
 COUNT_SCALE = 100  # 1/100 contracts
 MONEY_SCALE = 1_000_000  # micro-dollars per dollar
 
@@ -75,6 +85,7 @@ def run(name: str, hours: float) -> str:
             user_id=user_id, api_key_id=f"#identity-{index}", balance=5_000 * MONEY_SCALE
         )
         users.append(user_id)
+    bars = hashlib.sha256()
     rejects = 0
     live: list[tuple[str, str, str]] = []  # (user, order id, ticker)
     serial = 0
@@ -145,10 +156,28 @@ def run(name: str, hours: float) -> str:
         exchange.advance(step)
         spent += step
         live = [entry for entry in live if _live(exchange, entry[1])]
+        # a read between advances: the candles of the last three hours of one market
+        end_s = exchange.now() // 1000
+        _digest_candles(
+            bars, exchange, rng.choice(tickers), end_s - 3 * 3_600, end_s, rng.choice(PERIODS)
+        )
+    start_s, end_s = scenario.start_ms // 1000, exchange.now() // 1000
+    for ticker in tickers:
+        for period in PERIODS:
+            _digest_candles(bars, exchange, ticker, start_s, end_s, period)
     return (
         f"{name} events={digest.count} rejects={rejects} "
-        f"stream={digest.sha.hexdigest()} state={state_hash(exchange)}"
+        f"stream={digest.sha.hexdigest()} state={state_hash(exchange)} "
+        f"candles={bars.hexdigest()}"
     )
+
+
+def _digest_candles(
+    sha: Any, exchange: Any, ticker: str, start_s: int, end_s: int, period: int
+) -> None:
+    # what GET /margin/markets/{ticker}/candlesticks reads (the state hash leaves it out)
+    for candle in candles(exchange, ticker, start_s, end_s, period):
+        sha.update(repr(candle).encode())
 
 
 def _live(exchange: object, order_id: str) -> bool:
@@ -161,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("scenarios", nargs="*", default=list(SCENARIOS))
     parser.add_argument("--hours", type=float, default=3.0, help="simulated hours (default 3)")
     args = parser.parse_args(argv)
+    checkout = Path(sys.modules["simulator"].__file__ or ".").absolute().parent.parent
+    print(f"checkout {checkout}", file=sys.stderr)  # which one ran (stdout is the digests)
     for name in args.scenarios:
         print(run(name, args.hours), flush=True)
     return 0
