@@ -23,7 +23,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from simulator.core import errors
 from simulator.core.events import TradeRecord
@@ -107,6 +107,25 @@ class _Buckets:
             del self._minutes[:drop]
         return minute
 
+    def fold(self, key: int, minute: _Minute) -> None:
+        # merge a minute of bucket `key` in (again, if it has changed since: merging is
+        # idempotent, as a minute's ranges only widen and its end state is the latest)
+        keys = self._keys
+        if keys and key <= keys[-1]:
+            bucket = self._minutes[-1]
+        else:  # the period's first minute with changes: its ranges start as that minute's
+            bucket = _Minute(None, None, 0)
+            keys.append(key)
+            self._minutes.append(bucket)
+            if self._limit is not None and len(keys) > self._limit:
+                drop = len(keys) - (self._retain or 0)
+                del keys[:drop]
+                del self._minutes[:drop]
+        bucket.bid.merge(minute.bid)
+        bucket.ask.merge(minute.ask)
+        bucket.end_bid, bucket.end_ask = minute.end_bid, minute.end_ask
+        bucket.open_interest = minute.open_interest
+
     def buckets(self, first: int, last: int) -> list[_Minute]:
         lo = bisect_left(self._keys, first)
         hi = bisect_right(self._keys, last)
@@ -138,6 +157,11 @@ class QuoteHistory:
     (dropped in batches, once a quarter more have built up): older periods read as unrecorded,
     as if nothing had been quoted then.
 
+    A change is recorded into its minute only; the hour and day periods take each minute in
+    when the next minute with changes begins, or when they are read (`level`). Merging a
+    minute in gives what recording each change into them would have, and merging the same
+    minute again after it changed is idempotent.
+
     >>> history = QuoteHistory()
     >>> history.record(1_000, 100, 110, 0)
     >>> history.record(2_000, 104, None, 500)
@@ -150,13 +174,24 @@ class QuoteHistory:
     [(99, 104)]
     """
 
-    __slots__ = ("_ask", "_bid", "_levels", "_open_interest")
+    __slots__ = ("_ask", "_bid", "_levels", "_longer", "_open", "_open_interest")
 
     def __init__(self, retain: int | None = None) -> None:
         self._levels = {period: _Buckets(period * _MINUTE_MS, retain) for period in PERIOD_MINUTES}
+        self._longer = [(period, self._levels[period]) for period in PERIOD_MINUTES[1:]]
         self._bid: int | None = None
         self._ask: int | None = None
         self._open_interest = 0
+        self._open: tuple[int, _Minute] | None = None  # the newest minute and its number
+
+    def __setstate__(self, state: tuple[None, dict[str, Any]]) -> None:
+        # the slots of the default pickling of a slotted class
+        for name, value in state[1].items():
+            setattr(self, name, value)
+        if "_open" not in state[1]:
+            # pickled before minutes were merged in lazily: the longer periods are up to date
+            self._longer = [(period, self._levels[period]) for period in PERIOD_MINUTES[1:]]
+            self._open = None
 
     def __len__(self) -> int:
         """How many minutes are recorded."""
@@ -164,7 +199,17 @@ class QuoteHistory:
 
     def level(self, period_minutes: int) -> _Buckets:
         """The summaries of one period length (1, 60 or 1440 minutes)."""
+        if period_minutes != 1:
+            self._fold()
         return self._levels[period_minutes]
+
+    def _fold(self) -> None:
+        # merge the newest minute into the longer periods
+        if self._open is None:
+            return
+        key, minute = self._open
+        for period, level in self._longer:
+            level.fold(-(-key // period), minute)
 
     def record(self, ts_ms: int, bid: int | None, ask: int | None, open_interest: int) -> None:
         """Note the state in force from `ts_ms` on (times never go backwards).
@@ -174,33 +219,38 @@ class QuoteHistory:
         before_bid, before_ask, before_oi = self._bid, self._ask, self._open_interest
         if bid == before_bid and ask == before_ask and open_interest == before_oi:
             return
-        # once per book change that moves the top: `_Range.add` of each side inlined
-        for level in self._levels.values():
-            bucket = level.current(ts_ms, before_bid, before_ask, before_oi)
-            if bid is not None:
-                side = bucket.bid
-                high, low = side.high, side.low
-                if side.open is None or high is None or low is None:
-                    side.open = side.high = side.low = bid
-                else:
-                    if bid > high:
-                        side.high = bid
-                    if bid < low:
-                        side.low = bid
-                side.close = bid
-            if ask is not None:
-                side = bucket.ask
-                high, low = side.high, side.low
-                if side.open is None or high is None or low is None:
-                    side.open = side.high = side.low = ask
-                else:
-                    if ask > high:
-                        side.high = ask
-                    if ask < low:
-                        side.low = ask
-                side.close = ask
-            bucket.end_bid, bucket.end_ask = bid, ask
-            bucket.open_interest = open_interest
+        # once per book change that moves the top: into its minute only, `_Range.add` of each
+        # side inlined
+        bucket = self._levels[1].current(ts_ms, before_bid, before_ask, before_oi)
+        opened = self._open
+        if opened is None or opened[1] is not bucket:  # a new minute: the last one is complete
+            if opened is not None:
+                self._fold()
+            self._open = (-(-ts_ms // _MINUTE_MS), bucket)
+        if bid is not None:
+            side = bucket.bid
+            high, low = side.high, side.low
+            if side.open is None or high is None or low is None:
+                side.open = side.high = side.low = bid
+            else:
+                if bid > high:
+                    side.high = bid
+                if bid < low:
+                    side.low = bid
+            side.close = bid
+        if ask is not None:
+            side = bucket.ask
+            high, low = side.high, side.low
+            if side.open is None or high is None or low is None:
+                side.open = side.high = side.low = ask
+            else:
+                if ask > high:
+                    side.high = ask
+                if ask < low:
+                    side.low = ask
+            side.close = ask
+        bucket.end_bid, bucket.end_ask = bid, ask
+        bucket.open_interest = open_interest
         self._bid, self._ask, self._open_interest = bid, ask, open_interest
 
     def minutes(self, first: int, last: int) -> list[_Minute]:

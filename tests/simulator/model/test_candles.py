@@ -7,12 +7,22 @@ T0+30 s 1 contract at 6.2100 (taker bid), T0+70 s 1 contract at 6.2000 (taker as
 from __future__ import annotations
 
 import itertools
+import pickle
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from matching import Side
 from simulator.core import errors
-from simulator.model.candles import Candle, Ohlc, QuoteHistory, candles
+from simulator.model.candles import (
+    PERIOD_MINUTES,
+    Candle,
+    Ohlc,
+    QuoteHistory,
+    _Buckets,
+    candles,
+)
 from simulator.model.orders import PlaceOrder
 from tests.simulator.factories import T0, dollars, make_exchange
 
@@ -224,3 +234,101 @@ def test_quote_history_keeps_one_entry_per_minute_with_changes():
     assert history.last_key_at_or_before(0) is None
     (second,) = history.minutes(2, 2)
     assert (second.bid.open, second.ask.open, second.ask.close) == (101, 110, 111)
+
+
+# ------------------------------------------- the longer periods, merged in lazily
+
+_HOUR_MS = 3_600_000
+
+
+class _EagerHistory:
+    """Reference model: every change recorded into every period length at once."""
+
+    def __init__(self, retain):
+        self.levels = {p: _Buckets(p * 60_000, retain) for p in PERIOD_MINUTES}
+        self.state = (None, None, 0)
+
+    def record(self, ts_ms, bid, ask, open_interest):
+        if (bid, ask, open_interest) == self.state:
+            return
+        for level in self.levels.values():
+            bucket = level.current(ts_ms, *self.state)
+            bucket.bid.add(bid)
+            bucket.ask.add(ask)
+            bucket.end_bid, bucket.end_ask = bid, ask
+            bucket.open_interest = open_interest
+        self.state = (bid, ask, open_interest)
+
+
+def _summary(level, first=0, last=10**12):
+    return [
+        (
+            key,
+            (bucket.bid.open, bucket.bid.high, bucket.bid.low, bucket.bid.close),
+            (bucket.ask.open, bucket.ask.high, bucket.ask.low, bucket.ask.close),
+            bucket.end_bid,
+            bucket.end_ask,
+            bucket.open_interest,
+        )
+        for key, bucket in zip(level.keys(first, last), level.buckets(first, last), strict=True)
+    ]
+
+
+_quotes = st.one_of(st.none(), st.integers(1, 6))
+_steps = st.lists(
+    st.tuples(
+        st.sampled_from([0, 1, 30_000, 59_999, 60_000, 61_000, _HOUR_MS, 25 * _HOUR_MS]),
+        _quotes,
+        _quotes,
+        st.integers(0, 2),
+        st.booleans(),  # read the longer periods after this change
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=300)
+@given(steps=_steps, retain=st.sampled_from([None, 1, 3]))
+def test_longer_periods_read_as_if_every_change_were_recorded_into_them(steps, retain):
+    lazy, eager = QuoteHistory(retain), _EagerHistory(retain)
+    ts = 1
+    for gap, bid, ask, open_interest, read in steps:
+        ts += gap
+        lazy.record(ts, bid, ask, open_interest)
+        eager.record(ts, bid, ask, open_interest)
+        if read:
+            for period in PERIOD_MINUTES:
+                assert _summary(lazy.level(period)) == _summary(eager.levels[period])
+    for period in PERIOD_MINUTES:
+        assert _summary(lazy.level(period)) == _summary(eager.levels[period])
+
+
+def test_a_pickled_history_records_on_where_it_stopped():
+    history = QuoteHistory()
+    history.record(1_000, 100, 110, 0)
+    history.record(2_000, 104, 110, 0)
+    restored = pickle.loads(pickle.dumps(history))
+    restored.record(61_000, 99, 112, 5)
+    restored.record(3_600_001, 98, 113, 5)
+
+    assert _summary(restored.level(60)) == [
+        (1, (100, 104, 99, 99), (110, 112, 110, 112), 99, 112, 5),
+        (2, (99, 99, 98, 98), (112, 113, 112, 113), 98, 113, 5),
+    ]
+
+
+def test_a_history_pickled_with_every_period_up_to_date_loads():
+    # a history pickled when each change was recorded into every period length at once: its
+    # slots have no `_open`, and its newest minute is already in the longer periods
+    history = QuoteHistory()
+    history.record(1_000, 100, 110, 0)
+    history.level(60)  # brings the longer periods up to date
+    slots = {name: getattr(history, name) for name in ("_ask", "_bid", "_levels", "_open_interest")}
+    old = QuoteHistory.__new__(QuoteHistory)
+    old.__setstate__((None, slots))
+
+    old.record(2_000, 104, 110, 0)  # the same minute as the last change
+    old.record(61_000, 99, 112, 5)
+
+    assert _summary(old.level(60)) == [(1, (100, 104, 99, 99), (110, 112, 110, 112), 99, 112, 5)]
+    assert old.keys(0, 10) == [1, 2]
