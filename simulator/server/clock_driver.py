@@ -34,7 +34,7 @@ from simulator.server import log_text
 if TYPE_CHECKING:
     from simulator.exchange import Exchange
 
-__all__ = ["LagWatch", "drive", "drive_current", "fire_due", "lag_ms"]
+__all__ = ["LagWatch", "drive", "drive_current", "fire_due", "lag_ms", "position"]
 
 _LOG = logging.getLogger("perps_sim.clock")
 
@@ -121,10 +121,17 @@ def fire_due(exchange: Exchange, max_instants: int = 64) -> bool:
 
 def lag_ms(exchange: Exchange) -> int:
     """Simulated ms from the oldest timer not fired yet to the clock's source now (0 if none)."""
+    return position(exchange)[1]
+
+
+def position(exchange: Exchange) -> tuple[int, int]:
+    """(the simulated ms the exchange has reached, `lag_ms`): the clock's source now less the
+    lag, the instant up to which every due timer has fired."""
     clock = exchange.clock
     now = clock.source.now_ms() if isinstance(clock, HeldClock) else clock.now_ms()
     due = exchange.next_timer()
-    return 0 if due is None or due >= now else now - due
+    lag = 0 if due is None or due >= now else now - due
+    return now - lag, lag
 
 
 class LagWatch:

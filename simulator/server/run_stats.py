@@ -7,12 +7,17 @@ line on the `perps_sim.stats` logger every interval:
     stats: 2026-06-15T01:00:00.000Z, 60.0x real time over 10.0 s; orders 1234, fills 567,
     funding payments 12, liquidations 0   (one line)
 
+The time is the one the exchange has reached (every timer due by then has fired) and the speed
+what it achieved: when it cannot keep up with an accelerated clock, the line shows its own
+pace, not the clock's, and how far it is behind (`, 2h00m00s behind the clock` after the
+speed), alongside the driver's warning (`simulator.server.clock_driver.LagWatch`).
+
 `RunStats` is a subscriber of the runtime's event bus. It counts, since the server started
 (a reset or state import does not clear the counts; they carry on): orders (each
 `OrderUpdated` that creates an order), fills (each `FillExecuted`: one per side of a trade),
 funding payments (`FundingPaid`) and liquidations (each `LiquidationStep` that starts one).
-The speed is the simulated time that passed over the real time since the previous line.
-`report` is the loop that logs it; time and sleep are injected so tests never sleep.
+The speed is the simulated time reached over the real time since the previous line. `report`
+is the loop that logs it; time and sleep are injected so tests never sleep.
 """
 
 from __future__ import annotations
@@ -36,10 +41,14 @@ class RunStats:
 
     Args:
         wall: Real elapsed seconds (tests pass a fake).
+        lag_threshold_ms: Lag (simulated ms) from which a line says how far behind the clock
+            the exchange is; the driver's `LagWatch.threshold_ms` (a timer that came due a
+            moment ago is not falling behind).
     """
 
-    def __init__(self, wall: WallTime = wall_seconds) -> None:
+    def __init__(self, wall: WallTime = wall_seconds, lag_threshold_ms: int = 0) -> None:
         self.wall = wall
+        self.lag_threshold_ms = lag_threshold_ms
         self.orders = 0
         self.fills = 0
         self.funding_payments = 0
@@ -64,8 +73,9 @@ class RunStats:
         """Where the first line's speed is measured from."""
         self._last = (self.wall(), now_ms)
 
-    def line(self, now_ms: int) -> str:
-        """The stats line at simulated `now_ms` (and the start of the next interval)."""
+    def line(self, now_ms: int, lag_ms: int = 0) -> str:
+        """The stats line with the exchange at simulated `now_ms`, `lag_ms` behind its clock
+        (and the start of the next interval)."""
         now_s = self.wall()
         rate = ""
         if self._last is not None:
@@ -73,6 +83,8 @@ class RunStats:
             elapsed = now_s - last_s
             factor = (now_ms - last_ms) / (elapsed * 1_000) if elapsed > 0 else None
             rate = f", {log_text.speed(factor)} over {log_text.wall(max(elapsed, 0.0))}"
+        if lag_ms > self.lag_threshold_ms:
+            rate += f", {log_text.span(lag_ms)} behind the clock"
         self._last = (now_s, now_ms)
         return (
             f"stats: {log_text.instant(now_ms)}{rate}; orders {self.orders}, fills {self.fills}, "
@@ -85,16 +97,20 @@ Sleep = Callable[[float], Awaitable[object]]
 
 async def report(
     stats: RunStats,
-    now_ms: Callable[[], int],
+    position: Callable[[], tuple[int, int]],
     interval_s: float,
     *,
     sleep: Sleep | None = None,
 ) -> None:
-    """Log `stats.line` every `interval_s` until cancelled."""
+    """Log `stats.line` every `interval_s` until cancelled.
+
+    `position()` is where the exchange is: (the simulated ms it has reached, its lag behind
+    the clock in ms), as `simulator.server.clock_driver.position` gives them.
+    """
     if interval_s <= 0:
         raise ValueError(f"interval must be positive, was {interval_s}")
     pause = sleep or asyncio.sleep
-    stats.start(now_ms())
+    stats.start(position()[0])
     while True:
         await pause(interval_s)
-        _LOG.info("%s", stats.line(now_ms()))
+        _LOG.info("%s", stats.line(*position()))

@@ -51,7 +51,7 @@ from uvicorn.logging import DefaultFormatter
 from api.app import create_app, server_options
 from fix_acceptor.server import SESSION_PORTS, FixServer
 from simulator.core.errors import RejectError
-from simulator.server.clock_driver import LagWatch, drive_current
+from simulator.server.clock_driver import LagWatch, drive_current, position
 from simulator.server.journal import Durability
 from simulator.server.listeners import is_loopback_host, listen_tcp
 from simulator.server.run_stats import RunStats, report
@@ -380,13 +380,13 @@ async def _serve(options: ServeOptions, runtime: Runtime, stream: TextIO) -> int
         driver.add_done_callback(driver_done)
         tasks.append(driver)
         if options.stats_interval > 0:
-            stats = RunStats()
+            stats = RunStats(lag_threshold_ms=watch.threshold_ms)
             unsubscribe = runtime.bus.subscribe(stats)
 
-            def now() -> int:
-                return runtime.exchange.now()  # the current exchange: a reset replaces it
+            def reached() -> tuple[int, int]:
+                return position(runtime.exchange)  # the current exchange: a reset replaces it
 
-            tasks.append(asyncio.create_task(report(stats, now, options.stats_interval)))
+            tasks.append(asyncio.create_task(report(stats, reached, options.stats_interval)))
     try:
         await server.serve(sockets=[sock])
     finally:

@@ -260,6 +260,23 @@ def test_an_accelerated_server_logs_its_stats_line_every_interval(tmp_path):
     assert isinstance(clock.json()["lag_ms"], int)
 
 
+def test_a_server_that_cannot_keep_up_logs_its_own_speed_and_how_far_behind_it_is(tmp_path):
+    # x10^9: no machine fires a simulated day of the default scenario in 86 us of real time
+    args = ["--port", "0", "--clock", "accelerated", "--speed", "1000000000", "--no-fix"]
+    args += ["--stats-interval", "0.2"]
+    with _serve(*args) as process:
+        log = _read_stderr_until(process.popen, "behind the clock")
+        assert _stop(process, signal.SIGTERM) == 0
+
+    assert "the exchange cannot keep up with the x1e+09 clock" in log
+    line = next(line for line in log.splitlines() if "behind the clock" in line)
+    found = re.search(
+        r"stats: \S+Z, ([\d.,]+)x real time over [\d.]+ s, \S+ behind the clock; ", line
+    )
+    assert found, line
+    assert float(found.group(1).replace(",", "")) < 1e9  # its own pace, not the clock's
+
+
 def test_a_state_directory_survives_a_restart(tmp_path):
     ready = tmp_path / "ready.json"
     args = ["--port", "0", "--clock", "manual", "--log-level", "warning"]

@@ -11,7 +11,14 @@ from matching import Side
 from simulator.core.command_log import HeldClock
 from simulator.exchange import Exchange
 from simulator.model.orders import PlaceOrder
-from simulator.server.clock_driver import LagWatch, drive, drive_current, fire_due, lag_ms
+from simulator.server.clock_driver import (
+    LagWatch,
+    drive,
+    drive_current,
+    fire_due,
+    lag_ms,
+    position,
+)
 from simulator.server.scenarios import build_exchange, load_scenario
 from tests.simulator.factories import T0, dollars, make_spec
 
@@ -110,10 +117,13 @@ def test_lag_is_how_far_the_source_is_past_the_oldest_unfired_timer():
 
     source.now = due - 1
     assert lag_ms(ex) == 0
+    assert position(ex) == (due - 1, 0)
     source.now = due + 2_500
     assert lag_ms(ex) == 2_500
+    assert position(ex) == (due, 2_500)  # reached: the oldest timer that has not fired
     ex.run_due()  # everything due by now fired
     assert lag_ms(ex) == 0
+    assert position(ex) == (due + 2_500, 0)
 
 
 class _FakeWall:

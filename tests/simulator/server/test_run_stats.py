@@ -83,6 +83,33 @@ def test_the_line_has_simulated_time_the_speed_over_the_interval_and_the_counts(
     assert second.startswith("stats: 2026-06-15T00:10:02.500Z, 0.50x real time over 5.000 s;")
 
 
+def test_behind_the_clock_the_line_has_the_time_reached_its_own_speed_and_the_lag():
+    wall = _FakeWall()
+    stats = RunStats(wall)
+    stats.start(START_MS)
+    wall.now += 10.0
+
+    line = stats.line(START_MS + 600_000, lag_ms=7_200_000)  # the clock is 2 h further on
+
+    assert line == (
+        "stats: 2026-06-15T00:10:00.000Z, 60x real time over 10.0 s, 2h00m00s behind the clock; "
+        "orders 0, fills 0, funding payments 0, liquidations 0"
+    )
+
+
+def test_a_lag_within_the_threshold_is_not_falling_behind():
+    wall = _FakeWall()
+    stats = RunStats(wall, lag_threshold_ms=60_000)
+    stats.start(START_MS)
+    wall.now += 1.0
+
+    assert "behind" not in stats.line(START_MS + 60_000, lag_ms=60_000)
+    wall.now += 1.0
+    assert stats.line(START_MS + 120_000, lag_ms=60_001).startswith(
+        "stats: 2026-06-15T00:02:00.000Z, 60x real time over 1.000 s, 1m00.001s behind the clock;"
+    )
+
+
 def test_a_line_before_start_has_no_speed_and_a_reset_notice_changes_nothing():
     stats = RunStats(_FakeWall())
     stats.reset(Reset("reset", 1, 0))
@@ -109,7 +136,7 @@ def test_report_logs_a_line_every_interval(caplog: pytest.LogCaptureFixture):
         caplog.at_level(logging.INFO, logger="perps_sim.stats"),
         pytest.raises(asyncio.CancelledError),
     ):
-        asyncio.run(report(stats, lambda: now[0], 2.5, sleep=fake_sleep))
+        asyncio.run(report(stats, lambda: (now[0], 0), 2.5, sleep=fake_sleep))
 
     assert sleeps == [2.5, 2.5, 2.5]
     lines = [r.getMessage() for r in caplog.records]
@@ -120,4 +147,4 @@ def test_report_logs_a_line_every_interval(caplog: pytest.LogCaptureFixture):
 
 def test_report_refuses_a_non_positive_interval():
     with pytest.raises(ValueError):
-        asyncio.run(report(RunStats(), lambda: START_MS, 0))
+        asyncio.run(report(RunStats(), lambda: (START_MS, 0), 0))
