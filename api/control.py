@@ -11,7 +11,8 @@ Assumption: a snapshot body may be far larger than an API request, so `PUT /stat
 size cap (`MAX_SNAPSHOT_BYTES`) instead of the server's `max_body_bytes`.
 
 `POST /clock/advance` runs in slices on the event loop (`simulator.server.advancer`): other
-requests are served meanwhile. `{"ms": N}` answers 200 once the clock is there; with
+requests are served meanwhile. `{"ms": N}` (or `{"to_ms": T}`, an instant: the span to it from
+now) answers 200 once the clock is there; with
 `"wait": false` it answers 202 at once, and `GET /clock` shows its progress in `advance`
 (`{"target_ms", "reached_ms", "percent", "eta_ms"}`; absent when no advance runs). While one
 runs, writes wait for its end (`api.advance_gate`) and another advance, `POST /reset` and
@@ -226,17 +227,33 @@ async def get_clock(runtime: deps.CurrentRuntime) -> Response:
         wire.Clock,
         {"mode": "manual", "now_ms": _START_MS + 3_600_000, "now": "2026-06-15T01:00:00.000Z"},
         body=wire.AdvanceClockRequest,
-        examples={"one_hour": {"ms": 3_600_000}},
+        examples={
+            "one_hour": {"ms": 3_600_000},
+            "to_an_instant": {"to_ms": _START_MS + 3_600_000},
+        },
         errors={400: "invalid_parameters", 409: "clock_not_manual"},
         accepted=(wire.Clock, _ADVANCING),
     ),
 )
 async def advance_clock(request: Request, runtime: deps.CurrentRuntime) -> Response:
     body = await read_json(request, wire.AdvanceClockRequest)
-    if not 0 <= body.ms <= MAX_ADVANCE_MS:
-        raise BadRequestError(
-            f"ms must be between 0 and {MAX_ADVANCE_MS} (7 days); advance in several steps"
-        )
+    if (body.ms is None) == (body.to_ms is None):
+        raise BadRequestError("give ms (how far to move) or to_ms (where to), one of them")
+    if body.ms is not None:
+        ms = body.ms
+        if not 0 <= ms <= MAX_ADVANCE_MS:
+            raise BadRequestError(
+                f"ms must be between 0 and {MAX_ADVANCE_MS} (7 days); advance in several steps"
+            )
+    else:
+        assert body.to_ms is not None
+        now = runtime.exchange.now()
+        ms = body.to_ms - now
+        if not 0 <= ms <= MAX_ADVANCE_MS:
+            raise BadRequestError(
+                f"to_ms must be from now ({now}) to 7 days after it, was {body.to_ms}; "
+                "advance in several steps"
+            )
     if not isinstance(runtime.exchange.clock, ManualClock):
         raise _Conflict(
             f"the clock is in {runtime.clock_mode} mode; only a manual clock can be advanced",
@@ -244,7 +261,7 @@ async def advance_clock(request: Request, runtime: deps.CurrentRuntime) -> Respo
         )
     advancer = runtime.advancer
     with _not_during_an_advance():
-        advancer.start(runtime.exchange, body.ms)
+        advancer.start(runtime.exchange, ms)
     if not body.wait:
         return json_response(clock_now(runtime), 202)
     await advancer.wait()

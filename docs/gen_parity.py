@@ -241,7 +241,8 @@ ROWS: Final[list[Row | str]] = [
     ),
     (
         "Simulator",
-        "time travel: `POST /sim/v1/clock/advance` in slices on the event loop (reads, pings and "
+        "time travel: `POST /sim/v1/clock/advance` (`ms` or `to_ms`) in slices on the event loop "
+        "(reads, pings and "
         'heartbeats served meanwhile, writes queued, 409 `advance_in_progress`), `"wait": '
         "false` with progress at `GET /sim/v1/clock`, progress and summary log lines; "
         "accelerated-clock lag and `--stats-interval` lines",

@@ -107,16 +107,23 @@ class RateLimitsRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class AdvanceClockRequest(msgspec.Struct, forbid_unknown_fields=True):
-    """`POST /sim/v1/clock/advance` (manual clock only)."""
+    """`POST /sim/v1/clock/advance` (manual clock only): `ms` or `to_ms`, one of them."""
 
     ms: Annotated[
-        int,
+        int | None,
         Meta(
             description="simulated milliseconds to move; every timer due on the way fires, "
             "in time order",
             extra_json_schema={"minimum": 0, "maximum": MAX_ADVANCE_MS},
         ),
-    ]
+    ] = None
+    to_ms: Annotated[
+        int | None,
+        Meta(
+            description="instead of `ms`: the instant to move to (epoch ms, as `now_ms`), "
+            "not before now and at most 7 days after it"
+        ),
+    ] = None
     wait: Annotated[
         bool,
         Meta(

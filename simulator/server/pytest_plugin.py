@@ -324,6 +324,12 @@ class PerpsSim:
         body: dict[str, Any] = {"ms": ms} if wait else {"ms": ms, "wait": False}
         return cast(dict[str, Any], self.control("POST", "/clock/advance", body))
 
+    def advance_to(self, ts_ms: int, *, wait: bool = True) -> dict[str, Any]:
+        """Move simulated time to the instant `ts_ms` (epoch ms, not before now), as `advance`
+        of the span to it does; the clock afterwards."""
+        body: dict[str, Any] = {"to_ms": ts_ms} if wait else {"to_ms": ts_ms, "wait": False}
+        return cast(dict[str, Any], self.control("POST", "/clock/advance", body))
+
     def wait_for_advance(self) -> dict[str, Any]:
         """Return once no advance runs (one started with `wait=False` has ended); the clock.
 

@@ -226,3 +226,31 @@ def test_a_running_clock_reports_its_lag_and_cannot_be_advanced():
     assert "advance" not in clock
     assert seen["advance"].status_code == 409
     assert seen["advance"].json()["error"]["code"] == "clock_not_manual"
+
+
+def test_to_ms_moves_the_clock_to_that_instant_as_the_span_to_it_would():
+    runtime = _runtime()
+    start = runtime.exchange.now()
+    by_span = _runtime()
+
+    async def test(client: httpx.AsyncClient) -> None:
+        moved = await client.post("/clock/advance", json={"to_ms": start + HOUR_MS + 250})
+        assert moved.status_code == 200
+        assert moved.json()["now_ms"] == start + HOUR_MS + 250
+        same = await client.post("/clock/advance", json={"to_ms": start + HOUR_MS + 250})
+        assert same.json()["now_ms"] == start + HOUR_MS + 250  # already there: a no-op
+        started = await client.post(
+            "/clock/advance", json={"to_ms": start + 2 * HOUR_MS, "wait": False}
+        )
+        assert started.status_code == 202
+        assert started.json()["advance"]["target_ms"] == start + 2 * HOUR_MS
+
+    _serve(runtime, test)
+
+    async def span(client: httpx.AsyncClient) -> None:
+        await client.post("/clock/advance", json={"ms": HOUR_MS + 250})
+        await client.post("/clock/advance", json={"ms": HOUR_MS - 250})
+
+    _serve(by_span, span)
+    assert runtime.exchange.now() == by_span.exchange.now() == start + 2 * HOUR_MS
+    assert runtime.state_hash() == by_span.state_hash()

@@ -330,6 +330,24 @@ def test_clock_advance_is_bounded(fresh: Served) -> None:
     assert fresh.control("GET", "/clock").json()["now_ms"] == before
 
 
+def test_clock_advance_to_an_instant_is_bounded_and_takes_one_of_ms_and_to_ms(
+    fresh: Served,
+) -> None:
+    before = fresh.control("GET", "/clock").json()["now_ms"]
+    for body in (
+        {"to_ms": before - 1},  # the past
+        {"to_ms": before + 7 * 86_400_000 + 1},
+        {"to_ms": "soon"},
+        {"ms": 1_000, "to_ms": before + 1_000},  # both
+        {},  # neither
+        {"wait": False},
+    ):
+        response = fresh.control("POST", "/clock/advance", json=body)
+        assert response.status_code == 400, body
+        assert response.json()["error"]["code"] == "invalid_parameters"
+    assert fresh.control("GET", "/clock").json()["now_ms"] == before
+
+
 DEEP_ARRAY = b"[" * 10_000 + b"]" * 10_000
 DEEP_OBJECT = b'{"a":' * 10_000 + b"1" + b"}" * 10_000
 DEEP_ARGS = (

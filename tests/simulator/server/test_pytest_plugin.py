@@ -127,6 +127,17 @@ def test_advance_moves_the_clock(perps_sim):
     assert answer == after == perps_sim.clock()
 
 
+def test_advance_to_moves_the_clock_to_an_instant(perps_sim):
+    start = perps_sim.clock()["now_ms"]
+
+    assert perps_sim.advance_to(start + 61_500)["now_ms"] == start + 61_500
+    started = perps_sim.advance_to(start + 3_600_000, wait=False)
+    assert started["advance"]["target_ms"] == start + 3_600_000
+    assert perps_sim.wait_for_advance()["now_ms"] == start + 3_600_000
+    with pytest.raises(ControlPlaneError, match="to_ms must be from now"):
+        perps_sim.advance_to(start)
+
+
 def test_a_background_advance_answers_at_once(perps_sim):
     start = perps_sim.clock()["now_ms"]
 
@@ -304,7 +315,7 @@ def test_fixtures_share_a_session_server_reset_between_tests(project: pytest.Pyt
 
     result = _run(project)
 
-    result.assert_outcomes(passed=12)
+    result.assert_outcomes(passed=13)
     session, module = _observed(project, "session"), _observed(project, "module")
     assert len(set(session)) == 1  # before and after the module-scoped one
     assert len(set(module)) == 1
