@@ -183,7 +183,7 @@ class LagWatch:
                 _LOG.warning(
                     "the exchange cannot keep up with the %s clock: timers fire %s of simulated "
                     "time late (%s); events and prices arrive late",
-                    "wall" if self.speed == 1 else f"x{self.speed:g}",
+                    "wall" if self.speed == 1 else log_text.clock_speed(self.speed),
                     log_text.span(lag),
                     f"threshold {log_text.span(self.threshold_ms)}",
                 )

@@ -52,6 +52,15 @@ def wall(seconds: float) -> str:
     return f"{seconds:.3f} s" if seconds < 10 else f"{seconds:.1f} s"
 
 
+def clock_speed(factor: float) -> str:
+    """An accelerated clock's `--speed`, e.g. `x60`, `x100,000`, `x2.5`.
+
+    >>> clock_speed(60), clock_speed(1e9), clock_speed(2.5)
+    ('x60', 'x1,000,000,000', 'x2.5')
+    """
+    return f"x{factor:,.0f}" if factor == int(factor) else f"x{factor:,g}"
+
+
 def speed(factor: float | None) -> str:
     """Simulated time per real time, e.g. `8,120x real time` (`?` when unknown).
 

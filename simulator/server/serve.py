@@ -51,6 +51,7 @@ from uvicorn.logging import DefaultFormatter
 from api.app import create_app, server_options
 from fix_acceptor.server import SESSION_PORTS, FixServer
 from simulator.core.errors import RejectError
+from simulator.server import log_text
 from simulator.server.clock_driver import LagWatch, drive_current, position
 from simulator.server.journal import Durability
 from simulator.server.listeners import is_loopback_host, listen_tcp
@@ -201,7 +202,7 @@ def banner(options: ServeOptions, runtime: Runtime, urls: dict[str, Any]) -> str
     scenario = runtime.scenario
     seed = f"{runtime.seed}" + (" (the scenario's)" if options.seed is None else "")
     clock = runtime.clock_mode + (
-        f" x{runtime.speed:g}" if runtime.clock_mode == "accelerated" else ""
+        f" {log_text.clock_speed(runtime.speed)}" if runtime.clock_mode == "accelerated" else ""
     )
     auth: str = runtime.settings.auth
     if auth == "verify":

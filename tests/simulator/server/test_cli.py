@@ -268,7 +268,7 @@ def test_a_server_that_cannot_keep_up_logs_its_own_speed_and_how_far_behind_it_i
         log = _read_stderr_until(process.popen, "behind the clock")
         assert _stop(process, signal.SIGTERM) == 0
 
-    assert "the exchange cannot keep up with the x1e+09 clock" in log
+    assert "the exchange cannot keep up with the x1,000,000,000 clock" in log
     line = next(line for line in log.splitlines() if "behind the clock" in line)
     found = re.search(
         r"stats: \S+Z, ([\d.,]+)x real time over [\d.]+ s, \S+ behind the clock; ", line
