@@ -30,22 +30,34 @@ def test_parse_refs_without_a_total_says_what_it_got() -> None:
         instructions.parse_refs("==1== valgrind: failed to start tool\n")
 
 
-def test_the_workload_runs_and_prints_the_events_of_its_advance() -> None:
-    # what valgrind runs, without valgrind: the events it reports are the advance's own
-    env = instructions.environment(ROOT)
-    command = instructions.command("default", 60_000)
-    python_at = command.index(sys.executable)
+def _workload_events(args: list[str]) -> int:
+    # what valgrind runs, without valgrind
+    command = instructions.command(args)
     done = subprocess.run(
-        command[python_at:], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+        command[command.index(sys.executable) :],
+        cwd=ROOT,
+        env=instructions.environment(ROOT),
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    idle = subprocess.run(
-        [*command[python_at:-1], "0"], cwd=ROOT, env=env, capture_output=True, text=True, check=True
-    )
+    return instructions.parse_events(done.stdout)
 
-    assert instructions.parse_events(done.stdout) > 0  # a minute of tickers and re-quotes
-    assert instructions.parse_events(idle.stdout) == 0
+
+def test_the_workload_runs_and_prints_the_events_of_its_advance() -> None:
+    # the events it reports are the advance's own
+    assert _workload_events(instructions.advance_args("default", 60_000)) > 0  # a minute
+    assert _workload_events(instructions.advance_args("default", 0)) == 0
+    env = instructions.environment(ROOT)
     assert env["PYTHONPATH"] == str(ROOT)
     assert env["PYTHONHASHSEED"] == "0"
+
+
+def test_the_order_workload_runs_the_ops_of_the_exchange_benchmark() -> None:
+    few = _workload_events(instructions.orders_args(200, 100))
+    assert few > 100  # each op publishes at least its order's update
+    assert _workload_events(instructions.orders_args(200, 200)) > few
+    assert _workload_events(instructions.orders_args(200, 0)) == 0
 
 
 def test_counts_subtract_the_idle_run_and_scale_to_an_hour_and_compare_with_the_base(
@@ -53,10 +65,11 @@ def test_counts_subtract_the_idle_run_and_scale_to_an_hour_and_compare_with_the_
 ) -> None:
     base = tmp_path / "base"
     (base / "simulator").mkdir(parents=True)
-    calls: list[tuple[Path, str, int]] = []
+    calls: list[tuple[Path, list[str]]] = []
 
-    def fake(checkout: Path, scenario: str, ms: int) -> Count:
-        calls.append((checkout, scenario, ms))
+    def fake(checkout: Path, args: list[str]) -> Count:
+        calls.append((checkout, args))
+        ms = int(args[2])
         per_ms = 30 if checkout == base.resolve() else 20  # the base does 1.5x the work
         return Count(1_000_000 + per_ms * ms, ms // 100)
 
@@ -64,10 +77,10 @@ def test_counts_subtract_the_idle_run_and_scale_to_an_hour_and_compare_with_the_
 
     half = HOUR_MS // 2
     assert calls == [
-        (ROOT, "bare", 0),
-        (ROOT, "bare", half),
-        (base.resolve(), "bare", 0),
-        (base.resolve(), "bare", half),
+        (ROOT, ["advance", "bare", "0"]),
+        (ROOT, ["advance", "bare", str(half)]),
+        (base.resolve(), ["advance", "bare", "0"]),
+        (base.resolve(), ["advance", "bare", str(half)]),
     ]
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last == (
@@ -79,7 +92,7 @@ def test_counts_subtract_the_idle_run_and_scale_to_an_hour_and_compare_with_the_
 def test_without_a_base_the_result_has_this_checkout_only(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    instructions.main(["--hours", "1"], run=lambda _c, _s, ms: Count(500 + 7 * ms, 3))
+    instructions.main(["--hours", "1"], run=lambda _c, args: Count(500 + 7 * int(args[2]), 3))
 
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert re.fullmatch(r"RESULT instructions_per_sim_hour=\d+ events_per_sim_hour=3", last)
@@ -95,13 +108,17 @@ def test_without_valgrind_it_says_how_to_install_it(monkeypatch: pytest.MonkeyPa
 
 @pytest.mark.parametrize(
     ("argv", "message"),
-    [(["--hours", "0.0001"], "at least one simulated second"), (["--base", "/"], "not a checkout")],
+    [
+        (["--hours", "0.0001"], "at least one simulated second"),
+        (["--base", "/"], "not a checkout"),
+        (["--orders", "0"], "--orders must be at least 1"),
+    ],
 )
 def test_bad_arguments_are_refused(
     argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit):
-        instructions.main(argv, run=lambda _c, _s, _ms: Count(0, 0))
+        instructions.main(argv, run=lambda _c, _args: Count(0, 0))
 
     assert message in capsys.readouterr().err
 
@@ -113,10 +130,38 @@ def test_a_scenario_file_is_passed_as_an_absolute_path(
     monkeypatch.chdir(tmp_path)
     seen: list[str] = []
 
-    def fake(_checkout: Path, scenario: str, _ms: int) -> Count:
-        seen.append(scenario)
+    def fake(_checkout: Path, args: list[str]) -> Count:
+        seen.append(args[1])
         return Count(0, 0)
 
     instructions.main(["--scenario", "mine.json"], run=fake)
 
     assert seen == [str(tmp_path / "mine.json")] * 2
+
+
+def test_orders_are_counted_per_op_against_the_base(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = tmp_path / "base"
+    (base / "simulator").mkdir(parents=True)
+    calls: list[tuple[Path, list[str]]] = []
+
+    def fake(checkout: Path, args: list[str]) -> Count:
+        calls.append((checkout, args))
+        run = int(args[2])
+        per_op = 200 if checkout == base.resolve() else 150
+        return Count(9_000_000 + per_op * run, 4 * run)
+
+    instructions.main(["--orders", "1000", "--base", str(base)], run=fake)
+
+    assert calls == [
+        (ROOT, ["orders", "1000", "0"]),
+        (ROOT, ["orders", "1000", "1000"]),
+        (base.resolve(), ["orders", "1000", "0"]),
+        (base.resolve(), ["orders", "1000", "1000"]),
+    ]
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last == (
+        "RESULT instructions_per_op=150 ops=1000 events=4000 base_instructions_per_op=200 "
+        "ratio_vs_base=0.7500"
+    )
