@@ -2,8 +2,10 @@
 
 Registered in the `pytest11` entry-point group as `perps_sim` (so `-p no:perps_sim` turns it
 off). It is a harness around `perps-sim serve`: the server runs in a subprocess
-(`python -m simulator serve --clock manual --port 0 --ready-file ...`) on free ports and this
-module talks to it over HTTP. It is loaded by every pytest run of every project that has
+(`python -P -m simulator serve --clock manual --port 0 --ready-file ...`; `-P` keeps the working
+directory, the client project's, off the front of its import path, where a package of the
+client's named like one of ours, such as `api`, would shadow it) on free ports and this module
+talks to it over HTTP. It is loaded by every pytest run of every project that has
 perps-sim installed, so it must not import the exchange, FastAPI or `api`; httpx is imported
 when the first server starts.
 
@@ -203,6 +205,7 @@ class PerpsSim:
         ready_file = Path(tempfile.mkdtemp(prefix="server-", dir=base)) / "ready.json"
         command = [
             sys.executable,
+            "-P",  # not the working directory first: a client's own `api` package would shadow ours
             "-m",
             "simulator",
             "serve",

@@ -4,7 +4,7 @@ import httpx
 import pytest
 from kalshi_signing import KalshiAuth, load_key
 
-BTC = "KXBTCPERP"
+from api import BTC  # the client project's own package named `api` (../api)
 
 
 @pytest.fixture
