@@ -98,14 +98,7 @@ class _Buckets:
         keys = self._keys
         if keys and key <= keys[-1]:
             return self._minutes[-1]
-        minute = _Minute(bid, ask, oi)
-        keys.append(key)
-        self._minutes.append(minute)
-        if self._limit is not None and len(keys) > self._limit:
-            drop = len(keys) - (self._retain or 0)
-            del keys[:drop]
-            del self._minutes[:drop]
-        return minute
+        return self._append(key, _Minute(bid, ask, oi))
 
     def fold(self, key: int, minute: _Minute) -> None:
         # merge a minute of bucket `key` in (again, if it has changed since: merging is
@@ -114,17 +107,22 @@ class _Buckets:
         if keys and key <= keys[-1]:
             bucket = self._minutes[-1]
         else:  # the period's first minute with changes: its ranges start as that minute's
-            bucket = _Minute(None, None, 0)
-            keys.append(key)
-            self._minutes.append(bucket)
-            if self._limit is not None and len(keys) > self._limit:
-                drop = len(keys) - (self._retain or 0)
-                del keys[:drop]
-                del self._minutes[:drop]
+            bucket = self._append(key, _Minute(None, None, 0))
         bucket.bid.merge(minute.bid)
         bucket.ask.merge(minute.ask)
         bucket.end_bid, bucket.end_ask = minute.end_bid, minute.end_ask
         bucket.open_interest = minute.open_interest
+
+    def _append(self, key: int, bucket: _Minute) -> _Minute:
+        # a new newest bucket; past the limit, the oldest go down to `retain`
+        keys = self._keys
+        keys.append(key)
+        self._minutes.append(bucket)
+        if self._limit is not None and len(keys) > self._limit:
+            drop = len(keys) - (self._retain or 0)
+            del keys[:drop]
+            del self._minutes[:drop]
+        return bucket
 
     def buckets(self, first: int, last: int) -> list[_Minute]:
         lo = bisect_left(self._keys, first)

@@ -9,8 +9,9 @@ line on the `perps_sim.stats` logger every interval:
 
 The time is the one the exchange has reached (every timer due by then has fired) and the speed
 what it achieved: when it cannot keep up with an accelerated clock, the line shows its own
-pace, not the clock's, and how far it is behind (`, 2h00m00s behind the clock` after the
-speed), alongside the driver's warning (`simulator.server.clock_driver.LagWatch`).
+pace, not the clock's, and, while the lag is above the driver's warning threshold
+(`simulator.server.clock_driver.LagWatch`), how far it is behind (`, 2h00m00s behind the
+clock` after the speed).
 
 `RunStats` is a subscriber of the runtime's event bus. It counts, since the server started
 (a reset or state import does not clear the counts; they carry on): orders (each
