@@ -366,7 +366,8 @@ def test_a_server_that_is_not_ready_in_time_is_stopped_and_reported(tmp_path: Pa
 
     assert "was not ready within 0 s" in str(info.value)
     assert "command: " in str(info.value)
-    assert f"{sys.executable} -P -m simulator serve --clock manual --scenario bare" in str(info.value)
+    command = f"{sys.executable} -P -m simulator serve --clock manual --scenario bare"
+    assert command in str(info.value)
 
 
 def test_the_entry_point_names_the_plugin() -> None:
