@@ -41,6 +41,7 @@ Prints the instructions and events of each checkout; the last line is machine-re
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import re
 import shutil
@@ -205,41 +206,33 @@ def main(argv: list[str] | None = None, run: Runner | None = None) -> None:
         if shutil.which("valgrind") is None:
             raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
         run = valgrind_run
+    count: Callable[[Path], Count]
     if args.orders is not None:
-        _compare_orders(run, args.orders, args.base)
-        return
-    print(
-        f"instructions of advancing {args.hours:g} simulated hours of {args.scenario!r} "
-        f"(cachegrind, per simulated hour)"
-    )
-    ours = per_hour(run, ROOT, args.scenario, args.span_ms)
+        print(f"instructions of {args.orders:,} order ops through the exchange (cachegrind, each)")
+        count = functools.partial(per_op, run, ops=args.orders)
+        unit = "op"
+    else:
+        print(
+            f"instructions of advancing {args.hours:g} simulated hours of {args.scenario!r} "
+            f"(cachegrind, per simulated hour)"
+        )
+        count = functools.partial(per_hour, run, scenario=args.scenario, span_ms=args.span_ms)
+        unit = "sim_hour"
+    ours = count(ROOT)
     print(f"{'this checkout':<28} {ours.instructions:>16,} {ours.events:>10,} events")
-    fields = f"instructions_per_sim_hour={ours.instructions} events_per_sim_hour={ours.events}"
+    if args.orders is not None:
+        result = f"instructions_per_op={ours.instructions} ops={args.orders} events={ours.events}"
+    else:
+        result = f"instructions_per_sim_hour={ours.instructions} events_per_sim_hour={ours.events}"
     if args.base is not None:
-        base = per_hour(run, args.base.resolve(), args.scenario, args.span_ms)
+        base = count(args.base.resolve())
         print(f"{args.base!s:<28} {base.instructions:>16,} {base.events:>10,} events")
         ratio = ours.instructions / base.instructions if base.instructions else float("inf")
         print(f"ratio this / base: {ratio:.4f}")
         if base.events != ours.events:
             print("note: the two checkouts published different numbers of events")
-        fields += f" base_instructions_per_sim_hour={base.instructions} ratio_vs_base={ratio:.4f}"
-    print(f"RESULT {fields}")
-
-
-def _compare_orders(run: Runner, ops: int, base_dir: Path | None) -> None:
-    print(f"instructions of {ops:,} order ops through the exchange (cachegrind, per op)")
-    ours = per_op(run, ROOT, ops)
-    print(f"{'this checkout':<28} {ours.instructions:>16,} {ours.events:>10,} events")
-    fields = f"instructions_per_op={ours.instructions} ops={ops} events={ours.events}"
-    if base_dir is not None:
-        base = per_op(run, base_dir.resolve(), ops)
-        print(f"{base_dir!s:<28} {base.instructions:>16,} {base.events:>10,} events")
-        ratio = ours.instructions / base.instructions if base.instructions else float("inf")
-        print(f"ratio this / base: {ratio:.4f}")
-        if base.events != ours.events:
-            print("note: the two checkouts published different numbers of events")
-        fields += f" base_instructions_per_op={base.instructions} ratio_vs_base={ratio:.4f}"
-    print(f"RESULT {fields}")
+        result += f" base_instructions_per_{unit}={base.instructions} ratio_vs_base={ratio:.4f}"
+    print(f"RESULT {result}")
 
 
 if __name__ == "__main__":

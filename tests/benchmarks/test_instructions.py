@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -60,18 +61,41 @@ def test_the_order_workload_runs_the_ops_of_the_exchange_benchmark() -> None:
     assert _workload_events(instructions.orders_args(200, 0)) == 0
 
 
+def _base_checkout(tmp_path: Path) -> Path:
+    base = tmp_path / "base"
+    (base / "simulator").mkdir(parents=True)
+    return base
+
+
+def _linear_runner(
+    calls: list[tuple[Path, list[str]]],
+    base: Path,
+    *,
+    fixed: int,
+    ours: int,
+    theirs: int,
+    events: Callable[[int], int],
+) -> instructions.Runner:
+    # a fake valgrind run: `fixed` instructions plus `ours` (in the base: `theirs`) per unit of
+    # the workload's last argument (ms advanced or ops run)
+    def run(checkout: Path, args: list[str]) -> Count:
+        calls.append((checkout, args))
+        amount = int(args[2])
+        per_unit = theirs if checkout == base.resolve() else ours
+        return Count(fixed + per_unit * amount, events(amount))
+
+    return run
+
+
 def test_counts_subtract_the_idle_run_and_scale_to_an_hour_and_compare_with_the_base(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    base = tmp_path / "base"
-    (base / "simulator").mkdir(parents=True)
+    base = _base_checkout(tmp_path)
     calls: list[tuple[Path, list[str]]] = []
-
-    def fake(checkout: Path, args: list[str]) -> Count:
-        calls.append((checkout, args))
-        ms = int(args[2])
-        per_ms = 30 if checkout == base.resolve() else 20  # the base does 1.5x the work
-        return Count(1_000_000 + per_ms * ms, ms // 100)
+    # the base does 1.5x the work per simulated ms
+    fake = _linear_runner(
+        calls, base, fixed=1_000_000, ours=20, theirs=30, events=lambda n: n // 100
+    )
 
     instructions.main(["--hours", "0.5", "--scenario", "bare", "--base", str(base)], run=fake)
 
@@ -142,15 +166,11 @@ def test_a_scenario_file_is_passed_as_an_absolute_path(
 def test_orders_are_counted_per_op_against_the_base(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    base = tmp_path / "base"
-    (base / "simulator").mkdir(parents=True)
+    base = _base_checkout(tmp_path)
     calls: list[tuple[Path, list[str]]] = []
-
-    def fake(checkout: Path, args: list[str]) -> Count:
-        calls.append((checkout, args))
-        run = int(args[2])
-        per_op = 200 if checkout == base.resolve() else 150
-        return Count(9_000_000 + per_op * run, 4 * run)
+    fake = _linear_runner(
+        calls, base, fixed=9_000_000, ours=150, theirs=200, events=lambda n: 4 * n
+    )
 
     instructions.main(["--orders", "1000", "--base", str(base)], run=fake)
 
