@@ -249,9 +249,11 @@ async def advance_clock(request: Request, runtime: deps.CurrentRuntime) -> Respo
         assert body.to_ms is not None
         now = runtime.exchange.now()
         ms = body.to_ms - now
-        if not 0 <= ms <= MAX_ADVANCE_MS:
+        if ms < 0:
+            raise BadRequestError(f"to_ms {body.to_ms} is before now ({now}): time only moves on")
+        if ms > MAX_ADVANCE_MS:
             raise BadRequestError(
-                f"to_ms must be from now ({now}) to 7 days after it, was {body.to_ms}; "
+                f"to_ms {body.to_ms} is more than 7 days after now ({now}); "
                 "advance in several steps"
             )
     if not isinstance(runtime.exchange.clock, ManualClock):

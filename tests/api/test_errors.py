@@ -345,6 +345,11 @@ def test_clock_advance_to_an_instant_is_bounded_and_takes_one_of_ms_and_to_ms(
         response = fresh.control("POST", "/clock/advance", json=body)
         assert response.status_code == 400, body
         assert response.json()["error"]["code"] == "invalid_parameters"
+    past = fresh.control("POST", "/clock/advance", json={"to_ms": before - 1}).json()
+    assert (
+        past["error"]["message"]
+        == f"to_ms {before - 1} is before now ({before}): time only moves on"
+    )
     assert fresh.control("GET", "/clock").json()["now_ms"] == before
 
 
