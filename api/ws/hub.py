@@ -10,6 +10,10 @@ task renders them on the next turn of the event loop, so a REST call's frames ar
 after its response (a `POST /sim/v1/clock/advance` included: the frames of everything the advance
 fired are queued in event order once it returns).
 
+Pacing: while connections are open the hub tells the runtime's advancer how full the fullest
+send queue is (`backlog`), and a long `POST /sim/v1/clock/advance` waits between slices for a
+slow reader to catch up instead of overflowing its queue (`simulator.server.pacing`).
+
 Reset and state import: every connection opened before the replacement is closed with
 `reset_close_code` (default 1012, "service restart"), so clients reconnect and get fresh
 snapshots; kalshi-sdk does so by itself.
@@ -62,6 +66,7 @@ class Hub:
         self._feed = Feed(runtime.bus, self.deliver, _wanted, "WebSocket")
         self._generation = runtime.generation
         self._touched: dict[Session, None] = {}
+        self._unpace: Callable[[], None] | None = None
 
     # ------------------------------------------------------------ connections
 
@@ -85,6 +90,8 @@ class Hub:
         if not self._feed.active:
             self._generation = self.runtime.generation
             self._feed.start()
+        if self._unpace is None:
+            self._unpace = self.runtime.advancer.pacer.add(self.backlog)
         return session
 
     def close(self, session: Session) -> None:
@@ -102,6 +109,15 @@ class Hub:
             del self._by_user[session.user_id]
         if not self.sessions:
             self._feed.stop()
+            if self._unpace is not None:
+                self._unpace()
+                self._unpace = None
+
+    def backlog(self) -> float:
+        """How full the fullest open connection's send queue is (1.0: at `send_queue_frames`);
+        a long advance waits between slices while it is high (`simulator.server.pacing`)."""
+        fullest = max((len(s.outbox) for s in self.sessions if s.close_code is None), default=0)
+        return fullest / self.runtime.settings.ws.send_queue_frames
 
     async def aclose(self) -> None:
         """Stop the delivery task (server shutdown)."""

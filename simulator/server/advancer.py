@@ -9,7 +9,8 @@ a yield to the loop so that everything waiting runs, until the target is reached
 task of a request read in that poll is queued behind the advance's next step; the two more turns
 let it run before the next slice instead of after it (`benchmarks/bench_time_travel.py
 --quick`: health answered in about 14 ms at the median instead of about 60, with no idle wait).
-The last slice does not yield.
+The last slice does not yield. Between slices it also waits while a client's send queue is full
+(`simulator.server.pacing`): a slow reader paces the advance instead of being disconnected.
 
 Same result: each slice is an ordinary `advance` command (journaled as an entry of its own).
 `advance(a)` then `advance(b)` fires the same timers at the same instants as `advance(a + b)`
@@ -56,6 +57,7 @@ from typing import TYPE_CHECKING, Any
 
 from simulator.core.clock import WallTime, wall_seconds
 from simulator.server import log_text
+from simulator.server.pacing import Pacer
 
 if TYPE_CHECKING:
     from simulator.exchange import Exchange
@@ -109,6 +111,8 @@ class AdvancePlan:
         kinds: Events produced so far, by event class.
         unretained: Events produced but dropped by the journal's retention before they were
             counted (only with a tiny `journal_retain`).
+        paced_s: Wall time spent waiting between slices for slow readers (`Pacer`).
+        pacing: Whether it still waits for them (False once a reader stalled).
     """
 
     start_ms: int
@@ -123,6 +127,8 @@ class AdvancePlan:
     kinds: Counter[type] = field(default_factory=Counter)
     unretained: int = 0
     next_report_s: float = 0.0
+    paced_s: float = 0.0
+    pacing: bool = True
 
     def __post_init__(self) -> None:
         if self.target_ms < self.start_ms:
@@ -208,9 +214,12 @@ class Advancer:
         slice_work_s: Real time each slice aims to take.
         report_after_s: Wall time after which an advance logs progress and its summary at info.
         report_every_s: Wall time between progress lines.
+        pacer: Waits between slices while a transport's send queue is full
+            (`simulator.server.pacing`); default one on `wall`.
 
     Attributes:
         running: The advance under way, or None.
+        pacer: Where transports register their backlogs.
     """
 
     def __init__(
@@ -221,8 +230,10 @@ class Advancer:
         slice_work_s: float = SLICE_WORK_S,
         report_after_s: float = REPORT_AFTER_S,
         report_every_s: float = REPORT_EVERY_S,
+        pacer: Pacer | None = None,
     ) -> None:
         self.wall = wall
+        self.pacer = pacer if pacer is not None else Pacer(wall)
         self.first_slice_ms = first_slice_ms
         self.slice_work_s = slice_work_s
         self.report_after_s = report_after_s
@@ -326,10 +337,24 @@ class Advancer:
                 if not plan.done:
                     for _ in range(YIELDS):
                         await asyncio.sleep(0)
+                    if plan.pacing:
+                        await self._pace(plan)
         finally:
             self.running = None
             self._task = None
             self._summary(plan, wall())
+
+    async def _pace(self, plan: AdvancePlan) -> None:
+        waited = await self.pacer.wait()
+        plan.paced_s += waited.seconds
+        if waited.stalled:
+            plan.pacing = False
+            _LOG.warning(
+                "a client's send queue has not shrunk for %s while the advance waited for it: "
+                "the advance goes on without waiting (the connection may be ended when its "
+                "queue is full)",
+                log_text.wall(self.pacer.stall_s),
+            )
 
     def _progress(self, plan: AdvancePlan, now_s: float) -> None:
         eta = plan.eta_ms(now_s)
@@ -350,15 +375,17 @@ class Advancer:
             return
         moved = plan.reached_ms - plan.start_ms
         state = "done" if plan.done else f"stopped at {plan.percent():.1f}%"
+        paced = f", {log_text.wall(plan.paced_s)} waiting for slow readers" if plan.paced_s else ""
         _LOG.log(
             level,
-            "advance of %s %s: %s simulated in %s wall (%s, %d slices), now %s; events %s",
+            "advance of %s %s: %s simulated in %s wall (%s, %d slices%s), now %s; events %s",
             log_text.span(plan.span_ms),
             state,
             log_text.span(moved),
             log_text.wall(elapsed),
             log_text.speed(plan.speed(now_s)),
             plan.slices,
+            paced,
             log_text.instant(plan.reached_ms),
             log_text.counts(plan.events_by_kind()),
         )

@@ -15,7 +15,9 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from simulator.server.runtime import ServerSettings
+from api.ws.hub import Hub
+from simulator.server.runtime import Runtime, ServerSettings
+from simulator.server.scenarios import load_scenario
 from simulator.server.ws_settings import WsSettings
 from tests.api import signing
 from tests.api.live import live_server
@@ -149,3 +151,28 @@ def test_slow_consumer_past_the_queue_bound_gets_error_25_then_close_1013() -> N
                 assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
 
         run(test)
+
+
+def test_the_hub_paces_advances_by_its_fullest_queue_while_connections_are_open() -> None:
+    runtime = Runtime(
+        load_scenario("bare"),
+        clock_mode="manual",
+        settings=ServerSettings(ws=WsSettings(send_queue_frames=10)),
+    )
+    hub = Hub(runtime)
+    pacer = runtime.advancer.pacer
+
+    async def test() -> None:
+        quiet, busy = hub.open("alice", "key-a"), hub.open("bob", "key-b")
+        busy.outbox.extend(["{}"] * 4)
+        assert pacer.fullest() == 0.4  # 4 of 10 frames
+        hub.close(quiet)
+        assert pacer.fullest() == 0.4
+        busy.close(1013, "gone")  # a connection being closed no longer counts
+        assert pacer.fullest() == 0.0
+        hub.close(busy)
+        busy.outbox.extend(["{}"] * 9)
+        assert pacer.fullest() == 0.0  # no connection: the hub no longer paces
+        await hub.aclose()
+
+    run(test)
