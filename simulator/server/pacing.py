@@ -20,7 +20,9 @@ pacing that advance (the queue may then overflow as before). A reader slower tha
 `high x limit / stall_s` frames a second (1,000 with the defaults) is taken for one that
 stopped.
 
-Deviation: FIX sessions are not paced (their writes go straight to the socket's buffer).
+Deviation: FIX sessions are not paced. Their writes go straight to the socket's buffer, which
+has no bound: a slow FIX reader loses nothing, but what it has not read yet is held in the
+server's memory.
 """
 
 from __future__ import annotations
