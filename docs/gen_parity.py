@@ -245,9 +245,10 @@ ROWS: Final[list[Row | str]] = [
         "(reads, pings and "
         'heartbeats served meanwhile, writes queued, 409 `advance_in_progress`), `"wait": '
         "false` with progress at `GET /sim/v1/clock`, progress and summary log lines; "
-        "accelerated-clock lag and `--stats-interval` lines",
-        "done (`simulator/server/advancer.py`, `simulator/server/clock_driver.py`, "
-        "`simulator/server/run_stats.py`)",
+        "accelerated-clock lag and `--stats-interval` lines; a slow WebSocket reader paces an "
+        "advance instead of overflowing",
+        "done (`simulator/server/advancer.py`, `simulator/server/pacing.py`, "
+        "`simulator/server/clock_driver.py`, `simulator/server/run_stats.py`)",
     ),
     (
         "Simulator",
