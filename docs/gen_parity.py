@@ -245,8 +245,8 @@ ROWS: Final[list[Row | str]] = [
         "(reads, pings and "
         'heartbeats served meanwhile, writes queued, 409 `advance_in_progress`), `"wait": '
         "false` with progress at `GET /sim/v1/clock`, progress and summary log lines; "
-        "accelerated-clock lag and `--stats-interval` lines; a slow WebSocket reader paces an "
-        "advance instead of overflowing",
+        "accelerated-clock lag and `--stats-interval` lines; a slow WebSocket or FIX reader "
+        "paces an advance instead of overflowing or being buffered for without bound",
         "done (`simulator/server/advancer.py`, `simulator/server/pacing.py`, "
         "`simulator/server/clock_driver.py`, `simulator/server/run_stats.py`)",
     ),

@@ -24,7 +24,11 @@ someone else's command, heartbeats) are not held.
 
 Bounds: `FixSettings.max_sessions_per_key` live sessions per API key; frames above the codec's
 cap are dropped; each KalshiRT session keeps at most `SessionSettings.rt_store_messages`
-outbound messages for resends.
+outbound messages for resends. Writes are never refused: what a client has not read yet waits in
+its connection's write buffer. A long advance waits between its slices while a connection holds
+more than `FixSettings.pace_bytes` there, until half that is left (`simulator.server.pacing`),
+so that a dry run's slow reader (KalshiMD books through a week) is not buffered for without
+bound.
 """
 
 from __future__ import annotations
@@ -81,11 +85,15 @@ class FixSettings:
         max_sessions_per_key: Live FIX sessions of one API key across session types; one more
             gets Logout "too many sessions".
         max_md_symbols: Symbols one KalshiMD session may subscribe to.
+        pace_bytes: Bytes written to a connection and not yet sent (in its write buffer,
+            after the kernel's) above which a long advance waits between slices, until half
+            that is left; 0: FIX connections do not pace advances.
     """
 
     session: SessionSettings = field(default_factory=SessionSettings)
     max_sessions_per_key: int = 8
     max_md_symbols: int = 500
+    pace_bytes: int = 1_048_576
 
 
 class _Authenticator:
@@ -147,6 +155,7 @@ class FixServer:
         self.limits = FixLimits(lambda: runtime.rate_limiter)
         self._servers: list[asyncio.Server] = []
         self._connections: set[_Connection] = set()
+        self._unpace: Callable[[], None] | None = None
 
     def store(self, key: SessionKey) -> SessionStore:
         """The KalshiRT store of a key (created on first use; kept across reconnects).
@@ -178,10 +187,28 @@ class FixServer:
             server = await asyncio.start_server(self._accept, sock=sock, ssl=tls)
             self._servers.append(server)
             bound[session_type] = sock.getsockname()[1]
+        if self.settings.pace_bytes > 0 and self._unpace is None:
+            self._unpace = self.runtime.advancer.pacer.add(self.backlog)
         return bound
+
+    def backlog(self) -> float:
+        """The fullest connection's write buffer as the pacer reads it: its `high` at
+        `pace_bytes`, so a long advance waits from there down to `pace_bytes x low / high`
+        (half, with the default thresholds)."""
+        high = self.runtime.advancer.pacer.high
+        return self.unsent_bytes() * high / self.settings.pace_bytes
+
+    def unsent_bytes(self) -> int:
+        """The most bytes any connection has in its write buffer (written, not yet sent)."""
+        return max(
+            (c.writer.transport.get_write_buffer_size() for c in self._connections), default=0
+        )
 
     async def close(self) -> None:
         """Stop listening and drop every connection."""
+        if self._unpace is not None:
+            self._unpace()
+            self._unpace = None
         for server in self._servers:
             server.close()
         for connection in list(self._connections):

@@ -351,7 +351,7 @@ class Advancer:
             plan.pacing = False
             _LOG.warning(
                 "a client's send queue has not shrunk for %s while the advance waited for it: "
-                "the advance goes on without waiting (the connection may be ended when its "
+                "the advance goes on without waiting (a WebSocket connection is ended when its "
                 "queue is full)",
                 log_text.wall(self.pacer.stall_s),
             )

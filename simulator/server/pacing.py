@@ -11,18 +11,14 @@ time.
 So between two slices the advancer asks the `Pacer` to wait while a transport's fullest send
 queue is above `high` (a share of its limit, 10 %), until it is back to `low` (5 %). Each
 transport registers how full its fullest queue is (`add`, a callable returning 0.0 for empty to
-1.0 at the limit); the WebSocket hub does while it has connections. The advance's result does
-not change (slices never change it), only when its slices run.
+1.0 at the limit); the WebSocket hub does while it has connections, and the FIX acceptor
+while it listens (its connections' write buffers against `FixSettings.pace_bytes`). The
+advance's result does not change (slices never change it), only when its slices run.
 
 A reader that stopped reading must not hold an advance forever: when the fullest queue has not
 shrunk for `stall_s` (10 s) of wall time, `wait` gives up and says so, and the advancer stops
-pacing that advance (the queue may then overflow as before). A reader slower than about
-`high x limit / stall_s` frames a second (1,000 with the defaults) is taken for one that
-stopped.
-
-Deviation: FIX sessions are not paced. Their writes go straight to the socket's buffer, which
-has no bound: a slow FIX reader loses nothing, but what it has not read yet is held in the
-server's memory.
+pacing that advance (a WebSocket queue may then overflow as before; a FIX connection's buffer
+grows: FIX writes are never refused).
 """
 
 from __future__ import annotations
