@@ -2,11 +2,17 @@
 
 Subscriptions are keyed by Symbol (no MDReqID). `263=0` gets one W per symbol; `263=1` gets the
 W and then X messages in event order: each run of book changes between two trades, per
-symbol, in one X (`279=0` a new level, `1` a changed one, `2` a deleted one; 271 the level's
-new absolute size), and each trade in an X of its own (`279=0`, `269=2`, 2446 the aggressor
+symbol, in one X (`279=1` a new or changed level, `2` a deleted one; 271 the level's new
+absolute size), and each trade in an X of its own (`279=0`, `269=2`, 2446 the aggressor
 side). Trade entries travel alone because kalshi-sdk's positional group parser stops at
 2446 and would drop the entries after it (FIX.md "Things that will break the SDK", §5.5).
 `263=2` cancels the listed symbols, or every subscription when 146 is absent.
+
+A new level is sent as a Change (`279=1`) with its size, not as New (`0`): Kalshi's examples
+use `279=1` for book changes, and kalshi-sdk's `FixOrderBook` applies only Change and Delete
+(its `MDUpdateAction` says Kalshi MD does not emit New), so a `279=0` level never reached its
+book. A client that follows the table (`0` New, `1` Change, both carrying the absolute size)
+builds the same book either way.
 
 An unknown symbol is not rejected: it gets a W with `268=0` (the documented behaviour).
 Refused: an unsupported 263 (`Y 281=4`), more than `max_symbols` per session (`Y 281=2`).
@@ -191,12 +197,7 @@ class MarketDataFeed:
 
 
 def _level_entry(delta: BookDelta) -> list[Field]:
-    if delta.count <= 0:
-        action = "2"
-    elif delta.count == delta.delta:
-        action = "0"
-    else:
-        action = "1"
+    action = "2" if delta.count <= 0 else "1"  # a new level too: see the module docstring
     return [
         (Tag.MDUpdateAction, action),
         (Tag.Symbol, delta.ticker),

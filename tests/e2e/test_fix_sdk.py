@@ -739,12 +739,12 @@ def test_market_data_snapshot_updates_trades_and_unsubscribe(fresh: FixLiveServe
                 (e.md_entry_type, e.md_entry_px, e.md_entry_size) for e in snapshot.entries
             ] == [("0", Decimal("6.2"), Decimal(5))]
 
-            # a new level
+            # a new level: a Change with its size (kalshi-sdk's FixOrderBook drops New)
             await rest_order(fresh, alice, BTC, "bid", "10", "6.2500", client_order_id="md-1")
             _, added = await md.expect("X")
             assert isinstance(added, MarketDataIncrementalRefresh)
             assert [entry_tuple(e) for e in added.entries] == [
-                ("0", BTC, "0", Decimal("6.25"), Decimal(10))
+                ("1", BTC, "0", Decimal("6.25"), Decimal(10))
             ]
 
             # a trade, in an X of its own, then the level it took from, in event order
