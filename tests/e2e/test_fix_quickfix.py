@@ -1,4 +1,5 @@
-"""QuickFIX (the quickfix-py wheel) as the client: a standard FIX engine logs on, trades, logs out.
+"""QuickFIX (the quickfix-py wheel) as the client: a standard FIX engine logs on, trades, logs out,
+and on KalshiRT comes back to the reports queued while it was away.
 
 QuickFIX checks what kalshi-sdk does not: that the acceptor's SenderCompID (49) is the
 TargetCompID it logged on to, that the Logon reply is a valid FIXT.1.1 Logon, and that every
@@ -15,6 +16,7 @@ Skipped when quickfix-py is not installed.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import queue
 import sysconfig
@@ -92,9 +94,10 @@ def sign_logon(key: rsa.RSAPrivateKey, message: Any) -> str:
 class Client(fix.Application):  # type: ignore[misc]
     """Signs the Logon; hands every message it receives to the test thread."""
 
-    def __init__(self, key: rsa.RSAPrivateKey) -> None:
+    def __init__(self, key: rsa.RSAPrivateKey, *, reset: bool = True) -> None:
         super().__init__()
         self.key = key
+        self.reset = reset  # 141=Y on the Logon
         self.logged_on = threading.Event()
         self.logged_out = threading.Event()
         self.app: queue.Queue[str] = queue.Queue()
@@ -116,7 +119,8 @@ class Client(fix.Application):  # type: ignore[misc]
             signature = sign_logon(self.key, message)
             message.setField(fix.RawDataLength(len(signature)))
             message.setField(fix.RawData(signature))
-            message.setField(fix.ResetSeqNumFlag(True))
+            if self.reset:
+                message.setField(fix.ResetSeqNumFlag(True))
         self.sent_admin.append(message.toString())
 
     def fromAdmin(self, message: Any, session_id: Any) -> None:
@@ -129,7 +133,15 @@ class Client(fix.Application):  # type: ignore[misc]
         self.app.put(message.toString())
 
 
-def settings_file(tmp_path: Path, port: int, user: NewUser, app_dictionary: Path) -> Path:
+def settings_file(
+    tmp_path: Path,
+    port: int,
+    user: NewUser,
+    app_dictionary: Path,
+    *,
+    target: str = "KalshiNR",
+    reset_on_logon: bool = True,
+) -> Path:
     path = tmp_path / "initiator.cfg"
     path.write_text(
         "\n".join(
@@ -146,7 +158,7 @@ def settings_file(tmp_path: Path, port: int, user: NewUser, app_dictionary: Path
                 f"AppDataDictionary={app_dictionary}",
                 "AllowUnknownMsgFields=Y",
                 "ValidateUserDefinedFields=N",
-                "ResetOnLogon=Y",
+                f"ResetOnLogon={'Y' if reset_on_logon else 'N'}",
                 "HeartBtInt=30",
                 "SocketConnectHost=127.0.0.1",
                 f"SocketConnectPort={port}",
@@ -155,7 +167,7 @@ def settings_file(tmp_path: Path, port: int, user: NewUser, app_dictionary: Path
                 "BeginString=FIXT.1.1",
                 "DefaultApplVerID=FIX.5.0SP2",
                 f"SenderCompID={user.api_key_id}",
-                "TargetCompID=KalshiNR",
+                f"TargetCompID={target}",
                 "",
             ]
         )
@@ -223,3 +235,89 @@ def test_quickfix_logon_order_logout(
         initiator.stop(True)
     # the acceptor answered QuickFIX's Logout
     assert [fields(m)[35] for m in client.admin][-1] == "5"
+
+
+def _new_order(cl_ord_id: str, qty: int, price: float) -> Any:
+    nos = fix.Message()
+    nos.getHeader().setField(fix.MsgType("D"))
+    nos.setField(fix.ClOrdID(cl_ord_id))
+    nos.setField(fix.Side(fix.Side_BUY))
+    nos.setField(fix.TransactTime())
+    nos.setField(fix.OrdType(fix.OrdType_LIMIT))
+    nos.setField(fix.OrderQty(qty))
+    nos.setField(fix.Price(price))
+    nos.setField(fix.Symbol(BTC))
+    nos.setField(fix.TimeInForce(fix.TimeInForce_GOOD_TILL_CANCEL))
+    return nos
+
+
+def test_quickfix_on_rt_gets_the_reports_of_fills_made_while_it_was_away(
+    server: FixLiveServer, tmp_path: Path, app_dictionary: Path
+) -> None:
+    """KalshiRT without 141=Y: QuickFIX's file store keeps its sequence numbers across the
+    reconnect, as the acceptor keeps its own; what went out while it was away reaches it."""
+    server.control("POST", "/reset").raise_for_status()
+    alice, bob = server.new_user("1000.0000"), server.new_user("1000.0000")
+    path = settings_file(
+        tmp_path, server.fix_port, alice, app_dictionary, target="KalshiRT", reset_on_logon=False
+    )
+    factories: list[Any] = []  # they must outlive the initiators (QuickFIX crashes otherwise)
+
+    def connect(client: Client) -> Any:
+        settings = fix.SessionSettings(str(path))
+        store, log = fix.FileStoreFactory(settings), fix.FileLogFactory(settings)
+        factories.append((settings, store, log))
+        initiator = fix.SocketInitiator(client, store, settings, log)
+        initiator.start()
+        assert client.logged_on.wait(TIMEOUT), f"no Logon; admin messages: {client.admin}"
+        return initiator
+
+    first = Client(alice.key, reset=False)
+    initiator = connect(first)
+    try:
+        cl_ord_id = str(uuid.uuid4())
+        assert fix.Session.sendToTarget(_new_order(cl_ord_id, 5, 6.25), first.session_id)
+        report = fields(first.app.get(timeout=TIMEOUT))
+        assert (report[150], report[11]) == ("0", cl_ord_id)
+    finally:
+        initiator.stop(True)
+        del initiator  # its session leaves QuickFIX's registry, for the next one's
+    asyncio.run(server.released(alice.api_key_id, "KalshiRT"))
+
+    # while alice is away, bob sells into her bid three times
+    with server.client(bob.auth) as rest:
+        for n in range(3):
+            body = {
+                "ticker": BTC,
+                "client_order_id": f"bob-{n}",
+                "side": "ask",
+                "count": "1",
+                "price": "6.2500",
+                "time_in_force": "immediate_or_cancel",
+                "self_trade_prevention_type": "taker_at_cross",
+            }
+            assert rest.post("/margin/orders", json=body).status_code == 201
+
+    second = Client(alice.key, reset=False)
+    initiator = connect(second)
+    try:
+        try:
+            fills = [fields(second.app.get(timeout=TIMEOUT)) for _ in range(3)]
+        except queue.Empty:
+            raise AssertionError(f"reports missing; admin messages: {second.admin}") from None
+        assert [(f[35], f[150], f[11], f[32], f[151]) for f in fills] == [
+            ("8", "F", cl_ord_id, "1.00", "4.00"),
+            ("8", "F", cl_ord_id, "1.00", "3.00"),
+            ("8", "F", cl_ord_id, "1.00", "2.00"),
+        ]
+        assert len({f[17] for f in fills}) == 3  # three ExecIDs
+        # the second connection carried on the first's numbers on both sides
+        (logon,) = [fields(m) for m in second.admin if fields(m)[35] == "A"]
+        assert int(logon[34]) > 2
+        assert [m for m in second.sent_admin + second.admin if fields(m)[35] == "3"] == []
+        assert second.app.empty()  # each report once
+    finally:
+        initiator.stop()  # a Logout, waiting for the acceptor's
+    assert second.logged_out.is_set()
+    assert [fields(m)[35] for m in second.admin][-1] == "5"
+    asyncio.run(server.released(alice.api_key_id, "KalshiRT"))
