@@ -339,8 +339,9 @@ ROWS: Final[list[Row | str]] = [
         "FIX",
         "session: Logon (A) with the RSA-PSS signature, SendingTime on the wall clock (30 s), "
         "141=Y on NR/DC/MD, duplicate refusal, Heartbeat (0), TestRequest (1), ResendRequest (2), "
-        "Reject (3), SequenceReset (4), Logout (5)",
-        "done (`fix_acceptor/session.py`)",
+        "Reject (3), SequenceReset (4), Logout (5); `--fix NAME=VALUE` settings (SendingTime "
+        "tolerance, SenderCompID, heartbeat bounds, limits)",
+        "done (`fix_acceptor/session.py`, `fix_acceptor/settings.py`)",
     ),
     (
         "FIX",

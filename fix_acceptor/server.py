@@ -39,7 +39,6 @@ import logging
 import ssl
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Final
 
 from fix_acceptor import drop_copy
@@ -55,9 +54,9 @@ from fix_acceptor.session import (
     LoggedOn,
     Output,
     Send,
-    SessionSettings,
     SessionStore,
 )
+from fix_acceptor.settings import FixSettings, parse_fix_settings
 from fix_acceptor.wire import business_reject
 from simulator.core.clock import WallClock
 from simulator.core.errors import LimitExceededError
@@ -65,7 +64,7 @@ from simulator.risk.keys import VerificationError
 from simulator.server.listeners import listen_tcp
 from simulator.server.runtime import Runtime
 
-__all__ = ["SESSION_PORTS", "FixServer", "FixSettings"]
+__all__ = ["SESSION_PORTS", "FixServer", "FixSettings", "parse_fix_settings"]
 
 _LOG = logging.getLogger("perps_sim.fix")
 
@@ -74,26 +73,6 @@ SESSION_PORTS: Final = {"KalshiNR": 8228, "KalshiDC": 8229, "KalshiRT": 8230, "K
 
 _READ_BYTES = 65_536
 _TICK_S = 0.5
-
-
-@dataclass(frozen=True, slots=True)
-class FixSettings:
-    """Settings of the FIX acceptor.
-
-    Attributes:
-        session: The session layer's (SendingTime tolerance, heartbeat bounds, RT store size).
-        max_sessions_per_key: Live FIX sessions of one API key across session types; one more
-            gets Logout "too many sessions".
-        max_md_symbols: Symbols one KalshiMD session may subscribe to.
-        pace_bytes: Bytes written to a connection and not yet sent (in its write buffer,
-            after the kernel's) above which a long advance waits between slices, until half
-            that is left; 0: FIX connections do not pace advances.
-    """
-
-    session: SessionSettings = field(default_factory=SessionSettings)
-    max_sessions_per_key: int = 8
-    max_md_symbols: int = 500
-    pace_bytes: int = 1_048_576
 
 
 class _Authenticator:

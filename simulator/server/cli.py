@@ -9,7 +9,9 @@ exit with status 2 and a message naming the flag or variable; a server that cann
 (unreadable scenario, address in use) exits with status 1.
 
 `--ws NAME=VALUE` (repeatable; `PERPS_SIM_WS=NAME=VALUE,NAME=VALUE`) sets one of the WebSocket
-API's switches and limits (`simulator.server.ws_settings.WsSettings`).
+API's switches and limits (`simulator.server.ws_settings.WsSettings`); `--fix NAME=VALUE`
+(`PERPS_SIM_FIX`) one of the FIX acceptor's (`fix_acceptor.settings.FixSettings`: SendingTime
+tolerance, heartbeat bounds, SenderCompID, sessions per key, pacing).
 
 FIX listeners: `--fix-host` (default: `--host`), `--fix-ports NR,DC,RT,MD` (default
 8228,8229,8230,8233; with `--port 0` all four are 0 unless given; 0 = a free port), `--no-fix`,
@@ -30,13 +32,15 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from simulator.server.journal import Durability
 from simulator.server.runtime import SNAPSHOT_EVERY, AuthMode, ClockMode
 from simulator.server.scenario_check import check_scenario
-from simulator.server.serve import ServeOptions, StartupError, serve
+from simulator.server.serve import ServeOptions, StartupError, parse_fix_settings, serve
 from simulator.server.ws_settings import parse_ws_settings
+
+T = TypeVar("T")
 
 __all__ = ["ENV_PREFIX", "main", "parse_serve_options"]
 
@@ -276,6 +280,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     validate_parser.add_argument("scenarios", nargs="+", metavar="FILE")
     serve_parser.add_argument(
+        "--fix",
+        dest="fix",
+        action="append",
+        metavar="NAME=VALUE",
+        help=(
+            "a FIX acceptor setting, e.g. sending_time_tolerance_ms=120000 or "
+            f"sender_comp_id=Kalshi; repeatable [{ENV_PREFIX}FIX, comma-separated]"
+        ),
+    )
+    serve_parser.add_argument(
         "--ws",
         dest="ws",
         action="append",
@@ -318,16 +332,27 @@ def parse_serve_options(
     clock: ClockMode = resolved.pop("clock")
     auth: AuthMode = resolved.pop("auth")
     durability: Durability = resolved.pop("durability")
-    ws_items = values.get("ws")
-    source = "--ws"
-    if not ws_items and ENV_PREFIX + "WS" in env:
-        source = ENV_PREFIX + "WS"
-        ws_items = [item for item in env[ENV_PREFIX + "WS"].split(",") if item.strip()]
+    ws = _settings("ws", parse_ws_settings, values, env)
+    fix = _settings("fix", parse_fix_settings, values, env)
+    return ServeOptions(clock=clock, auth=auth, durability=durability, ws=ws, fix=fix, **resolved)
+
+
+def _settings(
+    name: str,
+    parse: Callable[[Sequence[str]], T],
+    values: Mapping[str, Any],
+    env: Mapping[str, str],
+) -> T:
+    # `--NAME NAME=VALUE` (repeatable), else the comma-separated environment variable
+    items = values.get(name)
+    source, variable = f"--{name}", ENV_PREFIX + name.upper()
+    if not items and variable in env:
+        source = variable
+        items = [item for item in env[variable].split(",") if item.strip()]
     try:
-        ws = parse_ws_settings(ws_items or ())
+        return parse(items or ())
     except ValueError as exc:
         raise ValueError(f"{source}: {exc}") from None
-    return ServeOptions(clock=clock, auth=auth, durability=durability, ws=ws, **resolved)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

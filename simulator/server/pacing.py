@@ -12,7 +12,7 @@ So between two slices the advancer asks the `Pacer` to wait while a transport's 
 queue is above `high` (a share of its limit, 10 %), until it is back to `low` (5 %). Each
 transport registers how full its fullest queue is (`add`, a callable returning 0.0 for empty to
 1.0 at the limit); the WebSocket hub does while it has connections, and the FIX acceptor
-while it listens (its connections' write buffers against `FixSettings.pace_bytes`). The
+while it listens (its connections' write buffers against `--fix pace_bytes`). The
 advance's result does not change (slices never change it), only when its slices run.
 
 A reader that stopped reading must not hold an advance forever: when the fullest queue has not

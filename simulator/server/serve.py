@@ -49,7 +49,7 @@ from uvicorn.config import LOG_LEVELS
 from uvicorn.logging import DefaultFormatter
 
 from api.app import create_app, server_options
-from fix_acceptor.server import SESSION_PORTS, FixServer
+from fix_acceptor.server import SESSION_PORTS, FixServer, FixSettings, parse_fix_settings
 from simulator.core.errors import RejectError
 from simulator.server import log_text
 from simulator.server.clock_driver import LagWatch, drive_current, position
@@ -68,7 +68,14 @@ from simulator.server.scenarios import FIXTURES_DIR, Scenario, ScenarioError, lo
 from simulator.server.snapshots import InvalidSnapshotError
 from simulator.server.ws_settings import WsSettings
 
-__all__ = ["READY_LINE", "ServeOptions", "StartupError", "advertised_urls", "serve"]
+__all__ = [
+    "READY_LINE",
+    "ServeOptions",
+    "StartupError",
+    "advertised_urls",
+    "parse_fix_settings",  # for the CLI, which may not import the transports itself
+    "serve",
+]
 
 READY_LINE = "perps-sim ready:"
 """Start of the banner's last line; tests and scripts can block until they read it."""
@@ -101,6 +108,7 @@ class ServeOptions:
     ready_file: Path | None = None
     log_level: str = "info"
     ws: WsSettings = field(default_factory=WsSettings)
+    fix: FixSettings = field(default_factory=FixSettings)
     fix_host: str | None = None
     fix_ports: tuple[int, int, int, int] | None = None
     no_fix: bool = False
@@ -313,7 +321,7 @@ async def _serve(options: ServeOptions, runtime: Runtime, stream: TextIO) -> int
     urls: dict[str, Any] = dict(advertised_urls(options.host, port))
     fix: FixServer | None = None
     if not options.no_fix:
-        fix = FixServer(runtime)
+        fix = FixServer(runtime, options.fix)
         fix_host = options.fix_host or options.host
         try:
             ports = await fix.start(fix_host, options.fix_port_map(), tls)

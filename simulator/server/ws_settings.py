@@ -8,12 +8,14 @@ behaviours a real server might have. `perps-sim serve --ws NAME=VALUE` (repeatab
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from simulator.server.name_value import apply_items
+
 __all__ = [
+    "EmptyBookSides",
     "GetSnapshotReply",
     "RepeatSubscribe",
     "WsSettings",
@@ -22,6 +24,7 @@ __all__ = [
 
 GetSnapshotReply = Literal["ok_then_snapshot", "snapshot_then_ok", "snapshot_only"]
 RepeatSubscribe = Literal["new_sid", "ok_merge"]
+EmptyBookSides = Literal["omit", "empty"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +75,7 @@ class WsSettings:
     control_frames_consume_seq: bool = False
     repeat_subscribe: RepeatSubscribe = "new_sid"
     add_markets_snapshots: bool = True
-    empty_book_sides: Literal["omit", "empty"] = "omit"
+    empty_book_sides: EmptyBookSides = "omit"
     no_trade_price: str = "0.0000"
     sending_ts_ms: bool = True
     unsubscribed_after_terminal_error: bool = False
@@ -95,52 +98,9 @@ def parse_ws_settings(items: Iterable[str], base: WsSettings | None = None) -> W
     Raises:
         ValueError: An unknown name or a value of the wrong kind, naming the item.
     """
-    current = base or WsSettings()
-    fields = {f.name: f for f in dataclasses.fields(WsSettings)}
-    changes: dict[str, object] = {}
-    for item in items:
-        name, sep, text = item.partition("=")
-        name = name.strip().replace("-", "_")
-        if not sep or name not in fields:
-            known = ", ".join(fields)
-            raise ValueError(f"{item!r} is not NAME=VALUE with NAME one of {known}")
-        changes[name] = _value(name, getattr(current, name), fields[name].type, text.strip())
-    return dataclasses.replace(current, **changes)  # type: ignore[arg-type]
-
-
-def _value(name: str, current: object, annotation: object, text: str) -> object:
-    if isinstance(current, bool):
-        if text.lower() in ("true", "1", "yes", "on"):
-            return True
-        if text.lower() in ("false", "0", "no", "off"):
-            return False
-        raise ValueError(f"{name} must be true or false, was {text!r}")
-    if isinstance(current, int):
-        try:
-            value = int(text)
-        except ValueError:
-            raise ValueError(f"{name} must be an integer, was {text!r}") from None
-        if value < 1:
-            raise ValueError(f"{name} must be at least 1, was {value}")
-        return value
-    if isinstance(current, float):
-        try:
-            number = float(text)
-        except ValueError:
-            raise ValueError(f"{name} must be a number, was {text!r}") from None
-        if not number > 0:
-            raise ValueError(f"{name} must be positive, was {text!r}")
-        return number
-    choices = _choices(name)
-    if choices and text not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(choices)}, was {text!r}")
-    return text
-
-
-def _choices(name: str) -> tuple[str, ...]:
-    literal = {
-        "get_snapshot_reply": GetSnapshotReply,
-        "repeat_subscribe": RepeatSubscribe,
-        "empty_book_sides": Literal["omit", "empty"],
-    }.get(name)
-    return get_args(literal) if literal is not None else ()
+    choices = {
+        "get_snapshot_reply": get_args(GetSnapshotReply),
+        "repeat_subscribe": get_args(RepeatSubscribe),
+        "empty_book_sides": get_args(EmptyBookSides),
+    }
+    return apply_items(base or WsSettings(), items, choices=choices)

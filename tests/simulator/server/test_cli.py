@@ -28,6 +28,7 @@ from websockets.asyncio.client import connect
 
 from fix_acceptor import codec
 from fix_acceptor.message import Message
+from fix_acceptor.settings import FixSettings
 from simulator.core.clock import WallClock
 from simulator.server.cli import main, parse_serve_options
 from simulator.server.serve import READY_LINE, ServeOptions, advertised_urls, build_runtime, serve
@@ -91,10 +92,13 @@ def _stop(process: _Process, signum: int) -> int:
     return process.popen.returncode
 
 
-async def _fix_logon(port: int, tls: ssl.SSLContext | None = None) -> tuple[str, str]:
-    # a hand-built Logon with the demo key, on the NR listener; the reply's 35 and 49
+async def _fix_logon(
+    port: int, tls: ssl.SSLContext | None = None, *, late_ms: int = 0
+) -> tuple[str, str]:
+    # a hand-built Logon with the demo key, on the NR listener, its SendingTime `late_ms` in
+    # the past; the reply's 35 and 49
     key = signing.demo_private_key()
-    sending = codec.timestamp(WallClock().now_ms())
+    sending = codec.timestamp(WallClock().now_ms() - late_ms)
     pre = "\x01".join([sending, "A", "1", signing.DEMO_KEY_ID, "KalshiNR"]).encode()
     signature = base64.b64encode(
         key.sign(
@@ -320,6 +324,9 @@ def test_options_resolve_flag_then_environment_then_default():
         ([], {"PERPS_SIM_AUTH_WINDOW_MS": "-1"}, "PERPS_SIM_AUTH_WINDOW_MS must not be negative"),
         (["--ws", "nonsense=1"], {}, "--ws: 'nonsense=1' is not NAME=VALUE"),
         ([], {"PERPS_SIM_WS": "get_snapshot_reply=never"}, "PERPS_SIM_WS: get_snapshot_reply must"),
+        (["--fix", "pace_bytes=-1"], {}, "--fix: pace_bytes must be at least 0, was -1"),
+        ([], {"PERPS_SIM_FIX": "session=x"}, "PERPS_SIM_FIX: 'session=x' is not NAME=VALUE"),
+        (["--fix", "min_heartbeat_s=400"], {}, "--fix: need 1 <= min_heartbeat_s <= max"),
         (["--stats-interval", "-1"], {}, "--stats-interval must be 0 (off) or a positive number"),
         ([], {"PERPS_SIM_STATS_INTERVAL": "often"}, "PERPS_SIM_STATS_INTERVAL must be a number"),
     ],
@@ -341,6 +348,34 @@ def test_the_stats_interval_comes_from_the_flag_or_the_environment():
     assert parse_serve_options({}, {"PERPS_SIM_STATS_INTERVAL": "0"}).stats_interval == 0.0
     flag_wins = parse_serve_options({"stats_interval": "1"}, {"PERPS_SIM_STATS_INTERVAL": "30"})
     assert flag_wins.stats_interval == 1.0
+
+
+def test_fix_settings_come_from_repeated_flags_or_the_environment():
+    flags = parse_serve_options(
+        {"fix": ["sending_time_tolerance_ms=120000", "max-sessions-per-key=2"]},
+        {"PERPS_SIM_FIX": "pace_bytes=0"},
+    )
+    assert flags.fix.session.sending_time_tolerance_ms == 120_000
+    assert (flags.fix.max_sessions_per_key, flags.fix.pace_bytes) == (2, 1_048_576)
+    env = parse_serve_options({}, {"PERPS_SIM_FIX": "pace_bytes=0, sender_comp_id=Kalshi"})
+    assert (env.fix.pace_bytes, env.fix.session.sender_comp_id) == (0, "Kalshi")
+    assert parse_serve_options({}, {}).fix == FixSettings()
+
+
+def test_a_served_fix_setting_reaches_the_acceptor(tmp_path):
+    # SendingTime tolerance (30 s on Kalshi's current pages, 120 s on older ones) and
+    # SenderCompID (`Kalshi` in the text, the session type in the examples), FIX.md §5
+    ready = tmp_path / "ready.json"
+    base = ("--port", "0", "--clock", "manual", "--log-level", "warning", "--ready-file")
+    late = 60_000
+    with _serve(*base, str(ready)):
+        port = json.loads(ready.read_text())["fix"]["ports"]["KalshiNR"]
+        assert asyncio.run(_fix_logon(port, late_ms=late))[0] != "A"
+    ready.unlink()
+    tolerant = {"PERPS_SIM_FIX": "sending_time_tolerance_ms=120000,sender_comp_id=Kalshi"}
+    with _serve(*base, str(ready), env=tolerant):
+        port = json.loads(ready.read_text())["fix"]["ports"]["KalshiNR"]
+        assert asyncio.run(_fix_logon(port, late_ms=late)) == ("A", "Kalshi")
 
 
 def test_ws_settings_come_from_repeated_flags_or_the_environment():
