@@ -14,6 +14,12 @@ use `279=1` for book changes, and kalshi-sdk's `FixOrderBook` applies only Chang
 book. A client that follows the table (`0` New, `1` Change, both carrying the absolute size)
 builds the same book either way.
 
+With `last_update_time` (`--fix md_last_update_time=true`) a W also carries LastUpdateTime
+(779, the exchange's time of the snapshot). Kalshi's W lists no such field, but the stock
+FIX50SP2 dictionary that QuickFIX engines validate against requires it: without it QuickFIX
+rejects every W (35=3, 371=779) and its application never sees a snapshot. kalshi-sdk reads
+a W either way.
+
 An unknown symbol is not rejected: it gets a W with `268=0` (the documented behaviour).
 Refused: an unsupported 263 (`Y 281=4`), more than `max_symbols` per session (`Y 281=2`).
 Events from before a symbol's snapshot are never applied on top of it (each subscription keeps
@@ -26,6 +32,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from fix_acceptor.codec import timestamp
 from fix_acceptor.message import Field, Message, Tag
 from fix_acceptor.wire import business_reject
 from matching import Side
@@ -85,9 +92,12 @@ def _reject(reason: int, text: str) -> Message:
 class MarketDataFeed:
     """The KalshiMD sessions of a server and the book and trade events they follow."""
 
-    def __init__(self, runtime: Runtime, max_symbols: int = 500) -> None:
+    def __init__(
+        self, runtime: Runtime, max_symbols: int = 500, *, last_update_time: bool = False
+    ) -> None:
         self.runtime = runtime
         self.max_symbols = max_symbols
+        self.last_update_time = last_update_time
         self._watchers: dict[str, dict[MarketDataSession, None]] = defaultdict(dict)
         self._sessions: set[MarketDataSession] = set()
         self._feed = Feed(runtime.bus, self.deliver, _wanted, "FIX market data")
@@ -134,14 +144,10 @@ class MarketDataFeed:
                         (Tag.MDEntryPx, format_price(price)),
                         (Tag.MDEntrySize, format_count(count)),
                     ]
-        return Message(
-            [
-                (Tag.MsgType, "W"),
-                (Tag.Symbol, symbol),
-                (Tag.NoMDEntries, str(len(entries) // 3)),
-                *entries,
-            ]
-        )
+        fields: list[Field] = [(Tag.MsgType, "W"), (Tag.Symbol, symbol)]
+        if self.last_update_time:
+            fields.append((Tag.LastUpdateTime, timestamp(self.runtime.exchange.now())))
+        return Message([*fields, (Tag.NoMDEntries, str(len(entries) // 3)), *entries])
 
     def pump(self) -> None:
         self._feed.pump()

@@ -127,6 +127,7 @@ class Tag:
     AggressorSide: Final = 2446
     MDReqRejReason: Final = 281
     MDReqID: Final = 262
+    LastUpdateTime: Final = 779
 
 
 class Message:

@@ -129,7 +129,11 @@ class FixServer:
         self.stores: dict[SessionKey, SessionStore] = {}
         self._generations: dict[SessionKey, int] = {}
         self.application = FixApplication(runtime, self._offline)
-        self.market_data = MarketDataFeed(runtime, self.settings.max_md_symbols)
+        self.market_data = MarketDataFeed(
+            runtime,
+            self.settings.max_md_symbols,
+            last_update_time=self.settings.md_last_update_time,
+        )
         self.auth = _Authenticator(self)
         self.limits = FixLimits(lambda: runtime.rate_limiter)
         self._servers: list[asyncio.Server] = []

@@ -34,12 +34,15 @@ class FixSettings:
         pace_bytes: Bytes written to a connection and not yet sent (in its write buffer,
             after the kernel's) above which a long advance waits between slices, until half
             that is left; 0: FIX connections do not pace advances.
+        md_last_update_time: Put LastUpdateTime (779) on each W, for QuickFIX engines with
+            the stock FIX50SP2 dictionary, which requires it (`fix_acceptor.market_data`).
     """
 
     session: SessionSettings = field(default_factory=SessionSettings)
     max_sessions_per_key: int = 8
     max_md_symbols: int = 500
     pace_bytes: int = 1_048_576
+    md_last_update_time: bool = False
 
 
 def parse_fix_settings(items: Iterable[str], base: FixSettings | None = None) -> FixSettings:

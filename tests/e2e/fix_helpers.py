@@ -43,6 +43,7 @@ from kalshi.perps.fix import MarginFixClient
 
 from api.app import create_app, server_options
 from fix_acceptor.server import FixServer
+from fix_acceptor.settings import FixSettings
 from simulator.server.runtime import ClockMode, Runtime, ServerSettings
 from simulator.server.scenarios import Scenario, load_scenario
 from tests.api.live import LiveServer, serving
@@ -146,6 +147,7 @@ def fix_live_server(
     *,
     clock_mode: ClockMode = "manual",
     settings: ServerSettings | None = None,
+    fix_settings: FixSettings | None = None,
 ) -> Iterator[FixLiveServer]:
     """Serve a fresh runtime over REST/WS and FIX, on one loop in one thread, until the block
     exits."""
@@ -154,7 +156,7 @@ def fix_live_server(
 
     @asynccontextmanager
     async def acceptor() -> AsyncIterator[tuple[FixServer, int]]:
-        fix = FixServer(runtime)
+        fix = FixServer(runtime, fix_settings)
         try:
             ports = await fix.start("127.0.0.1", {"KalshiNR": 0})
             yield fix, ports["KalshiNR"]

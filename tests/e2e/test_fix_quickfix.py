@@ -1,15 +1,15 @@
 """QuickFIX (the quickfix-py wheel) as the client: a standard FIX engine logs on, trades, logs out,
-and on KalshiRT comes back to the reports queued while it was away.
+on KalshiRT comes back to the reports queued while it was away, and follows a book on KalshiMD.
 
 QuickFIX checks what kalshi-sdk does not: that the acceptor's SenderCompID (49) is the
 TargetCompID it logged on to, that the Logon reply is a valid FIXT.1.1 Logon, and that every
 message it receives validates against the FIXT11/FIX50SP2 dictionaries shipped in the wheel
 (unknown tags allowed, as Kalshi's custom tags are not in them). The FIX50SP2 dictionary is
-cut down to the application messages this test exchanges (D, 8, 9, j) with every component
-they use and every field: the wheel takes seconds to load the whole of it. The Kalshi
-signature is added in `toAdmin` (FIX.md §2.3): RSA-PSS/SHA-256, salt 32, over
-`52 SOH A SOH 34 SOH 49 SOH 56`, in 95/96, with 141=Y (ResetOnLogon) and 1137=9
-(DefaultApplVerID FIX.5.0SP2).
+cut down to the application messages a test exchanges (D, 8, 9, j; V, W, X, Y for market data)
+with every component they use and every field: the wheel takes seconds to load the whole of
+it. The Kalshi signature is added in `toAdmin` (FIX.md §2.3): RSA-PSS/SHA-256, salt 32, over
+`52 SOH A SOH 34 SOH 49 SOH 56`, in 95/96, with 141=Y (ResetOnLogon, except on the RT
+reconnect) and 1137=9 (DefaultApplVerID FIX.5.0SP2).
 
 Skipped when quickfix-py is not installed.
 """
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import queue
 import sysconfig
 import threading
@@ -32,6 +33,8 @@ import quickfix as fix  # type: ignore[import-untyped]
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from fix_acceptor.settings import FixSettings
+from simulator.server.scenarios import load_scenario
 from tests.api.served import NewUser
 from tests.e2e.fix_helpers import TIMEOUT, FixLiveServer, fix_live_server
 
@@ -49,6 +52,17 @@ def server() -> Iterator[FixLiveServer]:
 @pytest.fixture(scope="module")
 def app_dictionary(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """FIX50SP2.xml with only the messages D, 8, 9 and j (and all they need)."""
+    return trimmed_dictionary(tmp_path_factory.mktemp("quickfix"), ("D", "8", "9", "j"))
+
+
+@pytest.fixture(scope="module")
+def md_dictionary(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """FIX50SP2.xml with only the market-data messages V, W, X, Y (and j)."""
+    return trimmed_dictionary(tmp_path_factory.mktemp("quickfix"), ("V", "W", "X", "Y", "j"))
+
+
+def trimmed_dictionary(directory: Path, msg_types: tuple[str, ...]) -> Path:
+    """The wheel's FIX50SP2.xml cut down to `msg_types`, every component they use, every field."""
     tree = ET.parse(DICTIONARIES / "FIX50SP2.xml")
     root = tree.getroot()
     messages, components = root.find("messages"), root.find("components")
@@ -66,14 +80,14 @@ def app_dictionary(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 walk(child)
 
     for message in list(messages):
-        if message.get("msgtype") in ("D", "8", "9", "j"):
+        if message.get("msgtype") in msg_types:
             walk(message)
         else:
             messages.remove(message)
     for component in list(components):
         if component.get("name") not in needed:
             components.remove(component)
-    path = tmp_path_factory.mktemp("quickfix") / "FIX50SP2-trimmed.xml"
+    path = directory / "FIX50SP2-trimmed.xml"
     tree.write(path)
     return path
 
@@ -321,3 +335,61 @@ def test_quickfix_on_rt_gets_the_reports_of_fills_made_while_it_was_away(
     assert second.logged_out.is_set()
     assert [fields(m)[35] for m in second.admin][-1] == "5"
     asyncio.run(server.released(alice.api_key_id, "KalshiRT"))
+
+
+@pytest.mark.parametrize("last_update_time", [True, False])
+def test_quickfix_market_data_validates_with_last_update_time_on_w(
+    tmp_path: Path, md_dictionary: Path, last_update_time: bool
+) -> None:
+    """KalshiMD against the stock dictionary: X messages validate as they are; a W needs
+    LastUpdateTime (779), which `md_last_update_time` adds."""
+    settings = FixSettings(md_last_update_time=last_update_time)
+    with fix_live_server(load_scenario("default"), fix_settings=settings) as server:
+        alice = server.new_user("100000.0000")
+        client = Client(alice.key)
+        path = settings_file(tmp_path, server.fix_port, alice, md_dictionary, target="KalshiMD")
+        session_settings = fix.SessionSettings(str(path))
+        store, log = fix.FileStoreFactory(session_settings), fix.FileLogFactory(session_settings)
+        initiator = fix.SocketInitiator(client, store, session_settings, log)
+        initiator.start()
+        try:
+            assert client.logged_on.wait(TIMEOUT), f"no Logon; admin messages: {client.admin}"
+            request = fix.Message()
+            request.getHeader().setField(fix.MsgType("V"))
+            request.setField(fix.MDReqID("books"))
+            request.setField(fix.SubscriptionRequestType("1"))
+            request.setField(fix.MarketDepth(0))
+            symbols = fix.Group(146, 55)
+            symbols.setField(fix.Symbol(BTC))
+            request.addGroup(symbols)
+            assert fix.Session.sendToTarget(request, client.session_id)
+            server.control("POST", "/clock/advance", json={"ms": 60_000}).raise_for_status()
+            # then a snapshot request: its W comes after every X the advance caused
+            request.setField(fix.SubscriptionRequestType("0"))
+            assert fix.Session.sendToTarget(request, client.session_id)
+            got: list[dict[int, str]] = []
+
+            def snapshots() -> int:  # the Ws QuickFIX delivered or rejected
+                delivered = sum(1 for m in got if m[35] == "W")
+                return delivered + sum(1 for m in client.sent_admin if fields(m)[35] == "3")
+
+            for _ in range(int(TIMEOUT / 0.05)):  # at most TIMEOUT in all
+                if snapshots() >= 2:
+                    break
+                with contextlib.suppress(queue.Empty):
+                    got.append(fields(client.app.get(timeout=0.05)))
+            while not client.app.empty():  # what came before the last W (QuickFIX keeps order)
+                got.append(fields(client.app.get_nowait()))
+        finally:
+            initiator.stop(True)
+        rejects = [fields(m) for m in client.sent_admin if fields(m)[35] == "3"]
+    assert "X" in [m[35] for m in got]  # the maker's re-quotes, validated
+    assert all(r.get(372) == "W" and r.get(371) == "779" for r in rejects)
+    if last_update_time:
+        assert rejects == []
+        first, last = got[0], got[-1]
+        assert (first[35], first[55], first[779]) == ("W", BTC, "20260615-00:00:00.000")
+        assert (last[35], last[779]) == ("W", "20260615-00:01:00.000")
+    else:  # QuickFIX refused both, and its application never saw a snapshot
+        assert len(rejects) == 2
+        assert [m for m in got if m[35] == "W"] == []
