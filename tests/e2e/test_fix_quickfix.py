@@ -198,6 +198,20 @@ def fields(text: str) -> dict[int, str]:
     return out
 
 
+def _new_order(cl_ord_id: str, qty: int, price: float) -> Any:
+    nos = fix.Message()
+    nos.getHeader().setField(fix.MsgType("D"))
+    nos.setField(fix.ClOrdID(cl_ord_id))
+    nos.setField(fix.Side(fix.Side_BUY))
+    nos.setField(fix.TransactTime())
+    nos.setField(fix.OrdType(fix.OrdType_LIMIT))
+    nos.setField(fix.OrderQty(qty))
+    nos.setField(fix.Price(price))
+    nos.setField(fix.Symbol(BTC))
+    nos.setField(fix.TimeInForce(fix.TimeInForce_GOOD_TILL_CANCEL))
+    return nos
+
+
 def test_quickfix_logon_order_logout(
     server: FixLiveServer, tmp_path: Path, app_dictionary: Path
 ) -> None:
@@ -218,17 +232,7 @@ def test_quickfix_logon_order_logout(
         assert (reply[141], reply[1137]) == ("Y", "9")
 
         cl_ord_id = str(uuid.uuid4())
-        nos = fix.Message()
-        nos.getHeader().setField(fix.MsgType("D"))
-        nos.setField(fix.ClOrdID(cl_ord_id))
-        nos.setField(fix.Side(fix.Side_BUY))
-        nos.setField(fix.TransactTime())
-        nos.setField(fix.OrdType(fix.OrdType_LIMIT))
-        nos.setField(fix.OrderQty(5))
-        nos.setField(fix.Price(6.25))
-        nos.setField(fix.Symbol(BTC))
-        nos.setField(fix.TimeInForce(fix.TimeInForce_GOOD_TILL_CANCEL))
-        assert fix.Session.sendToTarget(nos, client.session_id)
+        assert fix.Session.sendToTarget(_new_order(cl_ord_id, 5, 6.25), client.session_id)
 
         try:
             report = fields(client.app.get(timeout=TIMEOUT))
@@ -249,20 +253,6 @@ def test_quickfix_logon_order_logout(
         initiator.stop(True)
     # the acceptor answered QuickFIX's Logout
     assert [fields(m)[35] for m in client.admin][-1] == "5"
-
-
-def _new_order(cl_ord_id: str, qty: int, price: float) -> Any:
-    nos = fix.Message()
-    nos.getHeader().setField(fix.MsgType("D"))
-    nos.setField(fix.ClOrdID(cl_ord_id))
-    nos.setField(fix.Side(fix.Side_BUY))
-    nos.setField(fix.TransactTime())
-    nos.setField(fix.OrdType(fix.OrdType_LIMIT))
-    nos.setField(fix.OrderQty(qty))
-    nos.setField(fix.Price(price))
-    nos.setField(fix.Symbol(BTC))
-    nos.setField(fix.TimeInForce(fix.TimeInForce_GOOD_TILL_CANCEL))
-    return nos
 
 
 def test_quickfix_on_rt_gets_the_reports_of_fills_made_while_it_was_away(
