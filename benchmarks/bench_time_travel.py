@@ -16,6 +16,11 @@ Each server is a `perps-sim serve --clock manual --port 0` subprocess with a rea
 - baselines measured in the same run: the same 8 h advance on a `bare` server (no feeds move,
   no maker: the floor of the control plane and the timers), and the same 8 h of the default
   scenario through `Exchange.advance` in this process (no HTTP, no server).
+- two floors of those 8 h, in this process: `default` without its market maker (feeds, marks,
+  premium, funding and tickers of three markets on empty books), and the maker's order changes
+  of those 8 h (recorded from the journal of an untimed run) replayed on bare
+  `matching.OrderBook`s, with nothing of the exchange around them. Their sum is less than any
+  exchange that publishes the same events could take.
 
 `--quick` shortens every span 16-fold (30 min, 90 min, 1.5 h "days"); the RESULT figures are
 then those of the shorter spans. Prints a table of advance times, throughput in simulated
@@ -41,10 +46,13 @@ if __package__ in (None, ""):  # run as a script: make the `benchmarks` package 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
+import msgspec
 
 from benchmarks.harness import machine_load, python_version
 from benchmarks.served import Served, serve_subprocess
+from matching import OrderBook, Side
 from simulator.core.clock import ManualClock
+from simulator.core.events import OrderUpdated
 from simulator.server.scenarios import build_exchange, load_scenario
 
 HOUR_MS = 3_600_000
@@ -189,6 +197,54 @@ def _in_process_8h(args: argparse.Namespace) -> float:
     return (perf_counter() - t0) * 1_000
 
 
+def _without_maker_8h(args: argparse.Namespace) -> float:
+    scenario = msgspec.structs.replace(load_scenario("default"), liquidity=None)
+    exchange = build_exchange(scenario, ManualClock(scenario.start_ms))
+    exchange.advance(1_000)
+    gc.collect()
+    t0 = perf_counter()
+    exchange.advance(8 * HOUR_MS // args.divisor)
+    return (perf_counter() - t0) * 1_000
+
+
+def _maker_on_bare_books_8h(args: argparse.Namespace) -> tuple[float, int, bool]:
+    """The maker's order changes of 8 h replayed on bare books: (ms, changes, books equal)."""
+    scenario = load_scenario("default")
+    assert scenario.liquidity is not None
+    maker = scenario.liquidity.user_id
+    config = {**scenario.config, "journal_retain": 10_000_000}
+    exchange = build_exchange(
+        msgspec.structs.replace(scenario, config=config), ManualClock(scenario.start_ms)
+    )
+    exchange.advance(1_000 + 8 * HOUR_MS // args.divisor)
+    ops: list[tuple[str, str, Any, int, int, bool]] = []  # ticker, id, side, price, count, new
+    for _, event in exchange.journal.since(0):
+        if type(event) is OrderUpdated and event.order.user_id == maker:
+            order = event.order
+            if order.fill_count:
+                raise RuntimeError("the maker traded: its book changes are not all its own")
+            ops.append((order.ticker, order.order_id, order.side, order.price,
+                        order.remaining_count, event.created))  # fmt: skip
+    books = {ticker: OrderBook() for ticker in exchange.markets}
+    gc.collect()
+    t0 = perf_counter()
+    for ticker, order_id, side, price, remaining, created in ops:
+        book = books[ticker]
+        if created:
+            book.place(order_id, maker, side, price, remaining, post_only=True)
+        elif remaining:
+            book.amend(order_id, price=price, count=remaining)
+        else:
+            book.cancel(order_id)
+    elapsed = (perf_counter() - t0) * 1_000
+    same = all(
+        list(books[ticker].levels(side)) == list(data.book.levels(side))
+        for ticker, data in exchange.markets.items()
+        for side in (Side.BID, Side.ASK)
+    )
+    return elapsed, len(ops), same
+
+
 def _rate(span_ms: int, wall_ms: float) -> str:
     return f"{span_ms / wall_ms:,.0f}" if wall_ms > 0 else "inf"
 
@@ -215,6 +271,8 @@ def main(argv: list[str] | None = None) -> None:
         log = list(served.log)
     bare_ms = _bare_8h(args)
     in_process_ms = _in_process_8h(args)
+    no_maker_ms = _without_maker_8h(args)
+    maker_bare_ms, maker_changes, replay_same = _maker_on_bare_books_8h(args)
 
     week_ms = result["week"]
     week_span = day * args.days
@@ -247,6 +305,19 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"{'in-process Exchange.advance':<28} {in_process_ms:>10.1f} "
         f"{_rate(span_8h, in_process_ms):>15}"
+    )
+    print(
+        f"{'floor: default, no maker':<28} {no_maker_ms:>10.1f} {_rate(span_8h, no_maker_ms):>15}"
+    )
+    replay_check = "the books equal the exchange's" if replay_same else "BOOKS DIFFER"
+    print(
+        f"{'floor: maker on bare books':<28} {maker_bare_ms:>10.1f} "
+        f"{_rate(span_8h, maker_bare_ms):>15}   ({maker_changes:,} order changes; "
+        f"{replay_check})"
+    )
+    print(
+        f"floors together: {no_maker_ms + maker_bare_ms:.1f} ms for {span_8h / HOUR_MS:g} h "
+        f"({(no_maker_ms + maker_bare_ms) / in_process_ms:.2f} of in-process)"
     )
     print()
     print(

@@ -24,3 +24,6 @@ def test_quick_run_advances_through_the_control_plane_and_ends_with_the_result_l
     assert float(match.group(1)) > 0
     assert float(match.group(2)) > 0
     assert not any("WARNING" in line for line in lines), "\n".join(lines)
+    # the maker's recorded order changes, replayed on bare books, rebuild the exchange's books
+    replay = next(line for line in lines if line.startswith("floor: maker on bare books"))
+    assert "the books equal the exchange's" in replay, replay
