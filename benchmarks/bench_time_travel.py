@@ -53,7 +53,7 @@ from benchmarks.served import Served, serve_subprocess
 from matching import OrderBook, Side
 from simulator.core.clock import ManualClock
 from simulator.core.events import OrderUpdated
-from simulator.server.scenarios import build_exchange, load_scenario
+from simulator.server.scenarios import Scenario, build_exchange, load_scenario
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
@@ -187,18 +187,7 @@ def _bare_8h(args: argparse.Namespace) -> float:
         return (t1 - t0) * 1_000
 
 
-def _in_process_8h(args: argparse.Namespace) -> float:
-    scenario = load_scenario("default")
-    exchange = build_exchange(scenario, ManualClock(scenario.start_ms))
-    exchange.advance(1_000)
-    gc.collect()
-    t0 = perf_counter()
-    exchange.advance(8 * HOUR_MS // args.divisor)
-    return (perf_counter() - t0) * 1_000
-
-
-def _without_maker_8h(args: argparse.Namespace) -> float:
-    scenario = msgspec.structs.replace(load_scenario("default"), liquidity=None)
+def _in_process_8h(args: argparse.Namespace, scenario: Scenario) -> float:
     exchange = build_exchange(scenario, ManualClock(scenario.start_ms))
     exchange.advance(1_000)
     gc.collect()
@@ -270,8 +259,9 @@ def main(argv: list[str] | None = None) -> None:
         result = _served_phase(served, args)
         log = list(served.log)
     bare_ms = _bare_8h(args)
-    in_process_ms = _in_process_8h(args)
-    no_maker_ms = _without_maker_8h(args)
+    default = load_scenario("default")
+    in_process_ms = _in_process_8h(args, default)
+    no_maker_ms = _in_process_8h(args, msgspec.structs.replace(default, liquidity=None))
     maker_bare_ms, maker_changes, replay_same = _maker_on_bare_books_8h(args)
 
     week_ms = result["week"]
