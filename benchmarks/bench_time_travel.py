@@ -19,8 +19,9 @@ Each server is a `perps-sim serve --clock manual --port 0` subprocess with a rea
 - two floors of those 8 h, in this process: `default` without its market maker (feeds, marks,
   premium, funding and tickers of three markets on empty books), and the maker's order changes
   of those 8 h (recorded from the journal of an untimed run) replayed on bare
-  `matching.OrderBook`s, with nothing of the exchange around them. Their sum is less than any
-  exchange that publishes the same events could take.
+  `matching.OrderBook`s, with nothing of the exchange around them. Their sum is what the 8 h
+  would still take if every other part of a re-quote (checks, risk, order records, events)
+  cost nothing.
 
 `--quick` shortens every span 16-fold (30 min, 90 min, 1.5 h "days"); the RESULT figures are
 then those of the shorter spans. Prints a table of advance times, throughput in simulated
@@ -206,7 +207,7 @@ def _maker_on_bare_books_8h(args: argparse.Namespace) -> tuple[float, int, bool]
         msgspec.structs.replace(scenario, config=config), ManualClock(scenario.start_ms)
     )
     exchange.advance(1_000 + 8 * HOUR_MS // args.divisor)
-    ops: list[tuple[str, str, Any, int, int, bool]] = []  # ticker, id, side, price, count, new
+    ops: list[tuple[str, str, Side, int, int, bool]] = []  # ticker, id, side, price, count, new
     for _, event in exchange.journal.since(0):
         if type(event) is OrderUpdated and event.order.user_id == maker:
             order = event.order
