@@ -16,12 +16,13 @@ Each server is a `perps-sim serve --clock manual --port 0` subprocess with a rea
 - baselines measured in the same run: the same 8 h advance on a `bare` server (no feeds move,
   no maker: the floor of the control plane and the timers), and the same 8 h of the default
   scenario through `Exchange.advance` in this process (no HTTP, no server).
-- two floors of those 8 h, in this process: `default` without its market maker (feeds, marks,
-  premium, funding and tickers of three markets on empty books), and the maker's order changes
-  of those 8 h (recorded from the journal of an untimed run) replayed on bare
-  `matching.OrderBook`s, with nothing of the exchange around them. Their sum is what the 8 h
-  would still take if every other part of a re-quote (checks, risk, order records, events)
-  cost nothing.
+- three floors of those 8 h, in this process: `default` without its market maker (feeds,
+  marks, premium, funding and tickers of three markets on empty books); the maker's order
+  changes of those 8 h (recorded from the journal of an untimed run) replayed on bare
+  `matching.OrderBook`s, with nothing of the exchange around them; and the maker's events of
+  those 8 h (order updates with their snapshots, book deltas) built from their recorded fields
+  and appended to a list. Their sum is what the 8 h would still take if every other part of a
+  re-quote (checks, risk, order records, follow-ups) cost nothing.
 
 `--quick` shortens every span 16-fold (30 min, 90 min, 1.5 h "days"); the RESULT figures are
 then those of the shorter spans. Prints a table of advance times, throughput in simulated
@@ -53,7 +54,7 @@ from benchmarks.harness import machine_load, python_version
 from benchmarks.served import Served, serve_subprocess
 from matching import OrderBook, Side
 from simulator.core.clock import ManualClock
-from simulator.core.events import OrderUpdated
+from simulator.core.events import BookDelta, OrderSnapshot, OrderUpdated
 from simulator.server.scenarios import Scenario, build_exchange, load_scenario
 
 HOUR_MS = 3_600_000
@@ -197,8 +198,18 @@ def _in_process_8h(args: argparse.Namespace, scenario: Scenario) -> float:
     return (perf_counter() - t0) * 1_000
 
 
-def _maker_on_bare_books_8h(args: argparse.Namespace) -> tuple[float, int, bool]:
-    """The maker's order changes of 8 h replayed on bare books: (ms, changes, books equal)."""
+@dataclass
+class MakerFloors:
+    """What the maker's part of 8 h costs with nothing of the exchange around it."""
+
+    book_ms: float  # its order changes replayed on bare books
+    changes: int
+    books_equal: bool  # the replay rebuilt the exchange's books
+    events_ms: float  # its events (order updates with their snapshots, book deltas) rebuilt
+    events: int
+
+
+def _maker_floors_8h(args: argparse.Namespace) -> MakerFloors:
     scenario = load_scenario("default")
     assert scenario.liquidity is not None
     maker = scenario.liquidity.user_id
@@ -208,6 +219,8 @@ def _maker_on_bare_books_8h(args: argparse.Namespace) -> tuple[float, int, bool]
     )
     exchange.advance(1_000 + 8 * HOUR_MS // args.divisor)
     ops: list[tuple[str, str, Side, int, int, bool]] = []  # ticker, id, side, price, count, new
+    updates: list[OrderUpdated] = []
+    deltas: list[BookDelta] = []
     for _, event in exchange.journal.since(0):
         if type(event) is OrderUpdated and event.order.user_id == maker:
             order = event.order
@@ -215,6 +228,9 @@ def _maker_on_bare_books_8h(args: argparse.Namespace) -> tuple[float, int, bool]
                 raise RuntimeError("the maker traded: its book changes are not all its own")
             ops.append((order.ticker, order.order_id, order.side, order.price,
                         order.remaining_count, event.created))  # fmt: skip
+            updates.append(event)
+        elif type(event) is BookDelta and event.user_id == maker:
+            deltas.append(event)
     books = {ticker: OrderBook() for ticker in exchange.markets}
     gc.collect()
     t0 = perf_counter()
@@ -226,13 +242,32 @@ def _maker_on_bare_books_8h(args: argparse.Namespace) -> tuple[float, int, bool]
             book.amend(order_id, price=price, count=remaining)
         else:
             book.cancel(order_id)
-    elapsed = (perf_counter() - t0) * 1_000
+    book_ms = (perf_counter() - t0) * 1_000
     same = all(
         list(books[ticker].levels(side)) == list(data.book.levels(side))
         for ticker, data in exchange.markets.items()
         for side in (Side.BID, Side.ASK)
     )
-    return elapsed, len(ops), same
+    return MakerFloors(book_ms, len(ops), same, _rebuild_ms(updates, deltas),
+                       len(updates) + len(deltas))  # fmt: skip
+
+
+def _rebuild_ms(updates: list[OrderUpdated], deltas: list[BookDelta]) -> float:
+    """How long building these events from their fields and journaling them takes."""
+    snapshot_fields = OrderSnapshot.__struct_fields__
+    update_args = [
+        ([getattr(u.order, name) for name in snapshot_fields], u.ts_ms, u.created) for u in updates
+    ]
+    delta_args = [[getattr(d, name) for name in BookDelta.__struct_fields__] for d in deltas]
+    journal: list[object] = []
+    append = journal.append
+    gc.collect()
+    t0 = perf_counter()
+    for fields, ts_ms, created in update_args:
+        append(OrderUpdated(ts_ms, OrderSnapshot(*fields), created))
+    for fields in delta_args:
+        append(BookDelta(*fields))
+    return (perf_counter() - t0) * 1_000
 
 
 def _rate(span_ms: int, wall_ms: float) -> str:
@@ -263,7 +298,7 @@ def main(argv: list[str] | None = None) -> None:
     default = load_scenario("default")
     in_process_ms = _in_process_8h(args, default)
     no_maker_ms = _in_process_8h(args, msgspec.structs.replace(default, liquidity=None))
-    maker_bare_ms, maker_changes, replay_same = _maker_on_bare_books_8h(args)
+    maker = _maker_floors_8h(args)
 
     week_ms = result["week"]
     week_span = day * args.days
@@ -300,15 +335,21 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"{'floor: default, no maker':<28} {no_maker_ms:>10.1f} {_rate(span_8h, no_maker_ms):>15}"
     )
-    replay_check = "the books equal the exchange's" if replay_same else "BOOKS DIFFER"
+    replay_check = "the books equal the exchange's" if maker.books_equal else "BOOKS DIFFER"
     print(
-        f"{'floor: maker on bare books':<28} {maker_bare_ms:>10.1f} "
-        f"{_rate(span_8h, maker_bare_ms):>15}   ({maker_changes:,} order changes; "
+        f"{'floor: maker on bare books':<28} {maker.book_ms:>10.1f} "
+        f"{_rate(span_8h, maker.book_ms):>15}   ({maker.changes:,} order changes; "
         f"{replay_check})"
     )
     print(
-        f"floors together: {no_maker_ms + maker_bare_ms:.1f} ms for {span_8h / HOUR_MS:g} h "
-        f"({(no_maker_ms + maker_bare_ms) / in_process_ms:.2f} of in-process)"
+        f"{'floor: maker events built':<28} {maker.events_ms:>10.1f} "
+        f"{_rate(span_8h, maker.events_ms):>15}   ({maker.events:,} order updates and book "
+        "deltas)"
+    )
+    floors_ms = no_maker_ms + maker.book_ms + maker.events_ms
+    print(
+        f"floors together: {floors_ms:.1f} ms for {span_8h / HOUR_MS:g} h "
+        f"({floors_ms / in_process_ms:.2f} of in-process)"
     )
     print()
     print(
