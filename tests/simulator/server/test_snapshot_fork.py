@@ -20,11 +20,23 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
 
 async def _drive_while_forking(rt: Runtime, plain: Runtime, rounds: int) -> int:
-    """Drive both runtimes; returns how many rounds ran while a forked snapshot was pending."""
+    """Drive both runtimes; returns how many rounds ran while a forked snapshot was pending.
+
+    A snapshot still pending after two rounds is awaited before the next one, so that how many
+    snapshots `rounds` rounds take does not depend on how fast the child pickles (on a busy
+    machine it may take longer than many rounds).
+    """
     meanwhile = 0
+    pending = 0  # rounds run since the pending snapshot's fork
     for n in range(rounds):
-        if rt.snapshot_in_progress():
+        if not rt.snapshot_in_progress():
+            pending = 0
+        elif pending == 2:
+            await rt.snapshot_settled()
+            pending = 0
+        else:
             meanwhile += 1
+            pending += 1
         drive(rt, 1, n)
         drive(plain, 1, n)
         if n % 3 == 2:  # the loop reads the child's pipe only when the test yields
