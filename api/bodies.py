@@ -3,7 +3,8 @@
 Every failure is a 400 in Kalshi's envelope before anything reaches the exchange:
 `invalid_content_type` when a POST/PUT body is not declared JSON, `invalid_parameters` when it
 is oversized, nested deeper than
-`simulator.core.json_depth.MAX_DEPTH`, malformed, mistyped or out of bounds.
+`simulator.core.json_depth.MAX_DEPTH`, malformed (not UTF-8 included), mistyped or out of
+bounds.
 """
 
 from __future__ import annotations
@@ -50,3 +51,5 @@ async def read_json(request: Request, model: type[T]) -> T:
         raise BadRequestError(f"invalid request body: {exc}") from None
     except msgspec.DecodeError:
         raise BadRequestError("request body is not valid JSON") from None
+    except UnicodeDecodeError:  # msgspec's error for bytes that are not UTF-8 inside a string
+        raise BadRequestError("request body is not valid JSON: it is not UTF-8") from None

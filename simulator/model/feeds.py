@@ -426,8 +426,11 @@ def load_replay_file(path: str | os.PathLike[str]) -> ReplayFeed:
         ValueError: The file is malformed, empty or out of time order.
     """
     file_path = Path(path)
-    with file_path.open(encoding="utf-8-sig") as handle:
-        points = parse_replay_lines(handle, str(file_path))
+    try:
+        with file_path.open(encoding="utf-8-sig") as handle:
+            points = parse_replay_lines(handle, str(file_path))
+    except UnicodeDecodeError:
+        raise ValueError(f"{file_path}: replay file is not UTF-8 text") from None
     if not points:
         raise ValueError(f"{file_path}: replay file has no points")
     try:

@@ -206,6 +206,8 @@ def parse_market_file(data: bytes) -> list[MarketSpec]:
         raise ValueError(f"invalid market file: {exc}") from exc
     except msgspec.DecodeError as exc:
         raise ValueError(f"market file is not JSON: {exc}") from exc
+    except UnicodeDecodeError:  # msgspec's error for bytes that are not UTF-8 inside a string
+        raise ValueError("market file is not JSON: it is not UTF-8 text") from None
     specs = [_spec(raw) for raw in decoded.markets]
     tickers = [spec.ticker for spec in specs]
     if len(set(tickers)) != len(tickers):

@@ -104,6 +104,7 @@ PREVIOUS = "journal.prev.jsonl"
 SNAPSHOT_FORMAT = "perps-sim/snapshot-v1"
 
 _LOG = logging.getLogger("perps_sim")
+_JSON_ERRORS = (msgspec.MsgspecError, UnicodeDecodeError)  # msgspec: bytes that are not UTF-8
 _LINE = re.compile(rb'\[(0|[1-9][0-9]{0,18}),"([0-9a-f]{8})",(.*)\]\Z', re.DOTALL)
 
 
@@ -286,7 +287,7 @@ class JournalFile:
                 first = file.readline(4096)
                 try:
                     meta = msgspec.json.decode(first, type=_SnapshotHeader)
-                except msgspec.MsgspecError as exc:
+                except _JSON_ERRORS as exc:
                     raise InvalidSnapshotError(f"damaged snapshot header: {exc}") from None
                 if meta.format != SNAPSHOT_FORMAT:
                     raise InvalidSnapshotError(f"unknown snapshot format {meta.format!r}")
@@ -325,7 +326,7 @@ class JournalFile:
                     header = msgspec.json.decode(payload, type=_Header)
                 else:
                     items.append(msgspec.json.decode(payload, type=list[Any]))
-            except msgspec.MsgspecError as exc:
+            except _JSON_ERRORS as exc:
                 raise InvalidSnapshotError(f"{where}: {exc}") from None
         assert header is not None
         if header.format != FORMAT:
@@ -344,7 +345,7 @@ class JournalFile:
             )
         try:
             header = msgspec.json.decode(lines[0], type=_Header)
-        except msgspec.MsgspecError as exc:
+        except _JSON_ERRORS as exc:
             raise InvalidSnapshotError(f"{self.path}: damaged header: {exc}") from None
         if header.format != FORMAT_V1:
             raise InvalidSnapshotError(f"{self.path}: unknown journal format {header.format!r}")
@@ -356,7 +357,7 @@ class JournalFile:
                 )
             try:
                 items.append(msgspec.json.decode(line, type=list[Any]))
-            except msgspec.MsgspecError as exc:
+            except _JSON_ERRORS as exc:
                 raise InvalidSnapshotError(f"{self.path}: damaged line {number}: {exc}") from None
         return header, items
 
@@ -516,7 +517,7 @@ class JournalFile:
             try:
                 _, payload = _unframe(first.rstrip(b"\n"), None)
                 header = msgspec.json.decode(payload, type=_Header)
-            except (ValueError, msgspec.MsgspecError):
+            except (ValueError, msgspec.MsgspecError):  # UnicodeDecodeError is a ValueError
                 header = None
             if header is not None and header.snapshot is not None:
                 keep.add(header.snapshot.file)

@@ -109,6 +109,11 @@ def load_scenario(name_or_path: str = "default") -> Scenario:
         raise ValueError(f"unknown scenario {name_or_path!r}; built-in scenarios: {known}")
     data = candidate.read_bytes()
     try:
+        data.decode("utf-8")  # msgspec's own error for bytes that are not UTF-8 names no place
+    except UnicodeDecodeError as exc:
+        where = _position(data, f"(byte {exc.start})")
+        raise ScenarioError(f"{candidate}{where}: not UTF-8 text") from None
+    try:
         scenario = msgspec.json.decode(data, type=Scenario)
     except msgspec.ValidationError as exc:
         raise ScenarioError(f"{candidate}: {exc}") from None

@@ -373,7 +373,7 @@ def _decode(data: dict[str, Any] | bytes, kind: type[_S]) -> _S:
         return msgspec.convert(data, kind)
     except msgspec.ValidationError as exc:
         raise InvalidSnapshotError(f"invalid snapshot: {exc}") from None
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):  # msgspec: bytes that are not UTF-8
         raise InvalidSnapshotError("the snapshot is not valid JSON") from None
     except RecursionError:  # a parsed dict nested too deep
         raise InvalidSnapshotError(f"the snapshot nests deeper than {MAX_DEPTH} levels") from None
@@ -384,7 +384,7 @@ def _format(data: dict[str, Any] | bytes) -> object:
         return data.get("format")
     try:
         return msgspec.json.decode(data, type=_Format).format
-    except (msgspec.ValidationError, msgspec.DecodeError):
+    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
         return None  # reported by the full decode
 
 

@@ -7,7 +7,7 @@ a 4xx status, never a 500, and a rejected request changes nothing.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import httpx
 import pytest
@@ -351,6 +351,54 @@ def test_clock_advance_to_an_instant_is_bounded_and_takes_one_of_ms_and_to_ms(
         == f"to_ms {before - 1} is before now ({before}): time only moves on"
     )
     assert fresh.control("GET", "/clock").json()["now_ms"] == before
+
+
+def _not_utf8(document: Mapping[str, object], field: str) -> bytes:
+    """`document` as JSON, with a byte that is not UTF-8 (0xff) inside the string `field`."""
+    text = json.dumps(document).encode()
+    target = json.dumps({field: document[field]})[1:-1].encode()
+    return text.replace(target, target[:-1] + b'\xff"', 1)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "content"),
+    [
+        ("POST", "/trade-api/v2/margin/orders", _not_utf8(ORDER, "client_order_id")),
+        ("POST", "/trade-api/v2/margin/orders", _not_utf8(ORDER, "ticker")),
+        ("POST", "/sim/v1/users", _not_utf8({"user_id": "carol", "balance": "1"}, "user_id")),
+        ("POST", "/sim/v1/users/demo-user/deposit", _not_utf8({"amount": "1.0000"}, "amount")),
+        ("POST", "/sim/v1/faults", _not_utf8({"kind": "pause", "target": "*"}, "target")),
+    ],
+    ids=["order-client-id", "order-ticker", "user", "deposit", "fault"],
+)
+def test_bodies_that_are_not_utf8_are_400_and_change_nothing(
+    fresh: Served, method: str, path: str, content: bytes
+) -> None:
+    before = fresh.runtime.state_hash()
+    auth = signing.KalshiAuth(signing.DEMO_KEY_ID, signing.demo_private_key())
+    with fresh.client(auth, base_url=fresh.base) as signed:
+        response = signed.request(
+            method, path, content=content, headers={"content-type": "application/json"}
+        )
+    message = _error(response, 400, "invalid_parameters")["message"]
+    assert message == "request body is not valid JSON: it is not UTF-8"
+    assert fresh.runtime.state_hash() == before
+
+
+def test_a_state_import_that_is_not_utf8_is_400_and_changes_nothing(
+    fresh: Served, bare: httpx.Client
+) -> None:
+    before = fresh.runtime.state_hash()
+    exported = bare.get("/sim/v1/state").content
+    damaged = exported.replace(b'"demo-user"', b'"demo-\xffuser"', 1)
+    assert damaged != exported
+    response = bare.put(
+        "/sim/v1/state", content=damaged, headers={"content-type": "application/json"}
+    )
+    assert _error(response, 400, "invalid_parameters")["message"] == (
+        "the snapshot is not valid JSON"
+    )
+    assert fresh.runtime.state_hash() == before
 
 
 DEEP_ARRAY = b"[" * 10_000 + b"]" * 10_000

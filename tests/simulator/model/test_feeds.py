@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -353,6 +354,14 @@ def test_load_replay_file_malformed_raises_with_location(tmp_path, text, message
     path.write_text(text, encoding="utf-8")
 
     with pytest.raises(ValueError, match=message):
+        load_replay_file(path)
+
+
+def test_load_replay_file_that_is_not_utf8_raises_naming_the_file(tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(b"ts_ms,price\n1000,6.2582 \xe9\n")
+
+    with pytest.raises(ValueError, match=f"^{re.escape(str(path))}: replay file is not UTF-8"):
         load_replay_file(path)
 
 

@@ -64,6 +64,12 @@ def test_malformed_json_is_rejected():
         parse_market_file(b"{")
 
 
+def test_a_market_file_that_is_not_utf8_is_rejected():
+    raw = json.dumps(_raw()).encode().replace(b'"KXBTCPERP"', b'"KXBTC\xffPERP"', 1)
+    with pytest.raises(ValueError, match="not JSON: it is not UTF-8 text"):
+        parse_market_file(raw)
+
+
 def test_off_scale_tick_is_rejected():
     raw = _raw()
     raw["markets"][0]["tick_size"] = "0.00001"

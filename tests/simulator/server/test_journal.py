@@ -225,6 +225,16 @@ def test_a_journal_line_nested_thousands_deep_is_a_one_line_error(tmp_path):
         start(tmp_path)
 
 
+def test_a_well_framed_journal_line_that_is_not_utf8_is_a_one_line_error(tmp_path):
+    trade(start(tmp_path))
+    payload = b'[1781481600000,"deposit",{"user_id":"al\xffice"}]'
+    bad = frame(2, payload).rstrip(b"\n")  # its checksum matches: only the decode can tell
+    rewrite(tmp_path, lambda ls: [*ls[:2], bad, *ls[3:]])
+
+    with pytest.raises(snapshots.InvalidSnapshotError, match="line 3: 'utf-8' codec"):
+        start(tmp_path)
+
+
 def test_a_journal_of_the_first_format_recovers_and_is_rewritten(tmp_path):
     first = start(tmp_path)
     trade(first)

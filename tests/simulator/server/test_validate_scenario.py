@@ -50,6 +50,16 @@ def test_a_bad_scenario_is_refused_with_its_file_and_reason(
     assert reason in error
 
 
+def test_a_scenario_that_is_not_utf8_is_refused_with_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "latin1.json"
+    path.write_bytes(b'{"name": "x",\n "description": "caf\xe9"}')
+    assert main(["validate-scenario", str(path)]) == 1
+    (error,) = capsys.readouterr().err.splitlines()
+    assert error == f"error: {path}:2:21: not UTF-8 text"
+
+
 def test_an_unknown_name_lists_the_built_in_scenarios(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate-scenario", "no-such-scenario"]) == 1
     assert "built-in scenarios: ['bare'" in capsys.readouterr().err
