@@ -156,6 +156,8 @@ class ExitTriggerBridge(Desk):
             anchor_order_id,
             client_trigger_id,
         )
+        # a trailing stop's watermark starts at the market's mark now, shown in the answer
+        self.book.note_mark(ticker, self._state.markets[ticker].mark)
         views = self.book.set_cross(
             (user_id, subaccount, ticker),
             terms,

@@ -21,8 +21,8 @@ Assumption: `list` returns live triggers ("Live triggers on the position"); with
 `terminal_retention` per position, oldest dropped first).
 Assumption: bracket counts fit the position when the remaining counts of its live fixed-count
 brackets add up to at most |position|; a trailing stop's count must be at most |position|.
-Assumption: a trailing watermark starts at the last mark seen for the market, else at the
-first mark after creation.
+Assumption: a trailing watermark starts at the market's liquidation mark when it is set (the
+set command notes it), else at the first mark after creation.
 Assumption: when both legs cross on one mark the stop loss fires. A fired trigger drops its
 other leg (MECHANICS: "cancel the sibling leg"); after a partial fill with the position still
 open it re-fires the same leg on the next mark whatever the price ("retry next tick").
@@ -302,6 +302,15 @@ class ExitTriggers:
         return None if t is None else t.view()
 
     # Events from the exchange.
+
+    def note_mark(self, ticker: str, mark: int | None) -> None:
+        """Record the market's current liquidation mark without evaluating anything.
+
+        Marks reach the triggers only while some exist, so the one kept may be old or missing;
+        a set command notes the current one first, for the watermark of a new trailing stop.
+        """
+        if mark is not None:
+            self._market(ticker).mark = mark
 
     def on_mark(self, ticker: str, mark: int, now_ms: int) -> builtins.list[Firing]:
         """Evaluate the market's triggers against a new liquidation mark.

@@ -134,6 +134,9 @@ def test_trailing_stop_tracks_the_mark(client: httpx.Client, long_in_sub1: None)
 
     assert created["kind"] == "trailing"
     assert created["trail_amount"] == "0.0500"
+    # the answer already carries the watermark: the mark when it was set
+    assert created["watermark_price"] == "6.3587"
+    assert created["effective_stop_price"] == "6.3087"
     (listed,) = _listed(client, kind="trailing")
     assert listed["watermark_price"] == "6.3587"
     assert listed["effective_stop_price"] == "6.3087"  # 6.3587 - 0.0500
