@@ -16,7 +16,8 @@ reset replaces), and once the socket is served:
 Logging: the `perps_sim` loggers (advance progress and summaries, the driver's lag warning, the
 stats line, errors) go to stderr in uvicorn's format at `--log-level`. Wall and accelerated
 runs watch the driver's lag (`clock_driver.LagWatch`) and, unless `--stats-interval 0`, log
-the stats line (`simulator.server.run_stats`) every interval.
+the stats line (`simulator.server.run_stats`) every interval. uvicorn's record of a client's
+WebSocket text frame that is not UTF-8 becomes one warning (`uvicorn_logs`).
 
 SIGINT and SIGTERM stop it cleanly: uvicorn finishes open requests, the driver and stats tasks
 and a background advance (stopped at a slice boundary) are cancelled, the journal (with
@@ -66,6 +67,7 @@ from simulator.server.runtime import (
 )
 from simulator.server.scenarios import FIXTURES_DIR, Scenario, ScenarioError, load_scenario
 from simulator.server.snapshots import InvalidSnapshotError
+from simulator.server.uvicorn_logs import ClientMistakes
 from simulator.server.ws_settings import WsSettings
 
 __all__ = [
@@ -304,9 +306,13 @@ def _logging(level: str) -> Iterator[None]:
     previous = logger.level
     logger.addHandler(handler)
     logger.setLevel(LOG_LEVELS[level])
+    # uvicorn's own lines about a client's broken input, without a traceback
+    uvicorn_errors, mistakes = logging.getLogger("uvicorn.error"), ClientMistakes()
+    uvicorn_errors.addFilter(mistakes)
     try:
         yield
     finally:
+        uvicorn_errors.removeFilter(mistakes)
         logger.removeHandler(handler)
         logger.setLevel(previous)
 
