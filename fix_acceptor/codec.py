@@ -413,31 +413,43 @@ def encode(message: Message) -> bytes:
     """Frame `message`: 8=FIXT.1.1 and 9=<BodyLength> before its fields, 10=<CheckSum> after.
 
     Its fields must start with 35 (MsgType); tags are positive ints other than 8, 9 and 10;
-    values are encoded latin-1.
+    values are encoded latin-1 (the decoder's 1:1 byte mapping, so a value read from a frame is
+    written back as the same bytes), except a value with a character beyond latin-1 (a REST
+    client_order_id such as "ордер-1"), which is written as its UTF-8 bytes.
 
     Raises:
-        ValueError: 35 is not first; a tag is 8, 9, 10 or not a positive int; a value is not
-            latin-1; a value contains SOH outside the data fields 96 and 89; or 96 / 89 is not
-            right after its length field 95 / 93 giving its length in bytes.
+        ValueError: 35 is not first; a tag is 8, 9, 10 or not a positive int; a value contains
+            SOH outside the data fields 96 and 89; or 96 / 89 is not right after its length
+            field 95 / 93 giving its length in bytes.
     """
     fields = message.fields
     if not fields or fields[0][0] != Tag.MsgType:
         raise ValueError("the first field must be 35 (MsgType)")
     prefixes = _TAG_PREFIXES
     try:
-        try:
-            text = "\x01".join([prefixes[tag] + value for tag, value in fields])
-        except KeyError:  # a tag not seen yet
-            text = "\x01".join([(prefixes.get(tag) or _prefix(tag)) + v for tag, v in fields])
+        text = "\x01".join([prefixes[tag] + value for tag, value in fields])
+    except KeyError:  # a tag not seen yet
+        text = "\x01".join([(prefixes.get(tag) or _prefix(tag)) + v for tag, v in fields])
+    try:
         body = text.encode("latin-1")
-    except UnicodeEncodeError as exc:
-        raise ValueError(f"a value is not latin-1: {exc}") from None
+    except UnicodeEncodeError:  # rare: only values that came from another transport
+        body = b"\x01".join(
+            [(prefixes.get(tag) or _prefix(tag)).encode() + _value_bytes(v) for tag, v in fields]
+        )
     body += _SOH
     # A SOH in a value, or a data field, sends the fields to the exact check.
     if body.count(_SOH) != len(fields) or b"\x0196=" in body or b"\x0189=" in body:
         _check_data_fields(fields)
     frame = b"8=FIXT.1.1\x019=%d\x01%b" % (len(body), body)
     return frame + b"10=%03d\x01" % (_byte_sum(frame, 0, len(frame)) % 256)
+
+
+def _value_bytes(value: str) -> bytes:
+    """A value's bytes on the wire: latin-1, or UTF-8 when it has a character beyond latin-1."""
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value.encode("utf-8")
 
 
 def _check_data_fields(fields: list[Field]) -> None:

@@ -77,6 +77,9 @@ __all__ = ["Exchange"]
 _GTC = TimeInForce.GOOD_TILL_CANCELED
 _BID = Side.BID
 _NONE = Reason.NONE
+# Kalshi documents client ids as `^[-\w:+=/]*$`; control characters (a SOH would break the FIX
+# frame of every report of the order) and other unprintable ones are refused
+_UNPRINTABLE_CLIENT_ID = "client_order_id must not contain control or unprintable characters"
 
 
 class Exchange(AccountCommands):
@@ -364,6 +367,8 @@ class Exchange(AccountCommands):
         client_order_id = command.client_order_id
         if not client_order_id:
             raise errors.InvalidOrderError(details="client_order_id is required")
+        if not client_order_id.isprintable():
+            raise errors.InvalidOrderError(details=_UNPRINTABLE_CLIENT_ID)
         if (user_id, client_order_id) in state.live_client_ids:
             raise errors.OrderAlreadyExistsError()
         group_id = command.order_group_id
@@ -516,6 +521,8 @@ class Exchange(AccountCommands):
             else:
                 expiration = command.expiration_ms
         new_client = command.updated_client_order_id
+        if new_client and not new_client.isprintable():
+            raise errors.InvalidOrderError(details=_UNPRINTABLE_CLIENT_ID)
         if (
             new_client
             and new_client != record.client_order_id

@@ -155,6 +155,38 @@ def test_mistyped_order_fields_are_invalid_parameters(
     assert _order_ids(client) == []
 
 
+@pytest.mark.parametrize("client_id", ["a\x01b", "tab\t", "line\n", "del\x7f", "nbsp\xa0"])
+def test_a_client_order_id_with_control_characters_is_refused(
+    fresh: Served, client: httpx.Client, client_id: str
+) -> None:
+    # a SOH could not go into the FIX reports of the order; Kalshi's ids are `[-\w:+=/]*`
+    before = fresh.runtime.state_hash()
+    error = _error(
+        client.post("/margin/orders", json=ORDER | {"client_order_id": client_id}),
+        400,
+        "invalid_order",
+    )
+    assert "client_order_id must not contain control" in error["details"]
+    assert fresh.runtime.state_hash() == before
+    placed = client.post("/margin/orders", json=ORDER)
+    assert placed.status_code == 201
+    order_id = placed.json()["order_id"]
+    before = fresh.runtime.state_hash()
+    amend = {
+        "ticker": ORDER["ticker"],
+        "side": ORDER["side"],
+        "price": ORDER["price"],
+        "count": "2.00",
+        "client_order_id": ORDER["client_order_id"],
+        "updated_client_order_id": client_id,
+    }
+    error = _error(
+        client.post(f"/margin/orders/{order_id}/amend", json=amend), 400, "invalid_order"
+    )
+    assert "client_order_id must not contain control" in error["details"]
+    assert fresh.runtime.state_hash() == before
+
+
 @pytest.mark.parametrize("field", ["client_order_id", "side", "count", "price", "time_in_force"])
 def test_missing_required_order_field_is_invalid_parameters(
     client: httpx.Client, field: str

@@ -214,3 +214,37 @@ def test_rest_orders_on_the_drop_copy(fresh: FixLiveServer) -> None:
         assert replayed[2].orig_cl_ord_id == "a-1"
 
     asyncio.run(scenario())
+
+
+def test_a_rest_client_order_id_beyond_latin1_reaches_fix_as_its_utf8_bytes(
+    fresh: FixLiveServer,
+) -> None:
+    """FIX values are latin-1 bytes; a REST id such as "ордер-1" cannot be. It goes out as its
+    UTF-8 bytes (kalshi-sdk reads them latin-1), live to a listener and on the drop copy,
+    and the reports of the other orders are not lost with it."""
+    alice = fresh.new_user("1000.0000")
+    wide = "ордер-1 \U0001f680"
+    on_fix = wide.encode("utf-8").decode("latin-1")  # what a latin-1 FIX client reads
+
+    async def scenario() -> None:
+        async with sdk_session(
+            fresh, alice, "RT", listener_session=True, skip_pending_exec_reports=True
+        ) as listener:
+            first = await rest_order(fresh, alice, BTC, "bid", "1", "6.0000", client_order_id=wide)
+            second = await rest_order(fresh, alice, BTC, "bid", "1", "6.0100", client_order_id="p")
+            _, seen = await listener.expect("8", t150="0", t37=first["order_id"])
+            assert seen.cl_ord_id == on_fix
+            _, seen = await listener.expect("8", t150="0", t11="p", t37=second["order_id"])
+
+        async with sdk_session(fresh, alice, "DC") as dc:
+            await dc.send(EventResendRequest(begin_exec_id="0;1"))
+            replayed: list[ExecutionReport] = []
+            while True:
+                raw, message = await dc.next("the replay")
+                if raw.msg_type == "U2":
+                    break
+                assert isinstance(message, ExecutionReport), raw
+                replayed.append(message)
+        assert [r.cl_ord_id for r in replayed] == [on_fix, "p"]
+
+    asyncio.run(scenario())

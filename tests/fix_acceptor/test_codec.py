@@ -347,12 +347,26 @@ def test_an_empty_body_is_a_message_for_the_session_layer_to_reject() -> None:
         [(35, "0"), (10, "123")],
         [(35, "0"), (0, "x")],
         [(35, "0"), (-1, "x")],
-        [(35, "0"), (58, "€")],
     ],
 )
 def test_encode_refuses(fields: list[tuple[int, str]]) -> None:
     with pytest.raises(ValueError):
         encode(Message(fields))
+
+
+def test_a_value_beyond_latin1_is_written_as_its_utf8_bytes() -> None:
+    # values from another transport (a REST client_order_id); latin-1 values keep their byte
+    frame = encode(Message([(35, "8"), (11, "ордер-€"), (58, "café")]))
+    assert frame.startswith(
+        b"8=FIXT.1.1\x019=31\x0135=8\x0111=" + "ордер-€".encode() + b"\x0158=caf\xe9\x0110="
+    )
+    (message,) = decode(frame)
+    assert isinstance(message, Message) and message.well_formed
+    assert body_fields(message) == [
+        (35, "8"),
+        (11, "ордер-€".encode().decode("latin-1")),
+        (58, "café"),
+    ]
 
 
 def test_data_fields_are_written_as_given() -> None:
