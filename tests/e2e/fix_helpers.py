@@ -38,6 +38,8 @@ from kalshi.fix.config import FixConfig, FixEnvironment
 from kalshi.fix.errors import FixDecodeError
 from kalshi.fix.messages.base import FixMessage
 from kalshi.fix.messages.dispatch import decode_app_message_strict
+from kalshi.fix.messages.drop_copy import EventResendComplete, EventResendRequest
+from kalshi.fix.messages.order_entry import ExecutionReport
 from kalshi.fix.session import FixSession, FixSessionState
 from kalshi.perps.fix import MarginFixClient
 
@@ -333,6 +335,21 @@ class FixLink:
             tag = int(name.removeprefix("t"))
             assert raw.get(tag) == value, f"expected {tag}={value} in {raw!r}"
         return raw, model
+
+    async def replay(
+        self, begin_exec_id: str
+    ) -> tuple[int, list[ExecutionReport], EventResendComplete]:
+        """On a DC session: send U1 from `begin_exec_id`; its MsgSeqNum, the ExecutionReports
+        replayed and the closing U2."""
+        seq = await self.send(EventResendRequest(begin_exec_id=begin_exec_id))
+        replayed: list[ExecutionReport] = []
+        while True:
+            raw, message = await self.next("the replay")
+            if raw.msg_type == "U2":
+                assert isinstance(message, EventResendComplete), raw
+                return seq, replayed, message
+            assert isinstance(message, ExecutionReport), raw
+            replayed.append(message)
 
     def unread(self) -> list[RawMessage]:
         return self.messages[self.read :]

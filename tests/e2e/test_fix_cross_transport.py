@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 from kalshi.fix.enums import Side, TimeInForce
-from kalshi.fix.messages.drop_copy import EventResendComplete, EventResendRequest
 from kalshi.fix.messages.order_entry import (
     ExecutionReport,
     NewOrderSingle,
@@ -185,19 +184,8 @@ def test_rest_orders_on_the_drop_copy(fresh: FixLiveServer) -> None:
         (rest_trade,) = (await rest(fresh, alice, "GET", "/margin/trades"))["trades"]
 
         async with sdk_session(fresh, alice, "DC") as dc:
-            seq = await dc.send(EventResendRequest(begin_exec_id="0;1"))
-            replayed: list[ExecutionReport] = []
-            while True:
-                raw, message = await dc.next("the replay")
-                if raw.msg_type == "U2":
-                    assert isinstance(message, EventResendComplete)
-                    assert (message.ref_seq_num, message.resend_event_count) == (
-                        seq,
-                        len(replayed),
-                    )
-                    break
-                assert isinstance(message, ExecutionReport), raw
-                replayed.append(message)
+            seq, replayed, done = await dc.replay("0;1")
+        assert (done.ref_seq_num, done.resend_event_count) == (seq, len(replayed))
 
         # Alice's order only (Bob's is not hers), in event order
         assert {r.order_id for r in replayed} == {bid["order_id"]}
@@ -237,14 +225,7 @@ def test_a_rest_client_order_id_beyond_latin1_reaches_fix_as_its_utf8_bytes(
             _, seen = await listener.expect("8", t150="0", t11="p", t37=second["order_id"])
 
         async with sdk_session(fresh, alice, "DC") as dc:
-            await dc.send(EventResendRequest(begin_exec_id="0;1"))
-            replayed: list[ExecutionReport] = []
-            while True:
-                raw, message = await dc.next("the replay")
-                if raw.msg_type == "U2":
-                    break
-                assert isinstance(message, ExecutionReport), raw
-                replayed.append(message)
+            _, replayed, _ = await dc.replay("0;1")
         assert [r.cl_ord_id for r in replayed] == [on_fix, "p"]
 
     asyncio.run(scenario())

@@ -24,7 +24,7 @@ import pytest
 from kalshi.fix.codec import RawMessage
 from kalshi.fix.enums import Side, TimeInForce
 from kalshi.fix.errors import FixLogonError
-from kalshi.fix.messages.drop_copy import EventResendComplete, EventResendRequest
+from kalshi.fix.messages.drop_copy import EventResendRequest
 from kalshi.fix.messages.market_data import (
     MarketDataIncrementalRefresh,
     MarketDataRequest,
@@ -675,16 +675,8 @@ def test_drop_copy_replays_fix_and_rest_reports(fresh: FixLiveServer) -> None:
 
         async with sdk_session(fresh, alice, "DC") as dc:
             assert new.exec_id is not None
-            seq = await dc.send(EventResendRequest(begin_exec_id=new.exec_id))
-            replayed: list[ExecutionReport] = []
-            while True:
-                raw, message = await dc.next("the replay")
-                if raw.msg_type == "U2":
-                    break
-                assert isinstance(message, ExecutionReport), raw
-                replayed.append(message)
-            assert isinstance(message, EventResendComplete)
-            assert (message.ref_seq_num, message.resend_event_count) == (seq, len(replayed))
+            seq, replayed, done = await dc.replay(new.exec_id)
+            assert (done.ref_seq_num, done.resend_event_count) == (seq, len(replayed))
             by_exec = {r.exec_id: r for r in replayed}
             for report in live:
                 again = by_exec[report.exec_id]
@@ -717,7 +709,7 @@ def test_drop_copy_replays_fix_and_rest_reports(fresh: FixLiveServer) -> None:
 
             # a malformed BeginExecID: U3 alone
             seq = await dc.send(EventResendRequest(begin_exec_id="garbage"))
-            raw, _ = await dc.expect("U3", t45=str(seq))
+            await dc.expect("U3", t45=str(seq))
 
     run(scenario())
 
