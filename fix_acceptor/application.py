@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -33,6 +33,7 @@ from simulator.core.bus import Feed, Reset
 from simulator.core.errors import RejectError
 from simulator.core.events import Event, FillExecuted, FillRecord, OrderSnapshot, OrderUpdated
 from simulator.core.money import parse_count
+from simulator.model.orders import OrderRecord
 from simulator.server.runtime import Runtime
 
 __all__ = ["FixApplication", "OrderEntry", "SessionKey"]
@@ -413,23 +414,29 @@ class FixApplication:
         self._feed.pump()
 
     def deliver(self, items: list[tuple[int, Event] | Reset]) -> None:
-        """Render and route the reports of `items`."""
+        """Render and route the reports of `items`; one that fails is logged and skipped, so a
+        rendering bug costs that report, not the rest of the batch."""
         orders = self.runtime.exchange.orders
         for item in items:
             if isinstance(item, Reset):
                 self._forget(item.generation)
                 continue
-            seq, event = item
-            if isinstance(event, OrderUpdated):
-                order = event.order
-                self._route(order.order_id, order.user_id, partial(_updated, seq, event))
-                if order.remaining_count == 0:  # its last update (after its last fill)
-                    self._origins.pop(order.order_id, None)
-            elif isinstance(event, FillExecuted):
-                fill = event.fill
-                record = orders.get(fill.order_id)
-                snapshot = record.snapshot() if record is not None else None
-                self._route(fill.order_id, fill.user_id, partial(_filled, seq, fill, snapshot))
+            try:
+                self._deliver_event(item[0], item[1], orders)
+            except Exception:
+                _LOG.exception("the FIX reports of event %d were not delivered", item[0])
+
+    def _deliver_event(self, seq: int, event: Event, orders: Mapping[str, OrderRecord]) -> None:
+        if isinstance(event, OrderUpdated):
+            order = event.order
+            self._route(order.order_id, order.user_id, partial(_updated, seq, event))
+            if order.remaining_count == 0:  # its last update (after its last fill)
+                self._origins.pop(order.order_id, None)
+        elif isinstance(event, FillExecuted):
+            fill = event.fill
+            record = orders.get(fill.order_id)
+            snapshot = record.snapshot() if record is not None else None
+            self._route(fill.order_id, fill.user_id, partial(_filled, seq, fill, snapshot))
 
     def _forget(self, generation: int) -> None:
         """The exchange was replaced: its order ids mean nothing now (and new ones repeat them,

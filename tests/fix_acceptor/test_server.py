@@ -11,6 +11,7 @@ import asyncio
 import base64
 import logging
 import random
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import hashes
@@ -144,3 +145,51 @@ def test_reports_queued_for_an_absent_rt_client_do_not_outlive_a_reset() -> None
 
     assert server.store(key).queued == 0
     assert server.store(key).next_out_seq == 7  # the session's numbering carries on
+
+
+def test_a_report_that_fails_to_render_costs_only_itself(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # imported here: both helpers import this module
+    from fix_acceptor import application
+    from tests.fix_acceptor.logged_on import logged_on
+    from tests.fix_acceptor.test_limits import _order
+
+    render = application._updated
+
+    def broken_for_boom(seq: int, event: Any, reports: Any) -> Message | None:
+        order = event.order
+        if order.client_order_id == "boom" and order.remaining_count == 0:
+            raise RuntimeError("a rendering bug")
+        return render(seq, event, reports)
+
+    monkeypatch.setattr(application, "_updated", broken_for_boom)
+    mass_cancel = Message(
+        [
+            (35, "q"),
+            (49, KEY_ID),
+            (56, "KalshiNR"),
+            (34, "4"),
+            (52, codec.timestamp(WallClock().now_ms())),
+            (11, "mass-1"),
+            (530, "6"),
+        ]
+    )
+
+    async def run() -> list[tuple[str, str | None, str | None]]:
+        runtime = Runtime(load_scenario("bare"), clock_mode="manual")
+        async with logged_on(runtime) as session:
+            session.writer.write(_order(2, "boom") + _order(3, "fine"))
+            for _ in range(2):
+                assert (await session.replies.next()).get(150) == "0"
+            # one command, one batch of events: both cancels
+            session.writer.write(codec.encode(mass_cancel))
+            seen: list[tuple[str, str | None, str | None]] = []
+            while not any(kind == "8" and cl == "fine" for kind, cl, _ in seen):
+                reply = await session.replies.next()
+                seen.append((reply.msg_type, reply.get(11), reply.get(150)))
+            return seen
+
+    seen = asyncio.run(run())
+    assert ("8", "fine", "4") in seen and all(cl != "boom" for _, cl, _ in seen)
+    assert "the FIX reports of event" in caplog.text and "a rendering bug" in caplog.text
