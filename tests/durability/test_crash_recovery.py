@@ -264,3 +264,27 @@ def test_kill_9_under_load_loses_nothing_acknowledged(tmp_path: Path, round_: in
 
     with _server(state_dir) as served:  # and the recovered journal recovers again, the same
         assert _orders(served, key_id, n) == orders
+
+
+def test_kill_9_during_an_advance_restarts_at_the_last_slice_reached(tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    args = ["--scenario", "default", "--clock", "manual", "--state-dir", str(state_dir)]
+    day_ms = 24 * 3_600_000
+    with serve_subprocess(args, prefix="crash-") as served, _control(served) as control:
+        start_ms = control.get("/clock").json()["now_ms"]
+        accepted = control.post("/clock/advance", json={"ms": day_ms, "wait": False})
+        assert accepted.status_code == 202, accepted.text
+        reached = start_ms
+        while reached == start_ms:  # until a slice has been applied (each is journaled)
+            reached = control.get("/clock").json()["advance"]["reached_ms"]
+        served.process.send_signal(signal.SIGKILL)
+        served.process.wait()
+
+    with serve_subprocess(args, prefix="crash-") as served, _control(served) as control:
+        clock = control.get("/clock").json()
+        hash_ = control.get("/state/hash").json()["state_hash"]
+    assert "advance" not in clock  # not resumed
+    assert reached <= clock["now_ms"] < start_ms + day_ms
+    with serve_subprocess(args, prefix="crash-") as served, _control(served) as control:
+        assert control.get("/clock").json()["now_ms"] == clock["now_ms"]
+        assert control.get("/state/hash").json()["state_hash"] == hash_
