@@ -129,7 +129,14 @@ class OrderEntry:
         original = message.get(Tag.OrigClOrdID)
         if original is None:
             return None
-        return exchange.live_client_ids.get((self.user_id, original))
+        live = exchange.live_client_ids
+        found = live.get((self.user_id, original))
+        if found is None and not original.isascii():
+            # a REST id beyond latin-1 went out as its UTF-8 bytes (codec.encode): read them so
+            wide = _utf8_reading(original)
+            if wide is not None:
+                found = live.get((self.user_id, wide))
+        return found
 
     def _cancel(self, message: Message, ref_seq: int) -> None:
         cl_ord_id = _required(message, Tag.ClOrdID)
@@ -468,3 +475,11 @@ class FixApplication:
                 report = render(entry.reports)
                 if report is not None:
                     entry.send(report)
+
+
+def _utf8_reading(value: str) -> str | None:
+    """The text whose UTF-8 bytes a latin-1 decoded FIX value is, if its bytes are UTF-8."""
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return None

@@ -209,7 +209,8 @@ def test_a_rest_client_order_id_beyond_latin1_reaches_fix_as_its_utf8_bytes(
 ) -> None:
     """FIX values are latin-1 bytes; a REST id such as "ордер-1" cannot be. It goes out as its
     UTF-8 bytes (kalshi-sdk reads them latin-1), live to a listener and on the drop copy,
-    and the reports of the other orders are not lost with it."""
+    and the reports of the other orders are not lost with it; echoed back in OrigClOrdID,
+    those bytes name the order."""
     alice = fresh.new_user("1000.0000")
     wide = "ордер-1 \U0001f680"
     on_fix = wide.encode("utf-8").decode("latin-1")  # what a latin-1 FIX client reads
@@ -227,5 +228,17 @@ def test_a_rest_client_order_id_beyond_latin1_reaches_fix_as_its_utf8_bytes(
         async with sdk_session(fresh, alice, "DC") as dc:
             _, replayed, _ = await dc.replay("0;1")
         assert [r.cl_ord_id for r in replayed] == [on_fix, "p"]
+
+        # a FIX client that echoes those bytes in OrigClOrdID finds the order
+        async with sdk_session(fresh, alice, "NR") as nr:
+            await nr.send(
+                OrderCancelRequest(
+                    cl_ord_id="x-1", orig_cl_ord_id=on_fix, side=Side.BUY_YES, symbol=BTC
+                )
+            )
+            await nr.expect("8", t150="4", t11="x-1", t41=on_fix, t37=first["order_id"])
+        assert (await rest(fresh, alice, "GET", f"/margin/orders/{first['order_id']}"))["order"][
+            "remaining_count"
+        ] == "0.00"
 
     asyncio.run(scenario())
