@@ -254,9 +254,10 @@ ROWS: Final[list[Row | str]] = [
         "Simulator",
         "scenarios `default`, `bare`, `volatile`, `funding`, `liquidation-cascade`; house market "
         "maker (ladder, skew, position limit) and noise takers per market; random-walk, static "
-        "and CSV replay feeds; `perps-sim validate-scenario`",
+        "and CSV replay feeds, with the progress of each replay (banner, `GET /sim/v1/clock` "
+        "`replays`, log lines, dashboard); `perps-sim validate-scenario`",
         "done (`simulator/server/scenarios.py`, `simulator/server/bots.py`, "
-        "`simulator/server/noise_takers.py`)",
+        "`simulator/server/noise_takers.py`, `simulator/server/replays.py`)",
     ),
     (
         "Simulator",

@@ -64,6 +64,9 @@ function renderClock(view) {
   if (clock.mode === "accelerated") extra.push(`speed ${clock.speed}x`);
   if (clock.lag_ms) extra.push(`lag ${clock.lag_ms} ms`);
   if (clock.advance) extra.push(`advancing ${clock.advance.percent}%`);
+  for (const replay of clock.replays || []) {
+    extra.push(`replay ${replay.ticker} ${replay.done ? "ran out" : `${replay.percent}%`}`);
+  }
   document.getElementById("clock-extra").textContent = extra.join(" · ");
   const manual = clock.mode === "manual";
   document.getElementById("advance-1m").disabled = !manual;

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from api.wire.common import rfc3339
 from simulator.server.clock_driver import lag_ms
+from simulator.server.replays import replay_progress
 from simulator.server.runtime import Runtime
 
 __all__ = ["clock_body", "clock_now"]
@@ -18,11 +21,15 @@ def clock_body(runtime: Runtime) -> dict[str, Any]:
 
 
 def clock_now(runtime: Runtime) -> dict[str, Any]:
-    """`clock_body`, the lag of a running clock and the advance under way (`GET /sim/v1/clock`)."""
+    """`clock_body`, the lag of a running clock, the advance under way and the replayed
+    references' progress (`GET /sim/v1/clock`)."""
     body = clock_body(runtime)
     if runtime.clock_mode != "manual":
         body["lag_ms"] = lag_ms(runtime.exchange)
     plan = runtime.advancer.running
     if plan is not None:
         body["advance"] = plan.progress(runtime.advancer.wall())
+    replayed = replay_progress(runtime.exchange)
+    if replayed:
+        body["replays"] = [msgspec.structs.asdict(progress) for progress in replayed]
     return body

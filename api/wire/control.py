@@ -222,6 +222,20 @@ class AdvanceProgress(msgspec.Struct):
     ]
 
 
+class ReplayProgress(msgspec.Struct):
+    """How far a market's replayed reference (a `replay` feed) has got."""
+
+    ticker: str
+    points_reached: Annotated[int, Meta(description="replay points at or before now")]
+    points_total: int
+    first_ts_ms: int
+    last_ts_ms: Annotated[int, Meta(description="the last point: the replay runs out then")]
+    percent: Annotated[
+        float, Meta(description="share of first_ts_ms to last_ts_ms passed, 0 to 100")
+    ]
+    done: Annotated[bool, Meta(description="the replay has run out: the reference stays until set")]
+
+
 class Clock(msgspec.Struct):
     """The simulated clock."""
 
@@ -238,6 +252,10 @@ class Clock(msgspec.Struct):
     advance: Annotated[
         AdvanceProgress | UnsetType,
         Meta(description="only while an advance runs (manual clock): its progress"),
+    ] = UNSET
+    replays: Annotated[
+        list[ReplayProgress] | UnsetType,
+        Meta(description="only on a scenario with replayed references: each one's progress"),
     ] = UNSET
 
 
@@ -326,6 +344,7 @@ DOCUMENTED: tuple[type, ...] = (
     ExchangeStatusRequest,
     Health,
     AdvanceProgress,
+    ReplayProgress,
     CreatedUser,
     Deposited,
     RateLimits,

@@ -322,6 +322,20 @@ class ReplayFeed:
         """Return the number of replay points."""
         return len(self._times)
 
+    @property
+    def first_ts_ms(self) -> int:
+        """Return the time of the first replay point."""
+        return self._times[0]
+
+    @property
+    def last_ts_ms(self) -> int:
+        """Return the time of the last replay point: the replay has run out from then on."""
+        return self._times[-1]
+
+    def points_reached(self, ts_ms: int) -> int:
+        """Return how many replay points are at or before `ts_ms` (0 before the first)."""
+        return bisect.bisect_right(self._times, ts_ms)
+
     def price_at(self, ts_ms: int) -> tuple[int, int] | None:
         """Return the point (or override) in force at `ts_ms`, or None before the first."""
         index = bisect.bisect_right(self._times, ts_ms) - 1

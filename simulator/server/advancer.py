@@ -44,6 +44,7 @@ wall time logs a progress line at info then and every `report_every_s` (2 s): pe
 simulated time reached, achieved speed, ETA. Every advance that took `report_after_s` or more
 ends with a summary line at info (simulated span, wall time, speed, slices, the events it
 produced by kind, counted from the journal after each slice); shorter ones log it at debug.
+Both end with where each replayed reference has got (`simulator.server.replays`), if any.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from simulator.core.clock import WallTime, wall_seconds
-from simulator.server import log_text
+from simulator.server import log_text, replays
 from simulator.server.pacing import Pacer
 
 if TYPE_CHECKING:
@@ -332,7 +333,7 @@ class Advancer:
                 now = wall()
                 plan.record(ms, now - started)
                 if now >= plan.next_report_s:
-                    self._progress(plan, now)
+                    self._progress(plan, now, exchange)
                     plan.next_report_s = now + self.report_every_s
                 if not plan.done:
                     for _ in range(YIELDS):
@@ -342,7 +343,7 @@ class Advancer:
         finally:
             self.running = None
             self._task = None
-            self._summary(plan, wall())
+            self._summary(plan, wall(), exchange)
 
     async def _pace(self, plan: AdvancePlan) -> None:
         waited = await self.pacer.wait()
@@ -356,19 +357,20 @@ class Advancer:
                 log_text.wall(self.pacer.stall_s),
             )
 
-    def _progress(self, plan: AdvancePlan, now_s: float) -> None:
+    def _progress(self, plan: AdvancePlan, now_s: float, exchange: Exchange) -> None:
         eta = plan.eta_ms(now_s)
         _LOG.info(
-            "advance %.1f%%: %s of %s simulated (now %s), %s, ETA %s",
+            "advance %.1f%%: %s of %s simulated (now %s), %s, ETA %s%s",
             plan.percent(),
             log_text.span(plan.reached_ms - plan.start_ms),
             log_text.span(plan.span_ms),
             log_text.instant(plan.reached_ms),
             log_text.speed(plan.speed(now_s)),
             "?" if eta is None else log_text.wall(eta / 1_000),
+            _replays(exchange),
         )
 
-    def _summary(self, plan: AdvancePlan, now_s: float) -> None:
+    def _summary(self, plan: AdvancePlan, now_s: float, exchange: Exchange) -> None:
         elapsed = now_s - plan.started_s
         level = logging.INFO if elapsed >= self.report_after_s else logging.DEBUG
         if not _LOG.isEnabledFor(level):
@@ -378,7 +380,7 @@ class Advancer:
         paced = f", {log_text.wall(plan.paced_s)} waiting for slow readers" if plan.paced_s else ""
         _LOG.log(
             level,
-            "advance of %s %s: %s simulated in %s wall (%s, %d slices%s), now %s; events %s",
+            "advance of %s %s: %s simulated in %s wall (%s, %d slices%s), now %s; events %s%s",
             log_text.span(plan.span_ms),
             state,
             log_text.span(moved),
@@ -388,7 +390,14 @@ class Advancer:
             paced,
             log_text.instant(plan.reached_ms),
             log_text.counts(plan.events_by_kind()),
+            _replays(exchange),
         )
+
+
+def _replays(exchange: Exchange) -> str:
+    # where each replayed reference has got, after the line's own text (nothing without one)
+    text = replays.progress_text(replays.replay_progress(exchange))
+    return f"; {text}" if text else ""
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

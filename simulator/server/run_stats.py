@@ -7,6 +7,9 @@ line on the `perps_sim.stats` logger every interval:
     stats: 2026-06-15T01:00:00.000Z, 60.0x real time over 10.0 s; orders 1234, fills 567,
     funding payments 12, liquidations 0   (one line)
 
+and, on a scenario with replayed references, where each has got (`simulator.server.replays`):
+`; replay KXBTCPERP 45.2% (14 of 31 points)`.
+
 The time is the one the exchange has reached (every timer due by then has fired) and the speed
 what it achieved: when it cannot keep up with an accelerated clock, the line shows its own
 pace, not the clock's, and, while the lag is above the driver's warning threshold
@@ -102,11 +105,13 @@ async def report(
     interval_s: float,
     *,
     sleep: Sleep | None = None,
+    extra: Callable[[], str] | None = None,
 ) -> None:
     """Log `stats.line` every `interval_s` until cancelled.
 
     `position()` is where the exchange is: (the simulated ms it has reached, its lag behind
-    the clock in ms), as `simulator.server.clock_driver.position` gives them.
+    the clock in ms), as `simulator.server.clock_driver.position` gives them. `extra()`, when
+    it says something, ends the line after `; ` (the replays' progress).
     """
     if interval_s <= 0:
         raise ValueError(f"interval must be positive, was {interval_s}")
@@ -114,4 +119,6 @@ async def report(
     stats.start(position()[0])
     while True:
         await pause(interval_s)
-        _LOG.info("%s", stats.line(*position()))
+        line = stats.line(*position())
+        more = extra() if extra is not None else ""
+        _LOG.info("%s", f"{line}; {more}" if more else line)

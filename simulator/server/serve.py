@@ -16,8 +16,9 @@ reset replaces), and once the socket is served:
 Logging: the `perps_sim` loggers (advance progress and summaries, the driver's lag warning, the
 stats line, errors) go to stderr in uvicorn's format at `--log-level`. Wall and accelerated
 runs watch the driver's lag (`clock_driver.LagWatch`) and, unless `--stats-interval 0`, log
-the stats line (`simulator.server.run_stats`) every interval. uvicorn's record of a client's
-WebSocket text frame that is not UTF-8 becomes one warning (`uvicorn_logs`).
+the stats line (`simulator.server.run_stats`) every interval. A replayed reference logs when
+it runs out, in every clock mode (`simulator.server.replays.ReplayWatch`). uvicorn's record of
+a client's WebSocket text frame that is not UTF-8 becomes one warning (`uvicorn_logs`).
 
 SIGINT and SIGTERM stop it cleanly: uvicorn finishes open requests, the driver and stats tasks
 and a background advance (stopped at a slice boundary) are cancelled, the journal (with
@@ -52,7 +53,7 @@ from uvicorn.logging import DefaultFormatter
 from api.app import create_app, server_options
 from fix_acceptor.server import SESSION_PORTS, FixServer, FixSettings, parse_fix_settings
 from simulator.core.errors import RejectError
-from simulator.server import log_text
+from simulator.server import log_text, replays
 from simulator.server.clock_driver import LagWatch, drive_current, position
 from simulator.server.journal import Durability
 from simulator.server.listeners import is_loopback_host, listen_tcp
@@ -234,6 +235,7 @@ def banner(options: ServeOptions, runtime: Runtime, urls: dict[str, Any]) -> str
     else:
         lines.append("  FIX         off (--no-fix)")
     lines += _key_lines(scenario)
+    lines += replays.banner_lines(runtime.exchange)
     state = (
         "in memory only"
         if options.state_dir is None
@@ -376,7 +378,7 @@ async def _serve(options: ServeOptions, runtime: Runtime, stream: TextIO) -> int
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, request_exit)
     tasks: list[asyncio.Task[None]] = []
-    unsubscribe: Callable[[], None] | None = None
+    unsubscribers = [runtime.bus.subscribe(replays.ReplayWatch(lambda: runtime.exchange))]
     if runtime.clock_mode != "manual":
         watch = LagWatch(runtime.speed)
         driver = asyncio.create_task(
@@ -396,12 +398,17 @@ async def _serve(options: ServeOptions, runtime: Runtime, stream: TextIO) -> int
         tasks.append(driver)
         if options.stats_interval > 0:
             stats = RunStats(lag_threshold_ms=watch.threshold_ms)
-            unsubscribe = runtime.bus.subscribe(stats)
+            unsubscribers.append(runtime.bus.subscribe(stats))
 
             def reached() -> tuple[int, int]:
                 return position(runtime.exchange)  # the current exchange: a reset replaces it
 
-            tasks.append(asyncio.create_task(report(stats, reached, options.stats_interval)))
+            def replayed() -> str:
+                return replays.progress_text(replays.replay_progress(runtime.exchange))
+
+            tasks.append(
+                asyncio.create_task(report(stats, reached, options.stats_interval, extra=replayed))
+            )
     try:
         await server.serve(sockets=[sock])
     finally:
@@ -410,7 +417,7 @@ async def _serve(options: ServeOptions, runtime: Runtime, stream: TextIO) -> int
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if unsubscribe is not None:
+        for unsubscribe in unsubscribers:
             unsubscribe()
         await runtime.advancer.aclose()
         sock.close()

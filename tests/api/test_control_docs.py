@@ -212,3 +212,29 @@ def test_docs_pages_load_every_asset_from_the_app(fresh: Served) -> None:
 
 def test_the_document_is_built_once(fresh: Served) -> None:
     assert fresh.app.openapi() is fresh.app.openapi()
+
+
+def test_a_replayed_reference_shows_its_progress_on_the_clock(
+    live: LiveServer, document: dict[str, Any]
+):
+    _, answer = _answer(document["paths"]["/sim/v1/clock"]["get"])
+    with live_server(load_scenario("liquidation-cascade")) as cascade:
+        start = cascade.control("GET", "/clock").json()
+        advanced = cascade.control("POST", "/clock/advance", json={"ms": 11 * 60_000}).json()
+    for body in (start, advanced):
+        _validate(document, answer["schema"], body)
+    first_ms = start["now_ms"]
+    assert start["replays"] == [
+        {
+            "ticker": "KXBTCPERP",
+            "points_reached": 1,
+            "points_total": 31,
+            "first_ts_ms": first_ms,
+            "last_ts_ms": first_ms + 629_000,
+            "percent": 0.0,
+            "done": False,
+        }
+    ]
+    (ended,) = advanced["replays"]
+    assert (ended["points_reached"], ended["percent"], ended["done"]) == (31, 100.0, True)
+    assert "replays" not in live.control("GET", "/clock").json()  # bare: no replay

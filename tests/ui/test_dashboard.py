@@ -147,3 +147,12 @@ def test_the_pause_button_pauses_and_resumes_trading(
     browser.evaluate("document.getElementById('pause-trading').click()")
     browser.wait_for("document.getElementById('pause-trading').textContent === 'pause trading'")
     assert httpx.get(status).json()["trading_active"] is True
+
+
+def test_the_clock_shows_where_a_replayed_reference_has_got(browser: Browser) -> None:
+    with live_server(load_scenario("liquidation-cascade")) as server:
+        browser.navigate(f"{server.base}/sim/ui")
+        extra = "document.getElementById('clock-extra').textContent"
+        browser.wait_for(f"{extra} === 'replay KXBTCPERP 0%'")
+        server.control("POST", "/clock/advance", json={"ms": 11 * 60_000}).raise_for_status()
+        browser.wait_for(f"{extra} === 'replay KXBTCPERP ran out'")

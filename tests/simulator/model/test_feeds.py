@@ -265,6 +265,13 @@ def test_replay_feed_next_change_after_walks_points_then_none():
     assert feed.next_change_after(T0 + 3_000) is None
 
 
+def test_replay_feed_span_and_points_reached():
+    feed = _replay()
+
+    assert (feed.first_ts_ms, feed.last_ts_ms, len(feed)) == (T0, T0 + 3_000, 3)
+    assert [feed.points_reached(t) for t in (T0 - 1, T0, T0 + 2_999, T0 + 3_000)] == [0, 1, 2, 3]
+
+
 def test_replay_feed_set_price_overrides_until_next_point():
     feed = _replay()
     feed.set_price(T0 + 1_200, 60_000)

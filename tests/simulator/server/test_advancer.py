@@ -279,3 +279,21 @@ def test_a_short_advance_logs_its_summary_at_debug_only(caplog: pytest.LogCaptur
     (record,) = [r for r in caplog.records if r.name == "perps_sim.advance"]
     assert record.levelno == logging.DEBUG
     assert record.getMessage().startswith("advance of 5s done: 5s simulated in ")
+
+
+def test_progress_lines_and_summary_say_where_each_replay_has_got(
+    caplog: pytest.LogCaptureFixture,
+):
+    scenario = load_scenario("liquidation-cascade")  # BTC replays 31 points over 10m29s
+    exchange = build_exchange(scenario, ManualClock(scenario.start_ms))
+    advancer = Advancer(steady(0.25), first_slice_ms=60_000)
+    advancer.slice_work_s = 0.25
+
+    with caplog.at_level(logging.INFO, logger="perps_sim.advance"):
+        _run(advancer, exchange, 12 * 60_000)
+
+    lines = [r.getMessage() for r in caplog.records if r.name == "perps_sim.advance"]
+    # the first progress line at 2 minutes: 120 of 629 s of the replay, its first point only
+    assert lines[0].endswith("; replay KXBTCPERP 19.1% (1 of 31 points)"), lines
+    assert lines[-1].startswith("advance of 12m00s done: ")
+    assert lines[-1].endswith("; replay KXBTCPERP ran out"), lines

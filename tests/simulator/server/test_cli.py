@@ -606,3 +606,23 @@ def test_bad_control_plane_safety_values_exit_with_status_2(argv, message, capsy
         main(["serve", *argv])
     assert exited.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_replayed_reference_is_in_the_banner_and_logs_when_it_runs_out(tmp_path):
+    ready = tmp_path / "ready.json"
+    args = ["--port", "0", "--no-fix", "--clock", "manual", "--ready-file", str(ready)]
+    with _serve(*args, "--scenario", "liquidation-cascade", "--log-level", "info") as process:
+        assert (
+            "  replay      KXBTCPERP: 31 points, 2026-06-15T00:00:00.000Z to "
+            "2026-06-15T00:10:29.000Z (10m29s)"
+        ) in process.banner
+        control = json.loads(ready.read_text())["control_url"]
+        advanced = httpx.post(f"{control}/clock/advance", json={"ms": 11 * 60_000}, timeout=60)
+        assert advanced.json()["replays"][0]["done"] is True
+        process.popen.send_signal(signal.SIGINT)
+        _, err = process.popen.communicate(timeout=60)
+    assert process.popen.returncode == 0
+    assert (
+        "replay of KXBTCPERP ran out at 2026-06-15T00:10:29.000Z (31 points over 10m29s): its "
+        "reference stays at 4.6285 until set"
+    ) in err.decode()

@@ -148,3 +148,31 @@ def test_report_logs_a_line_every_interval(caplog: pytest.LogCaptureFixture):
 def test_report_refuses_a_non_positive_interval():
     with pytest.raises(ValueError):
         asyncio.run(report(RunStats(), lambda: (START_MS, 0), 0))
+
+
+def test_report_ends_a_line_with_what_extra_says_when_it_says_something(
+    caplog: pytest.LogCaptureFixture,
+):
+    said = iter(["replay KXBTCPERP 50.0% (3 of 31 points)", ""])
+
+    async def fake_sleep(seconds: float) -> None:
+        if len(caplog.records) == 2:
+            raise asyncio.CancelledError
+
+    with (
+        caplog.at_level(logging.INFO, logger="perps_sim.stats"),
+        pytest.raises(asyncio.CancelledError),
+    ):
+        asyncio.run(
+            report(
+                RunStats(_FakeWall()),
+                lambda: (START_MS, 0),
+                1,
+                sleep=fake_sleep,
+                extra=lambda: next(said),
+            )
+        )
+
+    first, second = [r.getMessage() for r in caplog.records]
+    assert first.endswith("liquidations 0; replay KXBTCPERP 50.0% (3 of 31 points)")
+    assert second.endswith("liquidations 0")
