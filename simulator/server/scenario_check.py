@@ -15,6 +15,8 @@ from simulator.core.clock import ManualClock
 from simulator.core.errors import RejectError
 from simulator.exchange import Exchange
 from simulator.model.feeds import RandomWalkFeed, ReplayFeed, StaticFeed
+from simulator.server.log_text import span
+from simulator.server.replays import replay_progress
 from simulator.server.scenarios import ScenarioError, build_exchange, load_scenario
 
 __all__ = ["check_scenario"]
@@ -44,9 +46,24 @@ def check_scenario(name_or_path: str) -> str:
         quoted += f", noise takers on {len(takers.tickers or tickers)} market(s)"
     return (
         f"scenario {scenario.name!r}: {len(tickers)} market(s) ({', '.join(tickers)}), "
-        f"reference feeds {'/'.join(feeds)}, {len(scenario.users)} user(s), {quoted}, "
-        f"start {scenario.start_time}, seed {scenario.seed}"
+        f"reference feeds {'/'.join(feeds)}{_replays(exchange)}, {len(scenario.users)} user(s), "
+        f"{quoted}, start {scenario.start_time}, seed {scenario.seed}"
     )
+
+
+def _replays(exchange: Exchange) -> str:
+    # each replay's points and span, and a replay that misses the start (a file of other dates)
+    start = exchange.now()
+    said = []
+    for progress in replay_progress(exchange):
+        first, last = progress.first_ts_ms, progress.last_ts_ms
+        text = f"{progress.ticker} {progress.points_total:,} points over {span(last - first)}"
+        if last < start:
+            text += ", all before the start: its last price throughout"
+        elif first > start:
+            text += f", the first {span(first - start)} after the start: no reference until then"
+        said.append(text)
+    return f" (replay {'; '.join(said)})" if said else ""
 
 
 _FEED_KINDS: dict[type, str] = {

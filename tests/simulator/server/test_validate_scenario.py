@@ -22,6 +22,27 @@ def test_every_built_in_scenario_is_valid(capsys: pytest.CaptureFixture[str]) ->
     assert "house market maker on 3 market(s)" in default
     bare = next(line for line in out if line.startswith("bare:"))
     assert "reference feeds static" in bare and "no house market maker" in bare
+    cascade = next(line for line in out if line.startswith("liquidation-cascade:"))
+    assert "reference feeds replay/static (replay KXBTCPERP 31 points over 10m29s), " in cascade
+
+
+def test_a_replay_that_misses_the_start_is_pointed_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    start = load_scenario("bare").start_ms
+    (tmp_path / "old.csv").write_text("ts_ms,price\n1700000000000,6.0\n1700000060000,6.1\n")
+    (tmp_path / "late.csv").write_text(f"{start + 300_000},6.0\n{start + 460_000},6.1\n")
+    feeds = {"KXBTCPERP": {"kind": "replay", "path": str(tmp_path / "old.csv")},
+             "KXETHPERP": {"kind": "replay", "path": str(tmp_path / "late.csv")},
+             "*": {"kind": "static"}}  # fmt: skip
+    path = tmp_path / "replays.json"
+    path.write_text(json.dumps({"name": "replays", "markets_file": "markets/default.json",
+                                "start_time": "2026-06-15T00:00:00Z", "feeds": feeds}))  # fmt: skip
+    assert main(["validate-scenario", str(path)]) == 0
+    assert (
+        "(replay KXBTCPERP 2 points over 1m00s, all before the start: its last price throughout; "
+        "KXETHPERP 2 points over 2m40s, the first 5m00s after the start: no reference until then)"
+    ) in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
