@@ -39,16 +39,21 @@ def check_scenario(name_or_path: str) -> str:
     quoted = (
         "no house market maker"
         if liquidity is None
-        else f"house market maker on {len(liquidity.tickers or tickers)} market(s)"
+        else f"house market maker on {_count(liquidity.tickers, tickers)} market(s)"
     )
     takers = scenario.takers
     if takers is not None:
-        quoted += f", noise takers on {len(takers.tickers or tickers)} market(s)"
+        quoted += f", noise takers on {_count(takers.tickers, tickers)} market(s)"
     return (
         f"scenario {scenario.name!r}: {len(tickers)} market(s) ({', '.join(tickers)}), "
         f"reference feeds {'/'.join(feeds)}{_replays(exchange)}, {len(scenario.users)} user(s), "
         f"{quoted}, start {scenario.start_time}, seed {scenario.seed}"
     )
+
+
+def _count(named: list[str] | None, every: list[str]) -> int:
+    # a bot's `tickers`: None is every market, an empty list none
+    return len(every if named is None else named)
 
 
 def _replays(exchange: Exchange) -> str:

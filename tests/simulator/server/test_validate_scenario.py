@@ -26,6 +26,17 @@ def test_every_built_in_scenario_is_valid(capsys: pytest.CaptureFixture[str]) ->
     assert "reference feeds replay/static (replay KXBTCPERP 31 points over 10m29s), " in cascade
 
 
+def test_bots_given_no_tickers_quote_and_trade_nowhere(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "idle.json"
+    path.write_text(json.dumps({"name": "idle", "liquidity": {"tickers": []},
+                                "takers": {"tickers": ["KXETHPERP"]}}))  # fmt: skip
+    assert main(["validate-scenario", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "house market maker on 0 market(s), noise takers on 1 market(s)," in out
+
+
 def test_a_replay_that_misses_the_start_is_pointed_out(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
