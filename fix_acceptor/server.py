@@ -28,7 +28,11 @@ outbound messages for resends. Writes are never refused: what a client has not r
 its connection's write buffer. A long advance waits between its slices while a connection holds
 more than `FixSettings.pace_bytes` there, until half that is left (`simulator.server.pacing`),
 so that a dry run's slow reader (KalshiMD books through a week) is not buffered for without
-bound.
+bound; a connection holding more than `FixSettings.max_unsent_bytes` (a client that stopped
+reading) is dropped with a warning. The session's timers never wait for the client to read, so
+a silent client meets its heartbeat timeout however much it has left unread, and a close with
+more waiting than the transport's high-water mark is an abort (a graceful close would wait for
+a reader that is not there).
 """
 
 from __future__ import annotations
@@ -58,7 +62,7 @@ from fix_acceptor.session import (
 )
 from fix_acceptor.settings import FixSettings, parse_fix_settings
 from fix_acceptor.wire import business_reject
-from simulator.core.clock import WallClock
+from simulator.core.clock import Clock, WallClock
 from simulator.core.errors import LimitExceededError
 from simulator.risk.keys import VerificationError
 from simulator.server.listeners import listen_tcp
@@ -120,7 +124,7 @@ class FixServer:
         self,
         runtime: Runtime,
         settings: FixSettings | None = None,
-        wall_clock: WallClock | None = None,
+        wall_clock: Clock | None = None,  # the real time; tests pass a fake
     ) -> None:
         self.runtime = runtime
         self.settings = settings or FixSettings()
@@ -348,14 +352,36 @@ class _Connection:
                 self._defer(batch)  # behind what waits: sequence order kept
             else:
                 self.writer.write(b"".join(batch))
+                self._check_unsent()
 
     def _write(self, data: bytes) -> None:
         # a message outside a read's batch: at once, or after the fsync its commands owe
         runtime = self.server.runtime
         if self._deferred is None and not runtime.journal_pending and self._held_s() <= 0:
             self.writer.write(data)
+            self._check_unsent()
             return
         self._defer([data])
+
+    def _check_unsent(self) -> None:
+        # a client that stopped reading: its connection goes before what it has not read
+        # grows without bound (`FixSettings.max_unsent_bytes`)
+        limit = self.server.settings.max_unsent_bytes
+        if not limit:
+            return
+        unsent = self.writer.transport.get_write_buffer_size()
+        if unsent > limit and not self.closing:
+            logon = self.session.logon
+            _LOG.warning(
+                "FIX connection of %s dropped: %s bytes written to it and not read, more than "
+                "max_unsent_bytes (%s); a client that stopped reading",
+                "a client not logged on"
+                if logon is None
+                else f"key {logon.key_id} ({logon.session_type})",
+                f"{unsent:,}",
+                f"{limit:,}",
+            )
+            self.abort()
 
     def _held_s(self) -> float:
         return self._held_until - asyncio.get_running_loop().time() if self._held_until else 0.0
@@ -378,18 +404,30 @@ class _Connection:
             self._deferring = None
             if not self.writer.is_closing():
                 self.writer.write(b"".join(deferred))
+                self._check_unsent()
                 if self._close_after_deferred:
-                    self.writer.close()
+                    self._close()
+
+    def _close(self) -> None:
+        # after what is written: unless more is waiting than the transport's high-water mark,
+        # which a client that is not reading never takes (the close would never complete, and
+        # the connection and its subscriptions would stay); then at once
+        transport = self.writer.transport
+        if transport.get_write_buffer_size() > transport.get_write_buffer_limits()[1]:
+            self.abort()
+        else:
+            self.writer.close()
 
     async def _drain(self) -> None:
         with contextlib.suppress(ConnectionError, OSError):
             await self.writer.drain()
 
     async def _tick(self) -> None:
+        # never waits for the client to read: a client that stopped reading still meets its
+        # heartbeat timeout (waiting on `drain` here kept its timers from ever running)
         while not self.closing:
             await asyncio.sleep(_TICK_S)
             self._apply(self.session.tick(self.now()))
-            await self._drain()
 
     def send_application(self, message: Message) -> None:
         """An application message for the client (numbered and stamped by the session)."""
@@ -427,7 +465,7 @@ class _Connection:
                 if self._deferred is not None:
                     self._close_after_deferred = True
                 elif not self.writer.is_closing():
-                    self.writer.close()
+                    self._close()
 
     def _attach(self, output: LoggedOn) -> None:
         logon = output.logon

@@ -19,7 +19,8 @@ from simulator.server.name_value import apply_items
 
 __all__ = ["FixSettings", "parse_fix_settings"]
 
-_MINIMUMS = {"pace_bytes": 0, "rt_store_messages": 0}  # 0: no pacing; no resend store
+# 0: no pacing; no resend store; no limit
+_MINIMUMS = {"pace_bytes": 0, "rt_store_messages": 0, "max_unsent_bytes": 0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,10 @@ class FixSettings:
             that is left; 0: FIX connections do not pace advances.
         md_last_update_time: Put LastUpdateTime (779) on each W, for QuickFIX engines with
             the stock FIX50SP2 dictionary, which requires it (`fix_acceptor.market_data`).
+        max_unsent_bytes: Bytes written to a connection and not yet sent above which the
+            connection is dropped (a warning says so): a client that stopped reading, whose
+            backlog would otherwise grow without bound (a KalshiMD session of the default
+            books gets about 1.2 MB a simulated hour); 0: no limit.
     """
 
     session: SessionSettings = field(default_factory=SessionSettings)
@@ -43,6 +48,7 @@ class FixSettings:
     max_md_symbols: int = 500
     pace_bytes: int = 1_048_576
     md_last_update_time: bool = False
+    max_unsent_bytes: int = 67_108_864
 
 
 def parse_fix_settings(items: Iterable[str], base: FixSettings | None = None) -> FixSettings:

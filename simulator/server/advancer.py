@@ -353,7 +353,7 @@ class Advancer:
             _LOG.warning(
                 "a client's send queue has not shrunk for %s while the advance waited for it: "
                 "the advance goes on without waiting (a WebSocket connection is ended when its "
-                "queue is full)",
+                "queue is full, a FIX connection when its unread bytes pass max_unsent_bytes)",
                 log_text.wall(self.pacer.stall_s),
             )
 
