@@ -30,7 +30,8 @@ more than `FixSettings.pace_bytes` there, until half that is left (`simulator.se
 so that a dry run's slow reader (KalshiMD books through a week) is not buffered for without
 bound; a connection holding more than `FixSettings.max_unsent_bytes` (a client that stopped
 reading) is dropped with a warning. The session's timers never wait for the client to read, so
-a silent client meets its heartbeat timeout however much it has left unread, and a close with
+a silent client meets its heartbeat timeout however much it has left unread, a slow reader's
+messages are read while its backlog waits (its Heartbeats keep it alive), and a close with
 more waiting than the transport's high-water mark is an abort (a graceful close would wait for
 a reader that is not there).
 """
@@ -281,7 +282,9 @@ class _Connection:
                         self._flush()
                         raise
                     await self._durable_flush()
-                await self._drain()
+                # no wait here for the client to read what it was sent: its next messages (a
+                # Heartbeat among them) are read meanwhile, so a slow reader is not taken for a
+                # silent one; `max_unsent_bytes` bounds what it leaves unread
         finally:
             ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):

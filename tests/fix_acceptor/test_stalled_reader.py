@@ -4,7 +4,8 @@ A KalshiMD session subscribes to the default books and then reads nothing more w
 exchange advances (its socket buffers are made small, so the acceptor's write buffer fills
 soon). Past `max_unsent_bytes` the connection is dropped with a warning; without a limit, a
 client that also stopped sending is dropped by its heartbeat timeout, which used to wait behind
-the unread bytes forever (the connection, and the memory of what it had not read, stayed).
+the unread bytes forever (the connection, and the memory of what it had not read, stayed). A
+client that still sends (a slow reader) is read meanwhile: its Heartbeats keep it.
 """
 
 from __future__ import annotations
@@ -48,6 +49,11 @@ def _logon(sending_ms: int, heartbeat_s: int) -> bytes:
     return codec.encode(Message([*header, *body, (141, "Y"), (1137, "9")]))
 
 
+def _heartbeat(seq: int, sending_ms: int) -> bytes:
+    header = [(35, "0"), (49, KEY_ID), (56, "KalshiMD"), (34, str(seq))]
+    return codec.encode(Message([*header, (52, codec.timestamp(sending_ms))]))
+
+
 def _subscribe(sending_ms: int) -> bytes:
     header = [(35, "V"), (49, KEY_ID), (56, "KalshiMD"), (34, "2")]
     request = [(262, "md-1"), (263, "1"), (264, "0"), (146, str(len(SYMBOLS)))]
@@ -70,8 +76,9 @@ async def _until(done: Callable[[], bool], what: str, step: Callable[[], None]) 
 @asynccontextmanager
 async def _stalled(
     settings: FixSettings, wall: ManualClock | None = None, heartbeat_s: int = 30
-) -> AsyncIterator[tuple[FixServer, Runtime]]:
-    """An MD session on the default books that has stopped reading after its Logon reply."""
+) -> AsyncIterator[tuple[FixServer, Runtime, asyncio.StreamWriter]]:
+    """An MD session on the default books that has stopped reading after its Logon reply
+    (the writer of the client side: it may still send)."""
     runtime = Runtime(load_scenario("default"), clock_mode="manual")
     server = FixServer(runtime, settings, wall_clock=wall)
     port = (await server.start("127.0.0.1", {"KalshiMD": 0}))["KalshiMD"]
@@ -88,7 +95,7 @@ async def _stalled(
         accepted.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SMALL_BUFFER)
         writer.write(_subscribe(now))
         await writer.drain()
-        yield server, runtime  # from here on the client reads nothing
+        yield server, runtime, writer  # from here on the client reads nothing
     finally:
         writer.close()
         await server.close()
@@ -107,7 +114,7 @@ def test_a_client_that_stops_reading_is_dropped_past_max_unsent_bytes(
     settings = FixSettings(max_unsent_bytes=200_000, pace_bytes=0)
 
     async def scenario() -> None:
-        async with _stalled(settings) as (server, runtime):
+        async with _stalled(settings) as (server, runtime, _):
             await _until(lambda: not server._connections, "dropped", _advance(runtime))
             assert server.unsent_bytes() == 0
             assert not server.live  # the session was released
@@ -127,7 +134,7 @@ def test_a_silent_client_is_timed_out_even_while_what_it_has_not_read_waits(
     settings = FixSettings(max_unsent_bytes=0, pace_bytes=0)  # no limit: only the timeout
 
     async def scenario() -> None:
-        async with _stalled(settings, wall, heartbeat_s=3) as (server, runtime):
+        async with _stalled(settings, wall, heartbeat_s=3) as (server, runtime, _):
             (connection,) = server._connections
             transport = connection.writer.transport
             high = transport.get_write_buffer_limits()[1]
@@ -140,5 +147,31 @@ def test_a_silent_client_is_timed_out_even_while_what_it_has_not_read_waits(
             wall.set(wall.now_ms() + 4_000)
             await _until(lambda: not server._connections, "timed out", lambda: None)
             assert not server.live
+
+    asyncio.run(scenario())
+
+
+def test_a_client_that_reads_slowly_is_read_meanwhile_and_its_heartbeats_keep_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(fix_server, "_TICK_S", 0.01)
+    wall = ManualClock(WallClock().now_ms())
+    settings = FixSettings(max_unsent_bytes=0, pace_bytes=0)
+
+    async def scenario() -> None:
+        async with _stalled(settings, wall, heartbeat_s=3) as (server, runtime, client):
+            (connection,) = server._connections
+            transport = connection.writer.transport
+            high = transport.get_write_buffer_limits()[1]
+            advance = _advance(runtime)
+            await _until(lambda: transport.get_write_buffer_size() > high, "backed up", advance)
+            # 10 s of its backlog waiting (the timeout is 7.5 s), a Heartbeat every 2 s
+            for seq in range(3, 8):
+                wall.set(wall.now_ms() + 2_000)
+                client.write(_heartbeat(seq, wall.now_ms()))
+                read = lambda: connection.session._last_received_ms == wall.now_ms()  # noqa: E731
+                await _until(read, f"read Heartbeat {seq}", lambda: None)
+            assert connection in server._connections
+            assert connection.session._test_request is None
 
     asyncio.run(scenario())
