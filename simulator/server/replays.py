@@ -5,7 +5,8 @@ point the reference stays at the last price until the control plane sets another
 and constants never end, so only replays have progress. What shows it:
 
 - `replay_progress(exchange)`: a `ReplayProgress` per replayed market, in market order, read at
-  the exchange's time (a pinned market's replay too: its points keep passing under the pin);
+  the time the exchange has reached (`clock_driver.position`: behind a wall or accelerated
+  clock when it lags), a pinned market's replay too (its points keep passing under the pin);
   `GET /sim/v1/clock` carries them as `replays`, and the dashboard shows them by the clock;
 - `progress_text`: the same, for the advance's progress lines and summary and the stats line
   (`replay KXBTCPERP 45.2% (14 of 31 points)`, then `replay KXBTCPERP ran out`);
@@ -30,6 +31,7 @@ from simulator.core.money import format_price
 from simulator.model.feeds import ReplayFeed
 from simulator.model.market_data import MarketData
 from simulator.server import log_text
+from simulator.server.clock_driver import position
 
 if TYPE_CHECKING:
     from simulator.exchange import Exchange
@@ -76,8 +78,10 @@ def _progress(ticker: str, feed: ReplayFeed, now_ms: int) -> ReplayProgress:
 
 
 def replay_progress(exchange: Exchange) -> list[ReplayProgress]:
-    """Every replayed market's progress at the exchange's time (empty without replays)."""
-    now = exchange.now()
+    """Every replayed market's progress at the time the exchange has reached (empty without
+    replays): a wall or accelerated clock's exchange that lags has not played the points
+    between there and the clock's time yet."""
+    now = position(exchange)[0]
     found = []
     for ticker, data in exchange.markets.items():
         feed = _replay_of(data)
@@ -131,7 +135,7 @@ class ReplayWatch:
         if not pending:
             return
         exchange = self._exchange()
-        now = exchange.now()
+        now = position(exchange)[0]
         for ticker in list(pending):
             data = exchange.markets.get(ticker)
             feed = None if data is None else _replay_of(data)

@@ -6,6 +6,7 @@ import logging
 
 import pytest
 
+from simulator.core.clock import ManualClock
 from simulator.core.money import parse_price
 from simulator.server.replays import (
     ReplayProgress,
@@ -15,7 +16,7 @@ from simulator.server.replays import (
     replay_progress,
 )
 from simulator.server.runtime import Runtime
-from simulator.server.scenarios import load_scenario
+from simulator.server.scenarios import build_exchange, load_scenario
 
 BTC = "KXBTCPERP"
 SPAN_MS = 629_000  # fixtures/feeds/btc_crash.csv: 31 points over 10m29s
@@ -101,3 +102,18 @@ def test_the_watch_of_a_scenario_without_replays_or_after_its_end_says_nothing(
         plain.exchange.advance(60_000)
         ended.exchange.advance(60_000)
     assert _ran_out(caplog) == []
+
+
+def test_a_lagging_exchange_shows_where_it_has_got_not_where_its_clock_is():
+    scenario = load_scenario("liquidation-cascade")
+    clock = ManualClock(scenario.start_ms)
+    exchange = build_exchange(scenario, clock)
+    clock.set(scenario.start_ms + SPAN_MS + 60_000)  # the clock ran on; no timer fired yet
+
+    (behind,) = replay_progress(exchange)
+    exchange.run_due()
+    (caught_up,) = replay_progress(exchange)
+
+    assert exchange.now() > behind.last_ts_ms and not behind.done
+    assert behind.percent < 1
+    assert caught_up.done
