@@ -16,6 +16,7 @@ import logging
 import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import hashes
@@ -108,6 +109,22 @@ def _advance(runtime: Runtime) -> Callable[[], None]:
     return advance
 
 
+async def _backed_up(server: FixServer, runtime: Runtime) -> Any:
+    """The stalled connection, once more waits unsent than its transport's high-water mark."""
+    (connection,) = server._connections
+    transport = connection.writer.transport
+    high = transport.get_write_buffer_limits()[1]
+    await _until(lambda: transport.get_write_buffer_size() > high, "backed up", _advance(runtime))
+    return connection
+
+
+@pytest.fixture
+def wall(monkeypatch: pytest.MonkeyPatch) -> ManualClock:
+    """The acceptor's wall clock, moved by the test; its timers checked every 10 ms."""
+    monkeypatch.setattr(fix_server, "_TICK_S", 0.01)
+    return ManualClock(WallClock().now_ms())
+
+
 def test_a_client_that_stops_reading_is_dropped_past_max_unsent_bytes(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -127,19 +144,13 @@ def test_a_client_that_stops_reading_is_dropped_past_max_unsent_bytes(
 
 
 def test_a_silent_client_is_timed_out_even_while_what_it_has_not_read_waits(
-    monkeypatch: pytest.MonkeyPatch,
+    wall: ManualClock,
 ) -> None:
-    monkeypatch.setattr(fix_server, "_TICK_S", 0.01)
-    wall = ManualClock(WallClock().now_ms())
     settings = FixSettings(max_unsent_bytes=0, pace_bytes=0)  # no limit: only the timeout
 
     async def scenario() -> None:
         async with _stalled(settings, wall, heartbeat_s=3) as (server, runtime, _):
-            (connection,) = server._connections
-            transport = connection.writer.transport
-            high = transport.get_write_buffer_limits()[1]
-            advance = _advance(runtime)
-            await _until(lambda: transport.get_write_buffer_size() > high, "backed up", advance)
+            connection = await _backed_up(server, runtime)
             # silent for 3 s x 1.5: a TestRequest; 3 s more: Logout and the connection goes
             wall.set(wall.now_ms() + 5_000)
             sent = lambda: connection.session._test_request is not None  # noqa: E731
@@ -152,19 +163,13 @@ def test_a_silent_client_is_timed_out_even_while_what_it_has_not_read_waits(
 
 
 def test_a_client_that_reads_slowly_is_read_meanwhile_and_its_heartbeats_keep_it(
-    monkeypatch: pytest.MonkeyPatch,
+    wall: ManualClock,
 ) -> None:
-    monkeypatch.setattr(fix_server, "_TICK_S", 0.01)
-    wall = ManualClock(WallClock().now_ms())
     settings = FixSettings(max_unsent_bytes=0, pace_bytes=0)
 
     async def scenario() -> None:
         async with _stalled(settings, wall, heartbeat_s=3) as (server, runtime, client):
-            (connection,) = server._connections
-            transport = connection.writer.transport
-            high = transport.get_write_buffer_limits()[1]
-            advance = _advance(runtime)
-            await _until(lambda: transport.get_write_buffer_size() > high, "backed up", advance)
+            connection = await _backed_up(server, runtime)
             # 10 s of its backlog waiting (the timeout is 7.5 s), a Heartbeat every 2 s
             for seq in range(3, 8):
                 wall.set(wall.now_ms() + 2_000)
