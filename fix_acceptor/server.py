@@ -506,6 +506,10 @@ class _Connection:
             self._business_reject(message, ref_seq, REJECT_REASON, REJECT_TEXT)
         elif self.entry is not None:
             if self._held or self.server.runtime.advancer.running is not None:
+                if len(self._held) >= self.server.settings.max_held_messages:
+                    text = f"an advance is running and {len(self._held):,} messages wait for it"
+                    self._business_reject(message, ref_seq, 4, text)
+                    return
                 self._hold(message, ref_seq)  # an advance runs: after it, in order
                 return
             self.entry.handle(message, ref_seq)

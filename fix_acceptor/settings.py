@@ -37,6 +37,9 @@ class FixSettings:
             that is left; 0: FIX connections do not pace advances.
         md_last_update_time: Put LastUpdateTime (779) on each W, for QuickFIX engines with
             the stock FIX50SP2 dictionary, which requires it (`fix_acceptor.market_data`).
+        max_held_messages: Order-entry messages of one connection that may wait for a running
+            advance to end (they are applied after it, in order); one more is refused with
+            BusinessMessageReject 380=4 (Application not available) until it has.
         max_unsent_bytes: Bytes written to a connection and not yet sent above which the
             connection is dropped (a warning says so): a client that stopped reading, whose
             backlog would otherwise grow without bound (a KalshiMD session of the default
@@ -48,6 +51,7 @@ class FixSettings:
     max_md_symbols: int = 500
     pace_bytes: int = 1_048_576
     md_last_update_time: bool = False
+    max_held_messages: int = 10_000
     max_unsent_bytes: int = 67_108_864
 
 

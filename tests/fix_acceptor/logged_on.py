@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from fix_acceptor import codec
 from fix_acceptor.message import Message
 from fix_acceptor.server import FixServer
+from fix_acceptor.settings import FixSettings
 from simulator.server.runtime import Runtime
 from tests.fix_acceptor.test_server import logon
 
@@ -40,9 +41,9 @@ class Logged:
 
 
 @asynccontextmanager
-async def logged_on(runtime: Runtime) -> AsyncIterator[Logged]:
+async def logged_on(runtime: Runtime, settings: FixSettings | None = None) -> AsyncIterator[Logged]:
     """Serve `runtime` over FIX on a free port and log demo-user on to KalshiNR (seq 1)."""
-    server = FixServer(runtime)
+    server = FixServer(runtime, settings)
     port = (await server.start("127.0.0.1", {"KalshiNR": 0}))["KalshiNR"]
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     replies = Reader(reader)

@@ -11,6 +11,7 @@ import pytest
 
 from fix_acceptor import codec
 from fix_acceptor.message import Message
+from fix_acceptor.settings import FixSettings
 from simulator.core.clock import WallClock
 from simulator.server.advancer import Advancer
 from simulator.server.runtime import Runtime
@@ -79,3 +80,27 @@ def test_order_entry_waits_for_the_advance_while_test_requests_are_answered(
     assert seen["report"] == ("8", "held-1", "0")
     assert seen["running_at_report"] is None
     assert seen["transact_time"] == codec.timestamp(start + HOUR_MS)
+
+
+def test_past_max_held_messages_an_order_is_refused_while_the_advance_runs():
+    wall = itertools.accumulate(itertools.repeat(0.01), initial=0.0)
+    advancer = Advancer(lambda: next(wall), first_slice_ms=60_000, slice_work_s=0.01)
+    runtime = Runtime(load_scenario("default"), clock_mode="manual", advancer=advancer)
+    replies_seen: list[tuple[str, str | None, str | None]] = []
+
+    async def run() -> None:
+        async with logged_on(runtime, FixSettings(max_held_messages=2)) as session:
+            advancer.start(runtime.exchange, HOUR_MS)
+            session.writer.write(_order(2, "h-1") + _order(3, "h-2") + _order(4, "h-3"))
+            for _ in range(3):
+                reply = await session.replies.next()
+                replies_seen.append(
+                    (reply.msg_type, reply.get(11) or reply.get(379), reply.get(380))
+                )
+                if reply.msg_type == "j":
+                    assert advancer.running is not None  # refused at once, not after it
+                    assert reply.get(58) == "an advance is running and 2 messages wait for it"
+
+    asyncio.run(run())
+    assert replies_seen == [("j", "h-3", "4"), ("8", "h-1", None), ("8", "h-2", None)]
+    assert ("demo-user", "h-3") not in runtime.exchange.live_client_ids
