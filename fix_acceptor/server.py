@@ -31,9 +31,9 @@ so that a dry run's slow reader (KalshiMD books through a week) is not buffered 
 bound; a connection holding more than `FixSettings.max_unsent_bytes` (a client that stopped
 reading) is dropped with a warning. The session's timers never wait for the client to read, so
 a silent client meets its heartbeat timeout however much it has left unread, a slow reader's
-messages are read while its backlog waits (its Heartbeats keep it alive), and a close with
-more waiting than the transport's high-water mark is an abort (a graceful close would wait for
-a reader that is not there).
+messages are read while its backlog waits (its Heartbeats keep it alive), and the close after a
+timeout is an abort when more waits than the transport's high-water mark (a graceful close
+would wait for a reader that is not there); a client's own Logout still gets all it was sent.
 """
 
 from __future__ import annotations
@@ -242,6 +242,7 @@ class _Connection:
         self._deferred: list[bytes] | None = None
         self._deferring: asyncio.Task[None] | None = None
         self._close_after_deferred = False
+        self._unresponsive = False  # closing after a heartbeat or Logon timeout
         self._held_until = 0.0  # a fix_latency fault: nothing is written before this loop time
 
     def now(self) -> int:
@@ -412,11 +413,12 @@ class _Connection:
                     self._close()
 
     def _close(self) -> None:
-        # after what is written: unless more is waiting than the transport's high-water mark,
-        # which a client that is not reading never takes (the close would never complete, and
-        # the connection and its subscriptions would stay); then at once
+        # after what is written; but a client that went silent with more waiting than the
+        # transport's high-water mark may never take it (the close would never complete, and
+        # the connection and its subscriptions would stay): then at once
         transport = self.writer.transport
-        if transport.get_write_buffer_size() > transport.get_write_buffer_limits()[1]:
+        backed_up = transport.get_write_buffer_size() > transport.get_write_buffer_limits()[1]
+        if self._unresponsive and backed_up:
             self.abort()
         else:
             self.writer.close()
@@ -465,6 +467,8 @@ class _Connection:
                 self._flush()
                 self.closing = True
                 _LOG.debug("closing FIX connection: %s", output.reason)
+                if output.unresponsive:
+                    self._unresponsive = True
                 if self._deferred is not None:
                     self._close_after_deferred = True
                 elif not self.writer.is_closing():

@@ -45,7 +45,8 @@ Outputs (frozen dataclasses; `Output` is their union):
   type: the application answers 35=j (380=3) for those its session type does not take (e.g.
   q on KalshiRT, D on KalshiMD).
 - `LoggedOn(logon)`: right after the Send of the Logon reply.
-- `Close(reason)`: close the TCP connection once the outputs before it are written.
+- `Close(reason, unresponsive)`: close the TCP connection once the outputs before it are
+  written; `unresponsive` after a heartbeat or Logon timeout (the client may never read them).
 - `CancelOnDisconnect(key_id, session_type)`: only from `connection_lost`.
 
 `Logon` (frozen dataclass): `key_id`, `session_type`, `heartbeat_s`, `reset` (141=Y),
@@ -313,9 +314,14 @@ class LoggedOn:
 
 @dataclass(frozen=True, slots=True)
 class Close:
-    """Close the TCP connection after writing what came before."""
+    """Close the TCP connection after writing what came before.
+
+    `unresponsive`: the client went silent (a heartbeat or Logon timeout), so what is still
+    unsent may never be read: the connection need not wait for it.
+    """
 
     reason: str
+    unresponsive: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -539,14 +545,16 @@ class FixSession:
             due = self.next_timer_ms()
             if due is not None and now_ms >= due:
                 self.state = "closing"
-                return [Close("no Logon received")]
+                return [Close("no Logon received", unresponsive=True)]
             return []
         if self.state != "active":
             return []
         out: list[Output] = []
         if self._test_request is not None:
             if now_ms - self._test_request[1] >= self._heartbeat_ms:
-                return self._terminate("heartbeat timeout", now_ms)
+                self.state = "closing"
+                text = "heartbeat timeout"
+                return [self._logout_message(text, now_ms), Close(text, unresponsive=True)]
         elif now_ms - self._last_received_ms >= self._grace_ms:
             self._test_requests += 1
             test_id = f"TEST{self._test_requests}"

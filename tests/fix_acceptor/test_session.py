@@ -426,7 +426,7 @@ def test_logon_timeout() -> None:
     session = Harness().session(connected_ms=T0)
     assert session.next_timer_ms() == T0 + 10_000
     assert session.tick(T0 + 9_999) == []
-    assert session.tick(T0 + 10_000) == [Close("no Logon received")]
+    assert session.tick(T0 + 10_000) == [Close("no Logon received", unresponsive=True)]
     assert session.state == "closing"
 
 
@@ -472,7 +472,7 @@ def test_heartbeat_timeout_test_request_then_logout() -> None:
     out = session.tick(T0 + grace + 10_000)
     assert kinds(out) == ["Send:5", "Close"]
     assert sent(out)[0].get(58) == "heartbeat timeout"
-    assert out[1] == Close("heartbeat timeout")
+    assert out[1] == Close("heartbeat timeout", unresponsive=True)
     assert session.state == "closing"
     assert session.tick(T0 + 100_000) == []
     assert session.next_timer_ms() is None

@@ -50,8 +50,8 @@ def _logon(sending_ms: int, heartbeat_s: int) -> bytes:
     return codec.encode(Message([*header, *body, (141, "Y"), (1137, "9")]))
 
 
-def _heartbeat(seq: int, sending_ms: int) -> bytes:
-    header = [(35, "0"), (49, KEY_ID), (56, "KalshiMD"), (34, str(seq))]
+def _session_message(msg_type: str, seq: int, sending_ms: int) -> bytes:
+    header = [(35, msg_type), (49, KEY_ID), (56, "KalshiMD"), (34, str(seq))]
     return codec.encode(Message([*header, (52, codec.timestamp(sending_ms))]))
 
 
@@ -77,9 +77,9 @@ async def _until(done: Callable[[], bool], what: str, step: Callable[[], None]) 
 @asynccontextmanager
 async def _stalled(
     settings: FixSettings, wall: ManualClock | None = None, heartbeat_s: int = 30
-) -> AsyncIterator[tuple[FixServer, Runtime, asyncio.StreamWriter]]:
+) -> AsyncIterator[tuple[FixServer, Runtime, asyncio.StreamReader, asyncio.StreamWriter]]:
     """An MD session on the default books that has stopped reading after its Logon reply
-    (the writer of the client side: it may still send)."""
+    (the client side's reader and writer: it may still send, and read again)."""
     runtime = Runtime(load_scenario("default"), clock_mode="manual")
     server = FixServer(runtime, settings, wall_clock=wall)
     port = (await server.start("127.0.0.1", {"KalshiMD": 0}))["KalshiMD"]
@@ -96,7 +96,7 @@ async def _stalled(
         accepted.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SMALL_BUFFER)
         writer.write(_subscribe(now))
         await writer.drain()
-        yield server, runtime, writer  # from here on the client reads nothing
+        yield server, runtime, reader, writer  # from here on the client reads nothing
     finally:
         writer.close()
         await server.close()
@@ -131,7 +131,7 @@ def test_a_client_that_stops_reading_is_dropped_past_max_unsent_bytes(
     settings = FixSettings(max_unsent_bytes=200_000, pace_bytes=0)
 
     async def scenario() -> None:
-        async with _stalled(settings) as (server, runtime, _):
+        async with _stalled(settings) as (server, runtime, _, _):
             await _until(lambda: not server._connections, "dropped", _advance(runtime))
             assert server.unsent_bytes() == 0
             assert not server.live  # the session was released
@@ -149,7 +149,7 @@ def test_a_silent_client_is_timed_out_even_while_what_it_has_not_read_waits(
     settings = FixSettings(max_unsent_bytes=0, pace_bytes=0)  # no limit: only the timeout
 
     async def scenario() -> None:
-        async with _stalled(settings, wall, heartbeat_s=3) as (server, runtime, _):
+        async with _stalled(settings, wall, heartbeat_s=3) as (server, runtime, _, _):
             connection = await _backed_up(server, runtime)
             # silent for 3 s x 1.5: a TestRequest; 3 s more: Logout and the connection goes
             wall.set(wall.now_ms() + 5_000)
@@ -168,15 +168,34 @@ def test_a_client_that_reads_slowly_is_read_meanwhile_and_its_heartbeats_keep_it
     settings = FixSettings(max_unsent_bytes=0, pace_bytes=0)
 
     async def scenario() -> None:
-        async with _stalled(settings, wall, heartbeat_s=3) as (server, runtime, client):
+        async with _stalled(settings, wall, heartbeat_s=3) as (server, runtime, _, client):
             connection = await _backed_up(server, runtime)
             # 10 s of its backlog waiting (the timeout is 7.5 s), a Heartbeat every 2 s
             for seq in range(3, 8):
                 wall.set(wall.now_ms() + 2_000)
-                client.write(_heartbeat(seq, wall.now_ms()))
+                client.write(_session_message("0", seq, wall.now_ms()))
                 read = lambda: connection.session._last_received_ms == wall.now_ms()  # noqa: E731
                 await _until(read, f"read Heartbeat {seq}", lambda: None)
             assert connection in server._connections
             assert connection.session._test_request is None
 
     asyncio.run(scenario())
+
+
+def test_a_client_that_logs_out_behind_its_backlog_gets_all_of_it_then_the_logout(
+    wall: ManualClock,
+) -> None:
+    settings = FixSettings(max_unsent_bytes=0, pace_bytes=0)
+    received: list[Message] = []
+
+    async def scenario() -> None:
+        async with _stalled(settings, wall) as (server, runtime, reader, writer):
+            await _backed_up(server, runtime)
+            writer.write(_session_message("5", 3, wall.now_ms()))  # Logout, then read it all
+            decoder = codec.FrameDecoder()
+            while data := await asyncio.wait_for(reader.read(65_536), 30):
+                received.extend(m for m in decoder.feed(data) if isinstance(m, Message))
+
+    asyncio.run(scenario())
+    assert received[-1].msg_type == "5"  # the acceptor's Logout, after every W and X
+    assert {m.msg_type for m in received[:-1]} <= {"W", "X"}
