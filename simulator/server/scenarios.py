@@ -44,6 +44,7 @@ __all__ = [
     "ScenarioUser",
     "build_exchange",
     "load_scenario",
+    "scenario_file",
 ]
 
 FIXTURES_DIR = Path(__file__).resolve().parents[2] / "fixtures"
@@ -77,7 +78,9 @@ class ScenarioUser(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class Scenario(msgspec.Struct, forbid_unknown_fields=True):
-    """A scenario file. Relative paths resolve against the `fixtures/` directory."""
+    """A scenario file. A relative path it names (`markets_file`, a user's `public_key_file`, a
+    replay feed's `path`) is looked for beside the scenario file, then under `fixtures/`, then
+    in the working directory."""
 
     name: str
     description: str = ""
@@ -137,9 +140,27 @@ def _position(data: bytes, message: str) -> str:
     return f":{line}:{column}"
 
 
-def _resolve(relative: str) -> Path:
+def scenario_file(scenario: Scenario, relative: str) -> Path:
+    """A file the scenario names: an absolute path as it is; a relative one beside the scenario
+    file, else under `fixtures/` (what the shipped scenarios name), else from the working
+    directory, the first that is a file.
+
+    Raises:
+        ScenarioError: It is none of these; the message says where it was looked for.
+    """
     path = Path(relative)
-    return path if path.is_absolute() else FIXTURES_DIR / path
+    if path.is_absolute():
+        return path
+    places = [FIXTURES_DIR / path, path]
+    if scenario.path:
+        places.insert(0, Path(scenario.path).parent / path)
+    found = next((place for place in places if place.is_file()), None)
+    if found is None:
+        raise ScenarioError(
+            f"{relative!r} is not a file beside the scenario, "
+            f"under {FIXTURES_DIR} or in the working directory ({Path.cwd()})"
+        )
+    return found
 
 
 def _with_feeds(scenario: Scenario, specs: list[MarketSpec]) -> list[MarketSpec]:
@@ -155,8 +176,8 @@ def _with_feeds(scenario: Scenario, specs: list[MarketSpec]) -> list[MarketSpec]
             if "price" in spec.reference and override.get("kind") != "replay":
                 reference.setdefault("price", spec.reference["price"])
             path = reference.get("path")
-            if isinstance(path, str) and path and (FIXTURES_DIR / path).is_file():
-                reference["path"] = str(_resolve(path))  # a shipped replay (else as given)
+            if isinstance(path, str) and path:
+                reference["path"] = str(scenario_file(scenario, path))
             spec = dataclasses.replace(spec, reference=reference)
         replaced.append(spec)
     return replaced
@@ -180,7 +201,7 @@ def _place(exchange: Exchange, user_id: str, index: int, order: ScenarioOrder) -
 
 def build_exchange(scenario: Scenario, clock: Clock, seed: int | None = None) -> Exchange:
     """A fresh exchange in the scenario's initial state on `clock`."""
-    specs = load_markets(_resolve(scenario.markets_file))
+    specs = load_markets(scenario_file(scenario, scenario.markets_file))
     if scenario.tickers is not None:
         by_ticker = {spec.ticker: spec for spec in specs}
         unknown = [ticker for ticker in scenario.tickers if ticker not in by_ticker]
@@ -199,7 +220,7 @@ def build_exchange(scenario: Scenario, clock: Clock, seed: int | None = None) ->
     for user in scenario.users:
         pem = user.public_key_pem
         if pem is None and user.public_key_file is not None:
-            pem = _resolve(user.public_key_file).read_text()
+            pem = scenario_file(scenario, user.public_key_file).read_text()
         exchange.create_user(
             user_id=user.user_id,
             api_key_id=user.api_key_id,

@@ -66,7 +66,12 @@ from simulator.server.runtime import (
     ServerSettings,
     SnapshotMode,
 )
-from simulator.server.scenarios import FIXTURES_DIR, Scenario, ScenarioError, load_scenario
+from simulator.server.scenarios import (
+    Scenario,
+    ScenarioError,
+    load_scenario,
+    scenario_file,
+)
 from simulator.server.snapshots import InvalidSnapshotError
 from simulator.server.uvicorn_logs import ClientMistakes
 from simulator.server.ws_settings import WsSettings
@@ -256,7 +261,7 @@ def _key_lines(scenario: Scenario) -> list[str]:
     for user in scenario.users:
         line = f"  user        {user.user_id}: key id {user.api_key_id}"
         if user.public_key_file is not None:
-            public = FIXTURES_DIR / user.public_key_file
+            public = scenario_file(scenario, user.public_key_file)
             private = public.with_name(public.name.replace("public", "private"))
             if private != public and private.is_file():
                 line += f", private key {private.resolve()} (TEST ONLY)"

@@ -107,3 +107,31 @@ def test_serve_reports_a_malformed_scenario_with_its_line(
     assert f"scenario {path}:2:9: JSON is malformed" in err
     with pytest.raises(ScenarioError, match=":2:9:"):
         load_scenario(str(path))
+
+
+def test_relative_paths_are_found_beside_the_scenario_from_any_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mine = tmp_path / "mine"
+    (mine / "data").mkdir(parents=True)
+    (mine / "data" / "btc.csv").write_text("ts_ms,price\n1781481600000,6.0\n1781481660000,6.1\n")
+    (mine / "markets.json").write_text((FIXTURES_DIR / "markets" / "default.json").read_text())
+    (mine / "alice_public.pem").write_text((FIXTURES_DIR / "keys" / "demo_public.pem").read_text())
+    scenario = {"name": "mine", "markets_file": "markets.json", "tickers": ["KXBTCPERP"],
+                "users": [{"user_id": "alice", "api_key_id": "alice-key",
+                           "public_key_file": "alice_public.pem"}],
+                "feeds": {"KXBTCPERP": {"kind": "replay", "path": "data/btc.csv"}}}  # fmt: skip
+    (mine / "scenario.json").write_text(json.dumps(scenario))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    (elsewhere / "missing.json").write_text(json.dumps({"name": "m", "markets_file": "nope.json"}))
+
+    assert main(["validate-scenario", str(mine / "scenario.json")]) == 0
+    assert "(replay KXBTCPERP 2 points over 1m00s)" in capsys.readouterr().out
+    assert main(["validate-scenario", "missing.json"]) == 1
+    (error,) = capsys.readouterr().err.splitlines()
+    assert error.endswith(
+        f"'nope.json' is not a file beside the scenario, under {FIXTURES_DIR} or in the "
+        f"working directory ({elsewhere})"
+    )
