@@ -61,10 +61,19 @@ class Container:
     def base(self) -> str:
         return f"http://{self.host}:{self.http_port}"
 
-    def run(self, *command: str, env: dict[str, str] | None = None) -> str:
-        """Run `command` in the container (its user, its environment); its output."""
+    def run(
+        self,
+        *command: str,
+        env: dict[str, str] | None = None,
+        mounts: dict[Path, str] | None = None,
+    ) -> str:
+        """Run `command` in the container (its user, its environment, `mounts` of host
+        directories at container paths); its output."""
         options = [
             item for name, value in (env or {}).items() for item in ("-e", f"{name}={value}")
+        ]
+        options += [
+            item for host, inside in (mounts or {}).items() for item in ("-v", f"{host}:{inside}")
         ]
         result = subprocess.run(
             ["buildah", "run", "--isolation=chroot", "--network=host", *options, self.name,
@@ -228,6 +237,22 @@ def test_the_server_runs_as_the_image_user_and_journals_to_data(container: Conta
     assert seen["uid"] != 0
     assert "journal.jsonl" in seen["data"]  # PERPS_SIM_STATE_DIR=/data, writable by the user
     assert seen["key"] == (ROOT / "fixtures" / "keys" / "demo_private.pem").read_text()
+
+
+def test_a_mounted_scenario_finds_the_replay_beside_it(
+    container: Container, tmp_path: Path
+) -> None:
+    mine = tmp_path / "scenarios"
+    mine.mkdir()
+    (mine / "btc.csv").write_text("ts_ms,price\n1781481600000,6.0\n1781481660000,6.1\n")
+    scenario = {"name": "mine", "feeds": {"KXBTCPERP": {"kind": "replay", "path": "btc.csv"}}}
+    (mine / "mine.json").write_text(json.dumps(scenario))
+    for path in (tmp_path, mine, *mine.iterdir()):
+        path.chmod(0o755 if path.is_dir() else 0o644)  # readable by the image's user
+    out = container.run(
+        "perps-sim", "validate-scenario", "/scenarios/mine.json", mounts={mine: "/scenarios"}
+    )
+    assert "(replay KXBTCPERP 2 points over 1m00s)" in out, out
 
 
 def test_the_dockerfile_healthcheck_passes(container: Container) -> None:
