@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 
-from fix_acceptor import wire
+from fix_acceptor import codec, wire
 from fix_acceptor.message import Message, Tag
 from simulator.core.bus import Feed, Reset
 from simulator.core.errors import RejectError
@@ -133,7 +133,7 @@ class OrderEntry:
         found = live.get((self.user_id, original))
         if found is None and not original.isascii():
             # a REST id beyond latin-1 went out as its UTF-8 bytes (codec.encode): read them so
-            wide = _utf8_reading(original)
+            wide = codec.utf8_reading(original)
             if wide is not None:
                 found = live.get((self.user_id, wide))
         return found
@@ -475,11 +475,3 @@ class FixApplication:
                 report = render(entry.reports)
                 if report is not None:
                     entry.send(report)
-
-
-def _utf8_reading(value: str) -> str | None:
-    """The text whose UTF-8 bytes a latin-1 decoded FIX value is, if its bytes are UTF-8."""
-    try:
-        return value.encode("latin-1").decode("utf-8")
-    except UnicodeError:
-        return None

@@ -96,6 +96,7 @@ __all__ = [
     "encode",
     "parse_timestamp",
     "timestamp",
+    "utf8_reading",
 ]
 
 MAX_MESSAGE_BYTES: Final = 65_536
@@ -450,6 +451,15 @@ def _value_bytes(value: str) -> bytes:
         return value.encode("latin-1")
     except UnicodeEncodeError:
         return value.encode("utf-8")
+
+
+def utf8_reading(value: str) -> str | None:
+    """The text `value` is the UTF-8 bytes of, as `encode` writes a value beyond latin-1 (a REST
+    client order id a client echoes back); None when its bytes are not UTF-8."""
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return None
 
 
 def _check_data_fields(fields: list[Field]) -> None:

@@ -396,7 +396,7 @@ class Advancer:
 
 def _replays(exchange: Exchange) -> str:
     # where each replayed reference has got, after the line's own text (nothing without one)
-    text = replays.progress_text(replays.replay_progress(exchange))
+    text = replays.progress_now(exchange)
     return f"; {text}" if text else ""
 
 

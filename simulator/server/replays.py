@@ -36,7 +36,14 @@ from simulator.server.clock_driver import position
 if TYPE_CHECKING:
     from simulator.exchange import Exchange
 
-__all__ = ["ReplayProgress", "ReplayWatch", "banner_lines", "progress_text", "replay_progress"]
+__all__ = [
+    "ReplayProgress",
+    "ReplayWatch",
+    "banner_lines",
+    "progress_now",
+    "progress_text",
+    "replay_progress",
+]
 
 _LOG = logging.getLogger("perps_sim.replay")
 
@@ -105,6 +112,11 @@ def progress_text(progress: Iterable[ReplayProgress]) -> str:
         "points)"
         for p in progress
     )
+
+
+def progress_now(exchange: Exchange) -> str:
+    """`progress_text` of `replay_progress(exchange)`: the log lines' replay text."""
+    return progress_text(replay_progress(exchange))
 
 
 def banner_lines(exchange: Exchange) -> list[str]:

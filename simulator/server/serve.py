@@ -409,7 +409,7 @@ async def _serve(options: ServeOptions, runtime: Runtime, stream: TextIO) -> int
                 return position(runtime.exchange)  # the current exchange: a reset replaces it
 
             def replayed() -> str:
-                return replays.progress_text(replays.replay_progress(runtime.exchange))
+                return replays.progress_now(runtime.exchange)  # the current exchange, too
 
             tasks.append(
                 asyncio.create_task(report(stats, reached, options.stats_interval, extra=replayed))
